@@ -1,0 +1,106 @@
+"""Files: atomic writes, the cache directory, the data directory and JSON result records.
+
+Every file the library writes goes through :func:`atomic_write_bytes`: the bytes land in a
+temporary file in the same directory, are flushed to disk, then renamed over the target, so a
+crash or a bad input never leaves a half-written cache entry or result.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import tempfile
+from pathlib import Path
+from typing import Any
+
+DATA_DIR_ENV = "COALA_DATA_DIR"
+CACHE_DIR_ENV = "COALA_CACHE_DIR"
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (temporary file + fsync + rename)."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
+    """Write ``obj`` as indented, key-sorted JSON, atomically."""
+    text = json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n"
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, Path):
+        return str(obj)
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    raise TypeError(f"cannot write {type(obj).__name__} to JSON")
+
+
+def content_key(*parts: Any, length: int = 16) -> str:
+    """A short, stable hash of JSON-serialisable ``parts``: the name of a content-keyed cache entry."""
+    blob = json.dumps(parts, sort_keys=True, default=_json_default).encode("utf-8")
+    return hashlib.sha256(blob).hexdigest()[:length]
+
+
+def cache_dir(explicit: str | os.PathLike | None = None) -> Path:
+    """Cache root: ``explicit``, else ``$COALA_CACHE_DIR``, else ``~/.cache/coala``."""
+    root = explicit or os.environ.get(CACHE_DIR_ENV) or Path.home() / ".cache" / "coala"
+    path = Path(root).expanduser()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def data_dir(explicit: str | os.PathLike | None = None) -> Path | None:
+    """Local data directory: ``explicit``, else ``$COALA_DATA_DIR``, else ``None`` (use the Hub).
+
+    Raises ``FileNotFoundError`` naming the setting when a directory is given but does not exist.
+    """
+    root = explicit if explicit not in (None, "") else os.environ.get(DATA_DIR_ENV) or None
+    if root is None:
+        return None
+    path = Path(root).expanduser().resolve()
+    if not path.is_dir():
+        source = "data_dir" if explicit not in (None, "") else f"${DATA_DIR_ENV}"
+        raise FileNotFoundError(
+            f"{source} = {root!r} is not a directory; point it at a folder of the dataset files "
+            f"(for example ../shared/data) or leave it unset to load from the Hugging Face Hub."
+        )
+    return path
+
+
+def environment_record() -> dict[str, Any]:
+    """Where a result was produced: host, Python, library versions and the accelerator, if any."""
+    import torch
+
+    record: dict[str, Any] = {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "torch": torch.__version__,
+        "cpu_count": os.cpu_count(),
+        "device": "cpu",
+        "device_name": platform.processor() or platform.machine(),
+    }
+    if torch.cuda.is_available():
+        record["device"] = "cuda"
+        record["device_name"] = torch.cuda.get_device_name(0)
+    try:
+        import transformers
+
+        record["transformers"] = transformers.__version__
+    except ImportError:  # pragma: no cover - transformers is a hard dependency in practice
+        pass
+    return record

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Main job: set up, execute the notebooks on their default offline parameters, build the HTML book.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+export HF_HUB_OFFLINE=${HF_HUB_OFFLINE:-1}
+bash scripts/execute_notebooks.sh
+rm -rf _build/html
+.venv/bin/jupyter-book build . -W -n --keep-going
+echo "Book built: $(pwd)/_build/html/index.html"
