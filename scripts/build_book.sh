@@ -4,6 +4,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export HF_HUB_OFFLINE=${HF_HUB_OFFLINE:-1}
+# Notebooks record their key numbers under results/claims/ for the claims ledger (coala_lib.ledger).
+export COALA_RESULTS_DIR=${COALA_RESULTS_DIR:-$(pwd)/results}
 bash scripts/execute_notebooks.sh
 rm -rf _build/html
 .venv/bin/jupyter-book build . -W -n --keep-going
