@@ -129,26 +129,28 @@ class LinearMaps:
     :math:`X^\\top X` so that :math:`G^\\top G U = U X^\\top X` costs :math:`O(P d^2)` instead of :math:`O(nPd)`.
     """
 
-    def __init__(self, X: torch.Tensor, masks: torch.Tensor, kind: ModelKind, gram: torch.Tensor | None = None):
+    def __init__(self, X: torch.Tensor, masks: torch.Tensor, kind: ModelKind, gram: torch.Tensor | None = None,
+                 cone_scale: float = 1.0):
         if kind not in MODEL_KINDS:
             raise ValueError(f"kind must be one of {MODEL_KINDS}, got {kind!r}")
         if masks.ndim != 2 or masks.shape[0] != X.shape[0]:
             raise ValueError(f"masks must have shape ({X.shape[0]}, P), got {tuple(masks.shape)}")
         self.X, self.masks, self.kind, self.gram = X, masks.to(X.dtype), kind, gram
         self.P = int(masks.shape[1])
-        self.signs = 2 * self.masks - 1 if kind == "relu" else None
+        self.cone_scale = float(cone_scale)
+        self.signs = cone_scale * (2 * self.masks - 1) if kind == "relu" else None
 
     @property
     def groups(self) -> int:
         """Number of rows of ``U``: 2P for ReLU, P for gated."""
         return 2 * self.P if self.kind == "relu" else self.P
 
-    def _left(self, U: torch.Tensor) -> torch.Tensor:
+    def left(self, U: torch.Tensor) -> torch.Tensor:
         """:math:`X U^\\top` for (..., k, d) input as an (n, ..., k) tensor."""
         batch = U.shape[:-2]
         return (self.X @ U.reshape(-1, U.shape[-1]).T).reshape(self.X.shape[0], *batch, U.shape[-2])
 
-    def _right(self, Z: torch.Tensor) -> torch.Tensor:
+    def right(self, Z: torch.Tensor) -> torch.Tensor:
         """:math:`Z^\\top X` for (n, ..., k) input as a (..., k, d) tensor."""
         n = Z.shape[0]
         return (Z.reshape(n, -1).T @ self.X).reshape(*Z.shape[1:], self.X.shape[1])
@@ -159,29 +161,29 @@ class LinearMaps:
 
     def F(self, U: torch.Tensor) -> torch.Tensor:
         """Predictions :math:`\\sum_i D_i X (v_i - w_i)` (or :math:`\\sum_i D_i X u_i`), shape (n, ...)."""
-        Z = self._left(self.effective(U))
+        Z = self.left(self.effective(U))
         return (Z * self._mask_view(Z)).sum(-1)
 
     def FT(self, r: torch.Tensor) -> torch.Tensor:
         """Adjoint :math:`F^\\top r` for residuals (n, ...), shape (..., groups, d)."""
         Z = r.unsqueeze(-1) * self._mask_view(r.unsqueeze(-1))
-        half = self._right(Z)
+        half = self.right(Z)
         return torch.cat([half, -half], dim=-2) if self.kind == "relu" else half
 
     def G(self, U: torch.Tensor) -> torch.Tensor:
         """Cone map :math:`[(2D_i - I) X v_i; (2D_i - I) X w_i]_i`, shape (n, ..., 2P) (ReLU only)."""
-        Z = self._left(U)
+        Z = self.left(U)
         return Z * self._sign_view(Z)
 
     def GT(self, Z: torch.Tensor) -> torch.Tensor:
         """Adjoint :math:`G^\\top Z` for (n, ..., 2P) input, shape (..., 2P, d) (ReLU only)."""
-        return self._right(Z * self._sign_view(Z))
+        return self.right(Z * self._sign_view(Z))
 
     def GTG(self, U: torch.Tensor) -> torch.Tensor:
         """:math:`G^\\top G U = U X^\\top X` (since :math:`(2D_i - I)^2 = I`), via the Gram matrix when given."""
         if self.gram is not None:
-            return U @ self.gram
-        return self._right(self._left(U))
+            return self.cone_scale**2 * (U @ self.gram)
+        return self.cone_scale**2 * self.right(self.left(U))
 
     def _mask_view(self, Z: torch.Tensor) -> torch.Tensor:
         return self.masks.reshape(self.masks.shape[0], *([1] * (Z.ndim - 2)), self.P)
@@ -298,7 +300,7 @@ class ConvexGatedReLU:
         This is not a ReLU network: the gate, not the sign of :math:`x^\\top w_{1j}`, switches a neuron."""
         keep = group_norms(self.u) > threshold
         W1, w2 = _split_neurons([self.u], [1.0], threshold)
-        return GatedTwoLayer(self.patterns.gates[:, keep].T.contiguous(), W1, w2)
+        return GatedTwoLayer(W1, w2, gates=self.patterns.gates[:, keep].T.contiguous())
 
 
 ConvexModel = ConvexReLU | ConvexGatedReLU

@@ -1,0 +1,182 @@
+"""CRONOS: proximal steps, the u-system, Nystrom PCG, and agreement with an independent solver."""
+
+import cvxpy as cp
+import numpy as np
+import pytest
+import torch
+
+from coala_lib.convex import LinearMaps, sample_gates
+from coala_lib.cronos import SystemOperator, fit_cronos, group_soft_threshold, project_nonnegative
+from coala_lib.nystrom import build_nystrom
+from coala_lib.pcg import pcg
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Small matmuls on a shared 2-core machine run far faster (and the same) on one thread."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _problem(n=60, d=5, seed=0, dtype=torch.float64):
+    g = torch.Generator().manual_seed(seed)
+    X = torch.randn(n, d, generator=g, dtype=dtype)
+    teacher = torch.randn(d, 3, generator=g, dtype=dtype)
+    y = torch.sign(torch.relu(X @ teacher) @ torch.tensor([1.0, -1.0, 0.5], dtype=dtype) + 0.1)
+    return X, y
+
+
+def test_group_soft_threshold_matches_direct_minimisation():
+    g = torch.Generator().manual_seed(0)
+    Z = torch.randn(4, 3, generator=g, dtype=torch.float64)
+    Z[2] *= 0.1  # a short row that must vanish
+    t = 0.5
+    out = group_soft_threshold(Z, t)
+    for i in range(4):
+        x = cp.Variable(3)
+        cp.Problem(cp.Minimize(t * cp.norm(x, 2) + 0.5 * cp.sum_squares(x - Z[i].numpy()))).solve(solver=cp.CLARABEL)
+        np.testing.assert_allclose(out[i].numpy(), x.value, atol=1e-6)
+    assert float(out[2].abs().max()) == 0.0
+
+
+def test_projection_onto_nonnegative_orthant_is_optimal():
+    Z = torch.randn(20, 3, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    proj = project_nonnegative(Z)
+    assert bool((proj >= 0).all())
+    # Optimality: Z - proj lies in the normal cone, i.e. it is <= 0 and vanishes where proj > 0.
+    assert bool(((Z - proj) <= 0).all()) and float(((Z - proj) * proj).abs().max()) == 0.0
+
+
+@pytest.mark.parametrize("kind", ["relu", "gated"])
+def test_system_matrix_is_symmetric_positive_definite(kind):
+    X, _ = _problem(n=30, d=3)
+    system = SystemOperator(LinearMaps(X, sample_gates(X, 4).masks(X), kind), rho=0.1)
+    A = system.dense()
+    torch.testing.assert_close(A, A.T)
+    assert float(torch.linalg.eigvalsh(A).min()) >= 1 - 1e-10  # I + PSD
+
+
+def _ill_conditioned_system():
+    g = torch.Generator().manual_seed(2)
+    X = torch.randn(200, 12, generator=g, dtype=torch.float64) * torch.logspace(0, -2, 12, dtype=torch.float64)
+    maps = LinearMaps(X, sample_gates(X, 3).masks(X), "relu")
+    return X, SystemOperator(maps, rho=0.05)
+
+
+def test_nystrom_lowers_condition_number_and_pcg_iterations():
+    X, system = _ill_conditioned_system()
+    pre = build_nystrom(system.psd_part, system.shape, rank=20, mu=1.0, seed=0, dtype=X.dtype)
+    A = system.dense()
+    N = A.shape[0]
+    Pinv = pre(torch.eye(N, dtype=X.dtype).reshape(N, *system.shape)).reshape(N, N)
+    root = torch.linalg.cholesky(torch.linalg.inv(Pinv))  # P = L L^T; L^{-1} A L^{-T} is similar to P^{-1} A
+    Linv = torch.linalg.inv(root)
+    cond_pre = torch.linalg.cond(Linv @ A @ Linv.T)
+    assert cond_pre < torch.linalg.cond(A) / 10
+    b = torch.randn(system.shape, generator=torch.Generator().manual_seed(0), dtype=X.dtype)
+    plain = pcg(system, b, tol=1e-10, max_iters=2000)
+    precond = pcg(system, b, precondition=pre, tol=1e-10, max_iters=2000)
+    assert plain.converged and precond.converged
+    assert precond.iterations < 0.75 * plain.iterations
+    exact = torch.linalg.solve(A, b.reshape(-1)).reshape(system.shape)
+    torch.testing.assert_close(precond.x, exact, rtol=1e-7, atol=1e-9)
+
+
+def _clarabel_objective(X, y, masks, beta, kind):
+    Xn, yn, M = X.numpy(), y.numpy(), masks.numpy()
+    P, d = M.shape[1], X.shape[1]
+    if kind == "relu":
+        V, W = cp.Variable((P, d)), cp.Variable((P, d))
+        pred = sum(cp.multiply(M[:, i], Xn @ (V[i] - W[i])) for i in range(P))
+        signs = 2 * M - 1
+        cons = [cp.multiply(signs[:, i], Xn @ Z[i]) >= 0 for i in range(P) for Z in (V, W)]
+        pen = cp.sum(cp.norm(V, 2, axis=1)) + cp.sum(cp.norm(W, 2, axis=1))
+    else:
+        U = cp.Variable((P, d))
+        pred = sum(cp.multiply(M[:, i], Xn @ U[i]) for i in range(P))
+        cons, pen = [], cp.sum(cp.norm(U, 2, axis=1))
+    prob = cp.Problem(cp.Minimize(0.5 * cp.sum_squares(pred - yn) + beta * pen), cons)
+    try:
+        prob.solve(solver=cp.CLARABEL)
+    except cp.SolverError:
+        prob.solve(solver=cp.SCS, eps=1e-9, max_iters=200_000)
+    return prob.value
+
+
+@pytest.mark.parametrize("kind, rho, iters", [("relu", 0.01, 2000), ("gated", 1e-3, 500)])
+def test_objective_matches_clarabel(kind, rho, iters):
+    X, y = _problem()
+    beta = 1e-3
+    pats = sample_gates(X, 6, seed=0)
+    reference = _clarabel_objective(X, y, pats.masks(X), beta, kind)
+    result = fit_cronos(X, y, patterns=pats, beta=beta, rho=rho, model=kind, max_iters=iters,
+                        rtol=1e-10, atol=1e-12, pcg_max_iters=50)
+    assert result.model.objective(X, y, beta) == pytest.approx(reference, rel=1e-4)
+    assert result.model.constraint_violation(X).relative < 1e-3
+    assert result.history.objective[-1] == pytest.approx(result.model.objective(X, y, beta), rel=1e-10)
+
+
+@pytest.mark.parametrize("kind", ["relu", "gated"])
+def test_residuals_decrease_and_run_is_bitwise_reproducible(kind):
+    X, y = _problem(n=80, d=6, seed=3)
+    kwargs = dict(P=5, model=kind, rho=0.3, max_iters=800, rtol=1e-12, atol=1e-14, seed=4)
+    a, b = fit_cronos(X, y, **kwargs), fit_cronos(X, y, **kwargs)
+    h = a.history
+    assert h.primal_residual[-1] < h.primal_residual[0] / 100
+    assert h.dual_residual[-1] < max(h.dual_residual[:10]) / 100
+    assert torch.equal(a.model.stacked, b.model.stacked) and torch.equal(a.patterns.gates, b.patterns.gates)
+    assert h.objective == b.history.objective
+
+
+def test_converges_by_residual_test_and_prox_iterate_is_group_sparse():
+    X, y = _problem(n=80, d=6, seed=3)
+    result = fit_cronos(X, y, P=8, beta=5.0, rho=3.0, max_iters=1000, rtol=1e-3)
+    assert result.converged and result.iterations < 1000
+    h = result.history
+    assert h.primal_residual[-1] <= h.primal_tol[-1] and h.dual_residual[-1] <= h.dual_tol[-1]
+    norms = torch.linalg.vector_norm(result.model.stacked, dim=1)
+    assert bool((norms == 0).any()), "a large beta must zero out some groups exactly"
+    assert bool((torch.linalg.vector_norm(result.pcg_iterate, dim=1) > 0).all())
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_dtype_follows_the_data(dtype):
+    X, y = _problem(dtype=dtype)
+    result = fit_cronos(X, y, P=4, max_iters=20)
+    assert result.model.v.dtype == dtype and result.model.predict(X).dtype == dtype
+    assert all(np.isfinite(result.history.objective))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA is not available")
+def test_cuda_matches_cpu():
+    X, y = _problem()
+    cpu = fit_cronos(X, y, P=6, max_iters=50)
+    gpu = fit_cronos(X.cuda(), y.cuda(), P=6, max_iters=50)
+    assert gpu.model.v.is_cuda
+    torch.testing.assert_close(gpu.model.stacked.cpu(), cpu.model.stacked, rtol=1e-6, atol=1e-8)
+
+
+def test_bad_inputs_raise_clear_errors():
+    X, y = _problem()
+    with pytest.raises(ValueError, match="rho"):
+        fit_cronos(X, y, rho=0.0)
+    with pytest.raises(ValueError, match="beta"):
+        fit_cronos(X, y, beta=-1.0)
+    with pytest.raises(ValueError, match="P"):
+        fit_cronos(X, y, P=0)
+    with pytest.raises(ValueError, match="model"):
+        fit_cronos(X, y, model="tanh")
+    with pytest.raises(ValueError, match=r"\+1"):
+        fit_cronos(X, (y + 1) / 2)
+    with pytest.raises(ValueError, match="shape"):
+        fit_cronos(X, y[:-1])
+    with pytest.raises(ValueError, match="inf"):
+        fit_cronos(torch.where(X > 2, float("inf"), X), y)
+    with pytest.raises(ValueError, match="empty"):
+        fit_cronos(X[:0], y[:0])
+    pats = sample_gates(X[:, :3], 4)
+    with pytest.raises(ValueError, match="d=3"):
+        fit_cronos(X, y, patterns=pats)
+    fit_cronos(X, 0.5 * y, allow_real_targets=True, max_iters=2)
