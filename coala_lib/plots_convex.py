@@ -42,7 +42,7 @@ def plot_activation_patterns(points: np.ndarray, labels: np.ndarray, gates: np.n
                              grid_size: int = 300, margin: float = 0.3) -> Figure:
     """Sampled gates on 2-D data: their lines, and the regions they carve.
 
-    Each gate :math:`g = (g_1, g_2, g_0)` acts on the lifted point :math:`(x_1, x_2, 1)`, so
+    ``gates`` is (3, P), one gate per column. Each gate :math:`g = (g_1, g_2, g_0)` acts on the lifted point :math:`(x_1, x_2, 1)`, so
     :math:`1[g^\\top \\tilde x \\ge 0]` is a half-plane bounded by the line :math:`g_1 x_1 + g_2 x_2 + g_0 = 0`.
     Left: the lines, with a tick on the active side. Right: every cell of the arrangement (one sign
     vector over all gates) in its own colour; the points in a cell share one row of all patterns
@@ -50,8 +50,10 @@ def plot_activation_patterns(points: np.ndarray, labels: np.ndarray, gates: np.n
     """
     points, labels = _check_points(points, labels)
     gates = np.asarray(gates, dtype=float)
-    if gates.ndim != 2 or gates.shape[1] != 3:
-        raise ValueError(f"gates must have shape (P, 3) acting on (x1, x2, 1), got {gates.shape}")
+    if gates.ndim != 2 or gates.shape[0] != 3:
+        raise ValueError(f"gates must have shape (3, P) (columns act on (x1, x2, 1), as in "
+                         f"ActivationPatterns.gates), got {gates.shape}")
+    gates = gates.T
     lo, hi = points.min(axis=0) - margin, points.max(axis=0) + margin
     fig, (ax_lines, ax_cells) = plt.subplots(1, 2, figsize=(11, 5), sharex=True, sharey=True)
     palette = sns.color_palette("husl", len(gates))
@@ -91,12 +93,14 @@ def plot_activation_patterns(points: np.ndarray, labels: np.ndarray, gates: np.n
     return fig
 
 
-def plot_objective_traces(traces: pd.DataFrame, convex_optimum: float, title: str = "") -> Figure:
+def plot_objective_traces(traces: pd.DataFrame, convex_optimum: float, title: str = "",
+                          zoom: float | None = 2.0) -> Figure:
     """Non-convex training runs against the convex optimum.
 
     ``traces`` has columns ``seed``, ``step``, ``objective`` (one row per logged step of one run).
-    Left: objective against step per seed (log scale), the convex optimum as a dashed line.
-    Right: the final objective of each seed, with the same line.
+    Left: objective against step per seed, the convex optimum as a dashed line; with ``zoom`` the
+    y-axis shows ``[0.95, zoom]`` times the optimum (the first steps lie above), else all of it on a
+    log scale. Right: the final objective of each seed, with the same line.
     """
     _require_columns(traces, ["seed", "step", "objective"], "traces")
     if not np.isfinite(convex_optimum) or convex_optimum <= 0:
@@ -105,11 +109,15 @@ def plot_objective_traces(traces: pd.DataFrame, convex_optimum: float, title: st
     frame = traces.assign(seed=traces["seed"].astype(str))
     sns.lineplot(data=frame, x="step", y="objective", hue="seed", ax=ax_trace, lw=1.2, palette="viridis")
     ax_trace.axhline(convex_optimum, color="black", ls="--", lw=1.5, label="convex optimum")
-    ax_trace.set_yscale("log")
+    if zoom is None:
+        ax_trace.set_yscale("log")
+    else:
+        ax_trace.set_ylim(0.95 * convex_optimum, zoom * convex_optimum)
     ax_trace.legend(title="Adam seed", fontsize=8, ncol=2)
     ax_trace.set_ylabel("non-convex objective")
     final = frame.sort_values("step").groupby("seed", sort=False).tail(1)
-    sns.stripplot(data=final, x="seed", y="objective", ax=ax_final, size=8, color="#444444")
+    order = [str(s) for s in sorted(traces["seed"].unique())]
+    sns.stripplot(data=final, x="seed", y="objective", order=order, ax=ax_final, size=8, color="#444444")
     ax_final.axhline(convex_optimum, color="black", ls="--", lw=1.5)
     ax_final.set_ylabel("final objective")
     ax_final.set_xlabel("Adam seed")
