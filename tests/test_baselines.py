@@ -1,0 +1,112 @@
+"""The TRL baselines on the ``tiny`` model: every wrapper trains, logs and saves; our DPO loss equals TRL's."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from coala_lib import baselines
+from coala_lib.baselines import (
+    BaselineConfig,
+    build_trainer,
+    implicit_rewards,
+    load_policy,
+    pair_batch,
+    train_baseline,
+    train_or_load_baseline,
+)
+from coala_lib.data.schema import Triplet
+from coala_lib.dpo_step import dpo_loss, sequence_logps
+from coala_lib.models import load_backbone
+
+CONFIG = BaselineConfig(max_steps=2, batch_size=2, max_length=32)
+REWARD_KEYS = ("rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies")
+
+
+@pytest.fixture(scope="module")
+def backbone():
+    return load_backbone("tiny", device="cpu")
+
+
+@pytest.fixture(scope="module")
+def triplets() -> list[Triplet]:
+    return [Triplet(f"Review {i}: the film", f"was wonderful and moving {i}.", f"was dull and badly acted {i}.", "toy", i)
+            for i in range(6)]
+
+
+@pytest.mark.parametrize("method", baselines.METHODS)
+def test_every_method_trains_logs_and_saves(method, backbone, triplets, tmp_path) -> None:
+    before = {k: v.clone() for k, v in backbone.model.state_dict().items()}
+    result = train_baseline(method, backbone, triplets, CONFIG, tmp_path)
+    steps = [row for row in result.log_history if "loss" in row]
+    assert len(steps) == 2 and all(torch.isfinite(torch.tensor(row["loss"])) for row in steps)
+    if method != "sft":
+        assert all(key in row for row in steps for key in REWARD_KEYS)
+        assert len(result.metric("rewards/margins")) == 2
+    assert (result.adapter_dir / "adapter_config.json").is_file()
+    assert (tmp_path / "result.json").is_file() and result.params["n_triplets"] == len(triplets)
+    after = backbone.model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before), "the backbone itself must not be trained"
+    policy = load_policy(backbone, result.adapter_dir)
+    rewards = implicit_rewards(method, policy, backbone.tokenizer, triplets, result.params["beta"], max_length=32)
+    assert rewards.chosen.shape == rewards.rejected.shape == (len(triplets),)
+    assert torch.isfinite(rewards.margins).all()
+
+
+def test_dpo_reward_is_zero_before_training(backbone, triplets) -> None:
+    from peft import get_peft_model
+
+    model = baselines.trainable_copy(backbone)
+    policy = get_peft_model(model, baselines.lora_config(model, CONFIG))  # LoRA starts at B = 0: policy == reference
+    rewards = implicit_rewards("dpo", policy, backbone.tokenizer, triplets, beta=0.1, max_length=32)
+    assert torch.count_nonzero(rewards.chosen) == 0 and torch.count_nonzero(rewards.rejected) == 0
+
+
+def test_our_dpo_loss_equals_trls_on_the_same_batch(backbone, triplets, tmp_path) -> None:
+    config = BaselineConfig(beta=0.1, max_steps=3, batch_size=2, max_length=32, learning_rate=5e-2, lora_dropout=0.0)
+    trainer = build_trainer("dpo", backbone, triplets, config, tmp_path)
+    trainer.train()  # moves the adapters away from zero, so the loss is not log 2
+    batch = next(iter(trainer.get_train_dataloader()))
+    model = trainer.model.eval()
+    with torch.no_grad():
+        trl_loss = trainer.compute_loss(model, batch)
+        rows = (batch["input_ids"], batch["attention_mask"], batch["completion_mask"])
+        policy, _ = sequence_logps(model, *rows)
+        with model.disable_adapter():
+            reference, _ = sequence_logps(model, *rows)
+    ours = dpo_loss(policy, reference, beta=0.1)
+    assert abs(float(ours) - torch.log(torch.tensor(2.0)).item()) > 1e-3
+    torch.testing.assert_close(ours, trl_loss.float(), rtol=1e-5, atol=1e-5)
+
+
+def test_train_or_load_reuses_a_finished_run(backbone, triplets, tmp_path, monkeypatch) -> None:
+    first = train_or_load_baseline("sft", backbone, triplets, CONFIG, cache_root=tmp_path)
+    monkeypatch.setattr(baselines, "train_baseline", lambda *a, **k: pytest.fail("must load, not retrain"))
+    again = train_or_load_baseline("sft", backbone, triplets, CONFIG, cache_root=tmp_path)
+    assert again.adapter_dir == first.adapter_dir and again.log_history == first.log_history
+
+
+def test_pair_batch_marks_the_response_and_pads_right(backbone, triplets) -> None:
+    batch = pair_batch(backbone.tokenizer, triplets[:2], max_length=64)
+    assert batch.pairs == 2
+    assert torch.all(batch.attention_mask[:, 0] == 1)  # right padding: every row starts with a real token
+    n_resp = len(backbone.tokenizer(triplets[0].chosen)["input_ids"])
+    assert int(batch.response_mask[0].sum()) == pytest.approx(n_resp, abs=1)
+    assert torch.all(batch.response_mask <= batch.attention_mask)
+
+
+def test_bad_method_and_empty_data_are_named(backbone, triplets) -> None:
+    with pytest.raises(ValueError, match="not a baseline"):
+        train_baseline("ppo", backbone, triplets, CONFIG)
+    with pytest.raises(ValueError, match="triplets is empty"):
+        build_trainer("dpo", backbone, [], CONFIG, "unused")
+
+
+def test_grid_points_cover_the_paper_grids() -> None:
+    assert baselines.grid_points("dpo") == [{"beta": 0.01}, {"beta": 0.05}, {"beta": 0.1}]
+    assert len(baselines.grid_points("orpo")) == 4 and len(baselines.grid_points("simpo")) == 2 * 7
+    assert baselines.grid_points("sft") == [{}]
+    assert baselines.grid_points("simpo", {"beta": [2.0], "gamma": [0.5, 1.0]}) == [{"beta": 2.0, "gamma": 0.5},
+                                                                                    {"beta": 2.0, "gamma": 1.0}]
+    with pytest.raises(ValueError, match="not hyper-parameters"):
+        baselines.grid_points("dpo", {"lr": [1e-4]})
