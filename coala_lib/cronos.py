@@ -15,8 +15,18 @@ and solved by scaled ADMM with penalty :math:`\\rho` and step :math:`\\gamma = 1
 4. duals: :math:`\\lambda \\mathrel{+}= u - v`, :math:`\\nu \\mathrel{+}= G u - s`.
 
 The gated-ReLU program has no :math:`G` and no :math:`s`. The system matrix never changes, so its
-PSD part :math:`F^\\top F/\\rho + G^\\top G` gets one randomized Nystrom preconditioner
-(:mod:`coala_lib.nystrom`) built before the first iteration. :math:`G^\\top G = I_{2P} \\otimes X^\\top X`, so a
+preconditioner is built once before the first iteration (``preconditioner=``):
+
+* ``"kronecker"`` (default): since :math:`F^\\top F` has blocks :math:`X^\\top D_i D_j X \\approx C_{ij} X^\\top X`
+  (:math:`C_{ij}` = fraction of rows active in patterns i and j), :math:`A \\approx I + Q \\otimes X^\\top X` with a
+  (2P, 2P) matrix :math:`Q`, inverted exactly by two eigendecompositions
+  (:class:`coala_lib.pcg.KroneckerSumInverse`). It captures the dominant :math:`1/\\rho` part of the spectrum,
+  which is *not* low rank (about :math:`Pd` eigenvalues of order :math:`1/\\rho`), so PCG needs a few iterations
+  per u-step whatever :math:`\\rho` (``bench/solver.py``: 139 PCG iterations to a 1e-3 gap against 860);
+* ``"block_nystrom"``: :math:`B = I_{2P} \\otimes (I + c^2 X^\\top X)` inverted exactly (one Cholesky) plus a rank-``rank``
+  Nystrom sketch of :math:`F^\\top F/\\rho` in the :math:`B`-whitened space (:mod:`coala_lib.nystrom`);
+* ``"nystrom"``: the spec's rank-``rank`` randomized Nystrom preconditioner of :math:`F^\\top F/\\rho + G^\\top G`;
+* ``"none"``: plain CG. :math:`G^\\top G = I_{2P} \\otimes X^\\top X`, so a
 matvec costs about :math:`2ndP` multiply-adds for :math:`F^\\top F` (:math:`F` only sees :math:`v - w`) plus
 :math:`2Pd^2` with the precomputed Gram matrix (used when :math:`d < 2n`).
 
@@ -61,11 +71,13 @@ from coala_lib.convex import (
     validate_features,
     validate_targets,
 )
-from coala_lib.nystrom import NystromPreconditioner, build_nystrom
-from coala_lib.pcg import pcg
+from coala_lib.nystrom import BlockNystromPreconditioner, NystromPreconditioner, build_block_nystrom, build_nystrom
+from coala_lib.pcg import KroneckerSumInverse, pcg
 from coala_lib.runtime import synchronize
 
 DEFAULT_RHO = 1e-3
+PRECONDITIONERS = ("kronecker", "block_nystrom", "nystrom", "none")
+Preconditioner = Literal["kronecker", "block_nystrom", "nystrom", "none"]
 
 
 def group_soft_threshold(Z: torch.Tensor, threshold: float) -> torch.Tensor:
@@ -101,6 +113,54 @@ class SystemOperator:
 
     def __call__(self, U: torch.Tensor) -> torch.Tensor:
         return U + self.psd_part(U)
+
+    def data_part(self, U: torch.Tensor) -> torch.Tensor:
+        """:math:`F^\\top F U/\\rho`, the part of :math:`A` that is not block diagonal."""
+        return self.maps.FT(self.maps.F(U)) / self.rho
+
+    def block(self) -> torch.Tensor:
+        """The repeated (d, d) block :math:`K` of :math:`B = I_{groups} \\otimes K = A - F^\\top F/\\rho`:
+        :math:`I + c^2 X^\\top X` (ReLU) or :math:`I` (gated)."""
+        X = self.maps.X
+        eye = torch.eye(X.shape[1], dtype=X.dtype, device=X.device)
+        if self.maps.kind != "relu":
+            return eye
+        gram = self.maps.gram if self.maps.gram is not None else X.T @ X
+        return eye + self.maps.cone_scale**2 * gram
+
+    def kronecker_model(self) -> KroneckerSumInverse:
+        """Exact inverse of :math:`I + Q \\otimes X^\\top X`, the u-matrix with every
+        :math:`X^\\top D_i D_j X` replaced by :math:`C_{ij} X^\\top X`, :math:`C_{ij}` = the fraction of rows
+        active in both patterns. ReLU: :math:`Q = c^2 I_{2P} + E^\\top C E/\\rho` with :math:`E = [I_P, -I_P]`
+        (:math:`F` sees :math:`v - w`); gated: :math:`Q = C/\\rho`. Exact when all patterns are equal."""
+        X, masks = self.maps.X, self.maps.masks
+        C = masks.T @ masks / masks.shape[0]
+        if self.maps.kind == "relu":
+            E = torch.cat([torch.eye(self.maps.P, dtype=X.dtype, device=X.device)] * 2, dim=1)
+            E[:, self.maps.P:] *= -1
+            Q = self.maps.cone_scale**2 * torch.eye(2 * self.maps.P, dtype=X.dtype, device=X.device) + E.T @ C @ E / self.rho
+        else:
+            Q = C / self.rho
+        gram = self.maps.gram if self.maps.gram is not None else X.T @ X
+        return KroneckerSumInverse(Q, gram)
+
+    def preconditioner(self, kind: Preconditioner, rank: int, seed: int = 0
+                       ) -> KroneckerSumInverse | NystromPreconditioner | BlockNystromPreconditioner | None:
+        """``"kronecker"``: :meth:`kronecker_model` (no sketch, ``rank`` unused);
+        ``"block_nystrom"``: exact :math:`B^{-1}` combined with a rank-``rank`` Nystrom sketch of the
+        :math:`B`-whitened :math:`F^\\top F/\\rho` (:func:`coala_lib.nystrom.build_block_nystrom`); ``"nystrom"``: a
+        rank-``rank`` Nystrom preconditioner of the whole PSD part with shift 1; ``"none"``: ``None``."""
+        if kind not in PRECONDITIONERS:
+            raise ValueError(f"preconditioner must be one of {PRECONDITIONERS}, got {kind!r}")
+        if kind == "none":
+            return None
+        if kind == "kronecker":
+            return self.kronecker_model()
+        rank = min(rank, self.shape[0] * self.shape[1])
+        X = self.maps.X
+        if kind == "nystrom":
+            return build_nystrom(self.psd_part, self.shape, rank, 1.0, seed=seed, dtype=X.dtype, device=X.device)
+        return build_block_nystrom(self.data_part, self.shape, self.block(), rank, seed=seed)
 
     def dense(self) -> torch.Tensor:
         """The full (N, N) matrix, N = groups * d (small problems and tests only)."""
@@ -163,6 +223,7 @@ def fit_cronos(
     pcg_tol: float = 1e-3,
     rank: int = 20,
     seed: int = 0,
+    preconditioner: Preconditioner = "kronecker",
     patterns: ActivationPatterns | None = None,
     cone_scale: float = 1.0,
     use_gram: bool | None = None,
@@ -178,7 +239,9 @@ def fit_cronos(
     ``rho``/``cone_scale``: see the module docstring. Stops when both Boyd residual tests pass with ``rtol`` /
     ``atol`` or after ``max_iters``. ``use_gram=None`` precomputes :math:`X^\\top X` when ``d < 2n``.
     ``callback(k, v)`` sees the stacked prox iterate after each iteration. The Nystrom sketch and
-    the gates share ``seed``, so a CPU run is bitwise reproducible.
+    the gates share ``seed``, so a CPU run is bitwise reproducible. ``preconditioner``: see the module
+    docstring (``rank`` is used by the two Nystrom variants only); ``nystrom_seconds`` in the result is the
+    build time of whichever preconditioner was chosen.
     """
     validate_features(X)
     validate_targets(y, X, allow_real_targets)
@@ -192,6 +255,8 @@ def fit_cronos(
         raise ValueError(f"cone_scale must be finite and > 0, got {cone_scale}")
     if max_iters < 1 or pcg_max_iters < 1 or rank < 1:
         raise ValueError(f"max_iters, pcg_max_iters and rank must be >= 1, got {max_iters}, {pcg_max_iters}, {rank}")
+    if preconditioner not in PRECONDITIONERS:
+        raise ValueError(f"preconditioner must be one of {PRECONDITIONERS}, got {preconditioner!r}")
     if rtol < 0 or atol < 0 or rtol + atol == 0:
         raise ValueError(f"need rtol, atol >= 0 and not both zero, got rtol={rtol}, atol={atol}")
     y = y.to(X.device, X.dtype)
@@ -215,10 +280,7 @@ def fit_cronos(
     synchronize(device)
     setup_seconds = time.perf_counter() - start
 
-    precond: NystromPreconditioner = build_nystrom(
-        system.psd_part, system.shape, min(rank, system.shape[0] * system.shape[1]), 1.0,
-        seed=seed, dtype=X.dtype, device=device,
-    )
+    precond = system.preconditioner(preconditioner, rank, seed)
     synchronize(device)
     nystrom_seconds = time.perf_counter() - start - setup_seconds
 

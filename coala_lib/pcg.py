@@ -66,3 +66,26 @@ def pcg(
         p.mul_(rz_new / rz).add_(z)
         rz = rz_new
     return PCGResult(x, max_iters, res / b_norm, False)
+
+
+class KroneckerSumInverse:
+    """Exact inverse of :math:`I + Q \\otimes G` (``Q`` (k, k) and ``G`` (d, d) symmetric PSD) on (k, d) tensors.
+
+    With :math:`Q = W \\operatorname{diag}(q) W^\\top`, :math:`G = V \\operatorname{diag}(g) V^\\top` and
+    :math:`(Q \\otimes G)\\,\\mathrm{vec}(U) = \\mathrm{vec}(Q U G)`,
+
+    .. math:: (I + Q \\otimes G)^{-1} U = W \\big[(W^\\top U V) \\oslash (1 + q g^\\top)\\big] V^\\top,
+
+    symmetric positive definite. Two eigendecompositions (float64) to build, four small matmuls to apply.
+    """
+
+    def __init__(self, Q: torch.Tensor, G: torch.Tensor):
+        if Q.ndim != 2 or G.ndim != 2 or Q.shape[0] != Q.shape[1] or G.shape[0] != G.shape[1]:
+            raise ValueError(f"Q and G must be square matrices, got {tuple(Q.shape)} and {tuple(G.shape)}")
+        q, W = torch.linalg.eigh(0.5 * (Q + Q.T).to(torch.float64))
+        g, V = torch.linalg.eigh(0.5 * (G + G.T).to(torch.float64))
+        self.W, self.V = W.to(G.dtype), V.to(G.dtype)
+        self.denominator = (1 + q.clamp(min=0)[:, None] * g.clamp(min=0)[None, :]).to(G.dtype)
+
+    def __call__(self, U: torch.Tensor) -> torch.Tensor:
+        return self.W @ ((self.W.T @ U @ self.V) / self.denominator) @ self.V.T

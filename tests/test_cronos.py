@@ -84,6 +84,64 @@ def test_nystrom_lowers_condition_number_and_pcg_iterations():
     torch.testing.assert_close(precond.x, exact, rtol=1e-7, atol=1e-9)
 
 
+def _dense_inverse_preconditioner(pre, system, dtype):
+    N = system.shape[0] * system.shape[1]
+    return pre(torch.eye(N, dtype=dtype).reshape(N, *system.shape)).reshape(N, N)
+
+
+def _preconditioned_spectrum(Minv, A):
+    root = torch.linalg.cholesky(0.5 * (Minv + Minv.T))  # M^{-1} = R R^T; R^T A R is similar to M^{-1} A
+    return torch.linalg.eigvalsh(root.T @ A @ root)
+
+
+def test_block_nystrom_is_spd_and_beats_plain_nystrom_at_the_same_rank():
+    X, system = _ill_conditioned_system()
+    A = system.dense()
+    block = system.preconditioner("block_nystrom", rank=20, seed=0)
+    plain = system.preconditioner("nystrom", rank=20, seed=0)
+    Minv = _dense_inverse_preconditioner(block, system, X.dtype)
+    torch.testing.assert_close(Minv, Minv.T, rtol=1e-9, atol=1e-12)
+    assert float(torch.linalg.eigvalsh(0.5 * (Minv + Minv.T)).min()) > 0
+    eig_block = _preconditioned_spectrum(Minv, A)
+    eig_plain = _preconditioned_spectrum(_dense_inverse_preconditioner(plain, system, X.dtype), A)
+    kappa_block, kappa_plain = float(eig_block[-1] / eig_block[0]), float(eig_plain[-1] / eig_plain[0])
+    assert kappa_block < kappa_plain / 10
+    # The exactly inverted part B = I (x) (I + X^T X) leaves eigenvalues >= 1; the rank-20 sketch caps the top.
+    assert float(eig_block[0]) == pytest.approx(1.0, rel=1e-8)
+    b = torch.randn(system.shape, generator=torch.Generator().manual_seed(0), dtype=X.dtype)
+    solved = pcg(system, b, precondition=block, tol=1e-10, max_iters=2000)
+    assert solved.converged and solved.iterations < pcg(system, b, precondition=plain, tol=1e-10, max_iters=2000).iterations
+    torch.testing.assert_close(solved.x, torch.linalg.solve(A, b.reshape(-1)).reshape(system.shape), rtol=1e-7, atol=1e-9)
+
+
+def test_block_nystrom_with_full_rank_sketch_inverts_the_system():
+    X, system = _problem(n=40, d=3)
+    system = SystemOperator(LinearMaps(X, sample_gates(X, 2).masks(X), "relu", cone_scale=0.5), rho=0.2)
+    N = system.shape[0] * system.shape[1]
+    Minv = _dense_inverse_preconditioner(system.preconditioner("block_nystrom", rank=N), system, X.dtype)
+    torch.testing.assert_close(Minv @ system.dense(), torch.eye(N, dtype=X.dtype), rtol=0, atol=1e-8)
+
+
+@pytest.mark.parametrize("kind", ["relu", "gated"])
+def test_kronecker_preconditioner_is_exact_when_all_rows_are_active(kind):
+    X, _ = _problem(n=40, d=3)
+    system = SystemOperator(LinearMaps(X, torch.ones(40, 2, dtype=X.dtype), kind, cone_scale=0.7), rho=0.05)
+    N = system.shape[0] * system.shape[1]
+    Minv = _dense_inverse_preconditioner(system.preconditioner("kronecker", rank=1), system, X.dtype)
+    torch.testing.assert_close(Minv @ system.dense(), torch.eye(N, dtype=X.dtype), rtol=0, atol=1e-8)
+
+
+def test_kronecker_preconditioner_is_spd_and_clusters_the_spectrum():
+    X, system = _ill_conditioned_system()
+    A = system.dense()
+    Minv = _dense_inverse_preconditioner(system.preconditioner("kronecker", rank=1), system, X.dtype)
+    torch.testing.assert_close(Minv, Minv.T, rtol=1e-9, atol=1e-12)
+    eig = _preconditioned_spectrum(Minv, A)
+    eig_plain = _preconditioned_spectrum(
+        _dense_inverse_preconditioner(system.preconditioner("nystrom", rank=20), system, X.dtype), A)
+    assert float(eig[0]) > 0 and float(eig[-1] / eig[0]) < float(eig_plain[-1] / eig_plain[0]) / 10
+
+
 def _clarabel_objective(X, y, masks, beta, kind):
     Xn, yn, M = X.numpy(), y.numpy(), masks.numpy()
     P, d = M.shape[1], X.shape[1]
@@ -105,14 +163,15 @@ def _clarabel_objective(X, y, masks, beta, kind):
     return prob.value
 
 
+@pytest.mark.parametrize("preconditioner", ["kronecker", "block_nystrom", "nystrom", "none"])
 @pytest.mark.parametrize("kind, rho, iters", [("relu", 0.01, 2000), ("gated", 1e-3, 500)])
-def test_objective_matches_clarabel(kind, rho, iters):
+def test_objective_matches_clarabel(kind, rho, iters, preconditioner):
     X, y = _problem()
     beta = 1e-3
     pats = sample_gates(X, 6, seed=0)
     reference = _clarabel_objective(X, y, pats.masks(X), beta, kind)
     result = fit_cronos(X, y, patterns=pats, beta=beta, rho=rho, model=kind, max_iters=iters,
-                        rtol=1e-10, atol=1e-12, pcg_max_iters=50)
+                        rtol=1e-10, atol=1e-12, pcg_max_iters=50, preconditioner=preconditioner)
     assert result.model.objective(X, y, beta) == pytest.approx(reference, rel=1e-4)
     assert result.model.constraint_violation(X).relative < 1e-3
     assert result.history.objective[-1] == pytest.approx(result.model.objective(X, y, beta), rel=1e-10)
@@ -166,6 +225,8 @@ def test_bad_inputs_raise_clear_errors():
         fit_cronos(X, y, beta=-1.0)
     with pytest.raises(ValueError, match="P"):
         fit_cronos(X, y, P=0)
+    with pytest.raises(ValueError, match="preconditioner"):
+        fit_cronos(X, y, preconditioner="jacobi")
     with pytest.raises(ValueError, match="model"):
         fit_cronos(X, y, model="tanh")
     with pytest.raises(ValueError, match=r"\+1"):
