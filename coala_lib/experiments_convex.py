@@ -19,7 +19,6 @@ from tqdm.auto import tqdm
 
 from coala_lib.convex import ActivationPatterns, ConvexReLU, LinearMaps, recovery_gap, sample_gates
 from coala_lib.cronos import DEFAULT_RHO, CronosResult, SystemOperator, fit_cronos
-from coala_lib.nystrom import build_nystrom
 from coala_lib.pcg import pcg
 from coala_lib.two_layer import TwoLayerReLU, train_two_layer
 
@@ -193,14 +192,15 @@ def _condition_number(A: torch.Tensor) -> float:
 
 def nystrom_rank_sweep(X: torch.Tensor, y: torch.Tensor, *, P: int, ranks: Sequence[int], rho: float = DEFAULT_RHO,
                        tol: float = 1e-8, max_iters: int = 2000, seed: int = 0) -> pd.DataFrame:
-    """PCG iterations and exact condition numbers of the CRONOS u-system, with and without Nystrom.
+    """PCG iterations and exact condition numbers of the CRONOS u-system under each preconditioner.
 
     The system is :math:`A = I + F^\\top F/\\rho + G^\\top G` of the convex ReLU program on ``X`` with
     ``P`` sampled gates; the right-hand side is the first u-step's, :math:`F^\\top y / \\rho`. The dense
     :math:`A` (size :math:`N = 2Pd`) is formed, so keep :math:`N` to a few thousand. Condition numbers
     are exact (``eigvalsh``); with preconditioner :math:`M^{-1} = LL^\\top` it is that of :math:`L^\\top A L`,
-    which has the spectrum of :math:`M^{-1}A`. Columns: ``rank``, ``preconditioner`` ("none" /
-    "Nystrom"), ``pcg_iterations``, ``converged``, ``condition_number``.
+    which has the spectrum of :math:`M^{-1}A`. Columns: ``rank``, ``preconditioner`` ("none", "Nystrom",
+    "block Nystrom", "Kronecker"; the rank-free ones are repeated at every rank so they plot as lines),
+    ``pcg_iterations``, ``converged``, ``condition_number``.
     """
     patterns = sample_gates(X, P, seed)
     maps = LinearMaps(X, patterns.masks(X), "relu", X.T @ X)
@@ -208,21 +208,27 @@ def nystrom_rank_sweep(X: torch.Tensor, y: torch.Tensor, *, P: int, ranks: Seque
     rhs = maps.FT(y.to(X.dtype)) / system.rho
     A = system.dense()
     N = A.shape[0]
-    plain = pcg(system, rhs, tol=tol, max_iters=max_iters)
-    kappa_plain = _condition_number(A)
+    columns = torch.eye(N, dtype=X.dtype).reshape(N, *system.shape)
+
+    def measure(kind: str, rank: int) -> dict[str, object]:
+        precond = system.preconditioner(kind, rank, seed=seed)  # type: ignore[arg-type]
+        solved = pcg(system, rhs, precondition=precond, tol=tol, max_iters=max_iters)
+        if precond is None:
+            kappa = _condition_number(A)
+        else:
+            Minv = torch.stack([precond(c).reshape(-1) for c in columns], dim=1)
+            L = torch.linalg.cholesky(0.5 * (Minv + Minv.T))
+            kappa = _condition_number(L.T @ A @ L)
+        return {"pcg_iterations": solved.iterations, "converged": solved.converged, "condition_number": kappa}
+
+    rank_free = {label: measure(kind, 1) for label, kind in (("none", "none"), ("Kronecker", "kronecker"))}
     rows = []
     for rank in tqdm(ranks, desc="Nystrom ranks"):
         if not 1 <= rank <= N:
             raise ValueError(f"every rank must be in [1, {N}] (the system size 2Pd), got {rank}")
-        precond = build_nystrom(system.psd_part, system.shape, int(rank), 1.0, seed=seed, dtype=X.dtype)
-        solved = pcg(system, rhs, precondition=precond, tol=tol, max_iters=max_iters)
-        columns = torch.eye(N, dtype=X.dtype).reshape(N, *system.shape)
-        Minv = torch.stack([precond(c).reshape(-1) for c in columns], dim=1)
-        L = torch.linalg.cholesky(0.5 * (Minv + Minv.T))
-        rows.append({"rank": int(rank), "preconditioner": "Nystrom", "pcg_iterations": solved.iterations,
-                     "converged": solved.converged, "condition_number": _condition_number(L.T @ A @ L)})
-        rows.append({"rank": int(rank), "preconditioner": "none", "pcg_iterations": plain.iterations,
-                     "converged": plain.converged, "condition_number": kappa_plain})
+        for label, kind in (("Nystrom", "nystrom"), ("block Nystrom", "block_nystrom")):
+            rows.append({"rank": int(rank), "preconditioner": label, **measure(kind, int(rank))})
+        rows.extend({"rank": int(rank), "preconditioner": label, **stats} for label, stats in rank_free.items())
     return pd.DataFrame(rows)
 
 

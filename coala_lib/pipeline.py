@@ -64,7 +64,7 @@ class HeadConfig:
     P: int = 10
     beta: float = 1e-3
     rho: float = DEFAULT_RHO
-    cronos_max_iters: int = 30
+    cronos_max_iters: int = 300
     phase2: str = "pairwise"
     pairing: str = "matched"
     phase2_beta: float = 2.5

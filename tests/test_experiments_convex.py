@@ -141,6 +141,12 @@ def test_nystrom_sweep_full_rank_makes_the_system_perfectly_conditioned() -> Non
     # an exact rank-N Nystrom approximation turns M^{-1} A into a multiple of the identity
     assert nys.loc[N, "condition_number"] == pytest.approx(1.0, abs=1e-6)
     assert nys.loc[N, "pcg_iterations"] <= 2 < none["pcg_iterations"].iloc[0]
+    # full-rank block Nystrom is also exact; Kronecker (rank-free) conditions better than no preconditioner
+    block = sweep[sweep["preconditioner"] == "block Nystrom"].set_index("rank")
+    assert block.loc[N, "condition_number"] == pytest.approx(1.0, abs=1e-6)
+    kron = sweep[sweep["preconditioner"] == "Kronecker"]
+    assert kron["condition_number"].nunique() == 1
+    assert kron["condition_number"].iloc[0] < none["condition_number"].iloc[0]
     with pytest.raises(ValueError, match="rank"):
         ex.nystrom_rank_sweep(X, y, P=2, ranks=[N + 1])
 
