@@ -234,3 +234,24 @@ if imdb_generated:
 # %% [markdown]
 # Every later notebook calls the same `load_triplets` with these parameters, so the triplets
 # shown here are the ones the features, the convex head and the baselines are trained on.
+
+# %% [markdown]
+# Recorded for the claims ledger.
+
+# %%
+import coala_lib.ledger
+from coala_lib.claims import round_sig
+
+apm = {} if not conversations else {
+    "dialogues": len(conversations), "assistant_replies": sum(len(c.replies) for c in conversations.values()),
+    "triplets": sum(k * v for k, v in per_dialogue[False].items()),
+    "triplets_wrap": sum(k * v for k, v in per_dialogue[True].items()),
+}
+recorded = coala_lib.ledger.record("00_datasets", values={
+    "split_sizes": {f"{name}/{split}": len(ds) for (name, split), ds in splits.items()},
+    "judge_accuracy": round_sig(judge.accuracy), **apm,
+}, params={"data_dir": data_dir, "use_hub": use_hub, "datasets": datasets, "n_per_dataset": n_per_dataset,
+           "seed": seed, "judge_n_train": judge_n_train, "judge_n_test": judge_n_test, "n_judged": n_judged,
+           "apm_replies": apm_replies, "imdb_generated": imdb_generated, "generator_model": generator_model,
+           "n_generated": n_generated, "device": device})
+print("recorded:", recorded)

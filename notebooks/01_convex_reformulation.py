@@ -279,3 +279,21 @@ plt.show()
 # properties of systems of linear inequalities with applications in pattern recognition*, IEEE Trans.
 # Electronic Computers, 1965. M. Feng and M. Pilanci, *Convex Optimization for Alignment and Preference
 # Learning on a Single GPU*, ICML 2026 (COALA).
+
+# %% [markdown]
+# Recorded for the claims ledger.
+
+# %%
+import coala_lib.ledger
+from coala_lib.claims import round_sig
+
+recorded = coala_lib.ledger.record("01_convex_reformulation", values={
+    "convex_optimum": round_sig(optimum), "full_patterns": int(full.num_patterns),
+    "max_cone_violation": round_sig(violation.max), "recovered_neurons": int(net_full.width),
+    "recovery_max_abs_gap": round_sig(gap.max_abs),
+    "adam_final": {str(s): round_sig(v) for s, v in final.items()},
+    "adam_min": round_sig(final.min()), "adam_max": round_sig(final.max()),
+}, params={"seed": seed, "n_points": n_points, "noise": noise, "beta": beta, "demo_gates": demo_gates,
+           "sampled_P": sampled_P, "adam_seeds": adam_seeds, "adam_width": adam_width, "adam_steps": adam_steps,
+           "adam_lr": adam_lr, "neuron_threshold": neuron_threshold})
+print("recorded:", recorded)

@@ -306,3 +306,23 @@ print(comparison.drop(columns="iterations").to_string(index=False, float_format=
 # direction method of multipliers*, 2011. A. L. Maas et al., *Learning word vectors for sentiment
 # analysis*, ACL 2011 (IMDb). M. Feng and M. Pilanci, *Convex Optimization for Alignment and Preference
 # Learning on a Single GPU*, ICML 2026 (COALA), Table 7.
+
+# %% [markdown]
+# Recorded for the claims ledger.
+
+# %%
+import coala_lib.ledger
+from coala_lib.claims import round_sig
+
+recorded = coala_lib.ledger.record("02_cronos_solver", values={
+    "interior_point_optimum": round_sig(f_star),
+    "cronos_gap": {name: round_sig(frame["objective_gap"].iloc[-1]) for name, frame in convergence.groupby("run", sort=False)},
+    "cronos_accuracy": round_sig(ours["CRONOS (convex)"]), "adamw_accuracy": round_sig(ours["AdamW (wd 0.01)"]),
+    "adam_accuracy": round_sig(ours["Adam (same objective)"]), "n_test": n_test,
+    "cronos_converged": bool(head.converged), "cronos_iterations": int(head.iterations),
+}, params={"seed": seed, "device": device, "data_dir": data_dir, "synth_n": synth_n, "synth_d": synth_d,
+           "synth_decay": synth_decay, "synth_P": synth_P, "synth_beta": synth_beta, "nystrom_ranks": nystrom_ranks,
+           "convergence_iters": convergence_iters, "rho_values": rho_values, "n_train": n_train, "n_test": n_test,
+           "max_length": max_length, "P": P, "beta": beta, "cronos_iters": cronos_iters, "adam_lr": adam_lr,
+           "adam_step_grid": adam_step_grid})
+print("recorded:", recorded)

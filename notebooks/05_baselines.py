@@ -188,3 +188,20 @@ fig = plot_reward_margins(curves, summary)
 print({"device": where["device"], "device_name": where["device_name"], "model": backbone.model_id,
        "n_train": len(train_triplets), "n_heldout": len(heldout), "max_length": max_length,
        "trl": next(iter(runs.values()))[0].params["trl"]})
+
+# %% [markdown]
+# Recorded for the claims ledger.
+
+# %%
+import coala_lib.ledger
+from coala_lib.claims import curve_stats, round_sig
+
+recorded = coala_lib.ledger.record("05_baselines", values={
+    "pairwise_accuracy": {name: round_sig(acc) for name, acc in summary["pairwise_accuracy"].items()},
+    "margin_curves": {name: curve_stats(ys) for name, (_, ys) in curves.items() if len(ys) >= 2},
+    "optimiser_steps": steps, "n_train": len(train_triplets), "n_heldout": len(heldout), "model_id": backbone.model_id,
+}, params={"model": model, "dataset": dataset, "n_pairs": n_pairs, "n_eval": n_eval, "n_train": n_train,
+           "n_heldout": n_heldout, "grids": grids, "max_length": max_length, "batch_size": batch_size,
+           "epochs": epochs, "max_steps": max_steps, "learning_rate": learning_rate, "training_args": training_args,
+           "seed": seed, "device": device, "data_dir": data_dir})
+print("recorded:", recorded)

@@ -216,3 +216,26 @@ print(analysis.pooled.round(4).to_string())
 
 # %%
 fig = plot_survey_shares(analysis.pooled, PAPER_TABLE4["IMDb"])
+
+# %% [markdown]
+# Recorded for the claims ledger.
+
+# %%
+import coala_lib.ledger
+from coala_lib.claims import round_sig
+
+rivals = [name for label, name in survey_systems.items() if label != "COALA"]
+by_judge = table.reset_index().set_index(["judge", "comparison"])
+recorded = coala_lib.ledger.record("06_evaluation", values={
+    "coala_vs": {judge: {name: {k: round_sig(by_judge.loc[(judge, f"coala vs {name}"), k]) for k in ("rate", "low", "high")}
+                         for name in rivals} for judge in table["judge"].unique()},
+    "judge_accuracy": {j.name: round_sig(j.accuracy) for j in judges}, "prompts": len(prompts),
+    "survey_items": len(items), "model_id": backbone.model_id,
+}, params={"model": model, "dataset": dataset, "n_pairs": n_pairs, "n_eval": n_eval, "n_train": n_train,
+           "grids": grids, "max_length": max_length, "batch_size": batch_size, "epochs": epochs,
+           "max_steps": max_steps, "learning_rate": learning_rate, "training_args": training_args,
+           "n_prompts": n_prompts, "new_tokens": new_tokens, "guidance_scale": guidance_scale,
+           "judge_n_train": judge_n_train, "judge_n_test": judge_n_test, "pair_judge_train": pair_judge_train,
+           "pair_judge_test": pair_judge_test, "survey_page": survey_page, "survey_key": survey_key,
+           "simulated_raters": simulated_raters, "seed": seed, "device": device, "data_dir": data_dir})
+print("recorded:", recorded)

@@ -214,3 +214,19 @@ if cpu is not None:
 # `accelerate launch --config_file <accelerate or DeepSpeed ZeRO-3 config>` (the paper used ZeRO-3 on an
 # A100). COALA's Phase I and II need no such machinery: they train a head of at most 20 ReLUs on pooled
 # features.
+
+# %% [markdown]
+# Recorded for the claims ledger.
+
+# %%
+import coala_lib.ledger
+from coala_lib.claims import round_sig
+
+recorded = coala_lib.ledger.record("07_efficiency", values={
+    "live_counted_flops": int(live.flops), "live_formula_flops": int(formula + pooling),
+    "meta_extraction_over_lora_dpo": {} if cpu is None else {
+        row["shape"]: round_sig(row["extraction_over_lora_dpo"]) for row in meta.to_dict("records")},
+    "bench_records": sorted(records), "gpu_records": sorted(gpu),
+}, params={"results_dir": results_dir, "live_model": live_model, "live_batch": live_batch,
+           "live_seq_len": live_seq_len, "device": device, "seed": seed})
+print("recorded:", recorded)

@@ -1,0 +1,78 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # The claims ledger: the paper's claims next to our numbers
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/coala-book/coala-book/blob/main/notebooks/08_claims_ledger.ipynb)
+#
+# Every experiment notebook of this book ends by recording its key numbers, its parameters and the
+# machine it ran on as JSON under `results/claims/`; the benchmarks write `results/bench_*.json`. This
+# page reads them back and sets each of the paper's eight main claims against them, one row per claim:
+# the paper's number, ours, the notebook and command that produced ours, the hardware, and a verdict
+# decided by a stated rule (`coala_lib.claims`), never by hand.
+
+# %%
+# Colab only: install coala_lib and the packages Colab lacks; elsewhere this does nothing.
+import subprocess
+import sys
+
+if "google.colab" in sys.modules:
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "coala-lib @ git+https://github.com/coala-book/coala-book@main"], check=True)
+
+# %% tags=["parameters"]
+results_dir = None  # None: $COALA_RESULTS_DIR, else ../../results (relative to book/executed, where papermill runs)
+
+# %%
+import json
+from pathlib import Path
+
+import pandas as pd
+from IPython.display import display
+
+from coala_lib.claims import CLAIMS, papermill_command
+from coala_lib.ledger import VERDICTS, ledger_rows, load_records
+from coala_lib.ledger import results_dir as ledger_results_dir
+
+folder = Path(results_dir) if results_dir else ledger_results_dir() or Path("../../results")
+records = {**load_records(folder), **{p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("bench_*.json"))}}
+print("records found in", folder, ":", sorted(records) or "none")
+
+# %% [markdown]
+# ## Verdicts
+#
+# Each claim gets one of four verdicts: **holds** (our numbers agree, by the rule in its judge),
+# **holds with caveats** (they agree in direction but not in size, or only part of the evidence is in),
+# **does not hold at our scale** (our numbers contradict it, at the small scale we ran) and
+# **not testable here** (the record or the hardware it needs is missing; the note says which). The
+# default runs use a 135M-parameter model on a 2-core CPU with a few hundred pairs, so a verdict here
+# is about the mechanism, not about the paper's 7-8B numbers.
+
+# %%
+rows = pd.DataFrame(ledger_rows(CLAIMS, records))
+rows["command"] = [papermill_command(nb, records.get(nb)) for nb in rows["notebook"]]
+ledger = rows[["claim", "paper", "ours", "verdict", "note", "notebook", "command", "hardware"]]
+with pd.option_context("display.max_colwidth", None):
+    display(ledger.style.hide(axis="index").set_properties(**{"text-align": "left", "vertical-align": "top"}))
+
+# %%
+print(rows["verdict"].value_counts().reindex(VERDICTS, fill_value=0).to_string())
+
+# %% [markdown]
+# Each judge's rule is its docstring in `coala_lib/claims.py`, and `tests/test_claims.py` checks that
+# every verdict flips when the numbers flip. To fill the "not testable here" rows, run the notebooks
+# with `COALA_RESULTS_DIR` set (`bash scripts/execute_notebooks.sh` from a checkout with
+# `COALA_RESULTS_DIR=$PWD/results`), and the GPU rows with the benchmark on a GPU; the page
+# {doc}`../reproduce` gives the commands at the paper's scale and {doc}`../limitations` lists where this
+# book departs from the paper's code.
