@@ -47,7 +47,7 @@ from coala_lib.ledger import results_dir as ledger_results_dir
 
 folder = Path(results_dir) if results_dir else ledger_results_dir() or Path("../../results")
 records = {**load_records(folder), **{p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("bench_*.json"))}}
-print("records found in", folder, ":", sorted(records) or "none")
+print("records found in", folder.name + "/", ":", sorted(records) or "none")
 
 # %% [markdown]
 # ## Verdicts

@@ -109,3 +109,11 @@ def test_curve_stats() -> None:
 def test_round_sig() -> None:
     assert round_sig(123456.0) == 123500.0
     assert round_sig(0.000123456) == 0.0001235
+
+
+def test_optimality_needs_one_penalty_that_reaches_the_optimum() -> None:
+    records = good_records()
+    records["02_cronos_solver"]["values"]["cronos_gap"] = {"rho = 0.001": 5e-4, "rho = 0.01": 5e-3}
+    assert verdicts(records)["optimality"] == "holds"
+    records["02_cronos_solver"]["values"]["cronos_gap"] = {"rho = 0.001": 2e-3, "rho = 0.01": 5e-3}
+    assert verdicts(records)["optimality"] == "does not hold at our scale"
