@@ -9,4 +9,5 @@ export HF_HUB_OFFLINE=${HF_HUB_OFFLINE:-1}
 export COALA_RESULTS_DIR=${COALA_RESULTS_DIR:-$(pwd)/results}
 # A fresh cache: the notebooks must reproduce their committed outputs from a cold start.
 export COALA_CACHE_DIR=${COALA_CACHE_DIR:-$(mktemp -d)}
-exec .venv/bin/python -m pytest tests book/executed --nbval-lax --nbval-cell-timeout=1800 "$@"
+exec .venv/bin/python -m pytest tests book/executed --nbval-lax --nbval-cell-timeout=1800 \
+  --nbval-sanitize-with tests/nbval_sanitize.cfg "$@"
