@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Main job: set up, execute the notebooks on their default offline parameters, build the HTML book.
 set -euo pipefail
+source "$(dirname "$0")/absolute_paths.sh"
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export HF_HUB_OFFLINE=${HF_HUB_OFFLINE:-1}
