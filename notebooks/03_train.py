@@ -293,8 +293,10 @@ print(f"relative change of a text's mean-pooled feature, batched vs alone: "
 #   different functions of the text, not on this small measurement:
 
 # %%
-# NBVAL_CHECK_OUTPUT
 mismatch = pooling_mismatch(backbone, head, held.triplets[:mismatch_pairs], max_length)
+
+# %%
+# NBVAL_CHECK_OUTPUT
 print({f"{name} pooling{' (trained)' if name == head.pooling else ''}": round(acc, 4) for name, acc in mismatch.items()})
 
 # %% [markdown]

@@ -119,12 +119,14 @@ pd.DataFrame({name: answers[:3] for name, answers in texts.items()}, index=promp
 #   COALA nor the baselines saw, and tested on a further disjoint set of pairs.
 
 # %%
-# NBVAL_CHECK_OUTPUT
 used = {(t.prompt, t.chosen) for t in held.triplets}
 pool = [t for t in load_triplets(dataset, "eval", seed=seed, data_dir=data_dir).triplets if (t.prompt, t.chosen) not in used]
 pair_judge = PreferenceJudge.train_or_load(pool[:pair_judge_train], pool[pair_judge_train:pair_judge_train + pair_judge_test])
 sentiment = SentimentPairJudge(SentimentJudge.train_or_load(judge_n_train, seed, data_dir, n_test=judge_n_test, progress=False))
 judges = [sentiment, pair_judge]
+
+# %%
+# NBVAL_CHECK_OUTPUT
 for judge in judges:
     print(f"{judge.name}: held-out accuracy {judge.accuracy:.4g}")
 
