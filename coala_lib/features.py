@@ -25,7 +25,8 @@ import json
 import shutil
 import uuid
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -200,6 +201,25 @@ def feature_key_fields(
     }
 
 
+
+@contextmanager
+def staged_entry(final: Path) -> Iterator[Path]:
+    """A private staging path next to cache entry ``final``: fill it, and on success it is renamed to
+    ``final`` in one step (if another process published the same entry first, theirs is kept); whatever
+    is left of it is removed, so a reader never sees a half-written entry."""
+    partial = final.with_name(f".{final.name}.partial-{uuid.uuid4().hex}")
+    try:
+        yield partial
+        try:
+            partial.rename(final)
+        except OSError:
+            if not (final / MANIFEST).is_file():
+                raise
+    finally:
+        if partial.exists():
+            shutil.rmtree(partial, ignore_errors=True)
+
+
 def pair_features(
     backbone: Backbone,
     triplets: Sequence[Triplet],
@@ -235,18 +255,8 @@ def pair_features(
         except CacheError as err:
             warnings.warn(f"{err}; recomputing it", CorruptCacheWarning, stacklevel=2)
             _discard(final)
-    partial = root / f".{key}.partial-{uuid.uuid4().hex}"
-    try:
-        result = _compute(backbone, triplets, max_length, pooling, batch_size, shard_rows, progress, partial, key, fields)
-        try:
-            partial.rename(final)
-        except OSError:  # another process published the same entry first: keep theirs
-            if not (final / MANIFEST).is_file():
-                raise
-    finally:
-        if partial.exists():
-            shutil.rmtree(partial, ignore_errors=True)
-    return result
+    with staged_entry(final) as partial:
+        return _compute(backbone, triplets, max_length, pooling, batch_size, shard_rows, progress, partial, key, fields)
 
 
 def load_features(directory: str | Path) -> PairFeatures:

@@ -123,7 +123,7 @@ def splits_features(
 ) -> tuple[PairFeatures, PairFeatures]:
     """Cached pair features of the (train, eval) triplets with ``config``'s max_length and pooling."""
     return tuple(  # type: ignore[return-value]
-        pair_features(backbone, part.triplets, config.max_length, config.pooling, source=_source(part.params),
+        pair_features(backbone, part.triplets, config.max_length, config.pooling, source=dataset_source(part.params),
                       cache_root=cache_root, progress=progress)  # fmt: skip
         for part in splits
     )
@@ -295,7 +295,7 @@ def pooling_mismatch(
     return out
 
 
-def _source(params: dict[str, Any]) -> dict[str, Any]:
+def dataset_source(params: dict[str, Any]) -> dict[str, Any]:
     """The dataset identity recorded in a feature-cache key (where the rows were read is left out)."""
     return {k: params[k] for k in ("dataset", "split", "n", "seed") if k in params}
 

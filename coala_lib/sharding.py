@@ -24,8 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +32,8 @@ from typing import Any
 import torch
 
 from coala_lib.data.schema import Triplet
-from coala_lib.features import MANIFEST, CacheError, PairFeatures, feature_key_fields, load_features, pair_features, triplets_digest
+from coala_lib.features import (MANIFEST, CacheError, PairFeatures, feature_key_fields, load_features, pair_features,
+                                staged_entry, triplets_digest)
 from coala_lib.io import atomic_write_bytes, atomic_write_json, cache_dir, content_key
 from coala_lib.models import Backbone
 
@@ -169,10 +168,9 @@ def _fields_without_data(fields: dict[str, Any]) -> dict[str, Any]:
 
 def _publish(final: Path, parts: list[tuple[Path, dict[str, Any]]], key: str, fields: dict[str, Any], n: int) -> None:
     """Copy the blocks' shard files, in row order, into a temporary entry, add its manifest, rename it into place."""
-    partial = final.with_name(f".{key}.partial-{uuid.uuid4().hex}")
     shards: list[dict[str, Any]] = []
     dim = None
-    try:
+    with staged_entry(final) as partial:
         for entry, manifest in parts:
             dim = manifest["dim"]
             for shard in manifest["shards"]:
@@ -181,14 +179,6 @@ def _publish(final: Path, parts: list[tuple[Path, dict[str, Any]]], key: str, fi
                 shards.append({**shard, "file": name})
         manifest = {"format": parts[0][1]["format"], "key": key, "fields": fields, "n": n, "dim": dim, "shards": shards}
         atomic_write_json(partial / MANIFEST, manifest)
-        try:
-            partial.rename(final)
-        except OSError:  # another process published the same entry first: keep theirs
-            if not (final / MANIFEST).is_file():
-                raise
-    finally:
-        if partial.exists():
-            shutil.rmtree(partial, ignore_errors=True)
 
 
 def run_distributed(backbone_name: str, triplets: Sequence[Triplet], info: RankInfo, max_length: int = 128,
@@ -223,7 +213,7 @@ def run_distributed(backbone_name: str, triplets: Sequence[Triplet], info: RankI
 def main(argv: list[str] | None = None) -> int:
     """``python -m coala_lib.sharding`` under ``torchrun`` / ``accelerate launch`` (see the module docstring)."""
     from coala_lib.data import load_triplets
-    from coala_lib.pipeline import _source
+    from coala_lib.pipeline import dataset_source
 
     parser = argparse.ArgumentParser(description="sharded feature extraction; rank 0 merges")
     parser.add_argument("--model", default="tiny")
@@ -238,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache-dir", default=None)
     args = parser.parse_args(argv)
     data = load_triplets(args.dataset, args.split, n=args.pairs, seed=args.seed, data_dir=args.data_dir)
-    source = _source(data.params)  # the same dataset identity as the pipeline, so its extraction is a cache hit
+    source = dataset_source(data.params)  # the same dataset identity as the pipeline, so its extraction is a cache hit
     info = RankInfo.from_env()
     merged = run_distributed(args.model, data.triplets, info, args.max_length, args.pooling, source,
                              args.cache_dir, args.batch_size)  # fmt: skip
