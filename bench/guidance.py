@@ -59,6 +59,7 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--naive-new-tokens", type=int, default=5)
     p.add_argument("--head-width", type=int, default=20)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--quick", action="store_true", help="batch 1 and 16 new tokens: a smoke run")
     p.add_argument("--out", default=str(ROOT / "results" / "bench_guidance_cpu.json"))
     args = p.parse_args(argv)
@@ -176,6 +177,8 @@ def summarise(rows: list[dict[str, Any]], new_tokens: int, naive_tokens: int) ->
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = parse(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     dtype = getattr(torch, args.dtype) if args.dtype else (torch.bfloat16 if device.type == "cuda" else torch.float32)
     model, tokenizer, name = build_model(args, device, dtype)

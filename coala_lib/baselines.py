@@ -3,7 +3,7 @@
 Every TRL import of the library lives in this module (TRL 1.16 is pinned: ORPO and CPO/SimPO sit in
 ``trl.experimental`` there). Each method trains LoRA adapters (paper: r = 16, alpha = 32, dropout 0.05
 on every attention and MLP projection; GPT-2: ``c_attn``, ``c_proj``; see
-:func:`coala_lib.sft.lora_targets`) on the triplets it is given, rendered exactly as COALA's features
+:func:`coala_lib.lora.lora_targets`) on the triplets it is given, rendered exactly as COALA's features
 render them (:func:`coala_lib.features.prompt_text` + response), and keeps TRL's per-step log
 (``loss``, ``rewards/chosen``, ``rewards/rejected``, ``rewards/margins``, ``rewards/accuracies``, ...).
 
@@ -53,7 +53,7 @@ from coala_lib.features import pooled_features, prompt_text, render, tokenize, t
 from coala_lib.head import CoalaHead
 from coala_lib.io import atomic_write_json, cache_dir, content_key, environment_record
 from coala_lib.models import Backbone
-from coala_lib.sft import lora_targets
+from coala_lib.lora import LORA_ALPHA, LORA_DROPOUT, LORA_R, lora_config
 
 METHODS: tuple[str, ...] = ("sft", "dpo", "orpo", "simpo")
 #: The paper's grids (App. F): DPO beta, ORPO lambda, SimPO beta x gamma.
@@ -89,9 +89,9 @@ class BaselineConfig:
     epochs: float = 1.0
     batch_size: int = 2
     learning_rate: float = 2e-4
-    lora_r: int = 16
-    lora_alpha: int = 32
-    lora_dropout: float = 0.05
+    lora_r: int = LORA_R
+    lora_alpha: int = LORA_ALPHA
+    lora_dropout: float = LORA_DROPOUT
     seed: int = 0
     training_args: dict[str, Any] = field(default_factory=dict)
 
@@ -148,14 +148,6 @@ def trainable_copy(backbone: Backbone) -> torch.nn.Module:
     return model
 
 
-def lora_config(model: torch.nn.Module, config: BaselineConfig) -> Any:
-    """The paper's LoRA adapters for ``model`` (targets from :func:`coala_lib.sft.lora_targets`)."""
-    from peft import LoraConfig
-
-    return LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
-                      target_modules=lora_targets(model), task_type="CAUSAL_LM")  # fmt: skip
-
-
 def trl_dataset(tokenizer: Any, triplets: Sequence[Triplet], method: str) -> Any:
     """The triplets as a ``datasets.Dataset``: ``prompt`` rendered as COALA renders it, ``chosen`` and
     ``rejected`` raw (SFT: ``prompt`` and ``completion`` = chosen)."""
@@ -207,7 +199,7 @@ def build_trainer(method: str, backbone: Backbone, triplets: Sequence[Triplet], 
     tokenizer = copy.deepcopy(backbone.tokenizer)
     args = trl_config(method, config, output_dir)
     data = trl_dataset(tokenizer, triplets, method)
-    peft = lora_config(model, config)
+    peft = lora_config(model, config.lora_r, config.lora_alpha, config.lora_dropout)
     if method == "sft":
         from trl import SFTTrainer as Trainer
     elif method == "dpo":

@@ -30,11 +30,10 @@ from typing import Any, Literal
 import torch
 import torch.nn.functional as F
 
+from coala_lib.lora import LORA_ALPHA, LORA_DROPOUT, LORA_R, lora_config
+
 Method = Literal["dpo", "orpo", "sft"]
 METHODS: tuple[str, ...] = ("dpo", "orpo", "sft")
-#: LoRA on every linear layer of the decoder (q, k, v, o, gate, up, down; not the LM head), as the paper.
-LORA_TARGETS = "all-linear"
-
 
 @dataclass
 class PairBatch:
@@ -114,17 +113,16 @@ def orpo_loss(mean_logps: torch.Tensor, lam: float = 0.1) -> torch.Tensor:
     return -mean_logps[:n].mean() - lam * F.logsigmoid(log_odds[:n] - log_odds[n:]).mean()
 
 
-def lora_policy(model: Any, r: int = 16, alpha: int = 32, dropout: float = 0.05,
+def lora_policy(model: Any, r: int = LORA_R, alpha: int = LORA_ALPHA, dropout: float = LORA_DROPOUT,
                 gradient_checkpointing: bool = True) -> Any:
-    """Wrap ``model`` with LoRA adapters on every linear layer (PEFT), in training mode.
+    """Wrap ``model`` with the paper's LoRA adapters (:mod:`coala_lib.lora`), in training mode.
 
     Undo with ``policy.unload()``, which returns the base model without adapters.
     """
-    from peft import LoraConfig, get_peft_model
+    from peft import get_peft_model
 
     _prepare(model, gradient_checkpointing)
-    config = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=LORA_TARGETS, task_type="CAUSAL_LM")
-    policy = get_peft_model(model, config)
+    policy = get_peft_model(model, lora_config(model, r, alpha, dropout))
     policy.train()
     return policy
 

@@ -251,6 +251,29 @@ def convergence_frame(result: CronosResult, optimum: float, run: str | None = No
     return frame.assign(run=run) if run is not None else frame
 
 
+def solver_bench_frame(record: dict, preconditioner: str = "kronecker") -> pd.DataFrame:
+    """``bench/solver.py``'s JSON as one row per configuration: time, ADMM and PCG iterations to the record's
+    relative gap, the reference's drift, whether :math:`n < 2dP` (more unknowns than samples: the
+    program can interpolate) and a ``status``: ``ok``, ``not reached`` (within the run's iteration cap),
+    ``unreliable reference`` (its drift exceeds a tenth of the gap) or ``skipped`` (too large for the device)."""
+    rows = []
+    for config in record["configs"]:
+        n, d, P = config["n"], config["d"], config["P"]
+        row = {"n": n, "d": d, "P": P, "n < 2dP": n < 2 * d * P}
+        run = config.get("runs", {}).get(preconditioner)
+        if "skipped" in config or run is None:
+            rows.append(row | {"status": "skipped"})
+            continue
+        status = ("unreliable reference" if "unreliable" in config
+                  else "ok" if run["seconds_to_gap"] is not None else "not reached")
+        rows.append(row | {"seconds_to_gap": run["seconds_to_gap"], "admm_iterations": run["iterations_to_gap"],
+                           "pcg_iterations": run["pcg_iterations_to_gap"],
+                           "preconditioner_seconds": run["preconditioner_seconds"],
+                           "final_gap": run["final_gap"], "reference_drift": config["reference_drift"],
+                           "status": status})
+    return pd.DataFrame(rows).sort_values(["n", "d", "P"]).reset_index(drop=True)
+
+
 def _iterate_metrics(model: ConvexReLU, X: torch.Tensor, y: torch.Tensor, beta: float) -> dict[str, float]:
     net = model.to_two_layer()
     gap = recovery_gap(model, X)

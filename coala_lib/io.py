@@ -91,6 +91,7 @@ def environment_record() -> dict[str, Any]:
         "platform": platform.platform(),
         "torch": torch.__version__,
         "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
         "device": "cpu",
         "device_name": platform.processor() or platform.machine(),
     }

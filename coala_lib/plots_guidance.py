@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import matplotlib.pyplot as plt
@@ -20,6 +21,26 @@ def plot_lambda_sweep(frame: pd.DataFrame, y: str = "judge", ax: plt.Axes | None
     sns.stripplot(data=frame, x="lambda", y=y, color="0.6", size=3, alpha=0.6, ax=ax)
     ax.set(xlabel=r"guidance scale $\lambda$", ylabel=SWEEP_Y.get(y, y))
     return ax
+
+
+def merge_bench_records(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """One record from several ``bench/guidance.py`` runs taken apart (e.g. batch 1 and batch 8): their rows and
+    summaries concatenated. The runs must share model, dtype, device and thread count, so every ratio and
+    rate in the merged table compares like with like; ``parameters`` lists each run's."""
+    if not records:
+        raise ValueError("no benchmark records: bench_files is empty")
+
+    def setting(record: dict[str, Any]) -> tuple:
+        env = record["environment"]
+        return record["model"], record["dtype"], env["device"], env["device_name"], env.get("torch_threads")
+
+    settings = {setting(r) for r in records}
+    if len(settings) > 1:
+        raise ValueError(f"bench_files mix (model, dtype, device, name, threads) settings {sorted(settings, key=str)}: "
+                         "rerun bench/guidance.py so that all records share them")
+    return records[0] | {"rows": [row for r in records for row in r["rows"]],
+                         "summary": [row for r in records for row in r["summary"]],
+                         "parameters": [r["parameters"] for r in records]}
 
 
 def bench_frame(record: dict[str, Any]) -> pd.DataFrame:

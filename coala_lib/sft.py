@@ -28,12 +28,11 @@ from tqdm.auto import tqdm
 from coala_lib.data.schema import Triplet
 from coala_lib.features import prompt_text, render, tokenize, triplets_digest
 from coala_lib.io import atomic_write_bytes, atomic_write_json, cache_dir, content_key
+from coala_lib.lora import LORA_ALPHA, LORA_DROPOUT, LORA_R, lora_config
 from coala_lib.models import Backbone
 
 SFT_VERSION = 1
 ADAPTER, META = "adapter.safetensors", "sft.json"
-LLAMA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
-GPT2_TARGETS = ("c_attn", "c_proj")
 UNLIMITED = 1_000_000
 
 
@@ -41,24 +40,14 @@ UNLIMITED = 1_000_000
 class SFTConfig:
     """LoRA SFT hyper-parameters (paper: r=16, alpha=32, dropout 0.05, one epoch)."""
 
-    r: int = 16
-    alpha: int = 32
-    dropout: float = 0.05
+    r: int = LORA_R
+    alpha: int = LORA_ALPHA
+    dropout: float = LORA_DROPOUT
     epochs: int = 1
     lr: float = 2e-4
     batch_size: int = 8
     max_length: int = 128
     seed: int = 0
-
-
-def lora_targets(model: torch.nn.Module) -> list[str]:
-    """The projection names LoRA adapts: GPT-2's fused ``c_attn``/``c_proj``, else the Llama-style seven."""
-    names = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
-    wanted = GPT2_TARGETS if getattr(model.config, "model_type", "") == "gpt2" else LLAMA_TARGETS
-    found = [t for t in wanted if t in names]
-    if not found:
-        raise ValueError(f"none of the LoRA targets {wanted} exist in this {type(model).__name__}")
-    return found
 
 
 def sft_examples(backbone: Backbone, triplets: Sequence[Triplet], max_length: int) -> list[tuple[list[int], int]]:
@@ -82,14 +71,13 @@ def apply_sft(
     ``backbone.revision`` gains ``+sft-<key>`` so feature caches and heads never confuse the tuned model
     with its base. Load a fresh backbone to get the base model back.
     """
-    from peft import LoraConfig, get_peft_model, get_peft_model_state_dict, set_peft_model_state_dict
+    from peft import get_peft_model, get_peft_model_state_dict, set_peft_model_state_dict
 
     if len(triplets) == 0:
         raise ValueError("triplets is empty: SFT needs at least one (prompt, chosen) pair")
     key = content_key(SFT_VERSION, backbone.identity(), triplets_digest(triplets), asdict(config))
     directory = cache_dir(cache_root) / "sft" / key
-    lora = LoraConfig(r=config.r, lora_alpha=config.alpha, lora_dropout=config.dropout,
-                      target_modules=lora_targets(backbone.model), task_type="CAUSAL_LM")  # fmt: skip
+    lora = lora_config(backbone.model, config.r, config.alpha, config.dropout)
     peft_model = get_peft_model(backbone.model, lora)
     cached = (directory / META).is_file()
     if cached:

@@ -38,6 +38,8 @@ if "google.colab" in sys.modules:
 data_dir = None  # None: $COALA_DATA_DIR (offline copies)
 model = "smollm2"  # a coala_lib.models alias, local path or Hub id; "llama" for the paper's Llama-3.1-8B (GPU)
 dataset = "imdb"  # the head of notebook 03 (same defaults: a cache hit after 03 ran)
+n_pairs = 300  # notebook 03's training triplets ...
+n_eval = 200  # ... and held-out triplets, which identify its head
 device = "auto"
 seed = 0
 n_prompts = 8  # IMDb prefixes in the lambda sweep
@@ -47,7 +49,7 @@ lambdas = [0.0, 4.0, 16.0]  # guidance scales of the sweep (0 = plain sampling)
 show_lambda = 16.0  # the scale of the side-by-side examples
 judge_n_train = 1000  # sentiment judge settings of notebook 00 (a cache hit after 00 ran)
 judge_n_test = 500
-bench_file = "../../results/bench_guidance_cpu.json"  # relative to book/executed, where papermill runs
+bench_files = ["../../results/bench_guidance_cpu.json", "../../results/bench_guidance_cpu_batch8.json"]  # relative to book/executed
 
 # %%
 import json
@@ -59,21 +61,14 @@ import torch
 from coala_lib.data import load_triplets
 from coala_lib.guidance import GuidanceConfig, guided_generate
 from coala_lib.guidance_sweep import lambda_sweep, step_frame
-from coala_lib.models import load_backbone
-from coala_lib.pipeline import train_or_load_head
-from coala_lib.plots_guidance import bench_frame, plot_bench, plot_lambda_sweep
-from coala_lib.runtime import resolve_device, seed_everything
+from coala_lib.plots_guidance import bench_frame, merge_bench_records, plot_bench, plot_lambda_sweep
 from coala_lib.sentiment import SentimentJudge
+from coala_lib.trained import load_trained
 
-seed_everything(seed)
-dev = resolve_device(device)
-backbone = load_backbone(model, dev, seed=seed)
-head, report = train_or_load_head(model=model, dataset=dataset, seed=seed, device=str(dev), data_dir=data_dir,
-                                  backbone=backbone)
-head = head.to(dev)
+trained = load_trained(model, dataset, n_pairs, n_eval, seed, device, data_dir)
+backbone, head, report, dev = trained.backbone, trained.head, trained.report, trained.device
 judge = SentimentJudge.train_or_load(judge_n_train, seed, data_dir, n_test=judge_n_test, device=str(dev))
-print(f"backbone {backbone.model_id}; head width {head.width}, pooling {head.pooling!r}, "
-      f"held-out pairwise accuracy {report['phase2']['eval_pairwise']:.4g}; judge accuracy {judge.accuracy:.4g}")
+print(f"{trained.describe()}; pooling {head.pooling!r}; judge accuracy {judge.accuracy:.4g}")
 
 # %% [markdown]
 # ## The algorithm, and how we read "reweight with $\lambda$"
@@ -165,9 +160,10 @@ sweep.groupby("lambda")[["head_score", "judge"]].agg(["mean", "std"]).round(4)
 
 # %%
 # NBVAL_CHECK_OUTPUT
-record = json.loads(Path(bench_file).read_text())
-print(f"device: {record['environment']['device']} ({record['environment']['device_name']}), "
-      f"{record['environment']['cpu_count']} cores; model {record['model']}, {record['dtype']}")
+record = merge_bench_records([json.loads(Path(name).read_text()) for name in bench_files])
+env = record["environment"]
+print(f"device: {env['device']} ({env['device_name']}), {env['cpu_count']} cores, {env.get('torch_threads')} torch "
+      f"thread(s); model {record['model']}, {record['dtype']}")
 bench_frame(record).round(4)
 
 # %%
@@ -192,5 +188,5 @@ recorded = coala_lib.ledger.record("04_generate", values={
 }, params={"data_dir": data_dir, "model": model, "dataset": dataset, "device": device, "seed": seed,
            "n_prompts": n_prompts, "n_ultra": n_ultra, "new_tokens": new_tokens, "lambdas": lambdas,
            "show_lambda": show_lambda, "judge_n_train": judge_n_train, "judge_n_test": judge_n_test,
-           "bench_file": bench_file})
+           "n_pairs": n_pairs, "n_eval": n_eval, "bench_files": bench_files})
 print("recorded:", recorded)

@@ -57,32 +57,23 @@ import pandas as pd
 from coala_lib.baselines import BaselineConfig, head_rewards, sweep
 from coala_lib.evaluation import margin_summary
 from coala_lib.io import environment_record
-from coala_lib.models import load_backbone
-from coala_lib.pipeline import HeadConfig, load_splits, train_or_load_head
 from coala_lib.plots_evaluation import plot_reward_margins
-from coala_lib.runtime import resolve_device, seed_everything
-
-seed_everything(seed)
-dev = resolve_device(device)
-backbone = load_backbone(model, dev, seed=seed)
-where = environment_record()
-print(f"{backbone.model_id} on {where['device']} ({where['device_name']}, {where['cpu_count']} CPUs), torch {where['torch']}")
+from coala_lib.trained import load_trained
 
 # %% [markdown]
 # ## 1. The same triplets as COALA
 #
-# `load_splits` is the call notebook 03 makes through `train_or_load_head`; the baselines train on the first
-# `n_train` of those training triplets (all of them at full scale), and every method is scored on the same
-# held-out triplets. The COALA head is notebook 03's (a cache hit once notebook 03 has run).
+# `load_trained` makes notebook 03's calls with the same arguments: the same seeded splits, and COALA's head
+# (a cache hit once notebook 03 has run). The baselines train on the first `n_train` of those training
+# triplets (all of them at full scale), and every method is scored on the same held-out triplets.
 
 # %%
-config = HeadConfig(model=model, dataset=dataset, n_pairs=n_pairs, n_eval=n_eval, seed=seed)
-train, held = load_splits(config, data_dir)
-train_triplets = train.triplets[:n_train]
-heldout = held.triplets[:n_heldout]
-head, report = train_or_load_head(model=model, dataset=dataset, n_pairs=n_pairs, seed=seed, device=str(dev),
-                                  data_dir=data_dir, backbone=backbone, n_eval=n_eval)
-print(f"baselines: {len(train_triplets)} of COALA's {len(train)} training triplets; {len(heldout)} held-out pairs")
+trained = load_trained(model, dataset, n_pairs, n_eval, seed, device, data_dir)
+backbone, head, report = trained.backbone, trained.head, trained.report
+train_triplets = trained.train.triplets[:n_train]
+heldout = trained.held.triplets[:n_heldout]
+print(trained.describe())
+print(f"baselines: {len(train_triplets)} of COALA's {len(trained.train)} training triplets; {len(heldout)} held-out pairs")
 
 # %% [markdown]
 # ## 2. Training through TRL (LoRA everywhere)
@@ -140,7 +131,7 @@ log[columns].dropna(how="all").round(4)
 # %%
 # NBVAL_CHECK_OUTPUT
 rewards = {label: (r.chosen, r.rejected) for label, (_, r) in runs.items()}
-coala = head_rewards(backbone, head, heldout, config.max_length)
+coala = head_rewards(backbone, head, heldout, trained.config.max_length)
 rewards["coala"] = (coala.chosen, coala.rejected)
 summary = margin_summary(rewards)
 print(summary["pairwise_accuracy"].round(4).to_string())
@@ -184,6 +175,7 @@ fig = plot_reward_margins(curves, summary)
 # ```
 
 # %%
+where = environment_record()
 print({"device": where["device"], "device_name": where["device_name"], "model": backbone.model_id,
        "n_train": len(train_triplets), "n_heldout": len(heldout), "max_length": max_length,
        "trl": next(iter(runs.values()))[0].params["trl"]})

@@ -70,18 +70,10 @@ from coala_lib.evaluation import compare_systems, generate_systems, length_stats
 from coala_lib.guidance import GuidanceConfig
 from coala_lib.io import environment_record
 from coala_lib.judges import PreferenceJudge, SentimentPairJudge
-from coala_lib.models import load_backbone
-from coala_lib.pipeline import HeadConfig, load_splits, train_or_load_head
 from coala_lib.plots_evaluation import plot_survey_shares, plot_win_rates
-from coala_lib.runtime import resolve_device, seed_everything
 from coala_lib.sentiment import SentimentJudge
 from coala_lib.survey import PAPER_TABLE4, SurveyItem, analyse_responses, simulate_responses, write_survey
-
-seed_everything(seed)
-dev = resolve_device(device)
-backbone = load_backbone(model, dev, seed=seed)
-where = environment_record()
-print(f"{backbone.model_id} on {where['device']} ({where['device_name']}, {where['cpu_count']} CPUs), torch {where['torch']}")
+from coala_lib.trained import load_trained
 
 # %% [markdown]
 # ## 1. The systems
@@ -95,10 +87,9 @@ print(f"{backbone.model_id} on {where['device']} ({where['device_name']}, {where
 # * `sft`, `dpo ...`, `orpo ...`, `simpo ...`: the LM with each baseline's LoRA adapter merged, plain sampling.
 
 # %%
-config = HeadConfig(model=model, dataset=dataset, n_pairs=n_pairs, n_eval=n_eval, seed=seed)
-train, held = load_splits(config, data_dir)
-head, _ = train_or_load_head(model=model, dataset=dataset, n_pairs=n_pairs, seed=seed, device=str(dev),
-                             data_dir=data_dir, backbone=backbone, n_eval=n_eval)
+trained = load_trained(model, dataset, n_pairs, n_eval, seed, device, data_dir)
+backbone, head, train, held = trained.backbone, trained.head, trained.train, trained.held
+print(trained.describe())
 base = BaselineConfig(max_length=max_length, batch_size=batch_size, epochs=epochs, max_steps=max_steps,
                       learning_rate=learning_rate, seed=seed, training_args=training_args)
 adapters = {label: result.adapter_dir for label, result in train_grid(backbone, train.triplets[:n_train], grids, base).items()}
@@ -183,6 +174,7 @@ paper
 # and an OpenAI key; never run in CI): `AlpacaEvalJudge().evaluate(instructions, texts["coala"], reference, "coala")`.
 
 # %%
+where = environment_record()
 print({"device": where["device"], "device_name": where["device_name"], "model": backbone.model_id,
        "prompts": len(prompts), "new_tokens": new_tokens, "judges": {j.name: round(j.accuracy, 4) for j in judges}})
 

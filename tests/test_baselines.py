@@ -17,6 +17,7 @@ from coala_lib.baselines import (
 )
 from coala_lib.data.schema import Triplet
 from coala_lib.dpo_step import dpo_loss, sequence_logps
+from coala_lib.lora import lora_config
 from coala_lib.models import load_backbone
 
 CONFIG = BaselineConfig(max_steps=2, batch_size=2, max_length=32)
@@ -57,7 +58,7 @@ def test_dpo_reward_is_zero_before_training(backbone, triplets) -> None:
     from peft import get_peft_model
 
     model = baselines.trainable_copy(backbone)
-    policy = get_peft_model(model, baselines.lora_config(model, CONFIG))  # LoRA starts at B = 0: policy == reference
+    policy = get_peft_model(model, lora_config(model, CONFIG.lora_r, CONFIG.lora_alpha, CONFIG.lora_dropout))  # LoRA starts at B = 0: policy == reference
     rewards = implicit_rewards("dpo", policy, backbone.tokenizer, triplets, beta=0.1, max_length=32)
     assert torch.count_nonzero(rewards.chosen) == 0 and torch.count_nonzero(rewards.rejected) == 0
 

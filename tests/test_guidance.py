@@ -22,7 +22,7 @@ from coala_lib.guidance_sampling import (
 )
 from coala_lib.head import CoalaHead
 from coala_lib.models import load_backbone
-from coala_lib.plots_guidance import bench_frame, plot_bench, plot_lambda_sweep
+from coala_lib.plots_guidance import bench_frame, merge_bench_records, plot_bench, plot_lambda_sweep
 from coala_lib.pooling import pool
 
 PROMPTS = ["This movie was a quiet surprise and", "Bad", "I watched it twice, and the ending"]
@@ -296,3 +296,10 @@ def test_benchmark_code_path_runs_on_a_tiny_random_llama(tmp_path: Path) -> None
     assert record["environment"]["torch"] == torch.__version__
     assert len(bench_frame(record)) == len(record["rows"]) == 4
     plot_bench(record)
+    merged = merge_bench_records([record, record])
+    assert len(merged["rows"]) == 8 and len(merged["summary"]) == 2 * len(record["summary"])
+    other = record | {"environment": record["environment"] | {"torch_threads": 99}}
+    with pytest.raises(ValueError, match="threads"):
+        merge_bench_records([record, other])
+    with pytest.raises(ValueError, match="bench_files is empty"):
+        merge_bench_records([])

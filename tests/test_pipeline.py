@@ -13,6 +13,7 @@ from coala_lib.features import PairFeatures
 from coala_lib.models import load_backbone
 from coala_lib.preference import design, gradient
 from coala_lib.pipeline import HeadConfig, fit_head, load_splits, splits_features, train_or_load_head
+from coala_lib.trained import load_trained
 
 POSITIVE = ["wonderful", "brilliant", "moving", "superb", "delightful", "great", "charming", "excellent"]
 NEGATIVE = ["awful", "boring", "dreadful", "terrible", "clumsy", "dull", "tedious", "painful"]
@@ -85,6 +86,17 @@ def test_cache_hit_needs_no_backbone(trained, data_dir, monkeypatch) -> None:
     again, again_report = train_or_load_head(model="tiny", data_dir=data_dir, cache_root=root, device="cpu", **SMALL)
     assert again_report["key"] == report["key"]
     assert torch.equal(again.W1, head.W1) and torch.equal(again.w2, head.w2)
+
+
+def test_load_trained_finds_the_same_head_and_splits(trained, data_dir) -> None:
+    head, report, root = trained
+    start = load_trained("tiny", "imdb", seed=0, device="cpu", data_dir=data_dir, cache_root=root, progress=False, **SMALL)
+    assert start.report["key"] == report["key"] and torch.equal(start.head.W1, head.W1)
+    train, held = load_splits(HeadConfig(model="tiny", **SMALL), data_dir)
+    assert start.train.triplets == train.triplets and start.held.triplets == held.triplets
+    assert start.head.W1.device == start.device and "tiny" in start.describe()
+    with pytest.raises(TypeError, match="cronos_iters"):
+        load_trained("tiny", data_dir=data_dir, cache_root=root, device="cpu", cronos_iters=3)
 
 
 @pytest.mark.parametrize("change", [{"phase2_gamma": 0.0}, {"seed": 1}, {"phase2": "pointwise"}])

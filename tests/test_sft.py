@@ -8,8 +8,9 @@ from transformers import GPT2Config, GPT2LMHeadModel
 
 from coala_lib import sft
 from coala_lib.data.schema import Triplet
+from coala_lib.lora import lora_config, lora_targets
 from coala_lib.models import load_backbone
-from coala_lib.sft import SFTConfig, apply_sft, lora_targets, sft_examples
+from coala_lib.sft import SFTConfig, apply_sft, sft_examples
 
 CONFIG = SFTConfig(batch_size=4, lr=1e-2, max_length=48)
 
@@ -23,6 +24,10 @@ def test_lora_targets_follow_the_paper() -> None:
     assert lora_targets(tiny.model) == ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
     gpt2 = GPT2LMHeadModel(GPT2Config(n_layer=1, n_embd=16, n_head=2, vocab_size=50))
     assert lora_targets(gpt2) == ["c_attn", "c_proj"]
+    with pytest.raises(ValueError, match="none of the LoRA targets"):
+        lora_targets(GPT2LMHeadModel(GPT2Config(n_layer=0, n_embd=16, n_head=2, vocab_size=50)))
+    with pytest.raises(ValueError, match="dropout"):
+        lora_config(tiny.model, dropout=1.0)
 
 
 def test_only_response_tokens_are_trained_on() -> None:

@@ -1,0 +1,62 @@
+"""The solver benchmark's bookkeeping: reference drift, time to gap, and an interrupted-safe JSON record."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from coala_lib.experiments_convex import solver_bench_frame
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("bench_solver", ROOT / "bench" / "solver.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_reference_is_the_best_value_and_drift_its_second_half_change(bench) -> None:
+    best, drift = bench.reference_objective([5.0, 3.0, 2.2, 2.0])
+    assert best == 2.0 and drift == pytest.approx((3.0 - 2.0) / 2.0)
+    assert bench.reference_objective([4.0, 2.0, 2.5, 2.1]) == (2.0, 0.0)  # best reached in the first half
+
+
+def test_time_to_gap_uses_the_best_value_so_far(bench) -> None:
+    objective, seconds = [10.0, 1.0005, 3.0, 1.0], [0.1, 0.2, 0.3, 0.4]
+    assert bench.time_to_gap(objective, seconds, 1.0, 1e-3) == (0.2, 2)
+    assert bench.time_to_gap(objective, seconds, 1.0, 1e-5) == (0.4, 4)
+    assert bench.time_to_gap([10.0, 5.0], [0.1, 0.2], 1.0, 1e-3) == (None, None)
+
+
+def test_quick_run_writes_a_complete_record(bench, tmp_path, monkeypatch) -> None:
+    out = tmp_path / "solver.json"
+    monkeypatch.setattr(sys, "argv", ["solver.py", "--device", "cpu", "--quick", "--threads", "1", "--out", str(out),
+                                      "--preconditioners", "kronecker", "--max-iters", "5", "--ref-iters", "10"])
+    threads = torch.get_num_threads()
+    try:
+        bench.main()
+    finally:
+        torch.set_num_threads(threads)
+    record = json.loads(out.read_text())
+    assert record["finished"] is True and record["environment"]["torch_threads"] == 1
+    (config,) = record["configs"]
+    assert (config["n"], config["d"], config["P"]) == (10_000, 384, 10)
+    assert config["reference_iterations"] == 10 and config["reference_drift"] >= 0
+    assert config["runs"]["kronecker"]["iterations"] == 5
+    assert ("unreliable" in config) == (config["reference_drift"] > bench.GAP / 10)
+
+    record["configs"].append({"n": 100_000, "d": 4096, "P": 64, "skipped": "too large"})
+    frame = solver_bench_frame(record)
+    assert list(frame["status"])[-1] == "skipped" and not frame["n < 2dP"].iloc[0]
+    assert frame["status"].iloc[0] in {"ok", "not reached", "unreliable reference"}
+    assert frame["admm_iterations"].iloc[0] == config["runs"]["kronecker"]["iterations_to_gap"] or (
+        frame["status"].iloc[0] != "ok")
