@@ -44,13 +44,21 @@ def merge_bench_records(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 
 def bench_frame(record: dict[str, Any]) -> pd.DataFrame:
-    """The benchmark's rows: tokens/s, and counted GFLOPs per generated token with and without the
-    prompt's first forward (``decode_gflops_per_token``), for each method and shape."""
+    """The benchmark's rows: tokens/s, counted GFLOPs per generated token with and without the prompt's
+    first forward (``decode_gflops_per_token``), the mean candidate pool and, for the cached path, the
+    candidate positions one scored step ran per row (``candidate_positions``: the batch's largest pool,
+    since a batch shares one candidate forward; the chosen candidate's keys and values are kept).
+
+    Cached-path accounting: ``processed_tokens`` = :math:`B L + B (T - S) + B k_{run} S` for batch
+    :math:`B`, prompt :math:`L`, :math:`T` new tokens and :math:`S` scored steps, solved for :math:`k_{run}`."""
     frame = pd.DataFrame(record["rows"])
     frame["gflops_per_token"] = frame["flops_per_token"] / 1e9
     frame["decode_gflops_per_token"] = frame["decode_flops_per_token"] / 1e9
+    B, L, T, S = (frame[c] for c in ("batch_size", "prompt_length", "new_tokens", "scored_steps"))
+    positions = (frame["processed_tokens"] - B * L - B * (T - S)) / (B * S).where(S > 0)
+    frame["candidate_positions"] = positions.where(frame["method"] == "cached_guided")
     columns = ["method", "prompt_length", "batch_size", "new_tokens", "tokens_per_second", "gflops_per_token",
-               "decode_gflops_per_token", "mean_pool_size"]
+               "decode_gflops_per_token", "mean_pool_size", "candidate_positions"]
     return frame[columns].sort_values(["prompt_length", "batch_size", "new_tokens", "method"]).reset_index(drop=True)
 
 

@@ -294,7 +294,12 @@ def test_benchmark_code_path_runs_on_a_tiny_random_llama(tmp_path: Path) -> None
     assert {m for m, _ in rows} == {"plain", "naive_guided", "cached_guided"}
     assert 0 < rows[("cached_guided", 5)]["decode_flops_per_token"] < rows[("naive_guided", 5)]["decode_flops_per_token"]
     assert record["environment"]["torch"] == torch.__version__
-    assert len(bench_frame(record)) == len(record["rows"]) == 4
+    frame = bench_frame(record)
+    assert len(frame) == len(record["rows"]) == 4
+    cached = frame[frame["method"] == "cached_guided"]
+    # one candidate forward per scored step, padded to the batch's largest pool: never fewer than the mean pool
+    assert (cached["candidate_positions"] >= cached["mean_pool_size"] - 1e-9).all()
+    assert frame[frame["method"] != "cached_guided"]["candidate_positions"].isna().all()
     plot_bench(record)
     merged = merge_bench_records([record, record])
     assert len(merged["rows"]) == 8 and len(merged["summary"]) == 2 * len(record["summary"])
