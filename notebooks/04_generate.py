@@ -150,8 +150,8 @@ sweep.groupby("lambda")[["head_score", "judge"]].agg(["mean", "std"]).round(4)
 # pooling) and keeps the chosen candidate's keys and values, so a guided step costs one forward of
 # $k$ tokens. The tables below are read from the committed `results/bench_guidance_cpu.json` (batch 1)
 # and `results/bench_guidance_cpu_batch8.json` (batch 8), produced by `bench/guidance.py --threads 1` on
-# this book's 2-core CPU with SmolLM2-135M in float32 (one torch thread, while `bench/solver.py` ran on
-# the other core; a random head, whose weights do not change the cost). FLOPs are counted by torch's
+# this book's 2-core CPU with SmolLM2-135M in float32 (one torch thread, while other jobs ran on the
+# other core; a random head, whose weights do not change the cost). FLOPs are counted by torch's
 # `FlopCounterMode`, not estimated; `processed_tokens` counts the token positions the model ran.
 # The naive path is measured over one guidance period (5 tokens, exactly one scored step) because it
 # is so slow; the cached path is measured over the same tokens for the ratios, and the naive/cached
