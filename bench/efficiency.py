@@ -37,6 +37,7 @@ import torch
 from coala_lib.accounting import ResultRecord, StageRecord, count_flops, decoder_forward_flops, measure
 from coala_lib.cronos import fit_cronos
 from coala_lib.dpo_step import full_policy, lora_policy, random_pair_batch, train_step
+from coala_lib.lora import LORA_R
 from coala_lib.features import pooled_from_ids
 from coala_lib.guidance import guided_generate
 from coala_lib.guidance_config import GuidanceConfig
@@ -192,7 +193,7 @@ def training_stage(name: str, model: Any, device: torch.device, batch: int, seq_
         params.update(reference="frozen copy", trainable=sum(p.numel() for p in policy.parameters()))
     else:
         policy, reference = lora_policy(model), None
-        params.update(reference="adapters disabled", lora_r=16,
+        params.update(reference="adapters disabled", lora_r=LORA_R,
                       trainable=sum(p.numel() for p in policy.parameters() if p.requires_grad))  # fmt: skip
     optimizer = torch.optim.AdamW([p for p in policy.parameters() if p.requires_grad], lr=lr)
     record = timed_and_counted(name, device, lambda: train_step(policy, optimizer, pairs, method, reference),

@@ -2,29 +2,22 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
+from bench_modules import load_bench
 from coala_lib.accounting import StageRecord, decoder_forward_flops
 from coala_lib.dpo_step import PairBatch, dpo_loss, lora_policy, orpo_loss, random_pair_batch, train_step
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_efficiency", ROOT / "bench" / "efficiency.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_bench("efficiency")
 
 
 def _small_model(seed: int = 0) -> LlamaForCausalLM:

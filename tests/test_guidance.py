@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
 import torch
 from transformers.generation.logits_process import TopKLogitsWarper, TopPLogitsWarper
 
+from bench_modules import load_bench
 from coala_lib.guidance import GuidanceConfig, encode_prompts, guided_generate
 from coala_lib.guidance_backbone import CachedPrefix, RecomputedPrefix
 from coala_lib.guidance_sweep import lambda_sweep, step_frame
@@ -283,9 +283,7 @@ def test_generate_rejects_bad_heads_and_inputs(tiny) -> None:
 
 
 def test_benchmark_code_path_runs_on_a_tiny_random_llama(tmp_path: Path) -> None:
-    spec = importlib.util.spec_from_file_location("bench_guidance", Path(__file__).parents[1] / "bench" / "guidance.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_bench("guidance")
     out = tmp_path / "bench.json"
     record = bench.main(["--random-llama", "tiny", "--prompt-lengths", "8", "--batch-sizes", "2",
                          "--new-tokens", "6", "--naive-new-tokens", "5", "--out", str(out)])
