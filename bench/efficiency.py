@@ -37,11 +37,11 @@ import torch
 from coala_lib.accounting import ResultRecord, StageRecord, count_flops, decoder_forward_flops, measure
 from coala_lib.cronos import fit_cronos
 from coala_lib.dpo_step import full_policy, lora_policy, random_pair_batch, train_step
-from coala_lib.lora import LORA_R
 from coala_lib.features import pooled_from_ids
 from coala_lib.guidance import guided_generate
 from coala_lib.guidance_config import GuidanceConfig
 from coala_lib.head import CoalaHead
+from coala_lib.lora import LORA_R
 from coala_lib.models import Backbone
 from coala_lib.pipeline import HeadConfig
 from coala_lib.preference import design, train_adamw
