@@ -5,14 +5,18 @@ Usage: .venv/bin/python bench/solver.py --device cpu --out results/bench_solver_
 The reference optimum of each configuration is the best objective of a long, tight run of the same
 solver (CRONOS, ``--ref-iters`` iterations, rtol 1e-8), recorded with its drift over its second half
 (a config whose reference still moves by more than a tenth of the target gap is flagged ``unreliable``);
-the gap reported at time t is that of the best objective seen so far, |f_best - f*| / |f*|. Times include the preconditioner build (also reported alone).
+the gap reported at time t is that of the best objective seen so far, |f_best - f*| / |f*|. Times
+include the preconditioner build (also reported alone). The JSON is rewritten after every config;
+``--resume`` continues an interrupted record, and ``--max-work`` skips configs too large for the device.
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import math
+from pathlib import Path
 
 import torch
 
@@ -32,6 +36,30 @@ def planted_data(n: int, d: int, seed: int, device: torch.device, dtype: torch.d
     h = torch.relu(X @ W1.T) @ w2
     y = torch.where(h >= h.median(), 1.0, -1.0).to(dtype)
     return X.to(device), y.to(device)
+
+
+def work(n: int, d: int, P: int) -> int:
+    """Multiply-adds of one application of :math:`F^\\top F` (about :math:`ndP`) plus one of the Kronecker
+    preconditioner or of the Gram-based :math:`G^\\top G` (about :math:`Pd^2`): the cost model of a PCG step."""
+    return n * d * P + P * d * d
+
+
+#: Parameters that change what a config measures: ``--resume`` refuses a record made with other values.
+SOLVER_PARAMETERS = ("device", "dtype", "threads", "beta", "rho", "rank", "preconditioners", "pcg_iters",
+                     "max_iters", "ref_iters", "seed", "quick")
+
+
+def resumable(path: Path, parameters: dict) -> tuple[list[dict], list[dict]]:
+    """The finished configs of the record at ``path`` and the parameters of the runs that made it.
+
+    Refuses (``SystemExit`` naming the fields) a record made with other :data:`SOLVER_PARAMETERS`."""
+    if not path.is_file():
+        return [], []
+    old = json.loads(path.read_text())
+    differ = sorted(k for k in SOLVER_PARAMETERS if old["parameters"].get(k) != parameters[k])
+    if differ:
+        raise SystemExit(f"--resume: {path} was made with other {differ}; rerun without --resume or choose another --out")
+    return [c for c in old["configs"] if "runs" in c], old.get("earlier_parameters", []) + [old["parameters"]]
 
 
 def reference_objective(objective: list[float]) -> tuple[float, float]:
@@ -97,19 +125,24 @@ def main() -> None:
     parser.add_argument("--max-iters", type=int, default=100)
     parser.add_argument("--ref-iters", type=int, default=400)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--max-elements", type=float, default=None,
-                        help="skip configs with n*d*P above this (default: 4e9 on CPU, none on CUDA)")
+    parser.add_argument("--max-work", type=float, default=None,
+                        help="skip configs whose multiply-adds per operator application, n*d*P + P*d^2 (F^T F and "
+                             "the Kronecker preconditioner), exceed this (default: 5e8 on CPU, none on CUDA)")
+    parser.add_argument("--resume", action="store_true",
+                        help="keep the finished configs of an earlier --out record made with the same solver "
+                             "parameters and run only the others")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     dtype = getattr(torch, args.dtype)
-    limit = args.max_elements if args.max_elements is not None else (4e9 if device.type == "cpu" else math.inf)
+    limit = args.max_work if args.max_work is not None else (5e8 if device.type == "cpu" else math.inf)
     grid = [(10_000, 384, 10)] if args.quick else list(itertools.product([1_000, 10_000, 100_000], [384, 4096], [10, 64]))
     if not args.quick and device.type == "cuda":
         grid.append((131_072, 4096, 10))
-    grid.sort(key=lambda c: c[0] * c[1] * c[2])  # cheapest first, so an interrupted run keeps the most configs
-    configs: list[dict] = []
+    grid.sort(key=lambda c: work(*c))  # cheapest first, so an interrupted run keeps the most configs
+    configs, earlier = resumable(Path(args.out), vars(args)) if args.resume else ([], [])
+    done = {(c["n"], c["d"], c["P"]) for c in configs}
 
     def write(finished: bool) -> None:
         """Rewrite the JSON after every config: an interrupted run leaves a valid record of what it finished."""
@@ -118,19 +151,24 @@ def main() -> None:
             "reference": f"best objective of a long tight CRONOS run ({args.ref_iters} iterations, rtol 1e-8, "
                          f"{2 * args.pcg_iters} PCG iterations); gap of the best-so-far prox iterate",
             "gap": GAP, "parameters": vars(args) | {"dtype": args.dtype},
+            "earlier_parameters": earlier,  # of the runs whose finished configs --resume kept
             "environment": environment_record(),
             "finished": finished,
             "configs": configs,
         })
 
     for n, d, P in grid:
-        if n * d * P > limit:
-            configs.append({"n": n, "d": d, "P": P, "skipped": f"n*d*P = {n * d * P:.1e} > --max-elements {limit:.1e} (time on this device)"})
+        if (n, d, P) in done:
+            continue
+        if work(n, d, P) > limit:
+            configs.append({"n": n, "d": d, "P": P, "skipped": f"n*d*P + P*d^2 = {work(n, d, P):.1e} > --max-work "
+                                                               f"{limit:.1e} (time on this device)"})
             continue
         print(f"n={n} d={d} P={P} ...", flush=True)
         configs.append(run_config(n, d, P, args, device, dtype))
         print(configs[-1], flush=True)
         write(finished=False)
+    configs.sort(key=lambda c: work(c["n"], c["d"], c["P"]))
     write(finished=True)
 
 

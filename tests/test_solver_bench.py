@@ -30,15 +30,23 @@ def test_time_to_gap_uses_the_best_value_so_far(bench) -> None:
     assert bench.time_to_gap([10.0, 5.0], [0.1, 0.2], 1.0, 1e-3) == (None, None)
 
 
-def test_quick_run_writes_a_complete_record(bench, tmp_path, monkeypatch) -> None:
-    out = tmp_path / "solver.json"
-    monkeypatch.setattr(sys, "argv", ["solver.py", "--device", "cpu", "--quick", "--threads", "1", "--out", str(out),
-                                      "--preconditioners", "kronecker", "--max-iters", "5", "--ref-iters", "10"])
+def test_work_counts_the_operator_and_the_preconditioner(bench) -> None:
+    assert bench.work(10, 4, 2) == 10 * 4 * 2 + 2 * 4 * 4
+
+
+def _run(bench, monkeypatch, *args: str) -> None:
+    monkeypatch.setattr(sys, "argv", ["solver.py", "--device", "cpu", "--quick", "--threads", "1",
+                                      "--preconditioners", "kronecker", "--max-iters", "5", *args])
     threads = torch.get_num_threads()
     try:
         bench.main()
     finally:
         torch.set_num_threads(threads)
+
+
+def test_quick_run_writes_a_complete_record(bench, tmp_path, monkeypatch) -> None:
+    out = tmp_path / "solver.json"
+    _run(bench, monkeypatch, "--ref-iters", "10", "--out", str(out))
     record = json.loads(out.read_text())
     assert record["finished"] is True and record["environment"]["torch_threads"] == 1
     (config,) = record["configs"]
@@ -53,3 +61,15 @@ def test_quick_run_writes_a_complete_record(bench, tmp_path, monkeypatch) -> Non
     assert frame["status"].iloc[0] in {"ok", "not reached", "unreliable reference"}
     assert frame["admm_iterations"].iloc[0] == config["runs"]["kronecker"]["iterations_to_gap"] or (
         frame["status"].iloc[0] != "ok")
+
+
+def test_resume_keeps_finished_configs_and_refuses_other_parameters(bench, tmp_path, monkeypatch) -> None:
+    out = tmp_path / "solver.json"
+    _run(bench, monkeypatch, "--ref-iters", "10", "--out", str(out))
+    first = json.loads(out.read_text())
+    _run(bench, monkeypatch, "--ref-iters", "10", "--out", str(out), "--resume")
+    second = json.loads(out.read_text())
+    assert second["configs"] == first["configs"]  # kept, not re-measured (timings would differ)
+    assert second["earlier_parameters"] == [first["parameters"]]
+    with pytest.raises(SystemExit, match="ref_iters"):
+        _run(bench, monkeypatch, "--ref-iters", "11", "--out", str(out), "--resume")
