@@ -62,6 +62,15 @@ def resumable(path: Path, parameters: dict) -> tuple[list[dict], list[dict]]:
     return [c for c in old["configs"] if "runs" in c], old.get("earlier_parameters", []) + [old["parameters"]]
 
 
+def parse_config(text: str) -> tuple[int, int, int]:
+    """``"n,d,P"`` -> ``(n, d, P)``."""
+    try:
+        n, d, P = (int(float(x)) for x in text.split(","))
+    except ValueError:
+        raise SystemExit(f"--configs takes n,d,P triples such as 100000,384,64; got {text!r}") from None
+    return n, d, P
+
+
 def reference_objective(objective: list[float]) -> tuple[float, float]:
     """(best objective of the reference run, its relative change over the run's second half).
 
@@ -128,6 +137,8 @@ def main() -> None:
     parser.add_argument("--max-work", type=float, default=None,
                         help="skip configs whose multiply-adds per operator application, n*d*P + P*d^2 (F^T F and "
                              "the Kronecker preconditioner), exceed this (default: 5e8 on CPU, none on CUDA)")
+    parser.add_argument("--configs", nargs="+", default=None, metavar="N,D,P",
+                        help="run only these grid points (others are recorded as skipped unless --resume keeps them)")
     parser.add_argument("--resume", action="store_true",
                         help="keep the finished configs of an earlier --out record made with the same solver "
                              "parameters and run only the others")
@@ -157,8 +168,14 @@ def main() -> None:
             "configs": configs,
         })
 
+    selected = None if args.configs is None else {parse_config(c) for c in args.configs}
+    if selected is not None and not selected <= set(grid):
+        raise SystemExit(f"--configs {sorted(selected - set(grid))} are not grid points; the grid is {sorted(grid)}")
     for n, d, P in grid:
         if (n, d, P) in done:
+            continue
+        if selected is not None and (n, d, P) not in selected:
+            configs.append({"n": n, "d": d, "P": P, "skipped": f"not among --configs (n*d*P + P*d^2 = {work(n, d, P):.1e})"})
             continue
         if work(n, d, P) > limit:
             configs.append({"n": n, "d": d, "P": P, "skipped": f"n*d*P + P*d^2 = {work(n, d, P):.1e} > --max-work "

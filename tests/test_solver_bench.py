@@ -73,3 +73,13 @@ def test_resume_keeps_finished_configs_and_refuses_other_parameters(bench, tmp_p
     assert second["earlier_parameters"] == [first["parameters"]]
     with pytest.raises(SystemExit, match="ref_iters"):
         _run(bench, monkeypatch, "--ref-iters", "11", "--out", str(out), "--resume")
+
+
+def test_configs_select_grid_points(bench, tmp_path, monkeypatch) -> None:
+    assert bench.parse_config("1e5,384,64") == (100_000, 384, 64)
+    with pytest.raises(SystemExit, match="n,d,P"):
+        bench.parse_config("1e5,384")
+    monkeypatch.setattr(sys, "argv", ["solver.py", "--device", "cpu", "--out", str(tmp_path / "x.json"),
+                                      "--configs", "7,7,7"])
+    with pytest.raises(SystemExit, match="not grid points"):
+        bench.main()
