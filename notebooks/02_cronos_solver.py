@@ -217,20 +217,24 @@ for name, frame in convergence.groupby("run", sort=False):
 # objective of a 400-iteration run of the same solver at tight tolerances; that run's own drift over
 # its second half is recorded, and a configuration whose reference still moved by more than a tenth of
 # the target gap reads `unreliable reference` instead of a time: no time to a $10^{-3}$ gap can be
-# certified against it. Configurations with $ndP$ above the benchmark's `--max-elements` cap were not run
-# on this CPU and read `skipped`. The table is the committed record (`results/bench_solver_cpu_grid.json`,
-# produced by the command in its `parameters`; one torch thread on this book's 2-core CPU, while other
-# jobs ran on the other core).
+# certified against it. Configurations whose work per PCG step, about $ndP + Pd^2$ multiply-adds (the
+# operator and the Kronecker preconditioner), is above the benchmark's `--max-work` cap were not run on
+# this CPU and read `skipped`; they are for the GPU run of the same command (`book/reproduce.md`). The
+# table is the committed record (`results/bench_solver_cpu_grid.json`, produced by the commands in its
+# `earlier_parameters` and `parameters`: the grid, then `--resume` runs that added configurations; one
+# torch thread on this book's 2-core CPU, while other jobs ran on the other core).
 #
 # The column `n < 2dP` separates two regimes. With more samples than the $2dP$ unknowns the program is an
-# ordinary regularised least-squares fit and the solver reaches the gap in a few dozen iterations. With
-# fewer samples it can interpolate the labels: the optimum is small and consists mostly of the
-# group-lasso term, and ADMM with a fixed penalty crawls: in those rows neither the timed run nor the
-# reference settles, so this book makes no speed claim there. COALA's own Phase I is in the first
-# regime at the paper's scale ($n = 131{,}072$ stacked texts against $2dP = 81{,}920$ for $d = 4096$,
-# $P = 10$), but a small-data run with a large backbone (few hundred pairs, $d$ in the thousands) is in
-# the second: there, more ADMM iterations (or a penalty tuned for the interpolating regime) are needed
-# for an accurate Phase I, and its head is only as good as the iterate the cap leaves.
+# over-determined regularised fit and the solver reaches the gap in a few dozen iterations. With fewer
+# samples it can interpolate the labels: the optimum is small and consists mostly of the group-lasso
+# term, and ADMM with a fixed penalty crawls: in those rows the timed run does not reach the gap within
+# its 100 iterations, and at $n = 1000$ not even the 400-iteration reference settles, so this book makes
+# no speed claim there. COALA's own Phase I is in the first regime at the paper's scale ($n = 131{,}072$
+# stacked texts against $2dP = 81{,}920$ for $d = 4096$, $P = 10$). The CPU-sized heads of this book are
+# in the second ($n = 600$ texts against $2dP \approx 7{,}700$ in section 4 below, and $11{,}520$ for
+# SmolLM2 in notebook 03), consistent with their CRONOS runs stopping at the 300-iteration cap before
+# the residual tolerances: their heads are the iterate the cap leaves, and an accurate Phase I there
+# needs more iterations or a penalty tuned for this regime.
 
 # %%
 # NBVAL_CHECK_OUTPUT
