@@ -269,7 +269,7 @@ def solver_bench_frame(record: dict, preconditioner: str = "kronecker") -> pd.Da
         rows.append(row | {"seconds_to_gap": run["seconds_to_gap"], "admm_iterations": run["iterations_to_gap"],
                            "pcg_iterations": run["pcg_iterations_to_gap"],
                            "preconditioner_seconds": run["preconditioner_seconds"],
-                           "final_gap": run["final_gap"], "reference_drift": config["reference_drift"],
+                           "final_gap": run["final_gap"], "reference_drift": config.get("reference_drift"),
                            "status": status})
     return pd.DataFrame(rows).sort_values(["n", "d", "P"]).reset_index(drop=True)
 

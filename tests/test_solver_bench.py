@@ -83,3 +83,11 @@ def test_configs_select_grid_points(bench, tmp_path, monkeypatch) -> None:
                                       "--configs", "7,7,7"])
     with pytest.raises(SystemExit, match="not grid points"):
         bench.main()
+
+
+def test_frame_reads_records_written_before_the_drift_field() -> None:
+    run = {"seconds_to_gap": 0.5, "iterations_to_gap": 3, "pcg_iterations_to_gap": 9, "preconditioner_seconds": 0.1,
+           "final_gap": 1e-5}
+    record = {"configs": [{"n": 100, "d": 4, "P": 2, "runs": {"nystrom": run}}]}
+    row = solver_bench_frame(record, "nystrom").iloc[0]
+    assert row["status"] == "ok" and row["reference_drift"] is None and not row["n < 2dP"]
