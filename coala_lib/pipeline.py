@@ -166,6 +166,7 @@ def train_or_load_head(
     data_dir: str | Path | None = None,
     cache_root: str | Path | None = None,
     backbone: Backbone | None = None,
+    splits: tuple[TripletDataset, TripletDataset] | None = None,
     force: bool = False,
     progress: bool = True,
     **options: Any,
@@ -175,7 +176,9 @@ def train_or_load_head(
     ``options`` are the remaining fields of :class:`HeadConfig` (``n_eval``, ``phase2_beta``,
     ``phase2_gamma``, ``phase2_l2``, ``phase2_solver``, ``pairing``, ``adamw_*``, ``baseline_*``, ``revision``).
     ``backbone`` reuses an already loaded model (it must be ``model``); otherwise it is loaded only on a
-    cache miss. ``force=True`` retrains and overwrites.
+    cache miss. ``splits`` reuses the (train, eval) triplets :func:`load_splits` returned for these
+    arguments instead of reading the data again (they enter the cache key by content either way).
+    ``force=True`` retrains and overwrites.
     """
     unknown = set(options) - set(HeadConfig.__dataclass_fields__)
     if unknown:
@@ -187,7 +190,7 @@ def train_or_load_head(
     if backbone is not None and backbone.model_id != ref.model_id:
         raise ValueError(f"backbone is {backbone.model_id!r} but model={model!r} resolves to {ref.model_id!r}")
     dtype = backbone.dtype if backbone is not None else default_dtype(dev)
-    train, held = splits = load_splits(config, data_dir)
+    train, held = splits = splits if splits is not None else load_splits(config, data_dir)
     identity = ref.identity()
     if backbone is not None:  # e.g. after coala_lib.sft.apply_sft, whose revision records the tuning
         identity["revision"] = backbone.revision

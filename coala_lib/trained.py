@@ -11,8 +11,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from coala_lib.data import TripletDataset
 from coala_lib.head import CoalaHead
 from coala_lib.io import environment_record
@@ -26,7 +24,6 @@ class Trained:
     """A loaded backbone with notebook 03's splits and head (moved to the backbone's device)."""
 
     backbone: Backbone
-    device: torch.device
     config: HeadConfig
     train: TripletDataset
     held: TripletDataset
@@ -52,5 +49,5 @@ def load_trained(model: str = "smollm2", dataset: str = "imdb", n_pairs: int = 3
     backbone = load_backbone(model, dev, seed=seed)
     train, held = load_splits(config, data_dir)
     head, report = train_or_load_head(**asdict(config), device=str(dev), data_dir=data_dir, cache_root=cache_root,
-                                      backbone=backbone, progress=progress)
-    return Trained(backbone, dev, config, train, held, head.to(dev), report)
+                                      backbone=backbone, splits=(train, held), progress=progress)
+    return Trained(backbone, config, train, held, head.to(backbone.device), report)

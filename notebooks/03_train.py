@@ -130,7 +130,7 @@ print(render(backbone.tokenizer, example.prompt, example.chosen))
 # with its defaults) loads them instead of recomputing.
 
 # %%
-head, report = train_or_load_head(**asdict(config), device=str(dev), data_dir=data_dir, backbone=backbone)
+head, report = train_or_load_head(**asdict(config), device=str(dev), data_dir=data_dir, backbone=backbone, splits=splits)
 f_train, f_eval = splits_features(backbone, config, splits)
 head_dir = cache_dir() / "heads" / report["key"]
 print(f"features: {len(f_train)} + {len(f_eval)} pairs of dimension {f_train.dim}")

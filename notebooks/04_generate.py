@@ -66,7 +66,8 @@ from coala_lib.sentiment import SentimentJudge
 from coala_lib.trained import load_trained
 
 trained = load_trained(model, dataset, n_pairs, n_eval, seed, device, data_dir)
-backbone, head, report, dev = trained.backbone, trained.head, trained.report, trained.device
+backbone, head, report = trained.backbone, trained.head, trained.report
+dev = backbone.device
 judge = SentimentJudge.train_or_load(judge_n_train, seed, data_dir, n_test=judge_n_test, device=str(dev))
 print(f"{trained.describe()}; pooling {head.pooling!r}; judge accuracy {judge.accuracy:.4g}")
 
