@@ -28,24 +28,25 @@ import gc
 import math
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
-from coala_lib.accounting import ResultRecord, StageRecord, count_flops, decoder_forward_flops, measure
-from coala_lib.cronos import fit_cronos
-from coala_lib.dpo_step import full_policy, lora_policy, random_pair_batch, train_step
-from coala_lib.features import pooled_from_ids
-from coala_lib.guidance import guided_generate
-from coala_lib.guidance_config import GuidanceConfig
-from coala_lib.head import CoalaHead
-from coala_lib.lora import LORA_R
-from coala_lib.models import Backbone
-from coala_lib.pipeline import HeadConfig
-from coala_lib.preference import design, train_adamw
-from coala_lib.runtime import resolve_device, seed_everything
+from coala_lib.accounting.counting import ResultRecord, StageRecord, count_flops, decoder_forward_flops, measure
+from coala_lib.backbone.features import pooled_from_ids
+from coala_lib.backbone.lora import LORA_R
+from coala_lib.backbone.registry import Backbone
+from coala_lib.baselines.training_step import full_policy, lora_policy, random_pair_batch, train_step
+from coala_lib.convex.cronos import fit_cronos
+from coala_lib.core.runtime import resolve_device, seed_everything
+from coala_lib.guidance.config import GuidanceConfig
+from coala_lib.guidance.decoding import guided_generate
+from coala_lib.head.coala_head import CoalaHead
+from coala_lib.head.phase2 import design, train_adamw
+from coala_lib.head.training import HeadConfig
 
 PAIRS_PER_REPORT = 1000
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,21 +69,32 @@ class Shape:
 
 
 SHAPES: dict[str, Shape] = {
-    "tiny": Shape("llama", 64, 2, 4, 2, 128, 50257, 10_000.0, True,
-                  "coala_lib.models.build_tiny (GPT-2 vocabulary)"),
-    "smollm2": Shape("llama", 576, 30, 9, 3, 1536, 49152, 100_000.0, True,
-                     "HuggingFaceTB/SmolLM2-135M-Instruct config.json"),
-    "llama8b": Shape("llama", 4096, 32, 32, 8, 14336, 128256, 500_000.0, False,
-                     "meta-llama/Llama-3.1-8B config.json"),
-    "mistral7b": Shape("mistral", 4096, 32, 32, 8, 14336, 32000, 10_000.0, False,
-                       "mistralai/Mistral-7B-v0.1 config.json"),
+    "tiny": Shape(
+        "llama", 64, 2, 4, 2, 128, 50257, 10_000.0, True, "coala_lib.backbone.registry.build_tiny (GPT-2 vocabulary)"
+    ),
+    "smollm2": Shape(
+        "llama", 576, 30, 9, 3, 1536, 49152, 100_000.0, True, "HuggingFaceTB/SmolLM2-135M-Instruct config.json"
+    ),
+    "llama8b": Shape("llama", 4096, 32, 32, 8, 14336, 128256, 500_000.0, False, "meta-llama/Llama-3.1-8B config.json"),
+    "mistral7b": Shape(
+        "mistral", 4096, 32, 32, 8, 14336, 32000, 10_000.0, False, "mistralai/Mistral-7B-v0.1 config.json"
+    ),
 }
 
 #: Issue 7's reference measurements on an H200 (Llama-3.1-8B shape, bf16, 8 sequences of 512 tokens).
-ANCHORS_H200 = {"extraction_tokens_per_second": 35_400, "extraction_peak_gb": 16.9,
-                "lora_dpo_pairs_per_second": 5.38, "lora_dpo_peak_gb": 29.3, "full_dpo_peak_gb": 89.8}
-TARGETS = {"coala_pairs_per_second_min": 30.0, "coala_peak_gb_max": 18.0,
-           "coala_flops_over_lora_dpo_epoch_max": 0.25, "head_time_share_max": 0.02}
+ANCHORS_H200 = {
+    "extraction_tokens_per_second": 35_400,
+    "extraction_peak_gb": 16.9,
+    "lora_dpo_pairs_per_second": 5.38,
+    "lora_dpo_peak_gb": 29.3,
+    "full_dpo_peak_gb": 89.8,
+}
+TARGETS = {
+    "coala_pairs_per_second_min": 30.0,
+    "coala_peak_gb_max": 18.0,
+    "coala_flops_over_lora_dpo_epoch_max": 0.25,
+    "head_time_share_max": 0.02,
+}
 
 
 def build_config(shape: str, attn_implementation: str = "sdpa") -> Any:
@@ -99,8 +111,9 @@ def build_config(shape: str, attn_implementation: str = "sdpa") -> Any:
     return config
 
 
-def random_model(shape: str, device: torch.device | str, dtype: torch.dtype, seed: int = 0,
-                 attn_implementation: str = "sdpa") -> Any:
+def random_model(
+    shape: str, device: torch.device | str, dtype: torch.dtype, seed: int = 0, attn_implementation: str = "sdpa"
+) -> Any:
     """A causal LM of ``shape`` with random weights, created directly on ``device`` (``meta``: no memory)."""
     from transformers import AutoModelForCausalLM
 
@@ -113,8 +126,9 @@ def random_model(shape: str, device: torch.device | str, dtype: torch.dtype, see
 # --------------------------------------------------------------------------------------------- timing
 
 
-def timed_and_counted(stage: str, device: torch.device, run: Callable[[], Any], repeats: int,
-                      warmup: int = 1, **params: Any) -> StageRecord:
+def timed_and_counted(
+    stage: str, device: torch.device, run: Callable[[], Any], repeats: int, warmup: int = 1, **params: Any
+) -> StageRecord:
     """``warmup`` untimed runs, ``repeats`` timed runs (one record), one counted run; FLOPs scaled to ``repeats``."""
     for _ in range(warmup):
         run()
@@ -125,18 +139,27 @@ def timed_and_counted(stage: str, device: torch.device, run: Callable[[], Any], 
     return record
 
 
-def extraction_stage(model: Any, device: torch.device, dtype: torch.dtype, batch: int, seq_len: int,
-                     repeats: int) -> StageRecord:
+def extraction_stage(
+    model: Any, device: torch.device, dtype: torch.dtype, batch: int, seq_len: int, repeats: int
+) -> StageRecord:
     """Forward-only pooled features of ``batch`` sequences (half chosen, half rejected) per run."""
     backbone = Backbone(model=model, tokenizer=None, model_id="random", revision="-", device=device, dtype=dtype)
     ids = random_pair_batch(max(1, batch // 2), seq_len, model.config.vocab_size, device=device).input_ids[:batch]
     mask = torch.ones_like(ids)
-    return timed_and_counted("extraction", device, lambda: pooled_from_ids(backbone, ids, mask, "mean"), repeats,
-                             sequences=batch, pairs=repeats * batch / 2, seq_len=seq_len)  # fmt: skip
+    return timed_and_counted(
+        "extraction",
+        device,
+        lambda: pooled_from_ids(backbone, ids, mask, "mean"),
+        repeats,
+        sequences=batch,
+        pairs=repeats * batch / 2,
+        seq_len=seq_len,
+    )
 
 
-def head_stages(dim: int, pairs: int, device: torch.device, phase1_iters: int, adamw_epochs: int,
-                seed: int) -> list[StageRecord]:
+def head_stages(
+    dim: int, pairs: int, device: torch.device, phase1_iters: int, adamw_epochs: int, seed: int
+) -> list[StageRecord]:
     """Phase I (CRONOS) and Phase II (AdamW, the paper's solver) on ``pairs`` pairs of random features."""
     config = HeadConfig()
     gen = torch.Generator().manual_seed(seed)
@@ -157,47 +180,94 @@ def head_stages(dim: int, pairs: int, device: torch.device, phase1_iters: int, a
     hyper = {"beta": config.phase2_beta, "gamma": config.phase2_gamma, "l2": config.phase2_l2}
 
     def phase2() -> Any:
-        return train_adamw(Z, hc, hr, **hyper, lr=config.adamw_lr, epochs=adamw_epochs,
-                           batch_size=config.adamw_batch, seed=seed, log_every=10**9)  # fmt: skip
+        return train_adamw(
+            Z,
+            hc,
+            hr,
+            **hyper,
+            lr=config.adamw_lr,
+            epochs=adamw_epochs,
+            batch_size=config.adamw_batch,
+            seed=seed,
+            log_every=10**9,
+        )
 
-    record2 = timed_and_counted("phase2", torch.device("cpu"), phase2, repeats=1, warmup=0, pairs=pairs,
-                                width=net.width, epochs=adamw_epochs, solver="adamw")  # fmt: skip
+    record2 = timed_and_counted(
+        "phase2",
+        torch.device("cpu"),
+        phase2,
+        repeats=1,
+        warmup=0,
+        pairs=pairs,
+        width=net.width,
+        epochs=adamw_epochs,
+        solver="adamw",
+    )
     return [record1, record2]
 
 
-def decoding_stage(model: Any, device: torch.device, prompts: int, prompt_len: int, new_tokens: int,
-                   seed: int) -> StageRecord:
+def decoding_stage(
+    model: Any, device: torch.device, prompts: int, prompt_len: int, new_tokens: int, seed: int
+) -> StageRecord:
     """Paper-style guided decoding (KV cache, head every 5 tokens) of ``new_tokens`` tokens per prompt."""
     d = model.config.hidden_size
-    head = CoalaHead(torch.randn(20, d) / math.sqrt(d), torch.randn(20), torch.zeros(d), torch.ones(d), "random", "mean")
-    ids = torch.randint(0, model.config.vocab_size, (prompts, prompt_len), generator=torch.Generator().manual_seed(seed))
+    head = CoalaHead(
+        torch.randn(20, d) / math.sqrt(d), torch.randn(20), torch.zeros(d), torch.ones(d), "random", "mean"
+    )
+    ids = torch.randint(
+        0, model.config.vocab_size, (prompts, prompt_len), generator=torch.Generator().manual_seed(seed)
+    )
     config = GuidanceConfig(mode="paper", max_new_tokens=new_tokens, ignore_eos=True)
 
     def run() -> Any:
-        return guided_generate(model, None, head=head, config=config, input_ids=ids.to(device),
-                               generator=torch.Generator(device).manual_seed(seed))  # fmt: skip
+        return guided_generate(
+            model,
+            None,
+            head=head,
+            config=config,
+            input_ids=ids.to(device),
+            generator=torch.Generator(device).manual_seed(seed),
+        )
 
-    return timed_and_counted("guided_decoding", device, run, repeats=1, prompts=prompts, prompt_len=prompt_len,
-                             new_tokens=new_tokens, tokens=prompts * new_tokens)  # fmt: skip
+    return timed_and_counted(
+        "guided_decoding",
+        device,
+        run,
+        repeats=1,
+        prompts=prompts,
+        prompt_len=prompt_len,
+        new_tokens=new_tokens,
+        tokens=prompts * new_tokens,
+    )
 
 
-def training_stage(name: str, model: Any, device: torch.device, batch: int, seq_len: int, repeats: int,
-                   lr: float = 1e-5) -> tuple[StageRecord, Any]:
+def training_stage(
+    name: str, model: Any, device: torch.device, batch: int, seq_len: int, repeats: int, lr: float = 1e-5
+) -> tuple[StageRecord, Any]:
     """One kind of baseline step, ``batch`` sequences (``batch // 2`` pairs) per step; returns the base model back."""
     method = name.split("_")[1]
-    params = {"sequences": batch, "pairs": repeats * (batch // 2), "seq_len": seq_len, "method": method,
-              "gradient_checkpointing": True}  # fmt: skip
+    params = {
+        "sequences": batch,
+        "pairs": repeats * (batch // 2),
+        "seq_len": seq_len,
+        "method": method,
+        "gradient_checkpointing": True,
+    }
     pairs = random_pair_batch(batch // 2, seq_len, model.config.vocab_size, device=device)
     if name.startswith("full"):
         policy, reference = full_policy(model)
         params.update(reference="frozen copy", trainable=sum(p.numel() for p in policy.parameters()))
     else:
         policy, reference = lora_policy(model), None
-        params.update(reference="adapters disabled", lora_r=LORA_R,
-                      trainable=sum(p.numel() for p in policy.parameters() if p.requires_grad))  # fmt: skip
+        params.update(
+            reference="adapters disabled",
+            lora_r=LORA_R,
+            trainable=sum(p.numel() for p in policy.parameters() if p.requires_grad),
+        )
     optimizer = torch.optim.AdamW([p for p in policy.parameters() if p.requires_grad], lr=lr)
-    record = timed_and_counted(name, device, lambda: train_step(policy, optimizer, pairs, method, reference),
-                               repeats, **params)  # fmt: skip
+    record = timed_and_counted(
+        name, device, lambda: train_step(policy, optimizer, pairs, method, reference), repeats, **params
+    )
     del optimizer, reference
     base = policy.unload() if hasattr(policy, "unload") else policy
     return record, base.eval().requires_grad_(False)
@@ -207,8 +277,12 @@ def oom_record(name: str, device: torch.device, err: BaseException, **params: An
     """A stage that did not fit: peak memory reached before failing, status ``oom``."""
     peak = int(torch.cuda.max_memory_allocated(device)) if device.type == "cuda" else 0
     message = str(err).splitlines()[0][:200]
-    return StageRecord(name, peak_memory_bytes=peak, memory_kind="cuda_max_allocated",
-                       params={**params, "status": "oom", "error": message})  # fmt: skip
+    return StageRecord(
+        name,
+        peak_memory_bytes=peak,
+        memory_kind="cuda_max_allocated",
+        params={**params, "status": "oom", "error": message},
+    )
 
 
 def meta_flops(shape: str, batch: int, seq_len: int) -> dict[str, Any]:
@@ -255,9 +329,15 @@ def summarise(stages: dict[str, StageRecord], head_pairs: int) -> dict[str, Any]
     coala_peak = max(stages[k].peak_memory_bytes for k in ("extraction", "phase1", "phase2"))
     out: dict[str, Any] = {
         "pairs": n,
-        "coala": {"seconds": coala_s, "flops": coala_f, "peak_memory_bytes": coala_peak,
-                  "pairs_per_second": n / coala_s, "head_seconds": head_s, "head_time_share": head_s / coala_s},
-    }  # fmt: skip
+        "coala": {
+            "seconds": coala_s,
+            "flops": coala_f,
+            "peak_memory_bytes": coala_peak,
+            "pairs_per_second": n / coala_s,
+            "head_seconds": head_s,
+            "head_time_share": head_s / coala_s,
+        },
+    }
     for name in ("lora_dpo", "full_dpo", "lora_orpo", "lora_sft"):
         record = stages.get(name)
         if record is None:
@@ -266,8 +346,13 @@ def summarise(stages: dict[str, StageRecord], head_pairs: int) -> dict[str, Any]
             out[name] = {"status": "oom", "peak_memory_bytes": record.peak_memory_bytes}
             continue
         s, f = per_pair(record)
-        out[name] = {"status": "ok", "seconds": n * s, "flops": n * f, "peak_memory_bytes": record.peak_memory_bytes,
-                     "pairs_per_second": 1 / s}  # fmt: skip
+        out[name] = {
+            "status": "ok",
+            "seconds": n * s,
+            "flops": n * f,
+            "peak_memory_bytes": record.peak_memory_bytes,
+            "pairs_per_second": 1 / s,
+        }
     if "lora_dpo" in out and out["lora_dpo"].get("status") == "ok":
         out["coala_flops_over_lora_dpo_epoch"] = coala_f / out["lora_dpo"]["flops"]
         out["coala_time_over_lora_dpo_epoch"] = coala_s / out["lora_dpo"]["seconds"]
@@ -281,9 +366,11 @@ def check_targets(summary: dict[str, Any]) -> dict[str, bool | None]:
     return {
         "coala_pairs_per_second_min": coala["pairs_per_second"] >= TARGETS["coala_pairs_per_second_min"],
         "coala_peak_gb_max": coala["peak_memory_bytes"] / 1e9 <= TARGETS["coala_peak_gb_max"],
-        "coala_flops_over_lora_dpo_epoch_max": None if ratio is None else ratio <= TARGETS["coala_flops_over_lora_dpo_epoch_max"],
+        "coala_flops_over_lora_dpo_epoch_max": None
+        if ratio is None
+        else ratio <= TARGETS["coala_flops_over_lora_dpo_epoch_max"],
         "head_time_share_max": coala["head_time_share"] <= TARGETS["head_time_share_max"],
-    }  # fmt: skip
+    }
 
 
 # ------------------------------------------------------------------------------------------------ CLI
@@ -293,7 +380,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="auto", help="cpu, cuda or auto")
     parser.add_argument("--shape", default="tiny", choices=sorted(SHAPES))
-    parser.add_argument("--dtype", default=None, choices=["bfloat16", "float32"], help="default: bf16 on CUDA, fp32 on CPU")
+    parser.add_argument(
+        "--dtype", default=None, choices=["bfloat16", "float32"], help="default: bf16 on CUDA, fp32 on CPU"
+    )
     parser.add_argument("--batch", type=int, default=8, help="sequences per batch (pairs = batch / 2)")
     parser.add_argument("--seq-len", type=int, default=512)
     parser.add_argument("--batches", type=int, default=3, help="timed batches per stage (after one warm-up)")
@@ -301,9 +390,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--phase1-iters", type=int, default=100, help="CRONOS ADMM iterations at most")
     parser.add_argument("--adamw-epochs", type=int, default=HeadConfig().adamw_epochs)
     parser.add_argument("--decode-tokens", type=int, default=32, help="guided decoding tokens per prompt (0: skip)")
-    parser.add_argument("--skip", nargs="*", default=[], choices=["full_dpo", "lora_orpo", "lora_sft", "guided_decoding"])
-    parser.add_argument("--count-shapes", nargs="*", default=[], choices=sorted(SHAPES),
-                        help="also count FLOPs at these shapes on the meta device")
+    parser.add_argument(
+        "--skip", nargs="*", default=[], choices=["full_dpo", "lora_orpo", "lora_sft", "guided_decoding"]
+    )
+    parser.add_argument(
+        "--count-shapes",
+        nargs="*",
+        default=[],
+        choices=sorted(SHAPES),
+        help="also count FLOPs at these shapes on the meta device",
+    )
     parser.add_argument("--count-batch", type=int, default=8, help="sequences per batch of the meta count")
     parser.add_argument("--count-seq-len", type=int, default=512, help="tokens per sequence of the meta count")
     parser.add_argument("--seed", type=int, default=0)
@@ -325,19 +421,22 @@ def run(args: argparse.Namespace) -> ResultRecord:
     record.notes.append(
         f"Per-{PAIRS_PER_REPORT}-pair numbers are extrapolated linearly from {args.batches} timed batches of "
         f"{args.batch} sequences x {args.seq_len} tokens per stage (one warm-up batch first); Phase I and II run "
-        f"once on {args.head_pairs} pairs of random features" + ("" if args.head_pairs == PAIRS_PER_REPORT else
-        f" and are scaled by {PAIRS_PER_REPORT}/{args.head_pairs}") + ". FLOPs are counted in a separate run."
-    )  # fmt: skip
+        f"once on {args.head_pairs} pairs of random features"
+        + ("" if args.head_pairs == PAIRS_PER_REPORT else f" and are scaled by {PAIRS_PER_REPORT}/{args.head_pairs}")
+        + ". FLOPs are counted in a separate run."
+    )
     record.notes.append("Random weights: time, FLOPs and memory do not depend on weight values.")
     model = random_model(args.shape, device, dtype, args.seed)
     stages: dict[str, StageRecord] = {}
     stages["extraction"] = extraction_stage(model, device, dtype, args.batch, args.seq_len, args.batches)
-    for stage in head_stages(model.config.hidden_size, args.head_pairs, device, args.phase1_iters,
-                             args.adamw_epochs, args.seed):  # fmt: skip
+    for stage in head_stages(
+        model.config.hidden_size, args.head_pairs, device, args.phase1_iters, args.adamw_epochs, args.seed
+    ):
         stages[stage.stage] = stage
     if args.decode_tokens > 0 and "guided_decoding" not in args.skip:
-        stages["guided_decoding"] = decoding_stage(model, device, args.batch // 2, args.seq_len // 2,
-                                                   args.decode_tokens, args.seed)  # fmt: skip
+        stages["guided_decoding"] = decoding_stage(
+            model, device, args.batch // 2, args.seq_len // 2, args.decode_tokens, args.seed
+        )
     for name in ("lora_dpo", "lora_orpo", "lora_sft", "full_dpo"):
         if name in args.skip:
             continue
@@ -357,7 +456,9 @@ def run(args: argparse.Namespace) -> ResultRecord:
     record.summary["target_checks"] = check_targets(record.summary)
     record.summary["anchors_h200_llama8b"] = ANCHORS_H200
     if args.count_shapes:
-        record.summary["meta_counted"] = [meta_flops(s, args.count_batch, args.count_seq_len) for s in args.count_shapes]
+        record.summary["meta_counted"] = [
+            meta_flops(s, args.count_batch, args.count_seq_len) for s in args.count_shapes
+        ]
     return record
 
 
@@ -366,11 +467,17 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     record = run(args)
     record.summary["bench_seconds"] = time.perf_counter() - start
-    out = Path(args.out) if args.out else ROOT / "results" / f"bench_efficiency_{record.parameters['device'].split(':')[0]}.json"
+    out = (
+        Path(args.out)
+        if args.out
+        else ROOT / "results" / f"bench_efficiency_{record.parameters['device'].split(':')[0]}.json"
+    )
     record.write(out)
     coala = record.summary["coala"]
-    print(f"wrote {out}: COALA {coala['pairs_per_second']:.4g} pairs/s, peak {coala['peak_memory_bytes'] / 1e9:.4g} GB; "
-          f"targets {record.summary['target_checks']}")  # fmt: skip
+    print(
+        f"wrote {out}: COALA {coala['pairs_per_second']:.4g} pairs/s, peak {coala['peak_memory_bytes'] / 1e9:.4g} GB; "
+        f"targets {record.summary['target_checks']}"
+    )
     return 0
 
 

@@ -22,34 +22,56 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 
-from coala_lib.accounting import measure
-from coala_lib.guidance import GuidanceConfig, guided_generate
-from coala_lib.guidance_backbone import CachedPrefix
-from coala_lib.head import CoalaHead
-from coala_lib.io import atomic_write_json, environment_record
-from coala_lib.runtime import resolve_device
+from coala_lib.accounting.counting import measure
+from coala_lib.core.files import atomic_write_json, environment_record
+from coala_lib.core.runtime import resolve_device
+from coala_lib.guidance.decoding import GuidanceConfig, guided_generate
+from coala_lib.guidance.lm import CachedPrefix
+from coala_lib.head.coala_head import CoalaHead
 
 ROOT = Path(__file__).resolve().parents[1]
 
 #: Llama-3.1-8B's shape (meta-llama/Llama-3.1-8B config.json) and a tiny one for tests.
 LLAMA_SHAPES: dict[str, dict[str, Any]] = {
-    "8b": dict(vocab_size=128256, hidden_size=4096, intermediate_size=14336, num_hidden_layers=32,
-               num_attention_heads=32, num_key_value_heads=8, rope_theta=500000.0, max_position_embeddings=131072),
-    "tiny": dict(vocab_size=512, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                 num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048),
+    "8b": dict(
+        vocab_size=128256,
+        hidden_size=4096,
+        intermediate_size=14336,
+        num_hidden_layers=32,
+        num_attention_heads=32,
+        num_key_value_heads=8,
+        rope_theta=500000.0,
+        max_position_embeddings=131072,
+    ),
+    "tiny": dict(
+        vocab_size=512,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=2048,
+    ),
 }
 
 
 def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--model", default="smollm2", help="a coala_lib.models alias or path (ignored with --random-llama)")
-    p.add_argument("--random-llama", choices=sorted(LLAMA_SHAPES), default=None,
-                   help="a random-weight Llama of this shape instead of --model")
+    p.add_argument(
+        "--model", default="smollm2", help="a coala_lib.backbone.registry alias or path (ignored with --random-llama)"
+    )
+    p.add_argument(
+        "--random-llama",
+        choices=sorted(LLAMA_SHAPES),
+        default=None,
+        help="a random-weight Llama of this shape instead of --model",
+    )
     p.add_argument("--device", default="cpu")
     p.add_argument("--dtype", default=None, help="float32 / bfloat16 (default: bf16 on CUDA, float32 on CPU)")
     p.add_argument("--mode", default="paper", choices=["paper", "additive"])
@@ -71,7 +93,7 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
 def build_model(args: argparse.Namespace, device: torch.device, dtype: torch.dtype) -> tuple[Any, Any, str]:
     """(model, tokenizer or None, description)."""
     if args.random_llama is None:
-        from coala_lib.models import load_backbone
+        from coala_lib.backbone.registry import load_backbone
 
         backbone = load_backbone(args.model, device=device, dtype=dtype)
         return backbone.model, backbone.tokenizer, backbone.model_id
@@ -90,8 +112,9 @@ def build_model(args: argparse.Namespace, device: torch.device, dtype: torch.dty
     return model, None, f"random Llama ({args.random_llama} shape)"
 
 
-def prompt_ids(tokenizer: Any, vocab_size: int, length: int, batch: int, seed: int,
-               device: torch.device) -> torch.Tensor:
+def prompt_ids(
+    tokenizer: Any, vocab_size: int, length: int, batch: int, seed: int, device: torch.device
+) -> torch.Tensor:
     """``batch`` prompts of exactly ``length`` tokens: IMDb test reviews when a tokenizer and the data
     are available (realistic candidate pools), else random token ids."""
     if tokenizer is not None:
@@ -112,8 +135,14 @@ def prompt_ids(tokenizer: Any, vocab_size: int, length: int, batch: int, seed: i
 
 def random_head(dim: int, width: int, seed: int, device: torch.device) -> CoalaHead:
     g = torch.Generator().manual_seed(seed)
-    head = CoalaHead(W1=torch.randn(width, dim, generator=g) / dim**0.5, w2=torch.randn(width, generator=g),
-                     feature_mean=torch.zeros(dim), feature_scale=torch.ones(dim), model_id="bench", pooling="mean")
+    head = CoalaHead(
+        W1=torch.randn(width, dim, generator=g) / dim**0.5,
+        w2=torch.randn(width, generator=g),
+        feature_mean=torch.zeros(dim),
+        feature_scale=torch.ones(dim),
+        model_id="bench",
+        pooling="mean",
+    )
     return head.to(device)
 
 
@@ -127,15 +156,30 @@ def prefill(model: Any, ids: torch.Tensor, device: torch.device) -> dict[str, fl
     return {"seconds": timing.seconds, "flops": counting.flops}
 
 
-def run(model: Any, tokenizer: Any, ids: torch.Tensor, head: CoalaHead, config: GuidanceConfig, method: str,
-        device: torch.device, seed: int, first: dict[str, float]) -> dict[str, Any]:
+def run(
+    model: Any,
+    tokenizer: Any,
+    ids: torch.Tensor,
+    head: CoalaHead,
+    config: GuidanceConfig,
+    method: str,
+    device: torch.device,
+    seed: int,
+    first: dict[str, float],
+) -> dict[str, Any]:
     """Time one decode, then count its FLOPs in a second identical decode. ``decode_*`` leave out the
     prompt's first forward (``first``, from :func:`prefill`), which short runs would otherwise be about."""
     use_head = head if config.needs_head else None
 
     def decode() -> Any:
-        return guided_generate(model, tokenizer, input_ids=ids, head=use_head, config=config,
-                               generator=torch.Generator(device).manual_seed(seed))
+        return guided_generate(
+            model,
+            tokenizer,
+            input_ids=ids,
+            head=use_head,
+            config=config,
+            generator=torch.Generator(device).manual_seed(seed),
+        )
 
     with measure(method, device, count_flops=False) as timing:
         out = decode()
@@ -144,14 +188,23 @@ def run(model: Any, tokenizer: Any, ids: torch.Tensor, head: CoalaHead, config: 
     tokens = ids.shape[0] * config.max_new_tokens
     pools = [float(s.valid.sum(1).float().mean()) for s in out.steps]
     return {
-        "method": method, "prompt_length": ids.shape[1], "batch_size": ids.shape[0],
-        "new_tokens": config.max_new_tokens, "seconds": timing.seconds,
-        "tokens_per_second": tokens / timing.seconds, "flops": counting.flops, "flops_per_token": counting.flops / tokens,
-        "decode_seconds": timing.seconds - first["seconds"], "decode_flops_per_token": (counting.flops - first["flops"]) / tokens,
-        "prefill_seconds": first["seconds"], "prefill_flops": first["flops"],
-        "processed_tokens": out.stats["processed_tokens"], "scored_steps": len(out.steps),
+        "method": method,
+        "prompt_length": ids.shape[1],
+        "batch_size": ids.shape[0],
+        "new_tokens": config.max_new_tokens,
+        "seconds": timing.seconds,
+        "tokens_per_second": tokens / timing.seconds,
+        "flops": counting.flops,
+        "flops_per_token": counting.flops / tokens,
+        "decode_seconds": timing.seconds - first["seconds"],
+        "decode_flops_per_token": (counting.flops - first["flops"]) / tokens,
+        "prefill_seconds": first["seconds"],
+        "prefill_flops": first["flops"],
+        "processed_tokens": out.stats["processed_tokens"],
+        "scored_steps": len(out.steps),
         "mean_pool_size": sum(pools) / len(pools) if pools else None,
-        "peak_memory_bytes": timing.peak_memory_bytes, "memory_kind": timing.memory_kind,
+        "peak_memory_bytes": timing.peak_memory_bytes,
+        "memory_kind": timing.memory_kind,
     }
 
 
@@ -167,11 +220,18 @@ def summarise(rows: list[dict[str, Any]], new_tokens: int, naive_tokens: int) ->
         slow = cached["seconds"] / plain["seconds"]
         speedup = naive["decode_seconds"] / cached_short["decode_seconds"]
         flops = naive["decode_flops_per_token"] / cached_short["decode_flops_per_token"]
-        out.append({"prompt_length": length, "batch_size": batch, "cached_over_plain_time": slow,
-                    "naive_over_cached_time": speedup, "naive_over_cached_flops": flops,
-                    "target_cached_within_1.5x_plain": slow <= 1.5,
-                    "target_5x_faster_than_naive": speedup >= 5 if length >= 512 else None,
-                    "target_50x_fewer_flops": flops >= 50})
+        out.append(
+            {
+                "prompt_length": length,
+                "batch_size": batch,
+                "cached_over_plain_time": slow,
+                "naive_over_cached_time": speedup,
+                "naive_over_cached_flops": flops,
+                "target_cached_within_1.5x_plain": slow <= 1.5,
+                "target_5x_faster_than_naive": speedup >= 5 if length >= 512 else None,
+                "target_50x_fewer_flops": flops >= 50,
+            }
+        )
     return out
 
 
@@ -190,25 +250,70 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     for length in args.prompt_lengths:
         for batch in args.batch_sizes:
             ids = prompt_ids(tokenizer, model.config.vocab_size, length, batch, args.seed, device)
-            run(model, tokenizer, ids[:, :8], head, guided.with_(max_new_tokens=2), "warm-up", device, args.seed,
-                {"seconds": 0.0, "flops": 0})
+            run(
+                model,
+                tokenizer,
+                ids[:, :8],
+                head,
+                guided.with_(max_new_tokens=2),
+                "warm-up",
+                device,
+                args.seed,
+                {"seconds": 0.0, "flops": 0},
+            )
             first = prefill(model, ids, device)
             for budget in budgets:
                 if budget == args.new_tokens:
-                    rows.append(run(model, tokenizer, ids, head, guided.with_(mode="plain", max_new_tokens=budget),
-                                    "plain", device, args.seed, first))
-                rows.append(run(model, tokenizer, ids, head, guided.with_(max_new_tokens=budget),
-                                "cached_guided", device, args.seed, first))
+                    rows.append(
+                        run(
+                            model,
+                            tokenizer,
+                            ids,
+                            head,
+                            guided.with_(mode="plain", max_new_tokens=budget),
+                            "plain",
+                            device,
+                            args.seed,
+                            first,
+                        )
+                    )
+                rows.append(
+                    run(
+                        model,
+                        tokenizer,
+                        ids,
+                        head,
+                        guided.with_(max_new_tokens=budget),
+                        "cached_guided",
+                        device,
+                        args.seed,
+                        first,
+                    )
+                )
                 if budget == args.naive_new_tokens:
-                    rows.append(run(model, tokenizer, ids, head, guided.with_(max_new_tokens=budget, use_cache=False),
-                                    "naive_guided", device, args.seed, first))
+                    rows.append(
+                        run(
+                            model,
+                            tokenizer,
+                            ids,
+                            head,
+                            guided.with_(max_new_tokens=budget, use_cache=False),
+                            "naive_guided",
+                            device,
+                            args.seed,
+                            first,
+                        )
+                    )
             print(*rows[-3:], sep="\n", file=sys.stderr)
     record = {
         "benchmark": "guided decoding: plain vs naive (no cache) vs KV-cached",
-        "model": name, "dtype": str(dtype).removeprefix("torch."),
+        "model": name,
+        "dtype": str(dtype).removeprefix("torch."),
         "parameters": {k: v for k, v in vars(args).items() if k != "out"},
-        "guidance": {k: getattr(guided, k) for k in ("mode", "guidance_scale", "every", "top_k", "top_p",
-                                                      "temperature", "repetition_penalty")},
+        "guidance": {
+            k: getattr(guided, k)
+            for k in ("mode", "guidance_scale", "every", "top_k", "top_p", "temperature", "repetition_penalty")
+        },
         "environment": environment_record(),
         "rows": rows,
         "summary": summarise(rows, args.new_tokens, args.naive_new_tokens),

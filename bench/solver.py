@@ -20,9 +20,9 @@ from pathlib import Path
 
 import torch
 
-from coala_lib.cronos import DEFAULT_RHO, PRECONDITIONERS, fit_cronos
-from coala_lib.io import atomic_write_json, environment_record
-from coala_lib.runtime import resolve_device
+from coala_lib.convex.cronos import DEFAULT_RHO, PRECONDITIONERS, fit_cronos
+from coala_lib.core.files import atomic_write_json, environment_record
+from coala_lib.core.runtime import resolve_device
 
 GAP = 1e-3
 
@@ -45,8 +45,20 @@ def work(n: int, d: int, P: int) -> int:
 
 
 #: Parameters that change what a config measures: ``--resume`` refuses a record made with other values.
-SOLVER_PARAMETERS = ("device", "dtype", "threads", "beta", "rho", "rank", "preconditioners", "pcg_iters",
-                     "max_iters", "ref_iters", "seed", "quick")
+SOLVER_PARAMETERS = (
+    "device",
+    "dtype",
+    "threads",
+    "beta",
+    "rho",
+    "rank",
+    "preconditioners",
+    "pcg_iters",
+    "max_iters",
+    "ref_iters",
+    "seed",
+    "quick",
+)
 
 
 def resumable(path: Path, parameters: dict) -> tuple[list[dict], list[dict]]:
@@ -58,7 +70,9 @@ def resumable(path: Path, parameters: dict) -> tuple[list[dict], list[dict]]:
     old = json.loads(path.read_text())
     differ = sorted(k for k in SOLVER_PARAMETERS if old["parameters"].get(k) != parameters[k])
     if differ:
-        raise SystemExit(f"--resume: {path} was made with other {differ}; rerun without --resume or choose another --out")
+        raise SystemExit(
+            f"--resume: {path} was made with other {differ}; rerun without --resume or choose another --out"
+        )
     return [c for c in old["configs"] if "runs" in c], old.get("earlier_parameters", []) + [old["parameters"]]
 
 
@@ -81,7 +95,9 @@ def reference_objective(objective: list[float]) -> tuple[float, float]:
     return best, abs(half - best) / abs(best)
 
 
-def time_to_gap(objective: list[float], seconds: list[float], reference: float, gap: float) -> tuple[float | None, int | None]:
+def time_to_gap(
+    objective: list[float], seconds: list[float], reference: float, gap: float
+) -> tuple[float | None, int | None]:
     best = math.inf
     for k, (f, t) in enumerate(zip(objective, seconds)):
         best = min(best, f)
@@ -93,27 +109,51 @@ def time_to_gap(objective: list[float], seconds: list[float], reference: float, 
 def run_config(n, d, P, args, device, dtype) -> dict:
     X, y = planted_data(n, d, args.seed, device, dtype)
     common = dict(P=P, beta=args.beta, rho=args.rho, rank=args.rank, seed=args.seed)
-    ref = fit_cronos(X, y, max_iters=args.ref_iters, rtol=1e-8, atol=1e-12, pcg_max_iters=args.pcg_iters * 2,
-                     preconditioner=args.preconditioners[0], **common)
+    ref = fit_cronos(
+        X,
+        y,
+        max_iters=args.ref_iters,
+        rtol=1e-8,
+        atol=1e-12,
+        pcg_max_iters=args.pcg_iters * 2,
+        preconditioner=args.preconditioners[0],
+        **common,
+    )
     reference, drift = reference_objective(ref.history.objective)
-    out = {"n": n, "d": d, "P": P, "reference_objective": reference, "reference_iterations": ref.iterations,
-           "reference_converged": ref.converged, "reference_drift": drift,
-           "reference_violation": ref.history.violation[-1], "runs": {}}
+    out = {
+        "n": n,
+        "d": d,
+        "P": P,
+        "reference_objective": reference,
+        "reference_iterations": ref.iterations,
+        "reference_converged": ref.converged,
+        "reference_drift": drift,
+        "reference_violation": ref.history.violation[-1],
+        "runs": {},
+    }
     if drift > GAP / 10:
-        out["unreliable"] = (f"the reference run itself moved by {drift:.1e} (relative) over its second half: "
-                             f"gaps below that are not measurable here (raise --ref-iters)")
+        out["unreliable"] = (
+            f"the reference run itself moved by {drift:.1e} (relative) over its second half: "
+            f"gaps below that are not measurable here (raise --ref-iters)"
+        )
     for name in args.preconditioners:  # back to back in one process: comparable on a shared machine
-        run = fit_cronos(X, y, max_iters=args.max_iters, rtol=1e-6, pcg_max_iters=args.pcg_iters,
-                         preconditioner=name, **common)
+        run = fit_cronos(
+            X, y, max_iters=args.max_iters, rtol=1e-6, pcg_max_iters=args.pcg_iters, preconditioner=name, **common
+        )
         h = run.history
         seconds, iters = time_to_gap(h.objective, h.seconds, reference, GAP)
         out["patterns_kept"] = run.patterns.num_patterns
         out["runs"][name] = {
-            "seconds_to_gap": seconds, "iterations_to_gap": iters,
+            "seconds_to_gap": seconds,
+            "iterations_to_gap": iters,
             "pcg_iterations_to_gap": sum(h.pcg_iters[:iters]) if iters else None,
-            "setup_seconds": run.setup_seconds, "preconditioner_seconds": run.nystrom_seconds,
-            "total_seconds": run.total_seconds, "iterations": run.iterations, "pcg_iterations": sum(h.pcg_iters),
-            "final_gap": abs(h.objective[-1] - reference) / abs(reference), "final_violation": h.violation[-1],
+            "setup_seconds": run.setup_seconds,
+            "preconditioner_seconds": run.nystrom_seconds,
+            "total_seconds": run.total_seconds,
+            "iterations": run.iterations,
+            "pcg_iterations": sum(h.pcg_iters),
+            "final_gap": abs(h.objective[-1] - reference) / abs(reference),
+            "final_violation": h.violation[-1],
         }
     return out
 
@@ -128,27 +168,46 @@ def main() -> None:
     parser.add_argument("--beta", type=float, default=1e-3)
     parser.add_argument("--rho", type=float, default=DEFAULT_RHO)
     parser.add_argument("--rank", type=int, default=20)
-    parser.add_argument("--preconditioners", nargs="+", default=["kronecker", "nystrom"], choices=PRECONDITIONERS,
-                        help="compared back to back; the first also solves the reference run")
+    parser.add_argument(
+        "--preconditioners",
+        nargs="+",
+        default=["kronecker", "nystrom"],
+        choices=PRECONDITIONERS,
+        help="compared back to back; the first also solves the reference run",
+    )
     parser.add_argument("--pcg-iters", type=int, default=32)
     parser.add_argument("--max-iters", type=int, default=100)
     parser.add_argument("--ref-iters", type=int, default=400)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--max-work", type=float, default=None,
-                        help="skip configs whose multiply-adds per operator application, n*d*P + P*d^2 (F^T F and "
-                             "the Kronecker preconditioner), exceed this (default: 5e8 on CPU, none on CUDA)")
-    parser.add_argument("--configs", nargs="+", default=None, metavar="N,D,P",
-                        help="run only these grid points (others are recorded as skipped unless --resume keeps them)")
-    parser.add_argument("--resume", action="store_true",
-                        help="keep the finished configs of an earlier --out record made with the same solver "
-                             "parameters and run only the others")
+    parser.add_argument(
+        "--max-work",
+        type=float,
+        default=None,
+        help="skip configs whose multiply-adds per operator application, n*d*P + P*d^2 (F^T F and "
+        "the Kronecker preconditioner), exceed this (default: 5e8 on CPU, none on CUDA)",
+    )
+    parser.add_argument(
+        "--configs",
+        nargs="+",
+        default=None,
+        metavar="N,D,P",
+        help="run only these grid points (others are recorded as skipped unless --resume keeps them)",
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep the finished configs of an earlier --out record made with the same solver "
+        "parameters and run only the others",
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     dtype = getattr(torch, args.dtype)
     limit = args.max_work if args.max_work is not None else (5e8 if device.type == "cpu" else math.inf)
-    grid = [(10_000, 384, 10)] if args.quick else list(itertools.product([1_000, 10_000, 100_000], [384, 4096], [10, 64]))
+    grid = (
+        [(10_000, 384, 10)] if args.quick else list(itertools.product([1_000, 10_000, 100_000], [384, 4096], [10, 64]))
+    )
     if not args.quick and device.type == "cuda":
         grid.append((131_072, 4096, 10))
     grid.sort(key=lambda c: work(*c))  # cheapest first, so an interrupted run keeps the most configs
@@ -157,16 +216,20 @@ def main() -> None:
 
     def write(finished: bool) -> None:
         """Rewrite the JSON after every config: an interrupted run leaves a valid record of what it finished."""
-        atomic_write_json(args.out, {
-            "benchmark": "CRONOS time to 1e-3 relative objective gap",
-            "reference": f"best objective of a long tight CRONOS run ({args.ref_iters} iterations, rtol 1e-8, "
-                         f"{2 * args.pcg_iters} PCG iterations); gap of the best-so-far prox iterate",
-            "gap": GAP, "parameters": vars(args) | {"dtype": args.dtype},
-            "earlier_parameters": earlier,  # of the runs whose finished configs --resume kept
-            "environment": environment_record(),
-            "finished": finished,
-            "configs": configs,
-        })
+        atomic_write_json(
+            args.out,
+            {
+                "benchmark": "CRONOS time to 1e-3 relative objective gap",
+                "reference": f"best objective of a long tight CRONOS run ({args.ref_iters} iterations, rtol 1e-8, "
+                f"{2 * args.pcg_iters} PCG iterations); gap of the best-so-far prox iterate",
+                "gap": GAP,
+                "parameters": vars(args) | {"dtype": args.dtype},
+                "earlier_parameters": earlier,  # of the runs whose finished configs --resume kept
+                "environment": environment_record(),
+                "finished": finished,
+                "configs": configs,
+            },
+        )
 
     selected = None if args.configs is None else {parse_config(c) for c in args.configs}
     if selected is not None and not selected <= set(grid):
@@ -175,11 +238,19 @@ def main() -> None:
         if (n, d, P) in done:
             continue
         if selected is not None and (n, d, P) not in selected:
-            configs.append({"n": n, "d": d, "P": P, "skipped": f"not among --configs (n*d*P + P*d^2 = {work(n, d, P):.1e})"})
+            configs.append(
+                {"n": n, "d": d, "P": P, "skipped": f"not among --configs (n*d*P + P*d^2 = {work(n, d, P):.1e})"}
+            )
             continue
         if work(n, d, P) > limit:
-            configs.append({"n": n, "d": d, "P": P, "skipped": f"n*d*P + P*d^2 = {work(n, d, P):.1e} > --max-work "
-                                                               f"{limit:.1e} (time on this device)"})
+            configs.append(
+                {
+                    "n": n,
+                    "d": d,
+                    "P": P,
+                    "skipped": f"n*d*P + P*d^2 = {work(n, d, P):.1e} > --max-work {limit:.1e} (time on this device)",
+                }
+            )
             continue
         print(f"n={n} d={d} P={P} ...", flush=True)
         configs.append(run_config(n, d, P, args, device, dtype))

@@ -31,20 +31,31 @@ import subprocess
 import sys
 
 if "google.colab" in sys.modules:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "coala-lib @ git+https://github.com/coala-book/coala-book@main"], check=True)
+    package = "coala-lib @ git+https://github.com/coala-book/coala-book@main"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", package], check=True)
 
 # %% tags=["parameters"]
 data_dir = None  # None: $COALA_DATA_DIR (offline copies); ignored when use_hub is True
 use_hub = False  # True: read every dataset from the Hugging Face Hub by its public id
-datasets = ["imdb", "ultrafeedback", "hh-rlhf"]  # with use_hub add "edufeedback", "helpsteer"
-n_per_dataset = None  # None: every triplet of each split; an int keeps a seeded subsample
+datasets = [
+    "imdb",
+    "ultrafeedback",
+    "hh-rlhf",
+]  # with use_hub add "edufeedback", "helpsteer"
+n_per_dataset = (
+    None  # None: every triplet of each split; an int keeps a seeded subsample
+)
 seed = 0
 judge_n_train = 1000  # IMDb train reviews for the sentiment judge (balanced)
 judge_n_test = 500  # held-out IMDb test reviews for its accuracy
 n_judged = 300  # fast IMDb eval triplets scored by the judge
-apm_replies = 4  # APM is drawn on the first HH-RLHF dialogue with this many assistant replies
-imdb_generated = False  # True: also build DPO-style pairs sampled from a backbone (slow on CPU)
-generator_model = "smollm2"  # a coala_lib.models alias, local path or Hub id
+apm_replies = (
+    4  # APM is drawn on the first HH-RLHF dialogue with this many assistant replies
+)
+imdb_generated = (
+    False  # True: also build DPO-style pairs sampled from a backbone (slow on CPU)
+)
+generator_model = "smollm2"  # a coala_lib.backbone.registry alias, local path or Hub id
 n_generated = 64
 device = "auto"
 
@@ -54,11 +65,11 @@ from collections import Counter
 
 import pandas as pd
 
+from coala_lib.chapters.plots.datasets import plot_apm, plot_judge_scores, plot_lengths
+from coala_lib.core.runtime import resolve_device
 from coala_lib.data import apm_triplets, load_hh_conversations, load_triplets
 from coala_lib.data.summary import counts_table, length_frame, show_triplet
-from coala_lib.plots_data import plot_apm, plot_judge_scores, plot_lengths
-from coala_lib.runtime import resolve_device
-from coala_lib.sentiment import SentimentJudge
+from coala_lib.evaluation.sentiment import SentimentJudge
 
 if use_hub:
     os.environ.pop("COALA_DATA_DIR", None)
@@ -77,8 +88,13 @@ pd.set_option("display.max_colwidth", 80)
 # triplet is built, so that no prompt lands on both sides.
 
 # %%
-splits = {(name, split): load_triplets(name, split, n=n_per_dataset, seed=seed, data_dir=data_dir)
-          for name in datasets for split in ("train", "eval")}  # fmt: skip
+splits = {
+    (name, split): load_triplets(
+        name, split, n=n_per_dataset, seed=seed, data_dir=data_dir
+    )
+    for name in datasets
+    for split in ("train", "eval")
+}
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -126,7 +142,7 @@ for name in datasets:
 # the dialogue.
 
 # %%
-plot_lengths(length_frame({name: splits[(name, "train")] for name in datasets}));
+plot_lengths(length_frame({name: splits[(name, "train")] for name in datasets}))
 
 # %% [markdown]
 # ## The Alternating Population Method, step by step
@@ -150,11 +166,19 @@ plot_lengths(length_frame({name: splits[(name, "train")] for name in datasets}))
 # dialogue of the training split with `apm_replies` assistant replies.
 
 # %%
-conversations = load_hh_conversations("train", seed=seed, data_dir=data_dir) if "hh-rlhf" in datasets else {}
+conversations = (
+    load_hh_conversations("train", seed=seed, data_dir=data_dir)
+    if "hh-rlhf" in datasets
+    else {}
+)
 if conversations:
-    row, dialogue = next((r, c) for r, c in conversations.items() if len(c.replies) == apm_replies)
-    print(f"HH-RLHF row {row}: {len(dialogue.turns)} turns, {len(dialogue.replies)} assistant replies")
-    plot_apm(dialogue);
+    row, dialogue = next(
+        (r, c) for r, c in conversations.items() if len(c.replies) == apm_replies
+    )
+    print(
+        f"HH-RLHF row {row}: {len(dialogue.turns)} turns, {len(dialogue.replies)} assistant replies"
+    )
+    plot_apm(dialogue)
 
 # %%
 if conversations:
@@ -167,12 +191,27 @@ if conversations:
 # %%
 # NBVAL_CHECK_OUTPUT
 if conversations:
-    per_dialogue = {wrap: Counter(len(apm_triplets(c, source="hh-rlhf", row=r, wrap=wrap)) for r, c in conversations.items())
-                    for wrap in (False, True)}  # fmt: skip
-    print(pd.DataFrame(per_dialogue).fillna(0).astype(int).rename_axis("triplets per dialogue")
-          .rename(columns={False: "dialogues (ours)", True: "dialogues (wrap)"}).sort_index())  # fmt: skip
-    print("triplets, ours:", sum(k * v for k, v in per_dialogue[False].items()),
-          "| with wrap-around:", sum(k * v for k, v in per_dialogue[True].items()))  # fmt: skip
+    per_dialogue = {
+        wrap: Counter(
+            len(apm_triplets(c, source="hh-rlhf", row=r, wrap=wrap))
+            for r, c in conversations.items()
+        )
+        for wrap in (False, True)
+    }
+    print(
+        pd.DataFrame(per_dialogue)
+        .fillna(0)
+        .astype(int)
+        .rename_axis("triplets per dialogue")
+        .rename(columns={False: "dialogues (ours)", True: "dialogues (wrap)"})
+        .sort_index()
+    )
+    print(
+        "triplets, ours:",
+        sum(k * v for k, v in per_dialogue[False].items()),
+        "| with wrap-around:",
+        sum(k * v for k, v in per_dialogue[True].items()),
+    )
 
 # %% [markdown]
 # ## IMDb pairs and the sentiment judge
@@ -194,9 +233,17 @@ if conversations:
 # is cached on disk (safetensors) under a key of its training data and settings.
 
 # %%
-judge = SentimentJudge.train_or_load(judge_n_train, seed, data_dir, n_test=judge_n_test,
-                                     device=str(resolve_device(device)), progress=False)  # fmt: skip
-print(f"judge trained on {judge_n_train} train reviews; accuracy on {judge_n_test} held-out test reviews: {judge.accuracy:.4g}")
+judge = SentimentJudge.train_or_load(
+    judge_n_train,
+    seed,
+    data_dir,
+    n_test=judge_n_test,
+    device=str(resolve_device(device)),
+    progress=False,
+)
+print(
+    f"judge trained on {judge_n_train} train reviews; accuracy on {judge_n_test} held-out test reviews: {judge.accuracy:.4g}"
+)
 
 # %% [markdown]
 # Does the judge agree with the fast variant's labels? It scores both responses of the first
@@ -208,8 +255,10 @@ if "imdb" in datasets:
     judged = splits[("imdb", "eval")].triplets[:n_judged]
     p_chosen = judge.positivity([t.chosen for t in judged])
     p_rejected = judge.positivity([t.rejected for t in judged])
-    print(f"judge agrees with the label on {float((p_chosen > p_rejected).float().mean()):.4g} of {len(judged)} triplets")
-    plot_judge_scores(p_chosen, p_rejected);
+    print(
+        f"judge agrees with the label on {float((p_chosen > p_rejected).float().mean()):.4g} of {len(judged)} triplets"
+    )
+    plot_judge_scores(p_chosen, p_rejected)
 
 # %% [markdown]
 # With `imdb_generated = True` the notebook also builds the DPO-style pairs: two continuations of
@@ -218,16 +267,22 @@ if "imdb" in datasets:
 
 # %%
 if imdb_generated:
+    from coala_lib.backbone.registry import load_backbone
     from coala_lib.data.imdb import hf_sampler
-    from coala_lib.models import load_backbone
 
     backbone = load_backbone(generator_model, device=device)
     sampling = {"max_new_tokens": 48, "temperature": 1.0, "top_p": 0.95, "seed": seed}
     generated = load_triplets(
-        "imdb", "train", n=n_generated, seed=seed, data_dir=data_dir, variant="generated", judge=judge,
+        "imdb",
+        "train",
+        n=n_generated,
+        seed=seed,
+        data_dir=data_dir,
+        variant="generated",
+        judge=judge,
         generator=hf_sampler(backbone.model, backbone.tokenizer, **sampling),
         generator_key={**backbone.identity(), **sampling},
-    )  # fmt: skip
+    )
     print(generated.report.summary())
     print(show_triplet(generated[0], width=300))
 
@@ -239,19 +294,42 @@ if imdb_generated:
 # Recorded for the claims ledger.
 
 # %%
-import coala_lib.ledger
-from coala_lib.claims import round_sig
+import coala_lib.claims.ledger
+from coala_lib.claims.verdicts import round_sig
 
-apm = {} if not conversations else {
-    "dialogues": len(conversations), "assistant_replies": sum(len(c.replies) for c in conversations.values()),
-    "triplets": sum(k * v for k, v in per_dialogue[False].items()),
-    "triplets_wrap": sum(k * v for k, v in per_dialogue[True].items()),
-}
-recorded = coala_lib.ledger.record("00_datasets", values={
-    "split_sizes": {f"{name}/{split}": len(ds) for (name, split), ds in splits.items()},
-    "judge_accuracy": round_sig(judge.accuracy), **apm,
-}, params={"data_dir": data_dir, "use_hub": use_hub, "datasets": datasets, "n_per_dataset": n_per_dataset,
-           "seed": seed, "judge_n_train": judge_n_train, "judge_n_test": judge_n_test, "n_judged": n_judged,
-           "apm_replies": apm_replies, "imdb_generated": imdb_generated, "generator_model": generator_model,
-           "n_generated": n_generated, "device": device})
+apm = (
+    {}
+    if not conversations
+    else {
+        "dialogues": len(conversations),
+        "assistant_replies": sum(len(c.replies) for c in conversations.values()),
+        "triplets": sum(k * v for k, v in per_dialogue[False].items()),
+        "triplets_wrap": sum(k * v for k, v in per_dialogue[True].items()),
+    }
+)
+recorded = coala_lib.claims.ledger.record(
+    "00_datasets",
+    values={
+        "split_sizes": {
+            f"{name}/{split}": len(ds) for (name, split), ds in splits.items()
+        },
+        "judge_accuracy": round_sig(judge.accuracy),
+        **apm,
+    },
+    params={
+        "data_dir": data_dir,
+        "use_hub": use_hub,
+        "datasets": datasets,
+        "n_per_dataset": n_per_dataset,
+        "seed": seed,
+        "judge_n_train": judge_n_train,
+        "judge_n_test": judge_n_test,
+        "n_judged": n_judged,
+        "apm_replies": apm_replies,
+        "imdb_generated": imdb_generated,
+        "generator_model": generator_model,
+        "n_generated": n_generated,
+        "device": device,
+    },
+)
 print("recorded:", recorded)

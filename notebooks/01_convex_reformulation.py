@@ -30,31 +30,43 @@ import subprocess
 import sys
 
 if "google.colab" in sys.modules:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "coala-lib @ git+https://github.com/coala-book/coala-book@main"], check=True)
+    package = "coala-lib @ git+https://github.com/coala-book/coala-book@main"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", package], check=True)
 
 # %% tags=["parameters"]
 seed = 0  # data, gates and the first Adam seed
-n_points = 30  # 2-D points (two half-moons); the full pattern set has about n^2 patterns
+n_points = (
+    30  # 2-D points (two half-moons); the full pattern set has about n^2 patterns
+)
 noise = 0.15  # half-moon noise
 beta = 1e-2  # weight decay (non-convex) = group-lasso weight (convex)
 demo_gates = 6  # gates drawn in the first figure
-sampled_P = [4, 8, 16, 32, 64, 128, 256]  # sampled-pattern programs solved for comparison
+sampled_P = [
+    4,
+    8,
+    16,
+    32,
+    64,
+    128,
+    256,
+]  # sampled-pattern programs solved for comparison
 adam_seeds = 6  # random starts of the non-convex network
-adam_width = 40  # hidden ReLUs of the Adam nets (> n + 1, so the convex optimum is reachable)
+adam_width = (
+    40  # hidden ReLUs of the Adam nets (> n + 1, so the convex optimum is reachable)
+)
 adam_steps = 3000  # full-batch Adam steps per start
 adam_lr = 1e-2
 neuron_threshold = 1e-6  # groups with a smaller norm are not turned into neurons
 
 # %%
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 import seaborn as sns
 import torch
 
-from coala_lib import experiments_convex as ex
-from coala_lib import plots_convex as plots
-from coala_lib.convex import recovery_gap, sample_gates
+from coala_lib.chapters import convex_experiments as ex
+from coala_lib.chapters.plots import convex as plots
+from coala_lib.convex.reformulation import recovery_gap, sample_gates
 
 sns.set_theme(context="notebook", style="whitegrid")
 pd.set_option("display.precision", 4)
@@ -125,10 +137,14 @@ plt.show()
 # NBVAL_CHECK_OUTPUT
 full = ex.enumerate_planar_patterns(X)
 print(f"n = {n_points} points, lifted dimension d = {X.shape[1]}")
-print(f"Cover's count of patterns (all-zero included): {ex.cover_count(n_points, X.shape[1])}")
+print(
+    f"Cover's count of patterns (all-zero included): {ex.cover_count(n_points, X.shape[1])}"
+)
 print(f"nonzero patterns enumerated:                  {full.num_patterns}")
 for P in (100, 1000, 10000):
-    print(f"distinct nonzero patterns from {P:>5} Gaussian gates: {sample_gates(X, P, seed=seed).num_patterns}")
+    print(
+        f"distinct nonzero patterns from {P:>5} Gaussian gates: {sample_gates(X, P, seed=seed).num_patterns}"
+    )
 
 # %% [markdown]
 # ## 3. The convex program
@@ -192,8 +208,12 @@ print(f"largest cone-constraint violation: {violation.max:.1e}")
 # NBVAL_CHECK_OUTPUT
 net_full = convex_full.to_two_layer(neuron_threshold)
 gap = recovery_gap(convex_full, X, neuron_threshold)
-print(f"groups: {2 * full.num_patterns}; recovered ReLU neurons (norm > {neuron_threshold:g}): {net_full.width}")
-print(f"its non-convex objective: {net_full.objective(X, y, beta):.4g} (convex optimum {optimum:.4g})")
+print(
+    f"groups: {2 * full.num_patterns}; recovered ReLU neurons (norm > {neuron_threshold:g}): {net_full.width}"
+)
+print(
+    f"its non-convex objective: {net_full.objective(X, y, beta):.4g} (convex optimum {optimum:.4g})"
+)
 print(f"max |convex prediction - net prediction| on the data: {gap.max_abs:.1e}")
 
 # %% [markdown]
@@ -206,7 +226,9 @@ print(f"max |convex prediction - net prediction| on the data: {gap.max_abs:.1e}"
 
 # %%
 # NBVAL_CHECK_OUTPUT
-sampled, sampled_models = ex.sampled_program_optima(X, y, sampled_P, beta, seed=seed, threshold=neuron_threshold)
+sampled, sampled_models = ex.sampled_program_optima(
+    X, y, sampled_P, beta, seed=seed, threshold=neuron_threshold
+)
 sampled["excess over full optimum"] = sampled["optimum"] / optimum - 1
 columns = ["P", "patterns", "optimum", "excess over full optimum", "neurons"]
 print(sampled[columns].to_string(index=False, float_format="{:.4g}".format))
@@ -221,17 +243,31 @@ print(sampled[columns].to_string(index=False, float_format="{:.4g}".format))
 # the full pattern set, which no network of any width can beat.
 
 # %%
-traces, adam_nets = ex.adam_runs(X, y, range(seed, seed + adam_seeds), width=adam_width, beta=beta,
-                                 steps=adam_steps, lr=adam_lr, eval_every=20)
-fig = plots.plot_objective_traces(traces, optimum, title=f"two half-moons, n = {n_points}, beta = {beta}")
+traces, adam_nets = ex.adam_runs(
+    X,
+    y,
+    range(seed, seed + adam_seeds),
+    width=adam_width,
+    beta=beta,
+    steps=adam_steps,
+    lr=adam_lr,
+    eval_every=20,
+)
+fig = plots.plot_objective_traces(
+    traces, optimum, title=f"two half-moons, n = {n_points}, beta = {beta}"
+)
 plt.show()
 
 # %%
 # NBVAL_CHECK_OUTPUT
 final = traces[traces["step"] == adam_steps].set_index("seed")["objective"]
 print(f"convex optimum: {optimum:.4g}")
-print(f"Adam after {adam_steps} steps, per seed: " + ", ".join(f"{v:.4g}" for v in final))
-print(f"excess over the optimum: min {final.min() / optimum - 1:.2%}, max {final.max() / optimum - 1:.2%}")
+print(
+    f"Adam after {adam_steps} steps, per seed: " + ", ".join(f"{v:.4g}" for v in final)
+)
+print(
+    f"excess over the optimum: min {final.min() / optimum - 1:.2%}, max {final.max() / optimum - 1:.2%}"
+)
 
 # %% [markdown]
 # No start reaches the certified optimum within the step budget. From these runs alone we cannot tell
@@ -249,10 +285,22 @@ xx, yy, grid = ex.grid_inputs(points)
 few_P = sampled_P[1]
 best, worst = int(final.idxmin()), int(final.idxmax())
 outputs = {
-    f"convex, all {full.num_patterns} patterns": net_full.predict(grid).reshape(xx.shape).numpy(),
-    f"convex, P = {few_P} sampled": sampled_models[few_P].to_two_layer(neuron_threshold).predict(grid).reshape(xx.shape).numpy(),
-    f"Adam, best seed ({best})": adam_nets[best].predict(grid).reshape(xx.shape).numpy(),
-    f"Adam, worst seed ({worst})": adam_nets[worst].predict(grid).reshape(xx.shape).numpy(),
+    f"convex, all {full.num_patterns} patterns": net_full.predict(grid)
+    .reshape(xx.shape)
+    .numpy(),
+    f"convex, P = {few_P} sampled": sampled_models[few_P]
+    .to_two_layer(neuron_threshold)
+    .predict(grid)
+    .reshape(xx.shape)
+    .numpy(),
+    f"Adam, best seed ({best})": adam_nets[best]
+    .predict(grid)
+    .reshape(xx.shape)
+    .numpy(),
+    f"Adam, worst seed ({worst})": adam_nets[worst]
+    .predict(grid)
+    .reshape(xx.shape)
+    .numpy(),
 }
 fig = plots.plot_decision_boundaries(points, labels, xx, yy, outputs)
 plt.show()
@@ -284,16 +332,33 @@ plt.show()
 # Recorded for the claims ledger.
 
 # %%
-import coala_lib.ledger
-from coala_lib.claims import round_sig
+import coala_lib.claims.ledger
+from coala_lib.claims.verdicts import round_sig
 
-recorded = coala_lib.ledger.record("01_convex_reformulation", values={
-    "convex_optimum": round_sig(optimum), "full_patterns": int(full.num_patterns),
-    "max_cone_violation": round_sig(violation.max), "recovered_neurons": int(net_full.width),
-    "recovery_max_abs_gap": round_sig(gap.max_abs),
-    "adam_final": {str(s): round_sig(v) for s, v in final.items()},
-    "adam_min": round_sig(final.min()), "adam_max": round_sig(final.max()),
-}, params={"seed": seed, "n_points": n_points, "noise": noise, "beta": beta, "demo_gates": demo_gates,
-           "sampled_P": sampled_P, "adam_seeds": adam_seeds, "adam_width": adam_width, "adam_steps": adam_steps,
-           "adam_lr": adam_lr, "neuron_threshold": neuron_threshold})
+recorded = coala_lib.claims.ledger.record(
+    "01_convex_reformulation",
+    values={
+        "convex_optimum": round_sig(optimum),
+        "full_patterns": int(full.num_patterns),
+        "max_cone_violation": round_sig(violation.max),
+        "recovered_neurons": int(net_full.width),
+        "recovery_max_abs_gap": round_sig(gap.max_abs),
+        "adam_final": {str(s): round_sig(v) for s, v in final.items()},
+        "adam_min": round_sig(final.min()),
+        "adam_max": round_sig(final.max()),
+    },
+    params={
+        "seed": seed,
+        "n_points": n_points,
+        "noise": noise,
+        "beta": beta,
+        "demo_gates": demo_gates,
+        "sampled_P": sampled_P,
+        "adam_seeds": adam_seeds,
+        "adam_width": adam_width,
+        "adam_steps": adam_steps,
+        "adam_lr": adam_lr,
+        "neuron_threshold": neuron_threshold,
+    },
+)
 print("recorded:", recorded)

@@ -32,7 +32,8 @@ import subprocess
 import sys
 
 if "google.colab" in sys.modules:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "coala-lib @ git+https://github.com/coala-book/coala-book@main"], check=True)
+    package = "coala-lib @ git+https://github.com/coala-book/coala-book@main"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", package], check=True)
 
 # %% tags=["parameters"]
 seed = 0
@@ -44,7 +45,10 @@ synth_P = 8
 synth_beta = 1e-3
 nystrom_ranks = [5, 20, 50, 100]
 convergence_iters = 200
-rho_values = [1e-3, 1e-2]  # convergence runs: the solver default and the paper's Table 10 value
+rho_values = [
+    1e-3,
+    1e-2,
+]  # convergence runs: the solver default and the paper's Table 10 value
 # IMDb heads
 n_train, n_test = 600, 400
 max_length = 128  # MiniLM word pieces per review (its limit is 256)
@@ -62,20 +66,24 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
-import torch
 
-from coala_lib import experiments_convex as ex
-from coala_lib import plots_convex as plots
-from coala_lib.convex import sample_gates
-from coala_lib.cronos import fit_cronos
+from coala_lib.backbone.encoders import encode_texts
+from coala_lib.chapters import convex_experiments as ex
+from coala_lib.chapters.plots import convex as plots
+from coala_lib.convex.cronos import fit_cronos
+from coala_lib.convex.reformulation import sample_gates
+from coala_lib.core.files import environment_record
+from coala_lib.core.runtime import resolve_device
 from coala_lib.data import load_imdb_reviews
-from coala_lib.encoders import encode_texts
-from coala_lib.io import environment_record
-from coala_lib.runtime import resolve_device
 
 sns.set_theme(context="notebook", style="whitegrid")
 dev = resolve_device(device)
-print({k: environment_record()[k] for k in ("device", "device_name", "cpu_count", "torch")})
+print(
+    {
+        k: environment_record()[k]
+        for k in ("device", "device_name", "cpu_count", "torch")
+    }
+)
 
 # %% [markdown]
 # ## 1. The ADMM splitting
@@ -170,7 +178,11 @@ plt.show()
 
 # %%
 # NBVAL_CHECK_OUTPUT
-table = sweep.pivot(index="rank", columns="preconditioner", values=["pcg_iterations", "condition_number"])
+table = sweep.pivot(
+    index="rank",
+    columns="preconditioner",
+    values=["pcg_iterations", "condition_number"],
+)
 print(f"system size N = 2 P d = {2 * synth_P * synth_d}")
 print(table.to_string(float_format="{:.4g}".format))
 
@@ -190,10 +202,23 @@ print(table.to_string(float_format="{:.4g}".format))
 patterns_syn = sample_gates(X_syn, synth_P, seed=seed)
 reference = ex.solve_convex_relu_cvxpy(X_syn, y_syn, patterns_syn, synth_beta)
 f_star = reference.objective(X_syn, y_syn, synth_beta)
-runs_syn = {f"rho = {rho:g}": fit_cronos(X_syn, y_syn, patterns=patterns_syn, beta=synth_beta, rho=rho,
-                                         max_iters=convergence_iters, rtol=1e-6, atol=1e-10, seed=seed)
-            for rho in rho_values}
-convergence = pd.concat([ex.convergence_frame(r, f_star, run=name) for name, r in runs_syn.items()])
+runs_syn = {
+    f"rho = {rho:g}": fit_cronos(
+        X_syn,
+        y_syn,
+        patterns=patterns_syn,
+        beta=synth_beta,
+        rho=rho,
+        max_iters=convergence_iters,
+        rtol=1e-6,
+        atol=1e-10,
+        seed=seed,
+    )
+    for rho in rho_values
+}
+convergence = pd.concat(
+    [ex.convergence_frame(r, f_star, run=name) for name, r in runs_syn.items()]
+)
 fig = plots.plot_admm_convergence(convergence)
 plt.show()
 
@@ -203,9 +228,11 @@ print(f"interior-point optimum f* = {f_star:.4g}")
 for name, frame in convergence.groupby("run", sort=False):
     at = frame.set_index("iteration")
     marks = sorted({min(k, len(at)) for k in (10, 50, len(at))})
-    print(f"{name}: relative gap after {' / '.join(map(str, marks))} iterations: "
-          + " / ".join(f"{at.loc[k, 'objective_gap']:.2e}" for k in marks)
-          + f"; final relative cone violation {at['violation'].iloc[-1]:.1e}")
+    print(
+        f"{name}: relative gap after {' / '.join(map(str, marks))} iterations: "
+        + " / ".join(f"{at.loc[k, 'objective_gap']:.2e}" for k in marks)
+        + f"; final relative cone violation {at['violation'].iloc[-1]:.1e}"
+    )
 
 # %% [markdown]
 # ### The benchmark grid: where CRONOS is fast, and where it is not
@@ -240,9 +267,15 @@ for name, frame in convergence.groupby("run", sort=False):
 # NBVAL_CHECK_OUTPUT
 bench = json.loads(Path(solver_bench_file).read_text())
 env, params = bench["environment"], bench["parameters"]
-print(f"{env['device']} ({env['device_name']}), {env.get('torch_threads', params.get('threads'))} torch thread(s), "
-      f"{params['dtype']}; preconditioner {params['preconditioners'][0]}; finished: {bench.get('finished')}")
-print(ex.solver_bench_frame(bench, params["preconditioners"][0]).to_string(float_format="{:.3g}".format))
+print(
+    f"{env['device']} ({env['device_name']}), {env.get('torch_threads', params.get('threads'))} torch thread(s), "
+    f"{params['dtype']}; preconditioner {params['preconditioners'][0]}; finished: {bench.get('finished')}"
+)
+print(
+    ex.solver_bench_frame(bench, params["preconditioners"][0]).to_string(
+        float_format="{:.3g}".format
+    )
+)
 
 # %% [markdown]
 # ## 4. A CRONOS head on real text features
@@ -265,30 +298,61 @@ print(ex.solver_bench_frame(bench, params["preconditioners"][0]).to_string(float
 # patterns and the Nystrom preconditioner.
 
 # %%
-train_texts, y_train = load_imdb_reviews("train", n=n_train, seed=seed, data_dir=data_dir)
+train_texts, y_train = load_imdb_reviews(
+    "train", n=n_train, seed=seed, data_dir=data_dir
+)
 test_texts, y_test = load_imdb_reviews("test", n=n_test, seed=seed, data_dir=data_dir)
-E_train = encode_texts(train_texts, device=dev, max_length=max_length, cache=True, progress=False)
-E_test = encode_texts(test_texts, device=dev, max_length=max_length, cache=True, progress=False)
+E_train = encode_texts(
+    train_texts, device=dev, max_length=max_length, cache=True, progress=False
+)
+E_test = encode_texts(
+    test_texts, device=dev, max_length=max_length, cache=True, progress=False
+)
 X_train, X_test = ex.standardize_with_bias(E_train.to(dev), E_test.to(dev))
 y_train, y_test = y_train.to(dev), y_test.to(dev)
-print(f"features: train {tuple(X_train.shape)}, test {tuple(X_test.shape)}, {X_train.dtype} on {X_train.device}")
+print(
+    f"features: train {tuple(X_train.shape)}, test {tuple(X_test.shape)}, {X_train.dtype} on {X_train.device}"
+)
 
 # %%
-cronos_curve, head = ex.cronos_accuracy_curve(X_train, y_train, X_test, y_test, P=P, beta=beta,
-                                              max_iters=cronos_iters, seed=seed)
+cronos_curve, head = ex.cronos_accuracy_curve(
+    X_train, y_train, X_test, y_test, P=P, beta=beta, max_iters=cronos_iters, seed=seed
+)
 adam_kwargs = dict(width=2 * P, beta=beta, lr=adam_lr, seed=seed)
-adam_curve = ex.adam_accuracy_curve(X_train, y_train, X_test, y_test, step_grid=adam_step_grid,
-                                    label="Adam (same objective)", optimizer="adam", **adam_kwargs)
-adamw_curve = ex.adam_accuracy_curve(X_train, y_train, X_test, y_test, step_grid=adam_step_grid,
-                                     label="AdamW (wd 0.01)", optimizer="adamw", **adam_kwargs)
+adam_curve = ex.adam_accuracy_curve(
+    X_train,
+    y_train,
+    X_test,
+    y_test,
+    step_grid=adam_step_grid,
+    label="Adam (same objective)",
+    optimizer="adam",
+    **adam_kwargs,
+)
+adamw_curve = ex.adam_accuracy_curve(
+    X_train,
+    y_train,
+    X_test,
+    y_test,
+    step_grid=adam_step_grid,
+    label="AdamW (wd 0.01)",
+    optimizer="adamw",
+    **adam_kwargs,
+)
 curves = pd.concat([cronos_curve, adam_curve, adamw_curve], ignore_index=True)
 fig = plots.plot_accuracy_vs_time(curves)
 plt.show()
 
 # %%
 finals = curves.sort_values("seconds").groupby("method").tail(1).set_index("method")
-print(finals[["step", "seconds", "train_accuracy", "test_accuracy", "width"]].to_string(float_format="{:.4g}".format))
-print(f"CRONOS converged: {head.converged} after {head.iterations} iterations; rho = {head.rho:.3g}")
+print(
+    finals[["step", "seconds", "train_accuracy", "test_accuracy", "width"]].to_string(
+        float_format="{:.4g}".format
+    )
+)
+print(
+    f"CRONOS converged: {head.converged} after {head.iterations} iterations; rho = {head.rho:.3g}"
+)
 
 # %% [markdown]
 # **The paper's claim.** Table 7 of the paper reports Stage-One head accuracy, CRONOS against AdamW, on
@@ -300,15 +364,28 @@ print(f"CRONOS converged: {head.converged} after {head.iterations} iterations; r
 
 # %%
 ours = finals["test_accuracy"]
-claim = pd.DataFrame({
-    "CRONOS head (%)": [78.84, 91.76, 100 * ours["CRONOS (convex)"]],
-    "AdamW head (%)": [78.78, 83.52, 100 * ours["AdamW (wd 0.01)"]],
-    "Adam head, same objective (%)": [float("nan"), float("nan"), 100 * ours["Adam (same objective)"]],
-}, index=["paper: GPT-2, IMDb", "paper: Mistral-7B, IMDb", f"ours: MiniLM, IMDb {n_train}/{n_test}"])
+claim = pd.DataFrame(
+    {
+        "CRONOS head (%)": [78.84, 91.76, 100 * ours["CRONOS (convex)"]],
+        "AdamW head (%)": [78.78, 83.52, 100 * ours["AdamW (wd 0.01)"]],
+        "Adam head, same objective (%)": [
+            float("nan"),
+            float("nan"),
+            100 * ours["Adam (same objective)"],
+        ],
+    },
+    index=[
+        "paper: GPT-2, IMDb",
+        "paper: Mistral-7B, IMDb",
+        f"ours: MiniLM, IMDb {n_train}/{n_test}",
+    ],
+)
 print(claim.to_string(float_format="{:.2f}".format))
-print(f"\nours, CRONOS minus AdamW: {100 * (ours['CRONOS (convex)'] - ours['AdamW (wd 0.01)']):+.2f} points "
-      f"on {n_test} test reviews (one split, one seed; a 95% binomial interval on one accuracy is about "
-      f"+-{100 * 1.96 * (0.25 / n_test) ** 0.5:.1f} points)")
+print(
+    f"\nours, CRONOS minus AdamW: {100 * (ours['CRONOS (convex)'] - ours['AdamW (wd 0.01)']):+.2f} points "
+    f"on {n_test} test reviews (one split, one seed; a 95% binomial interval on one accuracy is about "
+    f"+-{100 * 1.96 * (0.25 / n_test) ** 0.5:.1f} points)"
+)
 
 # %% [markdown]
 # ## 5. What the reference implementation gets wrong, measured
@@ -324,11 +401,31 @@ print(f"\nours, CRONOS minus AdamW: {100 * (ours['CRONOS (convex)'] - ours['Adam
 # the recovered network's training accuracy.
 
 # %%
-reference_run = fit_cronos(X_train, y_train, patterns=head.patterns, beta=beta, rho=1e-4, max_iters=6,
-                           pcg_max_iters=32, rank=20, preconditioner="nystrom", seed=seed)
-comparison = ex.iterate_comparison({"reference settings (6 iters, rho 1e-4)": reference_run,
-                                    f"book defaults ({head.iterations} iters)": head}, X_train, y_train)
-print(comparison.drop(columns="iterations").to_string(index=False, float_format="{:.4g}".format))
+reference_run = fit_cronos(
+    X_train,
+    y_train,
+    patterns=head.patterns,
+    beta=beta,
+    rho=1e-4,
+    max_iters=6,
+    pcg_max_iters=32,
+    rank=20,
+    preconditioner="nystrom",
+    seed=seed,
+)
+comparison = ex.iterate_comparison(
+    {
+        "reference settings (6 iters, rho 1e-4)": reference_run,
+        f"book defaults ({head.iterations} iters)": head,
+    },
+    X_train,
+    y_train,
+)
+print(
+    comparison.drop(columns="iterations").to_string(
+        index=False, float_format="{:.4g}".format
+    )
+)
 
 # %% [markdown]
 # How to read it: the PCG iterate $u$ is dense (every group nonzero, so all $2P$ neurons are kept) and,
@@ -352,18 +449,44 @@ print(comparison.drop(columns="iterations").to_string(index=False, float_format=
 # Recorded for the claims ledger.
 
 # %%
-import coala_lib.ledger
-from coala_lib.claims import round_sig
+import coala_lib.claims.ledger
+from coala_lib.claims.verdicts import round_sig
 
-recorded = coala_lib.ledger.record("02_cronos_solver", values={
-    "interior_point_optimum": round_sig(f_star),
-    "cronos_gap": {name: round_sig(frame["objective_gap"].iloc[-1]) for name, frame in convergence.groupby("run", sort=False)},
-    "cronos_accuracy": round_sig(ours["CRONOS (convex)"]), "adamw_accuracy": round_sig(ours["AdamW (wd 0.01)"]),
-    "adam_accuracy": round_sig(ours["Adam (same objective)"]), "n_test": n_test,
-    "cronos_converged": bool(head.converged), "cronos_iterations": int(head.iterations),
-}, params={"seed": seed, "device": device, "data_dir": data_dir, "synth_n": synth_n, "synth_d": synth_d,
-           "synth_decay": synth_decay, "synth_P": synth_P, "synth_beta": synth_beta, "nystrom_ranks": nystrom_ranks,
-           "convergence_iters": convergence_iters, "rho_values": rho_values, "n_train": n_train, "n_test": n_test,
-           "max_length": max_length, "P": P, "beta": beta, "cronos_iters": cronos_iters, "adam_lr": adam_lr,
-           "adam_step_grid": adam_step_grid})
+recorded = coala_lib.claims.ledger.record(
+    "02_cronos_solver",
+    values={
+        "interior_point_optimum": round_sig(f_star),
+        "cronos_gap": {
+            name: round_sig(frame["objective_gap"].iloc[-1])
+            for name, frame in convergence.groupby("run", sort=False)
+        },
+        "cronos_accuracy": round_sig(ours["CRONOS (convex)"]),
+        "adamw_accuracy": round_sig(ours["AdamW (wd 0.01)"]),
+        "adam_accuracy": round_sig(ours["Adam (same objective)"]),
+        "n_test": n_test,
+        "cronos_converged": bool(head.converged),
+        "cronos_iterations": int(head.iterations),
+    },
+    params={
+        "seed": seed,
+        "device": device,
+        "data_dir": data_dir,
+        "synth_n": synth_n,
+        "synth_d": synth_d,
+        "synth_decay": synth_decay,
+        "synth_P": synth_P,
+        "synth_beta": synth_beta,
+        "nystrom_ranks": nystrom_ranks,
+        "convergence_iters": convergence_iters,
+        "rho_values": rho_values,
+        "n_train": n_train,
+        "n_test": n_test,
+        "max_length": max_length,
+        "P": P,
+        "beta": beta,
+        "cronos_iters": cronos_iters,
+        "adam_lr": adam_lr,
+        "adam_step_grid": adam_step_grid,
+    },
+)
 print("recorded:", recorded)

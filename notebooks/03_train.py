@@ -33,10 +33,11 @@ import subprocess
 import sys
 
 if "google.colab" in sys.modules:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "coala-lib @ git+https://github.com/coala-book/coala-book@main"], check=True)
+    package = "coala-lib @ git+https://github.com/coala-book/coala-book@main"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", package], check=True)
 
 # %% tags=["parameters"]
-model = "smollm2"  # coala_lib.models alias, local path or Hub id: "mistral", "llama", "dolphin" on a GPU
+model = "smollm2"  # coala_lib.backbone.registry alias, local path or Hub id: "mistral", "llama", "dolphin" on a GPU
 dataset = "imdb"  # imdb (offline copy), ultrafeedback, hh-rlhf; edufeedback/helpsteer from the Hub
 n_pairs = 300  # training triplets (the paper: all of them, e.g. 25,000 for IMDb)
 n_eval = 200  # held-out triplets
@@ -51,7 +52,9 @@ phase2_beta = 2.5  # Phase II beta (paper)
 phase2_gamma = 0.5  # Phase II margin offset gamma (paper)
 phase2_l2 = 1e-4  # ridge that makes the Phase II optimum unique and certifiable
 adamw_epochs = 500  # the paper's Phase II AdamW: lr 1e-4, batch 128, 500 epochs
-mismatch_pairs = 40  # held-out pairs re-extracted with the other pooling (reference-code check)
+mismatch_pairs = (
+    40  # held-out pairs re-extracted with the other pooling (reference-code check)
+)
 seed = 0
 device = "auto"
 data_dir = None  # None: $COALA_DATA_DIR (offline copies) or the Hub
@@ -62,11 +65,13 @@ from dataclasses import asdict
 import pandas as pd
 import seaborn as sns
 
-from coala_lib import plots_training as plots
-from coala_lib.features import render, unmasked_mean_drift
-from coala_lib.io import cache_dir
-from coala_lib.models import load_backbone
-from coala_lib.pipeline import (
+from coala_lib.backbone.features import render, unmasked_mean_drift
+from coala_lib.backbone.registry import load_backbone
+from coala_lib.chapters.plots import training as plots
+from coala_lib.core.files import cache_dir
+from coala_lib.core.runtime import resolve_device, seed_everything
+from coala_lib.head.phase2 import compare_pairings, objective_agreement
+from coala_lib.head.training import (
     HeadConfig,
     head_features,
     load_splits,
@@ -74,8 +79,6 @@ from coala_lib.pipeline import (
     splits_features,
     train_or_load_head,
 )
-from coala_lib.preference import compare_pairings, objective_agreement
-from coala_lib.runtime import resolve_device, seed_everything
 
 sns.set_theme(context="notebook", style="whitegrid")
 pd.set_option("display.precision", 4)
@@ -102,10 +105,24 @@ print(backbone.identity(), "hidden size", backbone.hidden_size)
 # is exactly the text the LM extends at generation time (notebook 04 uses the same function).
 
 # %%
-config = HeadConfig(model=model, dataset=dataset, n_pairs=n_pairs, n_eval=n_eval, max_length=max_length,
-                    pooling=pooling, P=P, beta=beta, rho=rho, cronos_max_iters=cronos_max_iters, phase2=phase2,
-                    phase2_beta=phase2_beta,
-                    phase2_gamma=phase2_gamma, phase2_l2=phase2_l2, adamw_epochs=adamw_epochs, seed=seed)
+config = HeadConfig(
+    model=model,
+    dataset=dataset,
+    n_pairs=n_pairs,
+    n_eval=n_eval,
+    max_length=max_length,
+    pooling=pooling,
+    P=P,
+    beta=beta,
+    rho=rho,
+    cronos_max_iters=cronos_max_iters,
+    phase2=phase2,
+    phase2_beta=phase2_beta,
+    phase2_gamma=phase2_gamma,
+    phase2_l2=phase2_l2,
+    adamw_epochs=adamw_epochs,
+    seed=seed,
+)
 train, held = splits = load_splits(config, data_dir)
 example = train[0]
 print(f"{len(train)} training and {len(held)} held-out triplets\n")
@@ -130,7 +147,13 @@ print(render(backbone.tokenizer, example.prompt, example.chosen))
 # with its defaults) loads them instead of recomputing.
 
 # %%
-head, report = train_or_load_head(**asdict(config), device=str(dev), data_dir=data_dir, backbone=backbone, splits=splits)
+head, report = train_or_load_head(
+    **asdict(config),
+    device=str(dev),
+    data_dir=data_dir,
+    backbone=backbone,
+    splits=splits,
+)
 f_train, f_eval = splits_features(backbone, config, splits)
 head_dir = cache_dir() / "heads" / report["key"]
 print(f"features: {len(f_train)} + {len(f_eval)} pairs of dimension {f_train.dim}")
@@ -151,11 +174,13 @@ print(f"features: {len(f_train)} + {len(f_eval)} pairs of dimension {f_train.dim
 table = plots.accuracy_table(report)
 print(table.drop(columns=["seconds"]).round(4).to_string())
 phase1 = report["phase1"]
-print(f"\nCRONOS: {phase1['iterations']} ADMM iterations, converged: {phase1['converged']}, "
-      f"{phase1['width']} neurons kept of {2 * P}")
+print(
+    f"\nCRONOS: {phase1['iterations']} ADMM iterations, converged: {phase1['converged']}, "
+    f"{phase1['width']} neurons kept of {2 * P}"
+)
 
 # %%
-plots.plot_head_accuracies(report);
+plots.plot_head_accuracies(report)
 
 # %% [markdown]
 # How to read this on the default CPU run: both heads fit the 600 training texts perfectly (there are
@@ -187,14 +212,20 @@ plots.plot_head_accuracies(report);
 # %%
 # NBVAL_CHECK_OUTPUT
 p2 = report["phase2"]
-print(f"Newton: certified (gradient norm < 1e-8): {p2['optimum_grad_norm'] < 1e-8}, L* = {p2['optimum_loss']:.4g}")
-print(f"AdamW after {adamw_epochs} epochs at lr 1e-4: L = {p2['adamw_loss']:.4g} "
-      f"(gap {p2['adamw_loss'] - p2['optimum_loss']:.2g})")
-print(f"held-out pairwise accuracy: Phase I head {p2['stage1_eval_pairwise']:.4g}, "
-      f"Phase II head {p2['eval_pairwise']:.4g}")
+print(
+    f"Newton: certified (gradient norm < 1e-8): {p2['optimum_grad_norm'] < 1e-8}, L* = {p2['optimum_loss']:.4g}"
+)
+print(
+    f"AdamW after {adamw_epochs} epochs at lr 1e-4: L = {p2['adamw_loss']:.4g} "
+    f"(gap {p2['adamw_loss'] - p2['optimum_loss']:.2g})"
+)
+print(
+    f"held-out pairwise accuracy: Phase I head {p2['stage1_eval_pairwise']:.4g}, "
+    f"Phase II head {p2['eval_pairwise']:.4g}"
+)
 
 # %%
-plots.plot_margin_curves(report);
+plots.plot_margin_curves(report)
 
 # %% [markdown]
 # The AdamW run with the paper's learning rate moves $\theta$ slowly: after 500 epochs the objective is
@@ -232,7 +263,9 @@ plots.plot_margin_curves(report);
 # %%
 # NBVAL_CHECK_OUTPUT
 h_train, h_eval = head_features(head, f_train), head_features(head, f_eval)
-agreement = pd.DataFrame(objective_agreement(h_train, h_eval, gamma=phase2_gamma, l2=phase2_l2))
+agreement = pd.DataFrame(
+    objective_agreement(h_train, h_eval, gamma=phase2_gamma, l2=phase2_l2)
+)
 print(agreement.round(4).to_string(index=False))
 
 # %% [markdown]
@@ -246,12 +279,16 @@ print(agreement.round(4).to_string(index=False))
 
 # %%
 # NBVAL_CHECK_OUTPUT
-pairing = pd.DataFrame(compare_pairings(h_train, h_eval, phase2_beta, phase2_gamma, phase2_l2))
-summary = pairing.groupby(["objective", "pairing"])[["loss", "train_pairwise", "eval_pairwise"]].agg(["mean", "std"])
+pairing = pd.DataFrame(
+    compare_pairings(h_train, h_eval, phase2_beta, phase2_gamma, phase2_l2)
+)
+summary = pairing.groupby(["objective", "pairing"])[
+    ["loss", "train_pairwise", "eval_pairwise"]
+].agg(["mean", "std"])
 print(summary.round(4).to_string())
 
 # %%
-plots.plot_pairing(pairing.to_dict("records"));
+plots.plot_pairing(pairing.to_dict("records"))
 
 # %% [markdown]
 # What the measurement says, and why. On the default run the three losses give practically the same
@@ -280,13 +317,15 @@ plots.plot_pairing(pairing.to_dict("records"));
 # NBVAL_CHECK_OUTPUT
 texts = [render(backbone.tokenizer, t.prompt, t.chosen) for t in held.triplets[:8]]
 drift = unmasked_mean_drift(backbone, texts, max_length)
-print(f"relative change of a text's mean-pooled feature, batched vs alone: "
-      f"masked {drift['masked']:.1g}, unmasked (reference) {drift['unmasked']:.2g}")
+print(
+    f"relative change of a text's mean-pooled feature, batched vs alone: "
+    f"masked {drift['masked']:.1g}, unmasked (reference) {drift['unmasked']:.2g}"
+)
 
 # %% [markdown]
 # * **Train / inference mismatch.** The reference trains on its attention pooling and decodes with
 #   mean pooling. Here the head records its pooling and guided decoding (notebook 04) reuses
-#   `coala_lib.pooling.pool` with that pooling. Scoring held-out pairs with features pooled the other
+#   `coala_lib.backbone.pooling.pool` with that pooling. Scoring held-out pairs with features pooled the other
 #   way measures what a mismatch costs on this run. With `mismatch_pairs` = 40 pairs one standard error
 #   of an accuracy is about 0.08, so only a large cost would show; on the default run the two accuracies
 #   below are within that noise, and the case for matching the pooling rests on the features being
@@ -297,7 +336,12 @@ mismatch = pooling_mismatch(backbone, head, held.triplets[:mismatch_pairs], max_
 
 # %%
 # NBVAL_CHECK_OUTPUT
-print({f"{name} pooling{' (trained)' if name == head.pooling else ''}": round(acc, 4) for name, acc in mismatch.items()})
+print(
+    {
+        f"{name} pooling{' (trained)' if name == head.pooling else ''}": round(acc, 4)
+        for name, acc in mismatch.items()
+    }
+)
 
 # %% [markdown]
 # * **Phase I solver.** The reference runs 6 ADMM iterations and keeps the PCG iterate rather than the
@@ -316,26 +360,53 @@ print({f"{name} pooling{' (trained)' if name == head.pooling else ''}": round(ac
 
 # %%
 print(head_dir.name, sorted(p.name for p in head_dir.iterdir()))
-print(f"head: {head.width} ReLUs on {head.dim}-d {head.pooling}-pooled features of {head.model_id}")
+print(
+    f"head: {head.width} ReLUs on {head.dim}-d {head.pooling}-pooled features of {head.model_id}"
+)
 
 # %% [markdown]
 # Recorded for the claims ledger.
 
 # %%
-import coala_lib.ledger
-from coala_lib.claims import curve_stats, round_sig
+import coala_lib.claims.ledger
+from coala_lib.claims.verdicts import curve_stats, round_sig
 
-recorded = coala_lib.ledger.record("03_train", values={
-    "cronos_accuracy": round_sig(phase1["eval"]["pairwise"]),
-    "adamw_accuracy": round_sig(report["adamw_head"]["eval"]["pairwise"]), "n_test": len(held),
-    "cronos_converged": bool(phase1["converged"]), "cronos_iterations": int(phase1["iterations"]),
-    "phase2_eval_pairwise": round_sig(p2["eval_pairwise"]), "phase2_grad_norm": round_sig(p2["optimum_grad_norm"]),
-    "phase2_optimum_loss": round_sig(p2["optimum_loss"]), "adamw_phase2_loss": round_sig(p2["adamw_loss"]),
-    "margin_curve": curve_stats(p2["adamw_history"]["margin_sigmoid"]),
-    "pooling_mismatch": {name: round_sig(acc) for name, acc in mismatch.items()}, "model_id": head.model_id,
-}, params={"model": model, "dataset": dataset, "n_pairs": n_pairs, "n_eval": n_eval, "max_length": max_length,
-           "pooling": pooling, "P": P, "beta": beta, "rho": rho, "cronos_max_iters": cronos_max_iters,
-           "phase2": phase2, "phase2_beta": phase2_beta, "phase2_gamma": phase2_gamma, "phase2_l2": phase2_l2,
-           "adamw_epochs": adamw_epochs, "mismatch_pairs": mismatch_pairs, "seed": seed, "device": device,
-           "data_dir": data_dir})
+recorded = coala_lib.claims.ledger.record(
+    "03_train",
+    values={
+        "cronos_accuracy": round_sig(phase1["eval"]["pairwise"]),
+        "adamw_accuracy": round_sig(report["adamw_head"]["eval"]["pairwise"]),
+        "n_test": len(held),
+        "cronos_converged": bool(phase1["converged"]),
+        "cronos_iterations": int(phase1["iterations"]),
+        "phase2_eval_pairwise": round_sig(p2["eval_pairwise"]),
+        "phase2_grad_norm": round_sig(p2["optimum_grad_norm"]),
+        "phase2_optimum_loss": round_sig(p2["optimum_loss"]),
+        "adamw_phase2_loss": round_sig(p2["adamw_loss"]),
+        "margin_curve": curve_stats(p2["adamw_history"]["margin_sigmoid"]),
+        "pooling_mismatch": {name: round_sig(acc) for name, acc in mismatch.items()},
+        "model_id": head.model_id,
+    },
+    params={
+        "model": model,
+        "dataset": dataset,
+        "n_pairs": n_pairs,
+        "n_eval": n_eval,
+        "max_length": max_length,
+        "pooling": pooling,
+        "P": P,
+        "beta": beta,
+        "rho": rho,
+        "cronos_max_iters": cronos_max_iters,
+        "phase2": phase2,
+        "phase2_beta": phase2_beta,
+        "phase2_gamma": phase2_gamma,
+        "phase2_l2": phase2_l2,
+        "adamw_epochs": adamw_epochs,
+        "mismatch_pairs": mismatch_pairs,
+        "seed": seed,
+        "device": device,
+        "data_dir": data_dir,
+    },
+)
 print("recorded:", recorded)

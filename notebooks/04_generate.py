@@ -32,11 +32,12 @@ import subprocess
 import sys
 
 if "google.colab" in sys.modules:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "coala-lib @ git+https://github.com/coala-book/coala-book@main"], check=True)
+    package = "coala-lib @ git+https://github.com/coala-book/coala-book@main"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", package], check=True)
 
 # %% tags=["parameters"]
 data_dir = None  # None: $COALA_DATA_DIR (offline copies)
-model = "smollm2"  # a coala_lib.models alias, local path or Hub id; "llama" for the paper's Llama-3.1-8B (GPU)
+model = "smollm2"  # a coala_lib.backbone.registry alias, local path or Hub id; "llama" for the paper's Llama-3.1-8B (GPU)
 dataset = "imdb"  # the head of notebook 03 (same defaults: a cache hit after 03 ran)
 n_pairs = 300  # notebook 03's training triplets ...
 n_eval = 200  # ... and held-out triplets, which identify its head
@@ -47,9 +48,14 @@ n_ultra = 2  # UltraFeedback prompts shown with and without guidance
 new_tokens = 32  # the paper decodes 256
 lambdas = [0.0, 4.0, 16.0]  # guidance scales of the sweep (0 = plain sampling)
 show_lambda = 16.0  # the scale of the side-by-side examples
-judge_n_train = 1000  # sentiment judge settings of notebook 00 (a cache hit after 00 ran)
+judge_n_train = (
+    1000  # sentiment judge settings of notebook 00 (a cache hit after 00 ran)
+)
 judge_n_test = 500
-bench_files = ["../../results/bench_guidance_cpu.json", "../../results/bench_guidance_cpu_batch8.json"]  # relative to book/executed
+bench_files = [
+    "../../results/bench_guidance_cpu.json",
+    "../../results/bench_guidance_cpu_batch8.json",
+]  # relative to book/executed
 
 # %%
 import json
@@ -58,18 +64,27 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from coala_lib.chapters.guidance_sweep import lambda_sweep, step_frame
+from coala_lib.chapters.plots.guidance import (
+    bench_frame,
+    merge_bench_records,
+    plot_bench,
+    plot_lambda_sweep,
+)
 from coala_lib.data import load_triplets
-from coala_lib.guidance import GuidanceConfig, guided_generate
-from coala_lib.guidance_sweep import lambda_sweep, step_frame
-from coala_lib.plots_guidance import bench_frame, merge_bench_records, plot_bench, plot_lambda_sweep
-from coala_lib.sentiment import SentimentJudge
-from coala_lib.trained import load_trained
+from coala_lib.evaluation.sentiment import SentimentJudge
+from coala_lib.guidance.decoding import GuidanceConfig, guided_generate
+from coala_lib.head.handoff import load_trained
 
 trained = load_trained(model, dataset, n_pairs, n_eval, seed, device, data_dir)
 backbone, head, report = trained.backbone, trained.head, trained.report
 dev = backbone.device
-judge = SentimentJudge.train_or_load(judge_n_train, seed, data_dir, n_test=judge_n_test, device=str(dev))
-print(f"{trained.describe()}; pooling {head.pooling!r}; judge accuracy {judge.accuracy:.4g}")
+judge = SentimentJudge.train_or_load(
+    judge_n_train, seed, data_dir, n_test=judge_n_test, device=str(dev)
+)
+print(
+    f"{trained.describe()}; pooling {head.pooling!r}; judge accuracy {judge.accuracy:.4g}"
+)
 
 # %% [markdown]
 # ## The algorithm, and how we read "reweight with $\lambda$"
@@ -93,13 +108,29 @@ print(f"{trained.describe()}; pooling {head.pooling!r}; judge accuracy {judge.ac
 # an effect than the paper's 8B model might. Here is one guided step for the first IMDb prefix.
 
 # %%
-imdb_prompts = [t.prompt for t in load_triplets("imdb", "eval", n=n_prompts, seed=seed, data_dir=data_dir)]
-ultra_prompts = [t.prompt for t in load_triplets("ultrafeedback", "eval", n=n_ultra, seed=seed, data_dir=data_dir)]
+imdb_prompts = [
+    t.prompt
+    for t in load_triplets("imdb", "eval", n=n_prompts, seed=seed, data_dir=data_dir)
+]
+ultra_prompts = [
+    t.prompt
+    for t in load_triplets(
+        "ultrafeedback", "eval", n=n_ultra, seed=seed, data_dir=data_dir
+    )
+]
 guided = GuidanceConfig.paper(show_lambda, max_new_tokens=new_tokens)
-one = guided_generate(backbone.model, backbone.tokenizer, imdb_prompts[:1], head=head, config=guided,
-                      generator=torch.Generator(dev).manual_seed(seed))
+one = guided_generate(
+    backbone.model,
+    backbone.tokenizer,
+    imdb_prompts[:1],
+    head=head,
+    config=guided,
+    generator=torch.Generator(dev).manual_seed(seed),
+)
 print(repr(imdb_prompts[0]))
-step_frame(one, backbone.tokenizer, show_lambda).sort_values("lm_prob", ascending=False).head(12).round(4)
+step_frame(one, backbone.tokenizer, show_lambda).sort_values(
+    "lm_prob", ascending=False
+).head(12).round(4)
 
 # %% [markdown]
 # ## With and without guidance
@@ -109,10 +140,19 @@ step_frame(one, backbone.tokenizer, show_lambda).sort_values("lm_prob", ascendin
 # preferred), so on review prefixes it should push towards praise; on UltraFeedback prompts it is
 # off its training domain, and the comparison only shows that decoding runs on chat prompts too.
 
+
 # %%
 def compare(prompts: list[str]) -> pd.DataFrame:
-    runs = lambda_sweep(backbone.model, backbone.tokenizer, prompts, head, [0.0, show_lambda], guided, seed=seed,
-                        progress=False)
+    runs = lambda_sweep(
+        backbone.model,
+        backbone.tokenizer,
+        prompts,
+        head,
+        [0.0, show_lambda],
+        guided,
+        seed=seed,
+        progress=False,
+    )
     return runs.pivot(index="prompt", columns="lambda", values=["text", "head_score"])
 
 
@@ -133,9 +173,18 @@ with pd.option_context("display.max_colwidth", 160):
 # evaluation (raise `n_prompts` and `new_tokens` for that).
 
 # %%
-sweep = lambda_sweep(backbone.model, backbone.tokenizer, imdb_prompts, head, lambdas,
-                     GuidanceConfig.paper(max_new_tokens=new_tokens), judge.positivity, seed=seed, progress=False)
-plot_lambda_sweep(sweep, "judge");
+sweep = lambda_sweep(
+    backbone.model,
+    backbone.tokenizer,
+    imdb_prompts,
+    head,
+    lambdas,
+    GuidanceConfig.paper(max_new_tokens=new_tokens),
+    judge.positivity,
+    seed=seed,
+    progress=False,
+)
+plot_lambda_sweep(sweep, "judge")
 
 # %%
 sweep.groupby("lambda")[["head_score", "judge"]].agg(["mean", "std"]).round(4)
@@ -170,10 +219,14 @@ sweep.groupby("lambda")[["head_score", "judge"]].agg(["mean", "std"]).round(4)
 
 # %%
 # NBVAL_CHECK_OUTPUT
-record = merge_bench_records([json.loads(Path(name).read_text()) for name in bench_files])
+record = merge_bench_records(
+    [json.loads(Path(name).read_text()) for name in bench_files]
+)
 env = record["environment"]
-print(f"device: {env['device']} ({env['device_name']}), {env['cpu_count']} cores, {env.get('torch_threads')} torch "
-      f"thread(s); model {record['model']}, {record['dtype']}")
+print(
+    f"device: {env['device']} ({env['device_name']}), {env['cpu_count']} cores, {env.get('torch_threads')} torch "
+    f"thread(s); model {record['model']}, {record['dtype']}"
+)
 bench_frame(record).round(4)
 
 # %%
@@ -181,22 +234,43 @@ bench_frame(record).round(4)
 pd.DataFrame(record["summary"]).round(4)
 
 # %%
-plot_bench(record);
+plot_bench(record)
 
 # %% [markdown]
 # Recorded for the claims ledger.
 
 # %%
-import coala_lib.ledger
-from coala_lib.claims import round_sig
+import coala_lib.claims.ledger
+from coala_lib.claims.verdicts import round_sig
 
 means = sweep.groupby("lambda")[["head_score", "judge"]].mean()
-recorded = coala_lib.ledger.record("04_generate", values={
-    "lambda_sweep": {f"{lam:g}": {k: round_sig(v) for k, v in row.items()} for lam, row in means.iterrows()},
-    "head_eval_pairwise": round_sig(report["phase2"]["eval_pairwise"]), "judge_accuracy": round_sig(judge.accuracy),
-    "model_id": backbone.model_id,
-}, params={"data_dir": data_dir, "model": model, "dataset": dataset, "device": device, "seed": seed,
-           "n_prompts": n_prompts, "n_ultra": n_ultra, "new_tokens": new_tokens, "lambdas": lambdas,
-           "show_lambda": show_lambda, "judge_n_train": judge_n_train, "judge_n_test": judge_n_test,
-           "n_pairs": n_pairs, "n_eval": n_eval, "bench_files": bench_files})
+recorded = coala_lib.claims.ledger.record(
+    "04_generate",
+    values={
+        "lambda_sweep": {
+            f"{lam:g}": {k: round_sig(v) for k, v in row.items()}
+            for lam, row in means.iterrows()
+        },
+        "head_eval_pairwise": round_sig(report["phase2"]["eval_pairwise"]),
+        "judge_accuracy": round_sig(judge.accuracy),
+        "model_id": backbone.model_id,
+    },
+    params={
+        "data_dir": data_dir,
+        "model": model,
+        "dataset": dataset,
+        "device": device,
+        "seed": seed,
+        "n_prompts": n_prompts,
+        "n_ultra": n_ultra,
+        "new_tokens": new_tokens,
+        "lambdas": lambdas,
+        "show_lambda": show_lambda,
+        "judge_n_train": judge_n_train,
+        "judge_n_test": judge_n_test,
+        "n_pairs": n_pairs,
+        "n_eval": n_eval,
+        "bench_files": bench_files,
+    },
+)
 print("recorded:", recorded)

@@ -30,17 +30,27 @@ import subprocess
 import sys
 
 if "google.colab" in sys.modules:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "coala-lib @ git+https://github.com/coala-book/coala-book@main"], check=True)
+    package = "coala-lib @ git+https://github.com/coala-book/coala-book@main"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", package], check=True)
 
 # %% tags=["parameters"]
-model = "smollm2"  # coala_lib.models alias, local path or Hub id: "mistral", "llama", "dolphin" on a GPU
+model = "smollm2"  # coala_lib.backbone.registry alias, local path or Hub id: "mistral", "llama", "dolphin" on a GPU
 dataset = "imdb"  # COALA's training data: the same call as notebook 03
-n_pairs = 300  # notebook 03's training triplets (COALA's head is trained on all of them)
+n_pairs = (
+    300  # notebook 03's training triplets (COALA's head is trained on all of them)
+)
 n_eval = 200  # notebook 03's held-out triplets
 n_train = 8  # baselines train on the first n_train of COALA's training triplets (None = all n_pairs)
-n_heldout = 16  # held-out pairs on which every implicit reward is compared (None = all n_eval)
-grids = {"sft": {}, "dpo": {"beta": [0.1]}, "orpo": {"beta": [0.1]}, "simpo": {"beta": [2.0], "gamma": [0.5]}}
-# the paper's grids: coala_lib.baselines.GRIDS (DPO beta 0.01/0.05/0.1, ORPO lambda 0.1/0.5/1/2, SimPO ...)
+n_heldout = (
+    16  # held-out pairs on which every implicit reward is compared (None = all n_eval)
+)
+grids = {
+    "sft": {},
+    "dpo": {"beta": [0.1]},
+    "orpo": {"beta": [0.1]},
+    "simpo": {"beta": [2.0], "gamma": [0.5]},
+}
+# the paper's grids: coala_lib.baselines.trl_training.GRIDS (DPO beta 0.01/0.05/0.1, ORPO lambda 0.1/0.5/1/2, SimPO ...)
 max_length = 64  # tokens per prompt + response (paper: 128)
 batch_size = 2  # pairs per optimiser step (paper: 2 per device x 8 accumulation steps)
 epochs = 1.0
@@ -54,11 +64,11 @@ data_dir = None  # None: $COALA_DATA_DIR (offline copies) or the Hub
 # %%
 import pandas as pd
 
-from coala_lib.baselines import BaselineConfig, head_rewards, sweep
-from coala_lib.evaluation import margin_summary
-from coala_lib.io import environment_record
-from coala_lib.plots_evaluation import plot_reward_margins
-from coala_lib.trained import load_trained
+from coala_lib.baselines.trl_training import BaselineConfig, head_rewards, sweep
+from coala_lib.chapters.plots.evaluation import plot_reward_margins
+from coala_lib.core.files import environment_record
+from coala_lib.evaluation.win_rates import margin_summary
+from coala_lib.head.handoff import load_trained
 
 # %% [markdown]
 # ## 1. The same triplets as COALA
@@ -73,7 +83,9 @@ backbone, head, report = trained.backbone, trained.head, trained.report
 train_triplets = trained.train.triplets[:n_train]
 heldout = trained.held.triplets[:n_heldout]
 print(trained.describe())
-print(f"baselines: {len(train_triplets)} of COALA's {len(trained.train)} training triplets; {len(heldout)} held-out pairs")
+print(
+    f"baselines: {len(train_triplets)} of COALA's {len(trained.train)} training triplets; {len(heldout)} held-out pairs"
+)
 
 # %% [markdown]
 # ## 2. Training through TRL (LoRA everywhere)
@@ -93,8 +105,15 @@ print(f"baselines: {len(train_triplets)} of COALA's {len(trained.train)} trainin
 # Runs are cached by content: notebook 06 loads these adapters instead of retraining.
 
 # %%
-base = BaselineConfig(max_length=max_length, batch_size=batch_size, epochs=epochs, max_steps=max_steps,
-                      learning_rate=learning_rate, seed=seed, training_args=training_args)
+base = BaselineConfig(
+    max_length=max_length,
+    batch_size=batch_size,
+    epochs=epochs,
+    max_steps=max_steps,
+    learning_rate=learning_rate,
+    seed=seed,
+    training_args=training_args,
+)
 runs = sweep(backbone, train_triplets, heldout, grids, base)
 steps = {label: len(result.metric("loss")) for label, (result, _) in runs.items()}
 print("optimiser steps per run:", steps)
@@ -105,8 +124,23 @@ print("optimiser steps per run:", steps)
 # `rewards/margins` and `rewards/accuracies`, the fraction of pairs whose chosen reward is higher.
 
 # %%
-log = pd.concat({label: pd.DataFrame(result.log_history).set_index("step") for label, (result, _) in runs.items()})
-columns = [c for c in ("loss", "rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies") if c in log]
+log = pd.concat(
+    {
+        label: pd.DataFrame(result.log_history).set_index("step")
+        for label, (result, _) in runs.items()
+    }
+)
+columns = [
+    c
+    for c in (
+        "loss",
+        "rewards/chosen",
+        "rewards/rejected",
+        "rewards/margins",
+        "rewards/accuracies",
+    )
+    if c in log
+]
 log[columns].dropna(how="all").round(4)
 
 # %% [markdown]
@@ -153,8 +187,14 @@ summary.round(4)
 # heights cannot be compared (left panel). The right panel puts every method on the scales of section 3.
 
 # %%
-curves = {label: (list(range(1, len(result.metric("rewards/margins")) + 1)), result.metric("rewards/margins"))
-          for label, (result, _) in runs.items() if result.metric("rewards/margins")}
+curves = {
+    label: (
+        list(range(1, len(result.metric("rewards/margins")) + 1)),
+        result.metric("rewards/margins"),
+    )
+    for label, (result, _) in runs.items()
+    if result.metric("rewards/margins")
+}
 history = report["phase2"]["adamw_history"]
 curves["coala (mean sigmoid margin)"] = (history["step"], history["margin_sigmoid"])
 fig = plot_reward_margins(curves, summary)
@@ -176,23 +216,56 @@ fig = plot_reward_margins(curves, summary)
 
 # %%
 where = environment_record()
-print({"device": where["device"], "device_name": where["device_name"], "model": backbone.model_id,
-       "n_train": len(train_triplets), "n_heldout": len(heldout), "max_length": max_length,
-       "trl": next(iter(runs.values()))[0].params["trl"]})
+print(
+    {
+        "device": where["device"],
+        "device_name": where["device_name"],
+        "model": backbone.model_id,
+        "n_train": len(train_triplets),
+        "n_heldout": len(heldout),
+        "max_length": max_length,
+        "trl": next(iter(runs.values()))[0].params["trl"],
+    }
+)
 
 # %% [markdown]
 # Recorded for the claims ledger.
 
 # %%
-import coala_lib.ledger
-from coala_lib.claims import curve_stats, round_sig
+import coala_lib.claims.ledger
+from coala_lib.claims.verdicts import curve_stats, round_sig
 
-recorded = coala_lib.ledger.record("05_baselines", values={
-    "pairwise_accuracy": {name: round_sig(acc) for name, acc in summary["pairwise_accuracy"].items()},
-    "margin_curves": {name: curve_stats(ys) for name, (_, ys) in curves.items() if len(ys) >= 2},
-    "optimiser_steps": steps, "n_train": len(train_triplets), "n_heldout": len(heldout), "model_id": backbone.model_id,
-}, params={"model": model, "dataset": dataset, "n_pairs": n_pairs, "n_eval": n_eval, "n_train": n_train,
-           "n_heldout": n_heldout, "grids": grids, "max_length": max_length, "batch_size": batch_size,
-           "epochs": epochs, "max_steps": max_steps, "learning_rate": learning_rate, "training_args": training_args,
-           "seed": seed, "device": device, "data_dir": data_dir})
+recorded = coala_lib.claims.ledger.record(
+    "05_baselines",
+    values={
+        "pairwise_accuracy": {
+            name: round_sig(acc) for name, acc in summary["pairwise_accuracy"].items()
+        },
+        "margin_curves": {
+            name: curve_stats(ys) for name, (_, ys) in curves.items() if len(ys) >= 2
+        },
+        "optimiser_steps": steps,
+        "n_train": len(train_triplets),
+        "n_heldout": len(heldout),
+        "model_id": backbone.model_id,
+    },
+    params={
+        "model": model,
+        "dataset": dataset,
+        "n_pairs": n_pairs,
+        "n_eval": n_eval,
+        "n_train": n_train,
+        "n_heldout": n_heldout,
+        "grids": grids,
+        "max_length": max_length,
+        "batch_size": batch_size,
+        "epochs": epochs,
+        "max_steps": max_steps,
+        "learning_rate": learning_rate,
+        "training_args": training_args,
+        "seed": seed,
+        "device": device,
+        "data_dir": data_dir,
+    },
+)
 print("recorded:", recorded)

@@ -30,15 +30,21 @@ import subprocess
 import sys
 
 if "google.colab" in sys.modules:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "coala-lib @ git+https://github.com/coala-book/coala-book@main"], check=True)
+    package = "coala-lib @ git+https://github.com/coala-book/coala-book@main"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", package], check=True)
 
 # %% tags=["parameters"]
-model = "smollm2"  # coala_lib.models alias, local path or Hub id: "mistral", "llama", "dolphin" on a GPU
+model = "smollm2"  # coala_lib.backbone.registry alias, local path or Hub id: "mistral", "llama", "dolphin" on a GPU
 dataset = "imdb"
 n_pairs = 300  # notebook 03's COALA head (same defaults: a cache hit after 03 ran)
 n_eval = 200
 n_train = 8  # notebook 05's baselines (same defaults: a cache hit after 05 ran)
-grids = {"sft": {}, "dpo": {"beta": [0.1]}, "orpo": {"beta": [0.1]}, "simpo": {"beta": [2.0], "gamma": [0.5]}}
+grids = {
+    "sft": {},
+    "dpo": {"beta": [0.1]},
+    "orpo": {"beta": [0.1]},
+    "simpo": {"beta": [2.0], "gamma": [0.5]},
+}
 max_length = 64
 batch_size = 2
 epochs = 1.0
@@ -48,7 +54,9 @@ training_args = {}
 n_prompts = 16  # held-out IMDb prompts every system answers
 new_tokens = 24  # the paper decodes 256
 guidance_scale = 16.0  # lambda of COALA's guided decoding (notebook 04's example scale)
-judge_n_train = 1000  # sentiment judge settings of notebooks 00 and 04 (a cache hit after they ran)
+judge_n_train = (
+    1000  # sentiment judge settings of notebooks 00 and 04 (a cache hit after they ran)
+)
 judge_n_test = 500
 pair_judge_train = 200  # held-out IMDb pairs the pairwise judge is trained on ...
 pair_judge_test = 100  # ... and the further held-out pairs it is tested on
@@ -64,16 +72,23 @@ import json
 
 import pandas as pd
 
-from coala_lib.baselines import BaselineConfig, train_grid
+from coala_lib.baselines.trl_training import BaselineConfig, train_grid
+from coala_lib.chapters.plots.evaluation import plot_survey_shares, plot_win_rates
+from coala_lib.core.files import environment_record
 from coala_lib.data import load_triplets
-from coala_lib.evaluation import compare_systems, generate_systems, length_stats
-from coala_lib.guidance import GuidanceConfig
-from coala_lib.io import environment_record
-from coala_lib.judges import PreferenceJudge, SentimentPairJudge
-from coala_lib.plots_evaluation import plot_survey_shares, plot_win_rates
-from coala_lib.sentiment import SentimentJudge
-from coala_lib.survey import PAPER_TABLE4, SurveyItem, analyse_responses, simulate_responses, write_survey
-from coala_lib.trained import load_trained
+from coala_lib.evaluation.judges import PreferenceJudge, SentimentPairJudge
+from coala_lib.evaluation.sentiment import SentimentJudge
+from coala_lib.evaluation.survey import (
+    PAPER_TABLE4,
+    SurveyItem,
+    analyse_responses,
+    simulate_responses,
+    write_survey,
+)
+from coala_lib.evaluation.systems import compare_systems, generate_systems
+from coala_lib.evaluation.win_rates import length_stats
+from coala_lib.guidance.decoding import GuidanceConfig
+from coala_lib.head.handoff import load_trained
 
 # %% [markdown]
 # ## 1. The systems
@@ -88,15 +103,36 @@ from coala_lib.trained import load_trained
 
 # %%
 trained = load_trained(model, dataset, n_pairs, n_eval, seed, device, data_dir)
-backbone, head, train, held = trained.backbone, trained.head, trained.train, trained.held
+backbone, head, train, held = (
+    trained.backbone,
+    trained.head,
+    trained.train,
+    trained.held,
+)
 print(trained.describe())
-base = BaselineConfig(max_length=max_length, batch_size=batch_size, epochs=epochs, max_steps=max_steps,
-                      learning_rate=learning_rate, seed=seed, training_args=training_args)
-adapters = {label: result.adapter_dir for label, result in train_grid(backbone, train.triplets[:n_train], grids, base).items()}
+base = BaselineConfig(
+    max_length=max_length,
+    batch_size=batch_size,
+    epochs=epochs,
+    max_steps=max_steps,
+    learning_rate=learning_rate,
+    seed=seed,
+    training_args=training_args,
+)
+adapters = {
+    label: result.adapter_dir
+    for label, result in train_grid(
+        backbone, train.triplets[:n_train], grids, base
+    ).items()
+}
 prompts = [t.prompt for t in held.triplets[:n_prompts]]
-guided = GuidanceConfig(mode="paper", guidance_scale=guidance_scale, max_new_tokens=new_tokens)
+guided = GuidanceConfig(
+    mode="paper", guidance_scale=guidance_scale, max_new_tokens=new_tokens
+)
 texts = generate_systems(backbone, prompts, adapters, head, guided, seed=seed)
-pd.DataFrame({name: answers[:3] for name, answers in texts.items()}, index=prompts[:3]).T
+pd.DataFrame(
+    {name: answers[:3] for name, answers in texts.items()}, index=prompts[:3]
+).T
 
 # %% [markdown]
 # ## 2. Two offline judges, each with its own accuracy
@@ -110,9 +146,19 @@ pd.DataFrame({name: answers[:3] for name, answers in texts.items()}, index=promp
 
 # %%
 used = {(t.prompt, t.chosen) for t in held.triplets}
-pool = [t for t in load_triplets(dataset, "eval", seed=seed, data_dir=data_dir).triplets if (t.prompt, t.chosen) not in used]
-pair_judge = PreferenceJudge.train_or_load(pool[:pair_judge_train], pool[pair_judge_train:pair_judge_train + pair_judge_test])
-sentiment = SentimentPairJudge(SentimentJudge.train_or_load(judge_n_train, seed, data_dir, n_test=judge_n_test, progress=False))
+pool = [
+    t
+    for t in load_triplets(dataset, "eval", seed=seed, data_dir=data_dir).triplets
+    if (t.prompt, t.chosen) not in used
+]
+pair_judge = PreferenceJudge.train_or_load(
+    pool[:pair_judge_train], pool[pair_judge_train : pair_judge_train + pair_judge_test]
+)
+sentiment = SentimentPairJudge(
+    SentimentJudge.train_or_load(
+        judge_n_train, seed, data_dir, n_test=judge_n_test, progress=False
+    )
+)
 judges = [sentiment, pair_judge]
 
 # %%
@@ -132,9 +178,23 @@ for judge in judges:
 
 # %%
 baselines_ = [name for name in texts if name not in ("base", "coala")]
-pairs = [(name, "base") for name in texts if name != "base"] + [("coala", name) for name in baselines_]
+pairs = [(name, "base") for name in texts if name != "base"] + [
+    ("coala", name) for name in baselines_
+]
 table = pd.concat([compare_systems(judge, prompts, texts, pairs) for judge in judges])
-columns = ["judge", "wins", "ties", "losses", "rate", "low", "high", "rate_excluding_ties", "lc_rate", "lc_low", "lc_high"]
+columns = [
+    "judge",
+    "wins",
+    "ties",
+    "losses",
+    "rate",
+    "low",
+    "high",
+    "rate_excluding_ties",
+    "lc_rate",
+    "lc_low",
+    "lc_high",
+]
 table[columns].round(3)
 
 # %%
@@ -153,12 +213,29 @@ length_stats(texts).round(2)
 # the *ranking* is comparable, and only loosely.
 
 # %%
-paper = pd.DataFrame({
-    "Mistral-7B LC WR (paper Table 3)": {"COALA": 24.88, "DPO": 24.30, "ORPO": 17.58, "SFT": 8.42},
-    "Dolphin-7B LC WR (paper Table 3)": {"COALA": 39.72, "DPO": 33.86, "ORPO": 24.90, "SFT": 16.21},
-    "Llama-3.1-8B LC WR (paper Table 3)": {"COALA": 27.64, "DPO": 21.79, "ORPO": 12.10, "SFT": 8.16},
-    "human share (paper Table 4)": PAPER_TABLE4["IMDb"],
-})
+paper = pd.DataFrame(
+    {
+        "Mistral-7B LC WR (paper Table 3)": {
+            "COALA": 24.88,
+            "DPO": 24.30,
+            "ORPO": 17.58,
+            "SFT": 8.42,
+        },
+        "Dolphin-7B LC WR (paper Table 3)": {
+            "COALA": 39.72,
+            "DPO": 33.86,
+            "ORPO": 24.90,
+            "SFT": 16.21,
+        },
+        "Llama-3.1-8B LC WR (paper Table 3)": {
+            "COALA": 27.64,
+            "DPO": 21.79,
+            "ORPO": 12.10,
+            "SFT": 8.16,
+        },
+        "human share (paper Table 4)": PAPER_TABLE4["IMDb"],
+    }
+)
 paper
 
 # %% [markdown]
@@ -170,13 +247,21 @@ paper
 #   -p n_prompts 500 -p new_tokens 256 -p guidance_scale 2.0
 # ```
 #
-# AlpacaEval 2 itself is available as `coala_lib.judges.AlpacaEvalJudge` (needs `pip install alpaca-eval`
+# AlpacaEval 2 itself is available as `coala_lib.evaluation.judges.AlpacaEvalJudge` (needs `pip install alpaca-eval`
 # and an OpenAI key; never run in CI): `AlpacaEvalJudge().evaluate(instructions, texts["coala"], reference, "coala")`.
 
 # %%
 where = environment_record()
-print({"device": where["device"], "device_name": where["device_name"], "model": backbone.model_id,
-       "prompts": len(prompts), "new_tokens": new_tokens, "judges": {j.name: round(j.accuracy, 4) for j in judges}})
+print(
+    {
+        "device": where["device"],
+        "device_name": where["device_name"],
+        "model": backbone.model_id,
+        "prompts": len(prompts),
+        "new_tokens": new_tokens,
+        "judges": {j.name: round(j.accuracy, 4) for j in judges},
+    }
+)
 
 # %% [markdown]
 # ## 4. The human-study kit (Table 4 analogue)
@@ -187,10 +272,19 @@ print({"device": where["device"], "device_name": where["device_name"], "model": 
 # The page is [the IMDb survey](../survey/imdb.md).
 
 # %%
-survey_systems = {"COALA": "coala", "DPO": next(n for n in texts if n.startswith("dpo")),
-                  "ORPO": next(n for n in texts if n.startswith("orpo")), "SFT": "sft"}
-items = [SurveyItem(p, {label: texts[name][i] for label, name in survey_systems.items()}) for i, p in enumerate(prompts)]
-page, key_path = write_survey(survey_page, survey_key, items, seed=seed, title="IMDb: which continuation is best?")
+survey_systems = {
+    "COALA": "coala",
+    "DPO": next(n for n in texts if n.startswith("dpo")),
+    "ORPO": next(n for n in texts if n.startswith("orpo")),
+    "SFT": "sft",
+}
+items = [
+    SurveyItem(p, {label: texts[name][i] for label, name in survey_systems.items()})
+    for i, p in enumerate(prompts)
+]
+page, key_path = write_survey(
+    survey_page, survey_key, items, seed=seed, title="IMDb: which continuation is best?"
+)
 print(f"{len(items)} items written")
 
 # %% [markdown]
@@ -203,8 +297,13 @@ print(f"{len(items)} items written")
 # %%
 # NBVAL_CHECK_OUTPUT
 key = json.loads(open(key_path).read())
-shares = {m: PAPER_TABLE4["IMDb"][m] / sum(PAPER_TABLE4["IMDb"].values()) for m in key["methods"]}
-analysis = analyse_responses(simulate_responses(key, shares, simulated_raters, seed=seed), key)
+shares = {
+    m: PAPER_TABLE4["IMDb"][m] / sum(PAPER_TABLE4["IMDb"].values())
+    for m in key["methods"]
+}
+analysis = analyse_responses(
+    simulate_responses(key, shares, simulated_raters, seed=seed), key
+)
 print(analysis.pooled.round(4).to_string())
 
 # %%
@@ -214,21 +313,55 @@ fig = plot_survey_shares(analysis.pooled, PAPER_TABLE4["IMDb"])
 # Recorded for the claims ledger.
 
 # %%
-import coala_lib.ledger
-from coala_lib.claims import round_sig
+import coala_lib.claims.ledger
+from coala_lib.claims.verdicts import round_sig
 
 rivals = [name for label, name in survey_systems.items() if label != "COALA"]
 by_judge = table.reset_index().set_index(["judge", "comparison"])
-recorded = coala_lib.ledger.record("06_evaluation", values={
-    "coala_vs": {judge: {name: {k: round_sig(by_judge.loc[(judge, f"coala vs {name}"), k]) for k in ("rate", "low", "high")}
-                         for name in rivals} for judge in table["judge"].unique()},
-    "judge_accuracy": {j.name: round_sig(j.accuracy) for j in judges}, "prompts": len(prompts),
-    "survey_items": len(items), "model_id": backbone.model_id,
-}, params={"model": model, "dataset": dataset, "n_pairs": n_pairs, "n_eval": n_eval, "n_train": n_train,
-           "grids": grids, "max_length": max_length, "batch_size": batch_size, "epochs": epochs,
-           "max_steps": max_steps, "learning_rate": learning_rate, "training_args": training_args,
-           "n_prompts": n_prompts, "new_tokens": new_tokens, "guidance_scale": guidance_scale,
-           "judge_n_train": judge_n_train, "judge_n_test": judge_n_test, "pair_judge_train": pair_judge_train,
-           "pair_judge_test": pair_judge_test, "survey_page": survey_page, "survey_key": survey_key,
-           "simulated_raters": simulated_raters, "seed": seed, "device": device, "data_dir": data_dir})
+recorded = coala_lib.claims.ledger.record(
+    "06_evaluation",
+    values={
+        "coala_vs": {
+            judge: {
+                name: {
+                    k: round_sig(by_judge.loc[(judge, f"coala vs {name}"), k])
+                    for k in ("rate", "low", "high")
+                }
+                for name in rivals
+            }
+            for judge in table["judge"].unique()
+        },
+        "judge_accuracy": {j.name: round_sig(j.accuracy) for j in judges},
+        "prompts": len(prompts),
+        "survey_items": len(items),
+        "model_id": backbone.model_id,
+    },
+    params={
+        "model": model,
+        "dataset": dataset,
+        "n_pairs": n_pairs,
+        "n_eval": n_eval,
+        "n_train": n_train,
+        "grids": grids,
+        "max_length": max_length,
+        "batch_size": batch_size,
+        "epochs": epochs,
+        "max_steps": max_steps,
+        "learning_rate": learning_rate,
+        "training_args": training_args,
+        "n_prompts": n_prompts,
+        "new_tokens": new_tokens,
+        "guidance_scale": guidance_scale,
+        "judge_n_train": judge_n_train,
+        "judge_n_test": judge_n_test,
+        "pair_judge_train": pair_judge_train,
+        "pair_judge_test": pair_judge_test,
+        "survey_page": survey_page,
+        "survey_key": survey_key,
+        "simulated_raters": simulated_raters,
+        "seed": seed,
+        "device": device,
+        "data_dir": data_dir,
+    },
+)
 print("recorded:", recorded)

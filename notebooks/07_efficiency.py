@@ -29,11 +29,12 @@ import subprocess
 import sys
 
 if "google.colab" in sys.modules:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "coala-lib @ git+https://github.com/coala-book/coala-book@main"], check=True)
+    package = "coala-lib @ git+https://github.com/coala-book/coala-book@main"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", package], check=True)
 
 # %% tags=["parameters"]
 results_dir = None  # folder of bench_efficiency_*.json; None: $COALA_RESULTS_DIR, else the checkout's results/
-live_model = "tiny"  # backbone of the small live measurement (an alias of coala_lib.models)
+live_model = "tiny"  # backbone of the small live measurement (an alias of coala_lib.backbone.registry)
 live_batch = 4  # sequences in the live extraction batch
 live_seq_len = 64  # tokens per sequence in the live batch
 device = "auto"
@@ -46,22 +47,27 @@ import torch
 from IPython.display import display
 
 import coala_lib
-from coala_lib import plots_efficiency as pe
-from coala_lib.accounting import decoder_forward_flops, measure
-from coala_lib.features import pooled_from_ids
-from coala_lib.ledger import results_dir as ledger_results_dir
-from coala_lib.models import load_backbone
-from coala_lib.runtime import resolve_device, seed_everything
+from coala_lib.accounting.counting import decoder_forward_flops, measure
+from coala_lib.backbone.features import pooled_from_ids
+from coala_lib.backbone.registry import load_backbone
+from coala_lib.chapters.plots import efficiency as pe
+from coala_lib.claims.ledger import results_dir as ledger_results_dir
+from coala_lib.core.runtime import resolve_device, seed_everything
 
 seed_everything(seed)
-folder = Path(results_dir) if results_dir else ledger_results_dir() or Path(coala_lib.__file__).resolve().parents[1] / "results"
+folder = (
+    Path(results_dir)
+    if results_dir
+    else ledger_results_dir()
+    or Path(coala_lib.__file__).resolve().parents[1] / "results"
+)
 records = pe.find_bench_records(folder)
 print("benchmark records found:", sorted(records) or "none", "in", folder)
 
 # %% [markdown]
 # ## What is counted, and how
 #
-# For every stage, `coala_lib.accounting.measure` records wall time with device synchronisation at
+# For every stage, `coala_lib.accounting.counting.measure` records wall time with device synchronisation at
 # both ends, the FLOPs that torch's `FlopCounterMode` counts (matrix products, 2 FLOPs per
 # multiply-add; attention included on CPU and GPU) and the peak memory (CUDA's maximum allocated
 # bytes on a GPU; on a CPU the growth of the resident set, sampled every millisecond). Time and FLOPs
@@ -83,19 +89,33 @@ dev = resolve_device(device)
 backbone = load_backbone(live_model, dev, seed=seed)
 config = backbone.model.config
 
-ids = torch.randint(0, config.vocab_size, (live_batch, live_seq_len), generator=torch.Generator().manual_seed(seed))
+ids = torch.randint(
+    0,
+    config.vocab_size,
+    (live_batch, live_seq_len),
+    generator=torch.Generator().manual_seed(seed),
+)
 mask = torch.ones_like(ids)
-with measure("extraction", dev, count_flops=True, sequences=live_batch, seq_len=live_seq_len) as live:
+with measure(
+    "extraction", dev, count_flops=True, sequences=live_batch, seq_len=live_seq_len
+) as live:
     pooled_from_ids(backbone, ids, mask, "mean")
 formula = decoder_forward_flops(config, live_batch, live_seq_len, lm_head=False)
-pooling = 2 * live_batch * live_seq_len * config.hidden_size  # the masked mean is one matrix product
+pooling = (
+    2 * live_batch * live_seq_len * config.hidden_size
+)  # the masked mean is one matrix product
 
 # %%
 # NBVAL_CHECK_OUTPUT
 print(f"counted forward FLOPs: {live.flops:,}")
 print(f"formula + pooling:     {formula + pooling:,}")
 print(f"relative difference:   {abs(live.flops - formula - pooling) / live.flops:.4g}")
-crude = 2 * sum(p.numel() for p in backbone.model.model.parameters()) * live_batch * live_seq_len
+crude = (
+    2
+    * sum(p.numel() for p in backbone.model.model.parameters())
+    * live_batch
+    * live_seq_len
+)
 print(f"crude 2 N tokens over the counted value: {crude / live.flops:.4g}")
 
 # %% [markdown]
@@ -114,16 +134,28 @@ print(f"crude 2 N tokens over the counted value: {crude / live.flops:.4g}")
 # timed and the numbers are extrapolated to 1,000 pairs (the records say so).
 
 # %%
-gpu = {name: rec for name, rec in records.items() if rec.environment.get("device") == "cuda"}
+gpu = {
+    name: rec
+    for name, rec in records.items()
+    if rec.environment.get("device") == "cuda"
+}
 if gpu:
     for name, rec in gpu.items():
-        print(f"GPU record {name}: {rec.environment['device_name']}, shape {rec.parameters['shape']}")
+        print(
+            f"GPU record {name}: {rec.environment['device_name']}, shape {rec.parameters['shape']}"
+        )
         display(pe.cost_table(rec).round(4))
         print("targets met:", rec.summary["target_checks"])
 else:
-    print("No GPU benchmark record yet (results/bench_efficiency_cuda*.json). On one GPU, run:")
-    print("  python bench/efficiency.py --device cuda --shape llama8b --out results/bench_efficiency_cuda_llama8b.json")
-    print("  python bench/efficiency.py --device cuda --shape mistral7b --out results/bench_efficiency_cuda_mistral7b.json")
+    print(
+        "No GPU benchmark record yet (results/bench_efficiency_cuda*.json). On one GPU, run:"
+    )
+    print(
+        "  python bench/efficiency.py --device cuda --shape llama8b --out results/bench_efficiency_cuda_llama8b.json"
+    )
+    print(
+        "  python bench/efficiency.py --device cuda --shape mistral7b --out results/bench_efficiency_cuda_mistral7b.json"
+    )
 
 # %% [markdown]
 # The reference measurements the targets were set against (an H200, Llama-3.1-8B shape, bf16, batches
@@ -167,7 +199,7 @@ print(pe.paper_table().round(4).to_string(index=False))
 
 # %%
 if cpu is not None:
-    pe.plot_paper_vs_counted(cpu);
+    pe.plot_paper_vs_counted(cpu)
 
 # %% [markdown]
 # ## The CPU measurements of the offline default
@@ -178,17 +210,26 @@ if cpu is not None:
 
 # %%
 if cpu is not None:
-    print("device:", cpu.environment["device_name"], "| parameters:",
-          {k: cpu.parameters[k] for k in ("shape", "batch", "seq_len", "batches", "head_pairs")})
+    print(
+        "device:",
+        cpu.environment["device_name"],
+        "| parameters:",
+        {
+            k: cpu.parameters[k]
+            for k in ("shape", "batch", "seq_len", "batches", "head_pairs")
+        },
+    )
     print(*cpu.notes, sep="\n")
     display(pe.cost_table(cpu).round(4))
     display(pe.stage_table(cpu).round(4))
-    print("head share of COALA's time:", round(cpu.summary["coala"]["head_time_share"], 4))
+    print(
+        "head share of COALA's time:", round(cpu.summary["coala"]["head_time_share"], 4)
+    )
 
 # %%
 if cpu is not None:
-    pe.plot_costs(cpu);
-    pe.plot_stage_memory(cpu);
+    pe.plot_costs(cpu)
+    pe.plot_stage_memory(cpu)
 
 # %% [markdown]
 # The record was produced by
@@ -200,17 +241,17 @@ if cpu is not None:
 #
 # ## Beyond one GPU
 #
-# Feature extraction is embarrassingly parallel: `coala_lib.sharding` gives each process a contiguous
+# Feature extraction is embarrassingly parallel: `coala_lib.backbone.sharding` gives each process a contiguous
 # block of the pairs, each writes its block as an ordinary cache entry plus a record of its rows, and
 # rank 0 merges after a barrier, checking that every row is present exactly once and every shard file
 # matches its hash, then publishes the same cache entry a single process would have written:
 #
 # ```bash
-# accelerate launch --multi_gpu --num_processes 8 -m coala_lib.sharding --model llama --dataset ultrafeedback --pairs 60000
-# torchrun --nproc_per_node 2 -m coala_lib.sharding --model tiny --dataset imdb --pairs 64   # two CPU processes
+# accelerate launch --multi_gpu --num_processes 8 -m coala_lib.backbone.sharding --model llama --dataset ultrafeedback --pairs 60000
+# torchrun --nproc_per_node 2 -m coala_lib.backbone.sharding --model tiny --dataset imdb --pairs 64   # two CPU processes
 # ```
 #
-# The baselines are TRL trainers (`coala_lib.baselines`); like any TRL run they scale out with
+# The baselines are TRL trainers (`coala_lib.baselines.trl_training`); like any TRL run they scale out with
 # `accelerate launch --config_file <accelerate or DeepSpeed ZeRO-3 config>` (the paper used ZeRO-3 on an
 # A100). COALA's Phase I and II need no such machinery: they train a head of at most 20 ReLUs on pooled
 # features.
@@ -219,14 +260,30 @@ if cpu is not None:
 # Recorded for the claims ledger.
 
 # %%
-import coala_lib.ledger
-from coala_lib.claims import round_sig
+import coala_lib.claims.ledger
+from coala_lib.claims.verdicts import round_sig
 
-recorded = coala_lib.ledger.record("07_efficiency", values={
-    "live_counted_flops": int(live.flops), "live_formula_flops": int(formula + pooling),
-    "meta_extraction_over_lora_dpo": {} if cpu is None else {
-        row["shape"]: round_sig(row["extraction_over_lora_dpo"]) for row in meta.to_dict("records")},
-    "bench_records": sorted(records), "gpu_records": sorted(gpu),
-}, params={"results_dir": results_dir, "live_model": live_model, "live_batch": live_batch,
-           "live_seq_len": live_seq_len, "device": device, "seed": seed})
+recorded = coala_lib.claims.ledger.record(
+    "07_efficiency",
+    values={
+        "live_counted_flops": int(live.flops),
+        "live_formula_flops": int(formula + pooling),
+        "meta_extraction_over_lora_dpo": {}
+        if cpu is None
+        else {
+            row["shape"]: round_sig(row["extraction_over_lora_dpo"])
+            for row in meta.to_dict("records")
+        },
+        "bench_records": sorted(records),
+        "gpu_records": sorted(gpu),
+    },
+    params={
+        "results_dir": results_dir,
+        "live_model": live_model,
+        "live_batch": live_batch,
+        "live_seq_len": live_seq_len,
+        "device": device,
+        "seed": seed,
+    },
+)
 print("recorded:", recorded)

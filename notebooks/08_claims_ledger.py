@@ -21,7 +21,7 @@
 # machine it ran on as JSON under `results/claims/`; the benchmarks write `results/bench_*.json`. This
 # page reads them back and sets each of the paper's eight main claims against them, one row per claim:
 # the paper's number, ours, the notebook and command that produced ours, the hardware, and a verdict
-# decided by a stated rule (`coala_lib.claims`), never by hand.
+# decided by a stated rule (`coala_lib.claims.verdicts`), never by hand.
 
 # %%
 # Colab only: install coala_lib and the packages Colab lacks; elsewhere this does nothing.
@@ -29,7 +29,8 @@ import subprocess
 import sys
 
 if "google.colab" in sys.modules:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "coala-lib @ git+https://github.com/coala-book/coala-book@main"], check=True)
+    package = "coala-lib @ git+https://github.com/coala-book/coala-book@main"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", package], check=True)
 
 # %% tags=["parameters"]
 results_dir = None  # None: $COALA_RESULTS_DIR, else ../../results (relative to book/executed, where papermill runs)
@@ -41,12 +42,17 @@ from pathlib import Path
 import pandas as pd
 from IPython.display import display
 
-from coala_lib.claims import CLAIMS, papermill_command
-from coala_lib.ledger import VERDICTS, ledger_rows, load_records
-from coala_lib.ledger import results_dir as ledger_results_dir
+from coala_lib.claims.ledger import VERDICTS, ledger_rows, load_records
+from coala_lib.claims.ledger import results_dir as ledger_results_dir
+from coala_lib.claims.verdicts import CLAIMS, papermill_command
 
-folder = Path(results_dir) if results_dir else ledger_results_dir() or Path("../../results")
-records = {**load_records(folder), **{p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("bench_*.json"))}}
+folder = (
+    Path(results_dir) if results_dir else ledger_results_dir() or Path("../../results")
+)
+records = {
+    **load_records(folder),
+    **{p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("bench_*.json"))},
+}
 print("records found in", folder.name + "/", ":", sorted(records) or "none")
 
 # %% [markdown]
@@ -62,15 +68,21 @@ print("records found in", folder.name + "/", ":", sorted(records) or "none")
 # %%
 rows = pd.DataFrame(ledger_rows(CLAIMS, records))
 rows["command"] = [papermill_command(nb, records.get(nb)) for nb in rows["notebook"]]
-ledger = rows[["claim", "paper", "ours", "verdict", "note", "notebook", "command", "hardware"]]
+ledger = rows[
+    ["claim", "paper", "ours", "verdict", "note", "notebook", "command", "hardware"]
+]
 with pd.option_context("display.max_colwidth", None):
-    display(ledger.style.hide(axis="index").set_properties(**{"text-align": "left", "vertical-align": "top"}))
+    display(
+        ledger.style.hide(axis="index").set_properties(
+            **{"text-align": "left", "vertical-align": "top"}
+        )
+    )
 
 # %%
 print(rows["verdict"].value_counts().reindex(VERDICTS, fill_value=0).to_string())
 
 # %% [markdown]
-# Each judge's rule is its docstring in `coala_lib/claims.py`, and `tests/test_claims.py` checks that
+# Each judge's rule is its docstring in `coala_lib/claims/verdicts.py`, and `tests/test_claims.py` checks that
 # every verdict flips when the numbers flip. To fill the "not testable here" rows, run the notebooks
 # with `COALA_RESULTS_DIR` set (`bash scripts/execute_notebooks.sh` from a checkout with
 # `COALA_RESULTS_DIR=$PWD/results`), and the GPU rows with the benchmark on a GPU; the page

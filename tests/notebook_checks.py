@@ -16,7 +16,8 @@ import subprocess
 import sys
 
 if "google.colab" in sys.modules:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "coala-lib @ git+{url}@{branch}"], check=True)"""
+    package = "coala-lib @ git+{url}@{branch}"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", package], check=True)"""
 
 
 def notebook_names() -> list[str]:

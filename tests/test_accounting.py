@@ -7,7 +7,7 @@ import pytest
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from coala_lib.accounting import (
+from coala_lib.accounting.counting import (
     ResultRecord,
     StageRecord,
     count_flops,
@@ -56,8 +56,15 @@ FORMULA_TOLERANCE = 1e-3
 
 
 def _tiny_config(attn: str) -> LlamaConfig:
-    return LlamaConfig(vocab_size=300, hidden_size=48, intermediate_size=112, num_hidden_layers=3,
-                       num_attention_heads=6, num_key_value_heads=2, attn_implementation=attn)
+    return LlamaConfig(
+        vocab_size=300,
+        hidden_size=48,
+        intermediate_size=112,
+        num_hidden_layers=3,
+        num_attention_heads=6,
+        num_key_value_heads=2,
+        attn_implementation=attn,
+    )
 
 
 @pytest.mark.parametrize("attn", ["eager", "sdpa"])

@@ -5,8 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from coala_lib import baselines
-from coala_lib.baselines import (
+from coala_lib.backbone.lora import lora_config
+from coala_lib.backbone.registry import load_backbone
+from coala_lib.baselines import trl_training as baselines
+from coala_lib.baselines.training_step import dpo_loss, sequence_logps
+from coala_lib.baselines.trl_training import (
     BaselineConfig,
     build_trainer,
     implicit_rewards,
@@ -16,9 +19,6 @@ from coala_lib.baselines import (
     train_or_load_baseline,
 )
 from coala_lib.data.schema import Triplet
-from coala_lib.dpo_step import dpo_loss, sequence_logps
-from coala_lib.lora import lora_config
-from coala_lib.models import load_backbone
 
 CONFIG = BaselineConfig(max_steps=2, batch_size=2, max_length=32)
 REWARD_KEYS = ("rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies")
@@ -31,8 +31,10 @@ def backbone():
 
 @pytest.fixture(scope="module")
 def triplets() -> list[Triplet]:
-    return [Triplet(f"Review {i}: the film", f"was wonderful and moving {i}.", f"was dull and badly acted {i}.", "toy", i)
-            for i in range(6)]
+    return [
+        Triplet(f"Review {i}: the film", f"was wonderful and moving {i}.", f"was dull and badly acted {i}.", "toy", i)
+        for i in range(6)
+    ]
 
 
 @pytest.mark.parametrize("method", baselines.METHODS)
@@ -58,7 +60,9 @@ def test_dpo_reward_is_zero_before_training(backbone, triplets) -> None:
     from peft import get_peft_model
 
     model = baselines.trainable_copy(backbone)
-    policy = get_peft_model(model, lora_config(model, CONFIG.lora_r, CONFIG.lora_alpha, CONFIG.lora_dropout))  # LoRA starts at B = 0: policy == reference
+    policy = get_peft_model(
+        model, lora_config(model, CONFIG.lora_r, CONFIG.lora_alpha, CONFIG.lora_dropout)
+    )  # LoRA starts at B = 0: policy == reference
     rewards = implicit_rewards("dpo", policy, backbone.tokenizer, triplets, beta=0.1, max_length=32)
     assert torch.count_nonzero(rewards.chosen) == 0 and torch.count_nonzero(rewards.rejected) == 0
 
@@ -107,7 +111,9 @@ def test_grid_points_cover_the_paper_grids() -> None:
     assert baselines.grid_points("dpo") == [{"beta": 0.01}, {"beta": 0.05}, {"beta": 0.1}]
     assert len(baselines.grid_points("orpo")) == 4 and len(baselines.grid_points("simpo")) == 2 * 7
     assert baselines.grid_points("sft") == [{}]
-    assert baselines.grid_points("simpo", {"beta": [2.0], "gamma": [0.5, 1.0]}) == [{"beta": 2.0, "gamma": 0.5},
-                                                                                    {"beta": 2.0, "gamma": 1.0}]
+    assert baselines.grid_points("simpo", {"beta": [2.0], "gamma": [0.5, 1.0]}) == [
+        {"beta": 2.0, "gamma": 0.5},
+        {"beta": 2.0, "gamma": 1.0},
+    ]
     with pytest.raises(ValueError, match="not hyper-parameters"):
         baselines.grid_points("dpo", {"lr": [1e-4]})

@@ -8,10 +8,11 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from notebook_checks import ROOT, colab_url, notebook_names, toc_files
 
-REMOTE_ASSET = re.compile(r"<(?:script|link|img)\b[^>]*?(?:src|href)=\"(https?:)?//(?!colab\.research\.google\.com)[^\"]+\"")
+REMOTE_ASSET = re.compile(
+    r"<(?:script|link|img)\b[^>]*?(?:src|href)=\"(https?:)?//(?!colab\.research\.google\.com)[^\"]+\""
+)
 
 
 @pytest.fixture(scope="module")

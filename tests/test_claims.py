@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from coala_lib.claims import CLAIMS, curve_stats, round_sig
-from coala_lib.ledger import VERDICTS, ledger_rows
+from coala_lib.claims.ledger import VERDICTS, ledger_rows
+from coala_lib.claims.verdicts import CLAIMS, curve_stats, round_sig
 
 ENV = {"device": "cpu", "device_name": "x86_64"}
 
@@ -26,17 +26,37 @@ def good_records() -> dict[str, dict[str, Any]]:
     return {
         "00_datasets": _rec({"dialogues": 10, "assistant_replies": 30, "triplets": 28, "triplets_wrap": 30}),
         "01_convex_reformulation": _rec({"convex_optimum": 0.5, "adam_min": 0.52, "adam_max": 0.7}),
-        "02_cronos_solver": _rec({"cronos_gap": {"rho = 0.001": 1e-5, "rho = 0.01": 2e-5}, "cronos_accuracy": 0.85,
-                                  "adamw_accuracy": 0.75, "n_test": 400}),
-        "03_train": _rec({"cronos_accuracy": 0.9, "adamw_accuracy": 0.8, "n_test": 200, "phase2_grad_norm": 1e-12,
-                          "margin_curve": rising}),
+        "02_cronos_solver": _rec(
+            {
+                "cronos_gap": {"rho = 0.001": 1e-5, "rho = 0.01": 2e-5},
+                "cronos_accuracy": 0.85,
+                "adamw_accuracy": 0.75,
+                "n_test": 400,
+            }
+        ),
+        "03_train": _rec(
+            {
+                "cronos_accuracy": 0.9,
+                "adamw_accuracy": 0.8,
+                "n_test": 200,
+                "phase2_grad_norm": 1e-12,
+                "margin_curve": rising,
+            }
+        ),
         "05_baselines": _rec({"margin_curves": {"dpo(beta=0.1)": noisy}}),
-        "06_evaluation": _rec({"coala_vs": {"sentiment": {"dpo": wins, "orpo": wins, "sft": wins}}, "survey_items": 16}),
-        "bench_efficiency_cpu": {"environment": ENV, "stages": [{"stage": "phase1", "flops": 10}], "summary": {
-            "meta_counted": [{"shape": "llama8b", "sequences": 8, "extraction": 18, "lora_dpo": 100}]}},
+        "06_evaluation": _rec(
+            {"coala_vs": {"sentiment": {"dpo": wins, "orpo": wins, "sft": wins}}, "survey_items": 16}
+        ),
+        "bench_efficiency_cpu": {
+            "environment": ENV,
+            "stages": [{"stage": "phase1", "flops": 10}],
+            "summary": {"meta_counted": [{"shape": "llama8b", "sequences": 8, "extraction": 18, "lora_dpo": 100}]},
+        },
         "bench_efficiency_cuda_llama8b": {
-            "environment": {"device": "cuda", "device_name": "NVIDIA H100"}, "parameters": {"shape": "llama8b"},
-            "summary": {"coala": {"peak_memory_bytes": 17e9}}},
+            "environment": {"device": "cuda", "device_name": "NVIDIA H100"},
+            "parameters": {"shape": "llama8b"},
+            "summary": {"coala": {"peak_memory_bytes": 17e9}},
+        },
     }
 
 
@@ -47,8 +67,9 @@ def flipped(records: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     r["01_convex_reformulation"]["values"]["adam_min"] = 0.4
     r["02_cronos_solver"]["values"].update(cronos_accuracy=0.6)
     r["03_train"]["values"].update(cronos_accuracy=0.7, margin_curve=curve_stats([0.6, 0.55, 0.5]))
-    r["06_evaluation"]["values"]["coala_vs"]["sentiment"] = {k: {"rate": 0.2, "low": 0.1, "high": 0.4}
-                                                             for k in ("dpo", "orpo", "sft")}
+    r["06_evaluation"]["values"]["coala_vs"]["sentiment"] = {
+        k: {"rate": 0.2, "low": 0.1, "high": 0.4} for k in ("dpo", "orpo", "sft")
+    }
     r["bench_efficiency_cpu"]["summary"]["meta_counted"][0]["extraction"] = 150
     r["bench_efficiency_cuda_llama8b"]["summary"]["coala"]["peak_memory_bytes"] = 40e9
     return r
@@ -68,13 +89,13 @@ def test_every_claim_is_not_testable_without_records() -> None:
 def test_favourable_records_hold() -> None:
     got = verdicts(good_records())
     assert got.pop("human_study") == "not testable here"  # no raters, whatever the records say
-    assert got == {k: "holds" for k in got}
+    assert got == dict.fromkeys(got, "holds")
 
 
 def test_contradicting_records_do_not_hold() -> None:
     got = verdicts(flipped(good_records()))
     assert got.pop("human_study") == "not testable here"
-    assert got == {k: "does not hold at our scale" for k in got}
+    assert got == dict.fromkeys(got, "does not hold at our scale")
 
 
 @pytest.mark.parametrize("records", [good_records(), flipped(good_records()), {}])

@@ -3,14 +3,14 @@
 import pytest
 import torch
 
-from coala_lib.convex import (
+from coala_lib.convex.reformulation import (
     ConvexGatedReLU,
     ConvexReLU,
     LinearMaps,
     recovery_gap,
     sample_gates,
-    validate_targets,
 )
+from coala_lib.core.checks import validate_targets
 
 
 def _data(n=40, d=4, seed=0, dtype=torch.float64):
@@ -94,8 +94,11 @@ def test_recovery_gap_grows_with_violation():
     X = _data()
     pats = sample_gates(X, 5)
     g = torch.Generator().manual_seed(1)
-    model = ConvexReLU(pats, torch.randn(pats.num_patterns, 4, generator=g, dtype=X.dtype),
-                       torch.zeros(pats.num_patterns, 4, dtype=X.dtype))
+    model = ConvexReLU(
+        pats,
+        torch.randn(pats.num_patterns, 4, generator=g, dtype=X.dtype),
+        torch.zeros(pats.num_patterns, 4, dtype=X.dtype),
+    )
     viol = model.constraint_violation(X)
     assert viol.max > 0 and 0 < viol.relative < 1
     assert recovery_gap(model, X).max_abs > 1e-3

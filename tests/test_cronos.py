@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 import torch
 
-from coala_lib.convex import LinearMaps, sample_gates
-from coala_lib.cronos import SystemOperator, fit_cronos, group_soft_threshold, project_nonnegative
-from coala_lib.nystrom import build_nystrom
-from coala_lib.pcg import pcg
+from coala_lib.convex.cronos import SystemOperator, fit_cronos, group_soft_threshold, project_nonnegative
+from coala_lib.convex.nystrom import build_nystrom
+from coala_lib.convex.pcg import pcg
+from coala_lib.convex.reformulation import LinearMaps, sample_gates
 
 
 @pytest.fixture(autouse=True)
@@ -110,8 +110,13 @@ def test_block_nystrom_is_spd_and_beats_plain_nystrom_at_the_same_rank():
     assert float(eig_block[0]) == pytest.approx(1.0, rel=1e-8)
     b = torch.randn(system.shape, generator=torch.Generator().manual_seed(0), dtype=X.dtype)
     solved = pcg(system, b, precondition=block, tol=1e-10, max_iters=2000)
-    assert solved.converged and solved.iterations < pcg(system, b, precondition=plain, tol=1e-10, max_iters=2000).iterations
-    torch.testing.assert_close(solved.x, torch.linalg.solve(A, b.reshape(-1)).reshape(system.shape), rtol=1e-7, atol=1e-9)
+    assert (
+        solved.converged
+        and solved.iterations < pcg(system, b, precondition=plain, tol=1e-10, max_iters=2000).iterations
+    )
+    torch.testing.assert_close(
+        solved.x, torch.linalg.solve(A, b.reshape(-1)).reshape(system.shape), rtol=1e-7, atol=1e-9
+    )
 
 
 def test_block_nystrom_with_full_rank_sketch_inverts_the_system():
@@ -138,7 +143,8 @@ def test_kronecker_preconditioner_is_spd_and_clusters_the_spectrum():
     torch.testing.assert_close(Minv, Minv.T, rtol=1e-9, atol=1e-12)
     eig = _preconditioned_spectrum(Minv, A)
     eig_plain = _preconditioned_spectrum(
-        _dense_inverse_preconditioner(system.preconditioner("nystrom", rank=20), system, X.dtype), A)
+        _dense_inverse_preconditioner(system.preconditioner("nystrom", rank=20), system, X.dtype), A
+    )
     assert float(eig[0]) > 0 and float(eig[-1] / eig[0]) < float(eig_plain[-1] / eig_plain[0]) / 10
 
 
@@ -170,8 +176,19 @@ def test_objective_matches_clarabel(kind, rho, iters, preconditioner):
     beta = 1e-3
     pats = sample_gates(X, 6, seed=0)
     reference = _clarabel_objective(X, y, pats.masks(X), beta, kind)
-    result = fit_cronos(X, y, patterns=pats, beta=beta, rho=rho, model=kind, max_iters=iters,
-                        rtol=1e-10, atol=1e-12, pcg_max_iters=50, preconditioner=preconditioner)
+    result = fit_cronos(
+        X,
+        y,
+        patterns=pats,
+        beta=beta,
+        rho=rho,
+        model=kind,
+        max_iters=iters,
+        rtol=1e-10,
+        atol=1e-12,
+        pcg_max_iters=50,
+        preconditioner=preconditioner,
+    )
     assert result.model.objective(X, y, beta) == pytest.approx(reference, rel=1e-4)
     assert result.model.constraint_violation(X).relative < 1e-3
     assert result.history.objective[-1] == pytest.approx(result.model.objective(X, y, beta), rel=1e-10)

@@ -31,19 +31,43 @@ def test_worked_example_indices_and_prompts():
 
 def test_wrap_reproduces_reference_wraparound():
     triplets = apm_triplets(alternating(6), source="t", row=0, wrap=True)
-    assert [(t.chosen, t.rejected) for t in triplets] == [("turn 1", "turn 3"), ("turn 3", "turn 5"), ("turn 5", "turn 1")]
+    assert [(t.chosen, t.rejected) for t in triplets] == [
+        ("turn 1", "turn 3"),
+        ("turn 3", "turn 5"),
+        ("turn 5", "turn 1"),
+    ]
 
 
 def test_consecutive_same_role_turns_are_merged_and_empty_turns_dropped():
-    c = conv(("user", "hi"), ("user", "  "), ("student", "second"), ("assistant", "a"), ("tutor", "b"),
-             ("user", "q"), ("assistant", ""), ("assistant", "c"))  # fmt: skip
-    assert [(t.role, t.content) for t in c.turns] == [("user", "hi\n\nsecond"), ("assistant", "a\n\nb"), ("user", "q"), ("assistant", "c")]
+    c = conv(
+        ("user", "hi"),
+        ("user", "  "),
+        ("student", "second"),
+        ("assistant", "a"),
+        ("tutor", "b"),
+        ("user", "q"),
+        ("assistant", ""),
+        ("assistant", "c"),
+    )
+    assert [(t.role, t.content) for t in c.turns] == [
+        ("user", "hi\n\nsecond"),
+        ("assistant", "a\n\nb"),
+        ("user", "q"),
+        ("assistant", "c"),
+    ]
     (triplet,) = apm_triplets(c, source="t", row=0)
     assert (triplet.chosen, triplet.rejected) == ("a\n\nb", "c")
 
 
 def test_system_prompt_kept_in_every_prompt_and_leading_assistant_is_not_a_reply():
-    c = conv(("system", "Be kind."), ("assistant", "Hello!"), ("user", "u1"), ("assistant", "a1"), ("user", "u2"), ("assistant", "a2"))
+    c = conv(
+        ("system", "Be kind."),
+        ("assistant", "Hello!"),
+        ("user", "u1"),
+        ("assistant", "a1"),
+        ("user", "u2"),
+        ("assistant", "a2"),
+    )
     triplets = apm_triplets(c, source="t", row=0)
     assert len(triplets) == 1 and triplets[0].chosen == "a1" and triplets[0].rejected == "a2"
     assert triplets[0].prompt.startswith("System: Be kind.\n\nAssistant: Hello!\n\nUser: u1")
@@ -61,12 +85,15 @@ def test_chat_template_is_used_when_tokenizer_has_one():
     assert render_prompt("sys", c.turns[:1], Tok()) == "system=sys|user=u|assistant="
 
 
-@pytest.mark.parametrize("turns, field", [
-    ([{"role": "alien", "content": "x"}], "role"),
-    ([{"role": "user"}], "content"),
-    (["not a dict"], "role"),
-    ("not a list", "role"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "turns, field",
+    [
+        ([{"role": "alien", "content": "x"}], "role"),
+        ([{"role": "user"}], "content"),
+        (["not a dict"], "role"),
+        ("not a list", "role"),
+    ],
+)
 def test_malformed_turns_raise_row_error_naming_the_field(turns, field):
     with pytest.raises(RowError) as err:
         normalize_turns(turns)
@@ -82,8 +109,10 @@ def test_role_matrix_marks_prompt_chosen_rejected():
 def test_parse_hh_transcript():
     text = "\n\nHuman: Hi there\n\nAssistant: Hello.\n\nHuman: Bye\n\nAssistant:"
     assert parse_hh_transcript(text) == [
-        {"role": "human", "content": "Hi there"}, {"role": "assistant", "content": "Hello."},
-        {"role": "human", "content": "Bye"}, {"role": "assistant", "content": ""},
-    ]  # fmt: skip
+        {"role": "human", "content": "Hi there"},
+        {"role": "assistant", "content": "Hello."},
+        {"role": "human", "content": "Bye"},
+        {"role": "assistant", "content": ""},
+    ]
     with pytest.raises(RowError):
         parse_hh_transcript("no markers here", "rejected")

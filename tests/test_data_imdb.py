@@ -11,8 +11,14 @@ NEGATIVE = "a dull boring film with awful acting and a terrible story that I hat
 
 def reviews(count, offset=0):
     """``count`` positive then ``count`` negative reviews, sorted by (label, id) like the shared files."""
-    rows = [{"id": offset + i, "label": 0, "rating": 2, "text": f"Review n{offset + i} says<br />{NEGATIVE} {i}"} for i in range(count)]
-    return rows + [{"id": offset + count + i, "label": 1, "rating": 9, "text": f"Review p{offset + i} says {POSITIVE} {i}"} for i in range(count)]
+    rows = [
+        {"id": offset + i, "label": 0, "rating": 2, "text": f"Review n{offset + i} says<br />{NEGATIVE} {i}"}
+        for i in range(count)
+    ]
+    return rows + [
+        {"id": offset + count + i, "label": 1, "rating": 9, "text": f"Review p{offset + i} says {POSITIVE} {i}"}
+        for i in range(count)
+    ]
 
 
 @pytest.fixture
@@ -68,8 +74,14 @@ def test_generated_variant_uses_judge_and_caches(imdb_dir, tmp_path):
         def positivity(self, texts):
             return torch.tensor([0.9 if "great" in t else 0.1 for t in texts])
 
-    opts = dict(variant="generated", generator=generator, generator_key={"model": "toy", "seed": 0},
-                judge=Judge(), cache_root=tmp_path / "cache", n=8)  # fmt: skip
+    opts = dict(
+        variant="generated",
+        generator=generator,
+        generator_key={"model": "toy", "seed": 0},
+        judge=Judge(),
+        cache_root=tmp_path / "cache",
+        n=8,
+    )
     ds = load_triplets("imdb", "train", data_dir=imdb_dir, **opts)
     assert len(ds) == 8 and calls == [8]
     assert all(t.chosen.endswith("great") and t.rejected.endswith("awful") for t in ds)
@@ -81,8 +93,8 @@ def test_generated_variant_uses_judge_and_caches(imdb_dir, tmp_path):
 
 
 def test_hf_sampler_gives_two_continuations_per_prompt():
+    from coala_lib.backbone.registry import load_backbone
     from coala_lib.data.imdb import hf_sampler
-    from coala_lib.models import load_backbone
 
     backbone = load_backbone("tiny", device="cpu")
     sample = hf_sampler(backbone.model, backbone.tokenizer, max_new_tokens=4, seed=1, batch_size=2)

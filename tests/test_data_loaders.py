@@ -23,14 +23,17 @@ def hh_rows(count):
 
 
 def edu_rows():
-    conversation = [{"role": "student", "content": f"s{k}"} if k % 2 == 0 else {"role": "tutor", "content": f"t{k}"} for k in range(8)]
+    conversation = [
+        {"role": "student", "content": f"s{k}"} if k % 2 == 0 else {"role": "tutor", "content": f"t{k}"}
+        for k in range(8)
+    ]
     return [
-        {"id": 0, "system_prompt": "You are a tutor.", "conversation": conversation},          # 4 replies -> 3
-        {"id": 1, "conversation": json.dumps(conversation[:5])},                                # 2 replies -> 1
-        {"id": 2, "conversation": conversation[:3]},                                            # 1 reply -> skipped
+        {"id": 0, "system_prompt": "You are a tutor.", "conversation": conversation},  # 4 replies -> 3
+        {"id": 1, "conversation": json.dumps(conversation[:5])},  # 2 replies -> 1
+        {"id": 2, "conversation": conversation[:3]},  # 1 reply -> skipped
         {"id": 3, "conversation": [{"role": "student", "content": "x"}, {"role": "robot", "content": "y"}]},  # bad role
-        {"id": 4},                                                                              # no conversation
-    ]  # fmt: skip
+        {"id": 4},  # no conversation
+    ]
 
 
 def helpsteer_rows():
@@ -48,16 +51,28 @@ def helpsteer_rows():
 
 
 def uf_plain(i, chosen=None):
-    return {"prompt": f"p{i}", "chosen": chosen or f"c{i}", "rejected": f"r{i}",
-            "metadata": {"score_chosen": 9.0, "score_rejected": 2.0}, "source_index": 100 + i}  # fmt: skip
+    return {
+        "prompt": f"p{i}",
+        "chosen": chosen or f"c{i}",
+        "rejected": f"r{i}",
+        "metadata": {"score_chosen": 9.0, "score_rejected": 2.0},
+        "source_index": 100 + i,
+    }
 
 
 def uf_messages(i):
     def msgs(reply):
         return [{"role": "user", "content": f"p{i}"}, {"role": "assistant", "content": reply}]
 
-    return {"prompt": f"p{i}", "prompt_id": f"id{i}", "chosen": msgs(f"c{i}"), "rejected": msgs(f"r{i}"),
-            "messages": msgs(f"c{i}"), "score_chosen": 8.0, "score_rejected": 3.0}  # fmt: skip
+    return {
+        "prompt": f"p{i}",
+        "prompt_id": f"id{i}",
+        "chosen": msgs(f"c{i}"),
+        "rejected": msgs(f"r{i}"),
+        "messages": msgs(f"c{i}"),
+        "score_chosen": 8.0,
+        "score_rejected": 3.0,
+    }
 
 
 @pytest.fixture
@@ -66,7 +81,9 @@ def no_env(monkeypatch):
 
 
 def test_ultrafeedback_local_shipped_split_and_identical_rows(tmp_path):
-    write_jsonl_gz(tmp_path / "ultrafeedback-binarized-sample-train.jsonl.gz", [uf_plain(0), uf_plain(1, chosen="r1"), uf_plain(2)])
+    write_jsonl_gz(
+        tmp_path / "ultrafeedback-binarized-sample-train.jsonl.gz", [uf_plain(0), uf_plain(1, chosen="r1"), uf_plain(2)]
+    )
     write_jsonl_gz(tmp_path / "ultrafeedback-binarized-sample-eval.jsonl.gz", [uf_plain(5)])
     train = load_triplets("ultrafeedback", "train", data_dir=tmp_path)
     assert [(t.prompt, t.chosen, t.rejected) for t in train] == [("p0", "c0", "r0"), ("p2", "c2", "r2")]
@@ -91,15 +108,25 @@ def test_ultrafeedback_hub_message_lists(monkeypatch, no_env):
     assert ds.params["origin"] == "hub"
 
 
-@pytest.mark.parametrize("dataset, hub_id, split, rows", [
-    ("hh-rlhf", "Anthropic/hh-rlhf", "train", hh_rows(3)),
-    ("edufeedback", "miria0/EduFeedback", "train", edu_rows()),
-    ("helpsteer", "nvidia/HelpSteer", "train", helpsteer_rows()),
-    ("imdb", "stanfordnlp/imdb", "train", [{"text": "good film " * 10, "label": 1}, {"text": "bad film " * 10, "label": 0}]),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "dataset, hub_id, split, rows",
+    [
+        ("hh-rlhf", "Anthropic/hh-rlhf", "train", hh_rows(3)),
+        ("edufeedback", "miria0/EduFeedback", "train", edu_rows()),
+        ("helpsteer", "nvidia/HelpSteer", "train", helpsteer_rows()),
+        (
+            "imdb",
+            "stanfordnlp/imdb",
+            "train",
+            [{"text": "good film " * 10, "label": 1}, {"text": "bad film " * 10, "label": 0}],
+        ),
+    ],
+)
 def test_hub_path_uses_public_id(monkeypatch, no_env, dataset, hub_id, split, rows):
     calls = []
-    monkeypatch.setattr(datasets, "load_dataset", lambda path, name=None, split=None: calls.append((path, split)) or rows)
+    monkeypatch.setattr(
+        datasets, "load_dataset", lambda path, name=None, split=None: calls.append((path, split)) or rows
+    )
     ds = load_triplets(dataset, "train")
     assert calls == [(hub_id, split)] and ds.params["hub_id"] == hub_id
 
@@ -119,7 +146,10 @@ def test_hh_rlhf_pairs_and_mismatched_transcripts(tmp_path):
 
 
 def test_hh_rlhf_apm(tmp_path):
-    write_jsonl_gz(tmp_path / "hh-rlhf-harmless-base-test.jsonl.gz", [{"chosen": hh(["q1", "a1", "q2", "a2", "q3", "a3"]), "rejected": hh(["q1", "x"])}] * 10)
+    write_jsonl_gz(
+        tmp_path / "hh-rlhf-harmless-base-test.jsonl.gz",
+        [{"chosen": hh(["q1", "a1", "q2", "a2", "q3", "a3"]), "rejected": hh(["q1", "x"])}] * 10,
+    )
     ds = load_triplets("hh-rlhf", "train", data_dir=tmp_path, method="apm")
     assert [(t.chosen, t.rejected) for t in ds] == [("a1", "a2"), ("a2", "a3")]  # the 8 other copies are duplicates
     assert ds.report.dropped["duplicate"] == 2 * (ds.report.rows - 1)

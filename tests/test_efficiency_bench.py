@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from bench_modules import load_bench
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from bench_modules import load_bench
-from coala_lib.accounting import StageRecord, decoder_forward_flops
-from coala_lib.dpo_step import PairBatch, dpo_loss, lora_policy, orpo_loss, random_pair_batch, train_step
+from coala_lib.accounting.counting import StageRecord, decoder_forward_flops
+from coala_lib.baselines.training_step import PairBatch, dpo_loss, lora_policy, orpo_loss, random_pair_batch, train_step
 
 
 @pytest.fixture(scope="module")
@@ -22,8 +22,14 @@ def bench():
 
 def _small_model(seed: int = 0) -> LlamaForCausalLM:
     torch.manual_seed(seed)
-    config = LlamaConfig(vocab_size=97, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2)
+    config = LlamaConfig(
+        vocab_size=97,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+    )
     return LlamaForCausalLM(config)
 
 
@@ -104,9 +110,31 @@ def test_summary_arithmetic(bench) -> None:
 
 def test_cpu_tiny_run_writes_a_complete_record(bench, tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
-    argv = ["--device", "cpu", "--shape", "tiny", "--batch", "2", "--seq-len", "16", "--batches", "1",
-            "--head-pairs", "40", "--phase1-iters", "3", "--adamw-epochs", "2", "--decode-tokens", "2",
-            "--skip", "lora_orpo", "lora_sft", "--out", str(out)]  # fmt: skip
+    argv = [
+        "--device",
+        "cpu",
+        "--shape",
+        "tiny",
+        "--batch",
+        "2",
+        "--seq-len",
+        "16",
+        "--batches",
+        "1",
+        "--head-pairs",
+        "40",
+        "--phase1-iters",
+        "3",
+        "--adamw-epochs",
+        "2",
+        "--decode-tokens",
+        "2",
+        "--skip",
+        "lora_orpo",
+        "lora_sft",
+        "--out",
+        str(out),
+    ]
     assert bench.main(argv) == 0
     record = json.loads(out.read_text())
     stages = {s["stage"]: s for s in record["stages"]}
@@ -126,8 +154,8 @@ def test_cpu_tiny_run_writes_a_complete_record(bench, tmp_path: Path) -> None:
 
 
 def test_tables_from_a_record(bench, tmp_path: Path) -> None:
-    from coala_lib import plots_efficiency as pe
-    from coala_lib.accounting import ResultRecord
+    from coala_lib.accounting.counting import ResultRecord
+    from coala_lib.chapters.plots import efficiency as pe
 
     stages = {
         "extraction": StageRecord("extraction", seconds=2.0, flops=400, params={"pairs": 4}),
@@ -137,8 +165,17 @@ def test_tables_from_a_record(bench, tmp_path: Path) -> None:
         "full_dpo": StageRecord("full_dpo", peak_memory_bytes=7, params={"status": "oom"}),
     }
     summary = bench.summarise(stages, head_pairs=1000)
-    summary["meta_counted"] = [{"shape": "x", "sequences": 8, "seq_len": 512, "extraction": 4e12,
-                                "extraction_analytic": 4e12, "lora_dpo": 16e12, "full_dpo": 20e12}]
+    summary["meta_counted"] = [
+        {
+            "shape": "x",
+            "sequences": 8,
+            "seq_len": 512,
+            "extraction": 4e12,
+            "extraction_analytic": 4e12,
+            "lora_dpo": 16e12,
+            "full_dpo": 20e12,
+        }
+    ]
     record = ResultRecord("bench_efficiency", {"shape": "tiny"}, list(stages.values()), summary)
     record.write(tmp_path / "bench_efficiency_cpu.json")
     found = pe.find_bench_records(tmp_path)
@@ -147,7 +184,9 @@ def test_tables_from_a_record(bench, tmp_path: Path) -> None:
     assert costs.loc["LoRA-DPO", "seconds"] == pytest.approx(2000.0)
     assert costs.loc["full DPO", "status"] == "oom" and math.isnan(costs.loc["full DPO", "counted_tflops"])
     meta = pe.meta_flops_table(found["cpu"]).iloc[0]
-    assert meta["extraction_tflops"] == pytest.approx(1000.0) and meta["extraction_over_lora_dpo"] == pytest.approx(0.25)
+    assert meta["extraction_tflops"] == pytest.approx(1000.0) and meta["extraction_over_lora_dpo"] == pytest.approx(
+        0.25
+    )
     paper = pe.paper_table().set_index(["model", "method"])
     assert paper.loc[("Llama-3.1-8B", "COALA"), "implied_seconds"] == pytest.approx(1805 / 231)
     assert paper.loc[("Llama-3.1-8B", "COALA"), "share_of_dpo"] == pytest.approx(0.176, abs=5e-4)

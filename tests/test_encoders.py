@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from coala_lib.encoders import EMBEDDING_DIM, encode_texts
+from coala_lib.backbone.encoders import EMBEDDING_DIM, encode_texts
 
 TEXTS = [
     "A cat is sitting on the mat.",

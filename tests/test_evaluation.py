@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from coala_lib.evaluation import (
+from coala_lib.evaluation.win_rates import (
     as_outcomes,
     length_controlled_win_rate,
     length_stats,
@@ -75,7 +75,9 @@ def test_bad_inputs_are_named() -> None:
 
 
 def test_outcomes_from_scores_with_tolerance() -> None:
-    np.testing.assert_array_equal(outcomes_from_scores([0.9, 0.5, 0.1], [0.1, 0.52, 0.9], tie_tolerance=0.05), [1, 0.5, 0])
+    np.testing.assert_array_equal(
+        outcomes_from_scores([0.9, 0.5, 0.1], [0.1, 0.52, 0.9], tie_tolerance=0.05), [1, 0.5, 0]
+    )
 
 
 def _simulated_judgments(b0: float, b1: float, n: int = 3000, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
@@ -138,7 +140,7 @@ class _LongerWins:
 
 
 def test_compare_systems_reports_both_conventions_and_flags_separable_length_control() -> None:
-    from coala_lib.evaluation import compare_systems
+    from coala_lib.evaluation.systems import compare_systems
 
     texts = {"a": ["long answer here", "x", "same"], "b": ["short", "longer one", "same"]}
     table = compare_systems(_LongerWins(), ["p"] * 3, texts, [("a", "b")])

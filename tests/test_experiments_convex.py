@@ -1,4 +1,4 @@
-"""Tests of coala_lib.experiments_convex: pattern enumeration, the reference solver, the CRONOS studies."""
+"""Tests of coala_lib.chapters.convex_experiments: pattern enumeration, the reference solver, the CRONOS studies."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from coala_lib import experiments_convex as ex
-from coala_lib.convex import ActivationPatterns, sample_gates
-from coala_lib.cronos import fit_cronos
-from coala_lib.two_layer import train_two_layer
+from coala_lib.chapters import convex_experiments as ex
+from coala_lib.convex.cronos import fit_cronos
+from coala_lib.convex.reformulation import ActivationPatterns, sample_gates
+from coala_lib.convex.two_layer import train_two_layer
 
 
 @pytest.fixture(scope="module")
@@ -82,8 +82,9 @@ def test_full_optimum_is_a_global_minimum_of_the_network(moons, full_solution) -
     X, y = moons
     _, model = full_solution
     optimum = model.objective(X, y, 0.05)
-    _, from_opt = train_two_layer(X, y, init=model.to_two_layer(1e-7), beta=0.05, steps=200, lr=1e-3,
-                                  allow_real_targets=True)
+    _, from_opt = train_two_layer(
+        X, y, init=model.to_two_layer(1e-7), beta=0.05, steps=200, lr=1e-3, allow_real_targets=True
+    )
     assert min(from_opt.objective) >= optimum - 1e-6
     traces, _ = ex.adam_runs(X, y, [0, 1], width=12, beta=0.05, steps=300, lr=1e-2, eval_every=50)
     assert set(traces["seed"]) == {0, 1} and traces["objective"].min() >= optimum - 1e-6
@@ -133,8 +134,8 @@ def test_nystrom_sweep_full_rank_makes_the_system_perfectly_conditioned() -> Non
     none = sweep[sweep["preconditioner"] == "none"]
     nys = sweep[sweep["preconditioner"] == "Nystrom"].set_index("rank")
     # the unpreconditioned condition number is that of the dense system, computed independently
-    from coala_lib.convex import LinearMaps
-    from coala_lib.cronos import DEFAULT_RHO, SystemOperator
+    from coala_lib.convex.cronos import DEFAULT_RHO, SystemOperator
+    from coala_lib.convex.reformulation import LinearMaps
 
     A = SystemOperator(LinearMaps(X, patterns.masks(X), "relu"), DEFAULT_RHO).dense().numpy()
     assert none["condition_number"].iloc[0] == pytest.approx(np.linalg.cond(A), rel=1e-6)
@@ -190,8 +191,9 @@ def test_accuracy_curves_on_a_separable_problem() -> None:
     cronos, result = ex.cronos_accuracy_curve(Xtr, y[:80], Xte, y[80:], P=4, beta=1e-3, max_iters=30)
     assert len(cronos) == result.iterations and cronos["seconds"].is_monotonic_increasing
     assert cronos["test_accuracy"].iloc[-1] >= 0.8  # chance is 0.5
-    adam = ex.adam_accuracy_curve(Xtr, y[:80], Xte, y[80:], step_grid=[1, 200], label="Adam", width=8, beta=1e-3,
-                                  lr=1e-2)
+    adam = ex.adam_accuracy_curve(
+        Xtr, y[:80], Xte, y[80:], step_grid=[1, 200], label="Adam", width=8, beta=1e-3, lr=1e-2
+    )
     assert list(adam["step"]) == [1, 200] and (adam["method"] == "Adam").all()
     assert adam["test_accuracy"].iloc[-1] >= 0.8 and adam["width"].eq(8).all()
     assert math.isfinite(adam["seconds"].sum())

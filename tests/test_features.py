@@ -8,9 +8,8 @@ import warnings
 import pytest
 import torch
 
-from coala_lib import features
-from coala_lib.data.schema import Triplet
-from coala_lib.features import (
+from coala_lib.backbone import features
+from coala_lib.backbone.features import (
     CacheError,
     CorruptCacheWarning,
     load_features,
@@ -19,7 +18,8 @@ from coala_lib.features import (
     prompt_text,
     render,
 )
-from coala_lib.models import load_backbone
+from coala_lib.backbone.registry import load_backbone
+from coala_lib.data.schema import Triplet
 
 
 @pytest.fixture(scope="module")
@@ -68,8 +68,11 @@ def test_cache_hit_does_not_recompute(tiny, tmp_path, monkeypatch) -> None:
     first = pair_features(tiny, triplets, max_length=32, cache_root=tmp_path, shard_rows=4, progress=False)
     entry = tmp_path / "features" / first.key
     assert sorted(p.name for p in entry.iterdir()) == [
-        "manifest.json", "shard-00000.safetensors", "shard-00001.safetensors", "shard-00002.safetensors",
-    ]  # fmt: skip
+        "manifest.json",
+        "shard-00000.safetensors",
+        "shard-00001.safetensors",
+        "shard-00002.safetensors",
+    ]
 
     def boom(*args, **kwargs):
         raise AssertionError("recomputed on a cache hit")
@@ -94,7 +97,10 @@ def test_changing_any_key_field_misses(tiny, tmp_path, change: str) -> None:
     elif change == "pooling":
         args["pooling"] = "last"
     elif change == "triplet text":
-        triplets = [*triplets[:-1], Triplet(triplets[-1].prompt, triplets[-1].chosen + "!", triplets[-1].rejected, "t", 5)]
+        triplets = [
+            *triplets[:-1],
+            Triplet(triplets[-1].prompt, triplets[-1].chosen + "!", triplets[-1].rejected, "t", 5),
+        ]
     elif change == "triplet order":
         triplets = triplets[::-1]
     elif change == "source":

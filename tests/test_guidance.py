@@ -6,13 +6,16 @@ from pathlib import Path
 
 import pytest
 import torch
+from bench_modules import load_bench
 from transformers.generation.logits_process import TopKLogitsWarper, TopPLogitsWarper
 
-from bench_modules import load_bench
-from coala_lib.guidance import GuidanceConfig, encode_prompts, guided_generate
-from coala_lib.guidance_backbone import CachedPrefix, RecomputedPrefix
-from coala_lib.guidance_sweep import lambda_sweep, step_frame
-from coala_lib.guidance_sampling import (
+from coala_lib.backbone.pooling import pool
+from coala_lib.backbone.registry import load_backbone
+from coala_lib.chapters.guidance_sweep import lambda_sweep, step_frame
+from coala_lib.chapters.plots.guidance import bench_frame, merge_bench_records, plot_bench, plot_lambda_sweep
+from coala_lib.guidance.decoding import GuidanceConfig, encode_prompts, guided_generate
+from coala_lib.guidance.lm import CachedPrefix, RecomputedPrefix
+from coala_lib.guidance.sampling import (
     add_to_pool,
     minmax_normalise,
     pool_of,
@@ -20,10 +23,7 @@ from coala_lib.guidance_sampling import (
     top_k_filter,
     top_p_filter,
 )
-from coala_lib.head import CoalaHead
-from coala_lib.models import load_backbone
-from coala_lib.plots_guidance import bench_frame, merge_bench_records, plot_bench, plot_lambda_sweep
-from coala_lib.pooling import pool
+from coala_lib.head.coala_head import CoalaHead
 
 PROMPTS = ["This movie was a quiet surprise and", "Bad", "I watched it twice, and the ending"]
 
@@ -41,9 +41,14 @@ def _model(tiny, dtype: torch.dtype):
 
 def random_head(dim: int, pooling: str = "mean", seed: int = 0, width: int = 8) -> CoalaHead:
     g = torch.Generator().manual_seed(seed)
-    return CoalaHead(W1=torch.randn(width, dim, generator=g), w2=torch.randn(width, generator=g),
-                     feature_mean=0.1 * torch.randn(dim, generator=g), feature_scale=torch.rand(dim, generator=g) + 0.5,
-                     model_id="tiny", pooling=pooling)
+    return CoalaHead(
+        W1=torch.randn(width, dim, generator=g),
+        w2=torch.randn(width, generator=g),
+        feature_mean=0.1 * torch.randn(dim, generator=g),
+        feature_scale=torch.rand(dim, generator=g) + 0.5,
+        model_id="tiny",
+        pooling=pooling,
+    )
 
 
 # ------------------------------------------------------------------------------------ sampler pieces
@@ -102,8 +107,12 @@ def test_candidate_features_match_full_recompute(tiny, dtype, tol, pooling) -> N
             f_fast, f_slow = fast.candidate_features(candidates), slow.candidate_features(candidates)
             assert f_fast.dtype == dtype
             torch.testing.assert_close(f_fast.float(), f_slow.float(), atol=tol, rtol=tol)
-            torch.testing.assert_close(head.score(f_fast.reshape(-1, f_fast.shape[-1])),
-                                       head.score(f_slow.reshape(-1, f_slow.shape[-1])), atol=10 * tol, rtol=tol)
+            torch.testing.assert_close(
+                head.score(f_fast.reshape(-1, f_fast.shape[-1])),
+                head.score(f_slow.reshape(-1, f_slow.shape[-1])),
+                atol=10 * tol,
+                rtol=tol,
+            )
             # keep a scored candidate on even steps (reusing its cached keys/values), an unscored one on odd ones
             chosen = candidates[:, step] if step % 2 == 0 else candidates[:, 0] + 1
             keep = torch.tensor([True, step < 2, True])  # row 1 finishes after two tokens
@@ -112,10 +121,14 @@ def test_candidate_features_match_full_recompute(tiny, dtype, tol, pooling) -> N
             # a finished row's logits are never used (and differ: they read a masked position)
             torch.testing.assert_close(fast.logits[keep], slow.logits[keep], atol=10 * tol, rtol=tol)
             torch.testing.assert_close(fast.features().float(), slow.features().float(), atol=tol, rtol=tol)
-    full = model.base_model(input_ids=slow.input_ids, attention_mask=slow.attention_mask,
-                            position_ids=(slow.attention_mask.cumsum(-1) - 1).clamp(min=0)).last_hidden_state
-    torch.testing.assert_close(fast.features().float(), pool(full, slow.attention_mask, pooling).float(),
-                               atol=tol, rtol=tol)
+    full = model.base_model(
+        input_ids=slow.input_ids,
+        attention_mask=slow.attention_mask,
+        position_ids=(slow.attention_mask.cumsum(-1) - 1).clamp(min=0),
+    ).last_hidden_state
+    torch.testing.assert_close(
+        fast.features().float(), pool(full, slow.attention_mask, pooling).float(), atol=tol, rtol=tol
+    )
     model.float()
 
 
@@ -123,10 +136,22 @@ def test_candidate_features_match_full_recompute(tiny, dtype, tol, pooling) -> N
 def test_cached_and_naive_decoding_agree(tiny, mode) -> None:
     model, tokenizer = _model(tiny, torch.float64)
     head = random_head(model.config.hidden_size, "mean")
-    config = {"paper": GuidanceConfig.paper(), "additive": GuidanceConfig.released_script(),
-              "args": GuidanceConfig.args(greedy=False)}[mode].with_(max_new_tokens=7)
-    out = [guided_generate(model, tokenizer, PROMPTS, head=head, config=config.with_(use_cache=cache),
-                           generator=torch.Generator().manual_seed(5)) for cache in (True, False)]
+    config = {
+        "paper": GuidanceConfig.paper(),
+        "additive": GuidanceConfig.released_script(),
+        "args": GuidanceConfig.args(greedy=False),
+    }[mode].with_(max_new_tokens=7)
+    out = [
+        guided_generate(
+            model,
+            tokenizer,
+            PROMPTS,
+            head=head,
+            config=config.with_(use_cache=cache),
+            generator=torch.Generator().manual_seed(5),
+        )
+        for cache in (True, False)
+    ]
     model.float()
     assert torch.equal(out[0].sequences, out[1].sequences)
     assert len(out[0].steps) == (7 if mode == "args" else 2)
@@ -145,9 +170,17 @@ def test_lambda_zero_reproduces_plain_sampling(tiny, mode) -> None:
     head = random_head(model.config.hidden_size)
     guided = GuidanceConfig.paper(0.0) if mode == "paper" else GuidanceConfig.released_script(guidance_scale=0.0)
     plain = GuidanceConfig.plain(top_k=guided.top_k)
-    runs = [guided_generate(model, tokenizer, PROMPTS, head=head if c.needs_head else None,
-                            config=c.with_(max_new_tokens=11), generator=torch.Generator().manual_seed(11))
-            for c in (guided, plain)]
+    runs = [
+        guided_generate(
+            model,
+            tokenizer,
+            PROMPTS,
+            head=head if c.needs_head else None,
+            config=c.with_(max_new_tokens=11),
+            generator=torch.Generator().manual_seed(11),
+        )
+        for c in (guided, plain)
+    ]
     assert len(runs[0].steps) == 3
     assert torch.equal(runs[0].sequences, runs[1].sequences)
 
@@ -158,12 +191,26 @@ def test_plain_sampling_matches_transformers_generate(tiny) -> None:
     model, tokenizer = tiny
     ids, mask = encode_prompts(tokenizer, ["It was a dark and stormy night", "It was a dark and stormy day"])
     assert bool(mask.all())
-    ours = guided_generate(model, tokenizer, input_ids=ids, attention_mask=mask,
-                           config=GuidanceConfig.plain(max_new_tokens=16), generator=torch.Generator().manual_seed(3))
+    ours = guided_generate(
+        model,
+        tokenizer,
+        input_ids=ids,
+        attention_mask=mask,
+        config=GuidanceConfig.plain(max_new_tokens=16),
+        generator=torch.Generator().manual_seed(3),
+    )
     torch.manual_seed(3)
-    theirs = model.generate(input_ids=ids, attention_mask=mask, do_sample=True, top_k=50, top_p=0.9,
-                            temperature=0.7, repetition_penalty=1.1, max_new_tokens=16,
-                            pad_token_id=tokenizer.pad_token_id)
+    theirs = model.generate(
+        input_ids=ids,
+        attention_mask=mask,
+        do_sample=True,
+        top_k=50,
+        top_p=0.9,
+        temperature=0.7,
+        repetition_penalty=1.1,
+        max_new_tokens=16,
+        pad_token_id=tokenizer.pad_token_id,
+    )
     assert torch.equal(ours.sequences, theirs)
 
 
@@ -171,13 +218,31 @@ def test_args_greedy(tiny) -> None:
     model, tokenizer = tiny
     head = random_head(model.config.hidden_size)
     ids, mask = encode_prompts(tokenizer, PROMPTS)
-    zero = guided_generate(model, tokenizer, input_ids=ids, attention_mask=mask, head=head,
-                           config=GuidanceConfig.args(weight=0.0, max_new_tokens=6))
-    greedy = model.generate(input_ids=ids, attention_mask=mask, do_sample=False, repetition_penalty=1.1,
-                            max_new_tokens=6, pad_token_id=tokenizer.pad_token_id)
+    zero = guided_generate(
+        model,
+        tokenizer,
+        input_ids=ids,
+        attention_mask=mask,
+        head=head,
+        config=GuidanceConfig.args(weight=0.0, max_new_tokens=6),
+    )
+    greedy = model.generate(
+        input_ids=ids,
+        attention_mask=mask,
+        do_sample=False,
+        repetition_penalty=1.1,
+        max_new_tokens=6,
+        pad_token_id=tokenizer.pad_token_id,
+    )
     assert torch.equal(zero.sequences, greedy)
-    strong = guided_generate(model, tokenizer, input_ids=ids, attention_mask=mask, head=head,
-                             config=GuidanceConfig.args(weight=1e6, max_new_tokens=6))
+    strong = guided_generate(
+        model,
+        tokenizer,
+        input_ids=ids,
+        attention_mask=mask,
+        head=head,
+        config=GuidanceConfig.args(weight=1e6, max_new_tokens=6),
+    )
     for step in strong.steps:  # a huge weight picks the head's favourite among the top-k
         best = step.candidates.gather(1, step.scores.masked_fill(~step.valid, -1e30).argmax(1, keepdim=True))
         assert torch.equal(step.chosen, best.squeeze(1))
@@ -188,10 +253,17 @@ def test_guidance_scale_steers_towards_high_scores(tiny) -> None:
     head = random_head(model.config.hidden_size)
 
     def mean_chosen_normalised(scale: float) -> float:
-        out = guided_generate(model, tokenizer, PROMPTS, head=head, generator=torch.Generator().manual_seed(0),
-                              config=GuidanceConfig.paper(scale, max_new_tokens=15))
-        values = [s.normalised.gather(1, (s.candidates == s.chosen[:, None]).int().argmax(1, keepdim=True))
-                  for s in out.steps]
+        out = guided_generate(
+            model,
+            tokenizer,
+            PROMPTS,
+            head=head,
+            generator=torch.Generator().manual_seed(0),
+            config=GuidanceConfig.paper(scale, max_new_tokens=15),
+        )
+        values = [
+            s.normalised.gather(1, (s.candidates == s.chosen[:, None]).int().argmax(1, keepdim=True)) for s in out.steps
+        ]
         return float(torch.cat(values).mean())
 
     assert mean_chosen_normalised(50.0) > 0.95 > 0.8 > mean_chosen_normalised(0.0)
@@ -200,14 +272,21 @@ def test_guidance_scale_steers_towards_high_scores(tiny) -> None:
 def test_best_of_n_keeps_the_highest_scoring_sample(tiny) -> None:
     model, tokenizer = tiny
     head = random_head(model.config.hidden_size, "last")
-    out = guided_generate(model, tokenizer, PROMPTS, head=head, generator=torch.Generator().manual_seed(2),
-                          config=GuidanceConfig.best_of_n(3, max_new_tokens=5))
+    out = guided_generate(
+        model,
+        tokenizer,
+        PROMPTS,
+        head=head,
+        generator=torch.Generator().manual_seed(2),
+        config=GuidanceConfig.best_of_n(3, max_new_tokens=5),
+    )
     per_prompt = out.stats["candidate_scores"]
     assert per_prompt.shape == (3, 3)
     torch.testing.assert_close(out.final_scores, per_prompt.max(1).values)
     mask = (out.sequences != tokenizer.pad_token_id).long()
-    hidden = model.base_model(input_ids=out.sequences, attention_mask=mask,
-                              position_ids=(mask.cumsum(-1) - 1).clamp(min=0)).last_hidden_state
+    hidden = model.base_model(
+        input_ids=out.sequences, attention_mask=mask, position_ids=(mask.cumsum(-1) - 1).clamp(min=0)
+    ).last_hidden_state
     torch.testing.assert_close(head.score(pool(hidden, mask, "last")), out.final_scores, atol=1e-4, rtol=1e-4)
 
 
@@ -215,15 +294,22 @@ def test_rows_stop_at_their_own_eos(tiny) -> None:
     model, tokenizer = tiny
     ids, mask = encode_prompts(tokenizer, PROMPTS)
     config = GuidanceConfig.plain(max_new_tokens=8)
-    free = guided_generate(model, tokenizer, input_ids=ids, attention_mask=mask, config=config,
-                           generator=torch.Generator().manual_seed(4)).new_tokens
+    free = guided_generate(
+        model, tokenizer, input_ids=ids, attention_mask=mask, config=config, generator=torch.Generator().manual_seed(4)
+    ).new_tokens
     stop = int(free[0, 2])  # make row 0's third token an EOS
     assert stop not in free[1:].flatten().tolist()
     saved = model.generation_config.eos_token_id
     model.generation_config.eos_token_id = [saved, stop]
     try:
-        out = guided_generate(model, tokenizer, input_ids=ids, attention_mask=mask, config=config,
-                              generator=torch.Generator().manual_seed(4)).new_tokens
+        out = guided_generate(
+            model,
+            tokenizer,
+            input_ids=ids,
+            attention_mask=mask,
+            config=config,
+            generator=torch.Generator().manual_seed(4),
+        ).new_tokens
     finally:
         model.generation_config.eos_token_id = saved
     assert torch.equal(out[0, :3], free[0, :3])
@@ -235,28 +321,49 @@ def test_lambda_sweep_and_step_frame(tiny) -> None:
     model, tokenizer = tiny
     head = random_head(model.config.hidden_size)
     config = GuidanceConfig.paper(max_new_tokens=6)
-    sweep = lambda_sweep(model, tokenizer, PROMPTS, head, [0.0, 3.0], config, judge=lambda t: torch.ones(len(t)),
-                         seed=7, progress=False)
+    sweep = lambda_sweep(
+        model, tokenizer, PROMPTS, head, [0.0, 3.0], config, judge=lambda t: torch.ones(len(t)), seed=7, progress=False
+    )
     assert len(sweep) == 2 * len(PROMPTS) and set(sweep.columns) >= {"lambda", "text", "head_score", "judge"}
-    plain = guided_generate(model, tokenizer, PROMPTS, config=GuidanceConfig.plain(max_new_tokens=6),
-                            generator=torch.Generator().manual_seed(7))
+    plain = guided_generate(
+        model,
+        tokenizer,
+        PROMPTS,
+        config=GuidanceConfig.plain(max_new_tokens=6),
+        generator=torch.Generator().manual_seed(7),
+    )
     assert sweep[sweep["lambda"] == 0.0]["text"].tolist() == plain.texts
     plot_lambda_sweep(sweep, "head_score")
-    out = guided_generate(model, tokenizer, PROMPTS, head=head, config=config.with_(guidance_scale=3.0),
-                          generator=torch.Generator().manual_seed(7))
+    out = guided_generate(
+        model,
+        tokenizer,
+        PROMPTS,
+        head=head,
+        config=config.with_(guidance_scale=3.0),
+        generator=torch.Generator().manual_seed(7),
+    )
     frame = step_frame(out, tokenizer, 3.0, row=1)
     assert frame["chosen"].sum() == 1 and abs(frame["lm_prob"].sum() - 1) < 1e-5
     shift = torch.tensor((frame["guided_prob"] / frame["lm_prob"]).map(float).tolist()).log() - 3.0 * torch.tensor(
-        frame["normalised"].tolist())
+        frame["normalised"].tolist()
+    )
     assert float(shift.max() - shift.min()) < 1e-4  # p' / p = exp(lambda * s_hat) up to the normaliser
 
 
 # ------------------------------------------------------------------------------------------ bad input
 
 
-@pytest.mark.parametrize("kwargs,match", [({"guidance_scale": -1.0}, "guidance_scale"), ({"top_k": 0}, "top_k"),
-                                          ({"top_p": 0.0}, "top_p"), ({"every": 0}, "every"),
-                                          ({"mode": "beam"}, "mode"), ({"pooling": "max"}, "pooling")])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"guidance_scale": -1.0}, "guidance_scale"),
+        ({"top_k": 0}, "top_k"),
+        ({"top_p": 0.0}, "top_p"),
+        ({"every": 0}, "every"),
+        ({"mode": "beam"}, "mode"),
+        ({"pooling": "max"}, "pooling"),
+    ],
+)
 def test_config_rejects_bad_values(kwargs, match) -> None:
     with pytest.raises(ValueError, match=match):
         GuidanceConfig(**kwargs)
@@ -273,8 +380,13 @@ def test_generate_rejects_bad_heads_and_inputs(tiny) -> None:
         guided_generate(model, tokenizer, PROMPTS, config=GuidanceConfig.paper())
     ids, mask = encode_prompts(tokenizer, PROMPTS)
     with pytest.raises(ValueError, match="pad on the left"):
-        guided_generate(model, tokenizer, input_ids=ids.flip(1), attention_mask=mask.flip(1),
-                        config=GuidanceConfig.plain(max_new_tokens=2))
+        guided_generate(
+            model,
+            tokenizer,
+            input_ids=ids.flip(1),
+            attention_mask=mask.flip(1),
+            config=GuidanceConfig.plain(max_new_tokens=2),
+        )
     with pytest.raises(ValueError, match="either prompts"):
         guided_generate(model, tokenizer, PROMPTS, input_ids=ids, config=GuidanceConfig.plain())
 
@@ -285,12 +397,28 @@ def test_generate_rejects_bad_heads_and_inputs(tiny) -> None:
 def test_benchmark_code_path_runs_on_a_tiny_random_llama(tmp_path: Path) -> None:
     bench = load_bench("guidance")
     out = tmp_path / "bench.json"
-    record = bench.main(["--random-llama", "tiny", "--prompt-lengths", "8", "--batch-sizes", "2",
-                         "--new-tokens", "6", "--naive-new-tokens", "5", "--out", str(out)])
+    record = bench.main(
+        [
+            "--random-llama",
+            "tiny",
+            "--prompt-lengths",
+            "8",
+            "--batch-sizes",
+            "2",
+            "--new-tokens",
+            "6",
+            "--naive-new-tokens",
+            "5",
+            "--out",
+            str(out),
+        ]
+    )
     assert out.is_file()
     rows = {(r["method"], r["new_tokens"]): r for r in record["rows"]}
     assert {m for m, _ in rows} == {"plain", "naive_guided", "cached_guided"}
-    assert 0 < rows[("cached_guided", 5)]["decode_flops_per_token"] < rows[("naive_guided", 5)]["decode_flops_per_token"]
+    assert (
+        0 < rows[("cached_guided", 5)]["decode_flops_per_token"] < rows[("naive_guided", 5)]["decode_flops_per_token"]
+    )
     assert record["environment"]["torch"] == torch.__version__
     frame = bench_frame(record)
     assert len(frame) == len(record["rows"]) == 4

@@ -8,19 +8,34 @@ import numpy as np
 import pytest
 import torch
 
+from coala_lib.backbone.encoders import encode_texts
 from coala_lib.data.schema import Triplet
-from coala_lib.encoders import encode_texts
-from coala_lib.judges import AlpacaEvalJudge, PreferenceJudge, SentimentPairJudge
-from coala_lib.sentiment import SentimentJudge
+from coala_lib.evaluation.judges import AlpacaEvalJudge, PreferenceJudge, SentimentPairJudge
+from coala_lib.evaluation.sentiment import SentimentJudge
 
-GOOD = ["a wonderful, moving film", "brilliant acting and a great story", "I loved every minute", "superb and delightful",
-        "a masterpiece, beautifully shot", "funny, warm and clever"]
-BAD = ["a dull, boring mess", "terrible acting and a stupid plot", "I hated every minute", "awful and tedious",
-       "a disaster, badly shot", "painful, cold and dumb"]
+GOOD = [
+    "a wonderful, moving film",
+    "brilliant acting and a great story",
+    "I loved every minute",
+    "superb and delightful",
+    "a masterpiece, beautifully shot",
+    "funny, warm and clever",
+]
+BAD = [
+    "a dull, boring mess",
+    "terrible acting and a stupid plot",
+    "I hated every minute",
+    "awful and tedious",
+    "a disaster, badly shot",
+    "painful, cold and dumb",
+]
 
 
 def _triplets(offset: int, n: int) -> list[Triplet]:
-    return [Triplet(f"Review {i}: the movie was", GOOD[(i + offset) % 6], BAD[(i * 5 + offset) % 6], "toy", i) for i in range(n)]
+    return [
+        Triplet(f"Review {i}: the movie was", GOOD[(i + offset) % 6], BAD[(i * 5 + offset) % 6], "toy", i)
+        for i in range(n)
+    ]
 
 
 def test_preference_judge_learns_and_is_antisymmetric(tmp_path) -> None:
@@ -44,11 +59,15 @@ def test_preference_judge_checks_its_inputs() -> None:
 
 
 def test_sentiment_pair_judge_prefers_the_more_positive_text() -> None:
-    direction = (encode_texts(["great wonderful"], progress=False) - encode_texts(["terrible awful"], progress=False))[0]
+    direction = (encode_texts(["great wonderful"], progress=False) - encode_texts(["terrible awful"], progress=False))[
+        0
+    ]
     sentiment = SentimentJudge(direction.double() * 10, 0.0, 0.9, {"max_length": 128}, "test")
     judge = SentimentPairJudge(sentiment)
     assert judge.accuracy == 0.9
-    np.testing.assert_array_equal(judge.judge(["x", "x"], ["a great, wonderful film", "awful"], ["terrible", "great"]), [1, 0])
+    np.testing.assert_array_equal(
+        judge.judge(["x", "x"], ["a great, wonderful film", "awful"], ["terrible", "great"]), [1, 0]
+    )
     tolerant = SentimentPairJudge(sentiment, tie_tolerance=1.0)
     np.testing.assert_array_equal(tolerant.judge(["x"], ["great"], ["awful"]), [0.5])
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from coala_lib import ledger
+from coala_lib.claims import ledger
 
 
 def test_record_writes_nothing_without_a_results_dir(monkeypatch: pytest.MonkeyPatch) -> None:

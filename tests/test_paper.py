@@ -1,6 +1,6 @@
 """The quoted paper numbers are internally consistent (a typo in a transcription shows up here)."""
 
-from coala_lib import paper
+from coala_lib.claims import paper
 
 
 def test_reported_compute_ratio_is_the_headline_17_6_percent() -> None:

@@ -7,13 +7,13 @@ import random
 import pytest
 import torch
 
-from coala_lib import pipeline
+from coala_lib.backbone.features import PairFeatures
+from coala_lib.backbone.registry import load_backbone
 from coala_lib.data.sources import write_jsonl_gz
-from coala_lib.features import PairFeatures
-from coala_lib.models import load_backbone
-from coala_lib.preference import design, gradient
-from coala_lib.pipeline import HeadConfig, fit_head, load_splits, splits_features, train_or_load_head
-from coala_lib.trained import load_trained
+from coala_lib.head import training as pipeline
+from coala_lib.head.handoff import load_trained
+from coala_lib.head.phase2 import design, gradient
+from coala_lib.head.training import HeadConfig, fit_head, load_splits, splits_features, train_or_load_head
 
 POSITIVE = ["wonderful", "brilliant", "moving", "superb", "delightful", "great", "charming", "excellent"]
 NEGATIVE = ["awful", "boring", "dreadful", "terrible", "clumsy", "dull", "tedious", "painful"]
@@ -44,8 +44,16 @@ def tiny():
 @pytest.fixture(scope="module")
 def trained(tiny, data_dir, tmp_path_factory):
     root = tmp_path_factory.mktemp("cache")
-    head, report = train_or_load_head(model="tiny", dataset="imdb", data_dir=data_dir, cache_root=root, backbone=tiny,
-                                      device="cpu", progress=False, **SMALL)  # fmt: skip
+    head, report = train_or_load_head(
+        model="tiny",
+        dataset="imdb",
+        data_dir=data_dir,
+        cache_root=root,
+        backbone=tiny,
+        device="cpu",
+        progress=False,
+        **SMALL,
+    )
     return head, report, root
 
 
@@ -95,7 +103,9 @@ def test_load_trained_finds_the_same_head_and_splits(trained, data_dir, monkeypa
         raise AssertionError("train_or_load_head read the data again instead of using the given splits")
 
     monkeypatch.setattr(pipeline, "load_splits", no_second_read)
-    start = load_trained("tiny", "imdb", seed=0, device="cpu", data_dir=data_dir, cache_root=root, progress=False, **SMALL)
+    start = load_trained(
+        "tiny", "imdb", seed=0, device="cpu", data_dir=data_dir, cache_root=root, progress=False, **SMALL
+    )
     assert start.report["key"] == report["key"] and torch.equal(start.head.W1, head.W1)
     train, held = load_splits(HeadConfig(model="tiny", **SMALL), data_dir)
     assert start.train.triplets == train.triplets and start.held.triplets == held.triplets
@@ -107,8 +117,15 @@ def test_load_trained_finds_the_same_head_and_splits(trained, data_dir, monkeypa
 @pytest.mark.parametrize("change", [{"phase2_gamma": 0.0}, {"seed": 1}, {"phase2": "pointwise"}])
 def test_changed_parameter_misses(trained, tiny, data_dir, change) -> None:
     head, report, root = trained
-    other, other_report = train_or_load_head(model="tiny", data_dir=data_dir, cache_root=root, backbone=tiny,
-                                             device="cpu", progress=False, **{**SMALL, **change})  # fmt: skip
+    other, other_report = train_or_load_head(
+        model="tiny",
+        data_dir=data_dir,
+        cache_root=root,
+        backbone=tiny,
+        device="cpu",
+        progress=False,
+        **{**SMALL, **change},
+    )
     assert other_report["key"] != report["key"]
     assert (root / "heads" / other_report["key"]).is_dir() and (root / "heads" / report["key"]).is_dir()
 

@@ -1,4 +1,4 @@
-"""Tests of coala_lib.plots_convex: each figure function draws the expected axes and artists."""
+"""Tests of coala_lib.chapters.plots.convex: each figure function draws the expected axes and artists."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import pytest  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
 
-from coala_lib import plots_convex as plots  # noqa: E402
+from coala_lib.chapters.plots import convex as plots  # noqa: E402
 
 POINTS = np.array([[0.0, 0.0], [1.0, 0.5], [0.2, 1.0], [-0.5, 0.3]])
 LABELS = np.array([1.0, -1.0, 1.0, -1.0])
@@ -63,10 +63,14 @@ def test_decision_boundaries_one_panel_per_model() -> None:
 
 
 def test_nystrom_sweep_two_log_panels() -> None:
-    sweep = pd.DataFrame({
-        "rank": [1, 1, 5, 5], "preconditioner": ["none", "Nystrom"] * 2,
-        "pcg_iterations": [100, 90, 100, 20], "condition_number": [1e4, 5e3, 1e4, 30.0],
-    })
+    sweep = pd.DataFrame(
+        {
+            "rank": [1, 1, 5, 5],
+            "preconditioner": ["none", "Nystrom"] * 2,
+            "pcg_iterations": [100, 90, 100, 20],
+            "condition_number": [1e4, 5e3, 1e4, 30.0],
+        }
+    )
     fig = plots.plot_nystrom_sweep(sweep)
     assert len(fig.axes) == 2 and all(ax.get_yscale() == "log" for ax in fig.axes)
     assert all(len(ax.lines) >= 2 for ax in fig.axes)
@@ -75,8 +79,15 @@ def test_nystrom_sweep_two_log_panels() -> None:
 
 
 def test_admm_convergence_vs_iteration_and_seconds() -> None:
-    history = pd.DataFrame({"iteration": [1, 2, 3], "seconds": [0.1, 0.2, 0.3], "objective_gap": [1.0, 0.1, 0.0],
-                            "primal_residual": [1.0, 0.5, 0.2], "dual_residual": [2.0, 1.0, 0.3]})
+    history = pd.DataFrame(
+        {
+            "iteration": [1, 2, 3],
+            "seconds": [0.1, 0.2, 0.3],
+            "objective_gap": [1.0, 0.1, 0.0],
+            "primal_residual": [1.0, 0.5, 0.2],
+            "dual_residual": [2.0, 1.0, 0.3],
+        }
+    )
     fig = plots.plot_admm_convergence(history)
     assert [ax.get_xlabel() for ax in fig.axes[:2]] == ["ADMM iteration", "wall time (s)"]
     # three metrics per panel; the exact zero gap is left out of the log plot
@@ -88,8 +99,9 @@ def test_admm_convergence_vs_iteration_and_seconds() -> None:
 
 
 def test_accuracy_vs_time_with_reference_lines() -> None:
-    curves = pd.DataFrame({"method": ["A", "A", "B", "B"], "seconds": [0.1, 1.0, 0.2, 2.0],
-                           "test_accuracy": [0.6, 0.8, 0.5, 0.7]})
+    curves = pd.DataFrame(
+        {"method": ["A", "A", "B", "B"], "seconds": [0.1, 1.0, 0.2, 2.0], "test_accuracy": [0.6, 0.8, 0.5, 0.7]}
+    )
     fig = plots.plot_accuracy_vs_time(curves, reference={"chance": 0.5})
     ax = fig.axes[0]
     assert ax.get_ylabel() == "test accuracy"

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from coala_lib.head import CoalaHead
-from coala_lib.pooling import pool
+from coala_lib.backbone.pooling import pool
+from coala_lib.head.coala_head import CoalaHead
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import torch
 from scipy.optimize import minimize
 from sklearn.linear_model import LogisticRegression
 
-from coala_lib.preference import (
+from coala_lib.head.phase2 import (
     design,
     gradient,
     loss_value,
@@ -113,7 +113,9 @@ def test_adamw_descends_and_logs_exact_margins() -> None:
     d = margins(run.theta, hc, hr)
     assert run.history["margin"][-1] == pytest.approx(float(d.mean()))
     assert run.history["margin_sigmoid"][-1] == pytest.approx(float(torch.sigmoid(d).mean()))
-    assert pairwise_accuracy(run.theta, hc, hr) == pytest.approx(float(((hc - hr).double() @ run.theta > 0).double().mean()))
+    assert pairwise_accuracy(run.theta, hc, hr) == pytest.approx(
+        float(((hc - hr).double() @ run.theta > 0).double().mean())
+    )
 
 
 def test_separable_without_ridge_has_no_certificate() -> None:
@@ -148,14 +150,17 @@ def test_bad_inputs() -> None:
 
 
 def test_comparison_tables() -> None:
-    from coala_lib.preference import compare_pairings, objective_agreement
+    from coala_lib.head.phase2 import compare_pairings, objective_agreement
 
     hc, hr = relu_pairs(seed=4)
     ec, er = relu_pairs(n=60, seed=5)
     rows = compare_pairings((hc, hr), (ec, er), random_seeds=(0, 1))
     assert [(r["objective"], r["pairing"]) for r in rows] == [
-        ("pointwise", "matched"), ("pairwise", "matched"), ("pairwise", "random"), ("pairwise", "random"),
-    ]  # fmt: skip
+        ("pointwise", "matched"),
+        ("pairwise", "matched"),
+        ("pairwise", "random"),
+        ("pairwise", "random"),
+    ]
     matched = solve_newton(design(hc, hr), 2.5, 0.5, 1e-4).theta
     assert rows[1]["eval_pairwise"] == pairwise_accuracy(matched, ec, er)
     assert rows[2]["loss"] != rows[3]["loss"]  # two different random pairings

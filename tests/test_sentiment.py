@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from coala_lib.data import write_jsonl_gz
-from coala_lib.sentiment import SentimentJudge, fit_logistic
+from coala_lib.evaluation.sentiment import SentimentJudge, fit_logistic
 
 GOOD = ["loved it", "a masterpiece", "brilliant acting", "wonderful and moving", "great fun", "superb film"]
 BAD = ["hated it", "a disaster", "terrible acting", "boring and dull", "awful mess", "dreadful film"]
@@ -34,7 +34,9 @@ def test_fit_logistic_separates_and_checks_shapes():
 def test_judge_trains_on_small_sample_and_is_cached(tmp_path):
     write_jsonl_gz(tmp_path / "imdb-train.jsonl.gz", reviews(0))
     write_jsonl_gz(tmp_path / "imdb-test.jsonl.gz", reviews(1))
-    kwargs = dict(n_train=40, n_test=20, seed=0, data_dir=tmp_path, cache_root=tmp_path / "cache", progress=False, l2=1e-2)
+    kwargs = dict(
+        n_train=40, n_test=20, seed=0, data_dir=tmp_path, cache_root=tmp_path / "cache", progress=False, l2=1e-2
+    )
     judge = SentimentJudge.train_or_load(**kwargs)
     assert judge.accuracy >= 0.9
     p = judge.positivity(["About the plot: a masterpiece.", "About the plot: a disaster."])

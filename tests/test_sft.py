@@ -6,17 +6,20 @@ import pytest
 import torch
 from transformers import GPT2Config, GPT2LMHeadModel
 
-from coala_lib import sft
+from coala_lib.backbone import sft
+from coala_lib.backbone.lora import lora_config, lora_targets
+from coala_lib.backbone.registry import load_backbone
+from coala_lib.backbone.sft import SFTConfig, apply_sft, sft_examples
 from coala_lib.data.schema import Triplet
-from coala_lib.lora import lora_config, lora_targets
-from coala_lib.models import load_backbone
-from coala_lib.sft import SFTConfig, apply_sft, sft_examples
 
 CONFIG = SFTConfig(batch_size=4, lr=1e-2, max_length=48)
 
 
 def triplets(n: int = 8) -> list[Triplet]:
-    return [Triplet(f"Review {i}: the film", " was great fun and moving" * (i % 3 + 1), " was bad", "t", i) for i in range(n)]
+    return [
+        Triplet(f"Review {i}: the film", " was great fun and moving" * (i % 3 + 1), " was bad", "t", i)
+        for i in range(n)
+    ]
 
 
 def test_lora_targets_follow_the_paper() -> None:
@@ -33,9 +36,9 @@ def test_lora_targets_follow_the_paper() -> None:
 def test_only_response_tokens_are_trained_on() -> None:
     tiny = load_backbone("tiny", device="cpu")
     t = triplets(1)[0]
-    (ids, n_response), = sft_examples(tiny, [t], max_length=48)
+    ((ids, n_response),) = sft_examples(tiny, [t], max_length=48)
     assert tiny.tokenizer.decode(ids[len(ids) - n_response :]) == t.chosen
-    (short, n_short), = sft_examples(tiny, [t], max_length=3)  # left truncation keeps the response's end
+    ((short, n_short),) = sft_examples(tiny, [t], max_length=3)  # left truncation keeps the response's end
     assert len(short) == 3 and n_short == 3
 
 

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from coala_lib.backbone.features import CacheError, pair_features
+from coala_lib.backbone.registry import load_backbone
+from coala_lib.backbone.sharding import block, extract_shard, full_key, merge_shards, staging_dir
 from coala_lib.data.schema import Triplet
-from coala_lib.features import CacheError, pair_features
-from coala_lib.models import load_backbone
-from coala_lib.sharding import block, extract_shard, full_key, merge_shards, staging_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -26,7 +26,10 @@ def backbone():
 
 
 def _triplets(n: int) -> list[Triplet]:
-    return [Triplet(f"prompt {i} " * (1 + i % 3), f"good answer {i}", f"bad {i} " * (1 + i % 2), "test", i) for i in range(n)]
+    return [
+        Triplet(f"prompt {i} " * (1 + i % 3), f"good answer {i}", f"bad {i} " * (1 + i % 2), "test", i)
+        for i in range(n)
+    ]
 
 
 @pytest.mark.parametrize("n,world", [(0, 3), (5, 1), (7, 3), (2, 4), (100, 7)])
@@ -111,9 +114,27 @@ def test_two_processes_with_torchrun(tmp_path: Path) -> None:
     data = os.environ.get("COALA_DATA_DIR")
     if not data or not Path(data).is_dir():
         pytest.skip("needs the offline data (COALA_DATA_DIR)")
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(_free_port()),
-           "-m", "coala_lib.sharding", "--model", "tiny", "--dataset", "imdb", "--pairs", "12", "--max-length", "24",
-           "--cache-dir", str(tmp_path)]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_port",
+        str(_free_port()),
+        "-m",
+        "coala_lib.backbone.sharding",
+        "--model",
+        "tiny",
+        "--dataset",
+        "imdb",
+        "--pairs",
+        "12",
+        "--max-length",
+        "24",
+        "--cache-dir",
+        str(tmp_path),
+    ]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
     done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr[-2000:]

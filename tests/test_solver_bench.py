@@ -7,9 +7,9 @@ import sys
 
 import pytest
 import torch
-
 from bench_modules import load_bench
-from coala_lib.experiments_convex import solver_bench_frame
+
+from coala_lib.chapters.convex_experiments import solver_bench_frame
 
 
 @pytest.fixture(scope="module")
@@ -35,8 +35,23 @@ def test_work_counts_the_operator_and_the_preconditioner(bench) -> None:
 
 
 def _run(bench, monkeypatch, *args: str) -> None:
-    monkeypatch.setattr(sys, "argv", ["solver.py", "--device", "cpu", "--quick", "--threads", "1",
-                                      "--preconditioners", "kronecker", "--max-iters", "5", *args])
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        [
+            "solver.py",
+            "--device",
+            "cpu",
+            "--quick",
+            "--threads",
+            "1",
+            "--preconditioners",
+            "kronecker",
+            "--max-iters",
+            "5",
+            *args,
+        ],
+    )
     threads = torch.get_num_threads()
     try:
         bench.main()
@@ -60,7 +75,8 @@ def test_quick_run_writes_a_complete_record(bench, tmp_path, monkeypatch) -> Non
     assert list(frame["status"])[-1] == "skipped" and not frame["n < 2dP"].iloc[0]
     assert frame["status"].iloc[0] in {"ok", "not reached", "unreliable reference"}
     assert frame["admm_iterations"].iloc[0] == config["runs"]["kronecker"]["iterations_to_gap"] or (
-        frame["status"].iloc[0] != "ok")
+        frame["status"].iloc[0] != "ok"
+    )
 
 
 def test_resume_keeps_finished_configs_and_refuses_other_parameters(bench, tmp_path, monkeypatch) -> None:
@@ -79,15 +95,21 @@ def test_configs_select_grid_points(bench, tmp_path, monkeypatch) -> None:
     assert bench.parse_config("1e5,384,64") == (100_000, 384, 64)
     with pytest.raises(SystemExit, match="n,d,P"):
         bench.parse_config("1e5,384")
-    monkeypatch.setattr(sys, "argv", ["solver.py", "--device", "cpu", "--out", str(tmp_path / "x.json"),
-                                      "--configs", "7,7,7"])
+    monkeypatch.setattr(
+        sys, "argv", ["solver.py", "--device", "cpu", "--out", str(tmp_path / "x.json"), "--configs", "7,7,7"]
+    )
     with pytest.raises(SystemExit, match="not grid points"):
         bench.main()
 
 
 def test_frame_reads_records_written_before_the_drift_field() -> None:
-    run = {"seconds_to_gap": 0.5, "iterations_to_gap": 3, "pcg_iterations_to_gap": 9, "preconditioner_seconds": 0.1,
-           "final_gap": 1e-5}
+    run = {
+        "seconds_to_gap": 0.5,
+        "iterations_to_gap": 3,
+        "pcg_iterations_to_gap": 9,
+        "preconditioner_seconds": 0.1,
+        "final_gap": 1e-5,
+    }
     record = {"configs": [{"n": 100, "d": 4, "P": 2, "runs": {"nystrom": run}}]}
     row = solver_bench_frame(record, "nystrom").iloc[0]
     assert row["status"] == "ok" and row["reference_drift"] is None and not row["n < 2dP"]

@@ -7,7 +7,7 @@ import json
 import pandas as pd
 import pytest
 
-from coala_lib.survey import (
+from coala_lib.evaluation.survey import (
     PAPER_TABLE4,
     SurveyItem,
     analyse_responses,

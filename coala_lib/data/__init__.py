@@ -7,8 +7,8 @@ Entry points: :func:`load_triplets` (any dataset, validated, split) and :func:`l
 from coala_lib.data.apm import Conversation, Turn, apm_role_matrix, apm_triplets, normalize_turns, parse_hh_transcript
 from coala_lib.data.imdb import load_imdb_reviews
 from coala_lib.data.loaders import DATASETS, TripletDataset, load_hh_conversations, load_triplets
-from coala_lib.data.sources import write_jsonl_gz
 from coala_lib.data.schema import Triplet
+from coala_lib.data.sources import write_jsonl_gz
 from coala_lib.data.validation import CHECKS, Issue, ValidationReport
 
 __all__ = [

@@ -31,8 +31,9 @@ user turn is kept as context but is not a reply.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import pandas as pd
 
@@ -41,10 +42,17 @@ from coala_lib.data.validation import RowError
 
 USER, ASSISTANT, SYSTEM = "user", "assistant", "system"
 ROLE_ALIASES: dict[str, str] = {
-    "user": USER, "human": USER, "student": USER, "prompter": USER,
-    "assistant": ASSISTANT, "gpt": ASSISTANT, "tutor": ASSISTANT, "bot": ASSISTANT, "model": ASSISTANT,
+    "user": USER,
+    "human": USER,
+    "student": USER,
+    "prompter": USER,
+    "assistant": ASSISTANT,
+    "gpt": ASSISTANT,
+    "tutor": ASSISTANT,
+    "bot": ASSISTANT,
+    "model": ASSISTANT,
     "system": SYSTEM,
-}  # fmt: skip
+}
 PLAIN_LABELS = {SYSTEM: "System", USER: "User", ASSISTANT: "Assistant"}
 
 

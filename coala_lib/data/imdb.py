@@ -21,7 +21,7 @@ Two constructions are offered:
   :math:`L` words may be neutral or even contrary (a positive review that opens by listing
   flaws); and the sentiment of the prompt's own opening words is not controlled.
 * :func:`generated_triplets` (``variant="generated"``): the DPO construction, with any
-  generator callable and a sentiment judge (:class:`coala_lib.sentiment.SentimentJudge`),
+  generator callable and a sentiment judge (:class:`coala_lib.evaluation.sentiment.SentimentJudge`),
   cached on disk by content.
 """
 
@@ -30,15 +30,16 @@ from __future__ import annotations
 import json
 import logging
 import os
-from typing import Any, Callable, Mapping, Protocol, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
 
 import torch
 
+from coala_lib.core.files import atomic_write_json, cache_dir, content_key
+from coala_lib.core.files import data_dir as resolve_data_dir
 from coala_lib.data.schema import Triplet
 from coala_lib.data.sources import Row, Source, read_part, resolve_parts, subsample
 from coala_lib.data.validation import RowError, require_str
-from coala_lib.io import atomic_write_json, cache_dir, content_key
-from coala_lib.io import data_dir as resolve_data_dir
 
 log = logging.getLogger(__name__)
 
@@ -134,8 +135,12 @@ def prefix_pair_triplets(prompt_words: int = 8, max_words: int = 48) -> Callable
         (p_id, p), (q_id, q) = unit["positive"], unit["negative"]
         p_prompt, chosen = split_words(p["text"], prompt_words, max_words)
         q_prompt, rejected = split_words(q["text"], prompt_words, max_words)
-        meta = {"positive_row": p_id, "negative_row": q_id, "positive_rating": p.get("rating"),
-                "negative_rating": q.get("rating")}  # fmt: skip
+        meta = {
+            "positive_row": p_id,
+            "negative_row": q_id,
+            "positive_rating": p.get("rating"),
+            "negative_rating": q.get("rating"),
+        }
         return [
             Triplet(p_prompt, chosen, rejected, "imdb", pair_id, {**meta, "prompt_from": "positive"}),
             Triplet(q_prompt, chosen, rejected, "imdb", pair_id, {**meta, "prompt_from": "negative"}),
@@ -192,14 +197,21 @@ def generated_triplets(
 
 
 def hf_sampler(
-    model: Any, tokenizer: Any, *, max_new_tokens: int = 48, temperature: float = 1.0, top_p: float = 0.95,
-    seed: int = 0, batch_size: int = 16,
-) -> Generator:  # fmt: skip
+    model: Any,
+    tokenizer: Any,
+    *,
+    max_new_tokens: int = 48,
+    temperature: float = 1.0,
+    top_p: float = 0.95,
+    seed: int = 0,
+    batch_size: int = 16,
+) -> Generator:
     """A :data:`Generator` from a Hugging Face causal LM: two sampled continuations per prompt.
 
     Sampling is seeded (``torch.manual_seed(seed)`` once per call), prompts are left-padded, and
     only the new tokens are decoded. Record the same settings in ``generator_key``.
     """
+
     def generate(prompts: list[str]) -> list[tuple[str, str]]:
         torch.manual_seed(seed)
         tokenizer.padding_side = "left"
@@ -207,9 +219,15 @@ def hf_sampler(
         for start in range(0, len(prompts), batch_size):
             batch = tokenizer(prompts[start : start + batch_size], return_tensors="pt", padding=True).to(model.device)
             with torch.inference_mode():
-                ids = model.generate(**batch, do_sample=True, temperature=temperature, top_p=top_p,
-                                     max_new_tokens=max_new_tokens, num_return_sequences=2,
-                                     pad_token_id=tokenizer.pad_token_id)  # fmt: skip
+                ids = model.generate(
+                    **batch,
+                    do_sample=True,
+                    temperature=temperature,
+                    top_p=top_p,
+                    max_new_tokens=max_new_tokens,
+                    num_return_sequences=2,
+                    pad_token_id=tokenizer.pad_token_id,
+                )
             texts = tokenizer.batch_decode(ids[:, batch["input_ids"].shape[1] :], skip_special_tokens=True)
             out.extend((texts[2 * i].strip(), texts[2 * i + 1].strip()) for i in range(len(texts) // 2))
         return out

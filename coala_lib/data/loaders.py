@@ -26,8 +26,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any
 
 import pandas as pd
 
@@ -69,7 +70,9 @@ SOURCES: dict[str, Source] = {
         local={"pool": ("edufeedback-train.jsonl.gz", "edufeedback.jsonl.gz")},
         hub={"pool": "train"},
     ),
-    "helpsteer": Source(hub_id="nvidia/HelpSteer", local={"pool": ("helpsteer-train.jsonl.gz",)}, hub={"pool": "train"}),
+    "helpsteer": Source(
+        hub_id="nvidia/HelpSteer", local={"pool": ("helpsteer-train.jsonl.gz",)}, hub={"pool": "train"}
+    ),
 }
 
 # Expected EduFeedback row (its exact schema is only on the Hub): a list of turns under the first
@@ -135,7 +138,9 @@ def load_triplets(
     rows, origin = load_rows(SOURCES[dataset], split, seed, data_dir, group_key=group_key)
     triplets, report = builder(rows, n=n, seed=seed, **options)
     params = {"dataset": dataset, "split": split, "n": n, "seed": seed, **origin}
-    params.update({k: v if isinstance(v, (str, int, float, bool, type(None))) else type(v).__name__ for k, v in options.items()})
+    params.update(
+        {k: v if isinstance(v, (str, int, float, bool, type(None))) else type(v).__name__ for k, v in options.items()}
+    )
     return TripletDataset(dataset, split, subsample(triplets, n, seed), report, params)
 
 
@@ -162,7 +167,9 @@ def _ultrafeedback(row_id: int | str, record: Mapping[str, Any]) -> list[Triplet
     scores = record.get("metadata") if isinstance(record.get("metadata"), Mapping) else record
     meta = {k: scores.get(k) for k in ("score_chosen", "score_rejected") if k in scores}
     meta.update({k: record[k] for k in ("source_index", "prompt_id") if k in record})
-    return [Triplet(prompt, _final_reply(record, "chosen"), _final_reply(record, "rejected"), "ultrafeedback", row_id, meta)]
+    return [
+        Triplet(prompt, _final_reply(record, "chosen"), _final_reply(record, "rejected"), "ultrafeedback", row_id, meta)
+    ]
 
 
 def _build_ultrafeedback(rows: list[Row], **_: Any) -> tuple[list[Triplet], ValidationReport]:
@@ -182,7 +189,9 @@ def _build_hh(
             raise RowError("rejected", "chosen and rejected transcripts must differ only in the last assistant turn")
         context = normalize_turns(chosen[:-1])
         prompt = render_prompt(context.system, context.turns, tokenizer)
-        return [Triplet(prompt, chosen[-1]["content"], rejected[-1]["content"], "hh-rlhf", row_id, {"n_turns": len(chosen)})]
+        return [
+            Triplet(prompt, chosen[-1]["content"], rejected[-1]["content"], "hh-rlhf", row_id, {"n_turns": len(chosen)})
+        ]
 
     def apm(row_id: int | str, record: Mapping[str, Any]) -> list[Triplet]:
         conversation = normalize_turns(parse_hh_transcript(require_str(record, "chosen"), "chosen"))
@@ -206,7 +215,9 @@ def load_hh_conversations(
     return found
 
 
-def _apm_or_skip(conversation: Conversation, source: str, row_id: int | str, tokenizer: Any, wrap: bool) -> list[Triplet]:
+def _apm_or_skip(
+    conversation: Conversation, source: str, row_id: int | str, tokenizer: Any, wrap: bool
+) -> list[Triplet]:
     triplets = apm_triplets(conversation, source=source, row=row_id, tokenizer=tokenizer, wrap=wrap)
     if not triplets:
         raise SkipRow("fewer than two assistant replies (no APM pair)")
@@ -267,8 +278,12 @@ def _helpsteer(unit_id: int | str, unit: Mapping[str, Any]) -> list[Triplet]:
     worst = min(responses, key=lambda r: r[1]["helpfulness"])
     if best[1]["helpfulness"] == worst[1]["helpfulness"]:
         raise SkipRow("all responses tie on helpfulness")
-    meta = {"helpfulness_chosen": best[1]["helpfulness"], "helpfulness_rejected": worst[1]["helpfulness"],
-            "chosen_row": best[0], "rejected_row": worst[0]}  # fmt: skip
+    meta = {
+        "helpfulness_chosen": best[1]["helpfulness"],
+        "helpfulness_rejected": worst[1]["helpfulness"],
+        "chosen_row": best[0],
+        "rejected_row": worst[0],
+    }
     return [Triplet(unit["prompt"], best[1]["response"], worst[1]["response"], "helpsteer", unit_id, meta)]
 
 
@@ -291,7 +306,11 @@ def _build_imdb(
 ) -> tuple[list[Triplet], ValidationReport]:
     if variant == "fast":
         triplets, report = build_triplets(
-            "imdb", rows, prefix_pair_triplets(prompt_words, max_words), check_row=check_review, group=pair_reviews(seed)
+            "imdb",
+            rows,
+            prefix_pair_triplets(prompt_words, max_words),
+            check_row=check_review,
+            group=pair_reviews(seed),
         )
         unpaired = report.survivors["schema"] - report.candidates  # every pair of reviews gives two triplets
         if unpaired:
@@ -300,14 +319,20 @@ def _build_imdb(
     if variant != "generated":
         raise ValueError(f"variant must be 'fast' (real reviews) or 'generated' (sampled + judged), got {variant!r}")
     if generator is None or generator_key is None or judge is None:
-        raise ValueError("variant='generated' needs generator=, generator_key= and judge= (see coala_lib.sentiment)")
+        raise ValueError(
+            "variant='generated' needs generator=, generator_key= and judge= (see coala_lib.evaluation.sentiment)"
+        )
 
     def generate(clean: list[Row]) -> list[Row]:  # batched: one generator call for the whole split
         chosen_rows = subsample(clean, n, seed)
         made = generated_triplets(
-            chosen_rows, generator=generator, generator_key=generator_key, judge=judge,
-            prompt_words=prompt_words, cache_root=cache_root,
-        )  # fmt: skip
+            chosen_rows,
+            generator=generator,
+            generator_key=generator_key,
+            judge=judge,
+            prompt_words=prompt_words,
+            cache_root=cache_root,
+        )
         return [(t.row, {"triplet": t}) for t in made]
 
     return build_triplets("imdb", rows, lambda _, unit: [unit["triplet"]], check_row=check_review, group=generate)
@@ -315,7 +340,9 @@ def _build_imdb(
 
 def _prompt_of(row: Row) -> Any:
     record = row[1]
-    return record["prompt"] if isinstance(record, Mapping) and isinstance(record.get("prompt"), str) else ("row", row[0])
+    return (
+        record["prompt"] if isinstance(record, Mapping) and isinstance(record.get("prompt"), str) else ("row", row[0])
+    )
 
 
 # Every builder takes (rows, *, n, seed, **options); the non-IMDb ones ignore n and seed.

@@ -31,7 +31,7 @@ class Triplet:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, record: dict[str, Any]) -> "Triplet":
+    def from_dict(cls, record: dict[str, Any]) -> Triplet:
         return cls(
             prompt=record["prompt"],
             chosen=record["chosen"],

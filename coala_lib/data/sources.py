@@ -11,14 +11,15 @@ from __future__ import annotations
 import gzip
 import json
 import os
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Hashable, Iterable, Iterator, Mapping
+from typing import Any
 
 import torch
 
-from coala_lib.io import atomic_write_bytes
-from coala_lib.io import data_dir as resolve_data_dir
+from coala_lib.core.files import atomic_write_bytes
+from coala_lib.core.files import data_dir as resolve_data_dir
 
 Row = tuple[int | str, Any]
 
@@ -107,7 +108,11 @@ def load_rows(
         return read_part(source, parts[split]), {**origin, "read": str(parts[split]), "split_rule": "shipped"}
     rows = read_part(source, parts["pool"])
     train, eval_ = split_rows(rows, seed, group_key=group_key)
-    return (train if split == "train" else eval_), {**origin, "read": str(parts["pool"]), "split_rule": f"90/10 by seed {seed}"}
+    return (train if split == "train" else eval_), {
+        **origin,
+        "read": str(parts["pool"]),
+        "split_rule": f"90/10 by seed {seed}",
+    }
 
 
 def split_rows(
@@ -138,3 +143,8 @@ def subsample(items: list, n: int | None, seed: int) -> list:
         raise ValueError(f"n must be a non-negative count or None, got {n}")
     keep = sorted(torch.randperm(len(items), generator=torch.Generator().manual_seed(seed))[:n].tolist())
     return [items[i] for i in keep]
+
+
+def dataset_source(params: dict[str, Any]) -> dict[str, Any]:
+    """The dataset identity recorded in a feature-cache key (where the rows were read is left out)."""
+    return {k: params[k] for k in ("dataset", "split", "n", "seed") if k in params}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
@@ -10,15 +10,29 @@ from coala_lib.data.loaders import TripletDataset
 from coala_lib.data.schema import Triplet
 
 # Paper (Feng & Pilanci, ICML 2026), Table 2: number of preference triplets per dataset.
-PAPER_TRIPLET_COUNTS: dict[str, int] = {"edufeedback": 65_606, "ultrafeedback": 60_917, "imdb": 25_000, "helpsteer": 7_708}
+PAPER_TRIPLET_COUNTS: dict[str, int] = {
+    "edufeedback": 65_606,
+    "ultrafeedback": 60_917,
+    "imdb": 25_000,
+    "helpsteer": 7_708,
+}
 
 
 def counts_table(splits: Sequence[TripletDataset]) -> pd.DataFrame:
     """One row per dataset: the paper's count, ours per split and in total, rows read, and where ours came from."""
     records: dict[str, dict] = {}
     for ds in splits:
-        rec = records.setdefault(ds.name, {"dataset": ds.name, "paper (Table 2)": PAPER_TRIPLET_COUNTS.get(ds.name),
-                                           "ours: train": 0, "ours: eval": 0, "rows read": 0, "source": ""})  # fmt: skip
+        rec = records.setdefault(
+            ds.name,
+            {
+                "dataset": ds.name,
+                "paper (Table 2)": PAPER_TRIPLET_COUNTS.get(ds.name),
+                "ours: train": 0,
+                "ours: eval": 0,
+                "rows read": 0,
+                "source": "",
+            },
+        )
         rec[f"ours: {ds.split}"] += len(ds)
         rec["rows read"] += ds.report.rows
         read = f"{ds.params['read'].rsplit('/', 1)[-1]} ({ds.params['split_rule']})"
@@ -31,11 +45,18 @@ def counts_table(splits: Sequence[TripletDataset]) -> pd.DataFrame:
 
 def show_triplet(triplet: Triplet, width: int = 400) -> str:
     """A readable view of one triplet, each text shortened to about ``width`` characters."""
+
     def short(text: str) -> str:
         return text if len(text) <= width else text[:width].rsplit(" ", 1)[0] + " […]"
 
-    return "\n".join([f"[{triplet.source} row {triplet.row}]", "PROMPT:   " + short(triplet.prompt),
-                      "CHOSEN:   " + short(triplet.chosen), "REJECTED: " + short(triplet.rejected)])  # fmt: skip
+    return "\n".join(
+        [
+            f"[{triplet.source} row {triplet.row}]",
+            "PROMPT:   " + short(triplet.prompt),
+            "CHOSEN:   " + short(triplet.chosen),
+            "REJECTED: " + short(triplet.rejected),
+        ]
+    )
 
 
 def length_frame(datasets: Mapping[str, TripletDataset]) -> pd.DataFrame:

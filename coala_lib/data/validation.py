@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 from coala_lib.data.schema import Triplet
 
@@ -126,7 +127,8 @@ def build_triplets(
     convert: Converter,
     *,
     check_row: Callable[[Mapping[str, Any]], None] | None = None,
-    group: Callable[[list[tuple[int | str, Mapping[str, Any]]]], list[tuple[int | str, Mapping[str, Any]]]] | None = None,
+    group: Callable[[list[tuple[int | str, Mapping[str, Any]]]], list[tuple[int | str, Mapping[str, Any]]]]
+    | None = None,
 ) -> tuple[list[Triplet], ValidationReport]:
     """Convert ``(row_id, record)`` pairs with ``convert`` and validate the result.
 

@@ -1,0 +1,63 @@
+"""The LM-updating baselines (SFT, DPO, ORPO, SimPO) through TRL, and one training step of each for
+measuring its cost.
+"""
+
+from coala_lib.baselines.training_step import (
+    PairBatch,
+    dpo_loss,
+    full_policy,
+    lora_policy,
+    orpo_loss,
+    random_pair_batch,
+    sequence_logps,
+    train_step,
+)
+from coala_lib.baselines.trl_training import (
+    BaselineConfig,
+    BaselineResult,
+    PairRewards,
+    build_trainer,
+    grid_points,
+    head_rewards,
+    implicit_rewards,
+    load_policy,
+    load_result,
+    pair_batch,
+    response_logps,
+    sweep,
+    train_baseline,
+    train_grid,
+    train_or_load_baseline,
+    trainable_copy,
+    trl_config,
+    trl_dataset,
+)
+
+__all__ = [
+    "BaselineConfig",
+    "BaselineResult",
+    "PairBatch",
+    "PairRewards",
+    "build_trainer",
+    "dpo_loss",
+    "full_policy",
+    "grid_points",
+    "head_rewards",
+    "implicit_rewards",
+    "load_policy",
+    "load_result",
+    "lora_policy",
+    "orpo_loss",
+    "pair_batch",
+    "random_pair_batch",
+    "response_logps",
+    "sequence_logps",
+    "sweep",
+    "train_baseline",
+    "train_grid",
+    "train_or_load_baseline",
+    "train_step",
+    "trainable_copy",
+    "trl_config",
+    "trl_dataset",
+]

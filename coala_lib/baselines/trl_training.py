@@ -1,0 +1,483 @@
+"""The LM-updating baselines (SFT, DPO, ORPO, SimPO) through TRL, behind one call: :func:`train_baseline`.
+
+Every TRL import of the library lives in this module (TRL 1.16 is pinned: ORPO and CPO/SimPO sit in
+``trl.experimental`` there). Each method trains LoRA adapters (paper: r = 16, alpha = 32, dropout 0.05
+on every attention and MLP projection; GPT-2: ``c_attn``, ``c_proj``; see
+:func:`coala_lib.backbone.lora.lora_targets`) on the triplets it is given, rendered exactly as COALA's features
+render them (:func:`coala_lib.backbone.features.prompt_text` + response), and keeps TRL's per-step log
+(``loss``, ``rewards/chosen``, ``rewards/rejected``, ``rewards/margins``, ``rewards/accuracies``, ...).
+
+With :math:`\\ell(y) = \\sum_{t \\in y} \\log \\pi(y_t \\mid x, y_{<t})` the summed and
+:math:`\\bar\\ell(y) = \\ell(y) / |y|` the per-token mean response log-probability:
+
+* ``sft``: :math:`L = -\\bar\\ell_\\theta(y_w)` on the chosen responses (TRL ``SFTTrainer``, completion only).
+* ``dpo``: :math:`L = -\\log\\sigma(\\beta[(\\ell_\\theta - \\ell_{ref})(y_w) - (\\ell_\\theta - \\ell_{ref})(y_l)])`
+  (``DPOTrainer``, sigmoid loss). With LoRA the reference is the same network with its adapters disabled,
+  so no reference copy is saved or reloaded; that is why every method here uses LoRA (without it and
+  without ``ref_model`` TRL rebuilds the reference from the model's saved path, which a GGUF-loaded model
+  does not have).
+* ``orpo``: :math:`L = -\\bar\\ell_\\theta(y_w) - \\lambda \\log\\sigma(\\log\\frac{p_w}{1-p_w} - \\log\\frac{p_l}{1-p_l})`,
+  :math:`p = e^{\\bar\\ell_\\theta}` (``trl.experimental.orpo``; TRL calls :math:`\\lambda` ``beta``).
+* ``simpo``: :math:`L = -\\log\\sigma(\\beta(\\bar\\ell_\\theta(y_w) - \\bar\\ell_\\theta(y_l)) - \\gamma)`
+  (``trl.experimental.cpo`` with ``loss_type="simpo"``, ``cpo_alpha=0``: no extra NLL term).
+
+Implicit rewards (:func:`implicit_rewards`), computed by our code the same way for every method on held-out
+triplets, so that one pairwise accuracy compares them all (COALA's is its head score, see
+:func:`head_rewards`):
+
+* ``dpo``: :math:`r(x, y) = \\beta(\\ell_\\theta(y) - \\ell_{ref}(y))` (what TRL logs as ``rewards/*``);
+* ``orpo``, ``simpo``: :math:`r(x, y) = \\beta\\,\\bar\\ell_\\theta(y)` (TRL's logged rewards; ORPO's log-odds
+  :math:`\\log\\frac{p}{1-p}` is increasing in :math:`\\bar\\ell`, so it orders pairs the same way);
+* ``sft``: :math:`r(x, y) = \\bar\\ell_\\theta(y)` (SFT has no implicit reward; its length-normalised likelihood
+  is the natural score);
+* ``coala``: :math:`r(x, y) = s(f(x \\oplus y))`, the head score of the pooled features.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+import shutil
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from coala_lib.backbone.features import pooled_features, prompt_text, render, tokenize, triplets_digest
+from coala_lib.backbone.lora import LORA_ALPHA, LORA_DROPOUT, LORA_R, lora_config
+from coala_lib.backbone.registry import Backbone
+from coala_lib.baselines.training_step import PairBatch, sequence_logps
+from coala_lib.core.files import atomic_write_json, cache_dir, content_key, environment_record
+from coala_lib.data.schema import Triplet
+from coala_lib.head.coala_head import CoalaHead
+
+METHODS: tuple[str, ...] = ("sft", "dpo", "orpo", "simpo")
+#: The paper's grids (App. F): DPO beta, ORPO lambda, SimPO beta x gamma.
+GRIDS: dict[str, dict[str, tuple[float, ...]]] = {
+    "sft": {},
+    "dpo": {"beta": (0.01, 0.05, 0.1)},
+    "orpo": {"beta": (0.1, 0.5, 1.0, 2.0)},
+    "simpo": {"beta": (2.0, 2.5), "gamma": (0.3, 0.5, 0.8, 1.0, 1.2, 1.4, 1.6)},
+}
+#: The paper's training settings on an A100 (DeepSpeed ZeRO-3): pass them as ``training_args``.
+PAPER_TRAINING_ARGS: dict[str, Any] = {
+    "learning_rate": 2e-4,
+    "warmup_steps": 1000,
+    "gradient_accumulation_steps": 8,
+    "per_device_train_batch_size": 2,
+}
+BASELINES_VERSION = 1
+RESULT = "result.json"
+ADAPTER = "adapter"
+
+
+@dataclass(frozen=True)
+class BaselineConfig:
+    """Hyper-parameters of one baseline run (all enter the cache key).
+
+    ``beta`` is DPO's beta, ORPO's lambda or SimPO's beta (``None``: the first value of :data:`GRIDS`);
+    ``gamma`` is SimPO's target margin. ``training_args`` are passed through to TRL's config (any
+    ``transformers.TrainingArguments`` field: ``deepspeed``, ``gradient_accumulation_steps``, ``bf16``,
+    ``warmup_steps``, ...) and override the fields above.
+    """
+
+    beta: float | None = None
+    gamma: float = 0.5
+    max_length: int = 128
+    max_steps: int = -1
+    epochs: float = 1.0
+    batch_size: int = 2
+    learning_rate: float = 2e-4
+    lora_r: int = LORA_R
+    lora_alpha: int = LORA_ALPHA
+    lora_dropout: float = LORA_DROPOUT
+    seed: int = 0
+    training_args: dict[str, Any] = field(default_factory=dict)
+
+    def beta_for(self, method: str) -> float:
+        """The beta (or lambda) used for ``method``: the explicit one, else the first grid value (SFT: 1)."""
+        if self.beta is not None:
+            return float(self.beta)
+        grid = GRIDS[method].get("beta")
+        return float(grid[0]) if grid else 1.0
+
+
+@dataclass
+class BaselineResult:
+    """A trained baseline: its LoRA ``adapter_dir``, TRL's per-step ``log_history`` and its ``params``."""
+
+    method: str
+    adapter_dir: Path
+    log_history: list[dict[str, float]]
+    params: dict[str, Any]
+
+    def metric(self, name: str) -> list[float]:
+        """The per-step values of one logged metric (e.g. ``"rewards/margins"``), in step order."""
+        return [float(row[name]) for row in self.log_history if name in row]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "adapter_dir": str(self.adapter_dir),
+            "log_history": self.log_history,
+            "params": self.params,
+        }
+
+
+def _check_method(method: str) -> None:
+    if method not in METHODS:
+        raise ValueError(f"method={method!r} is not a baseline; choose one of {METHODS}")
+
+
+def _check_triplets(triplets: Sequence[Triplet]) -> None:
+    if len(triplets) == 0:
+        raise ValueError("triplets is empty: pass the training triplets COALA used (e.g. pipeline.load_splits)")
+
+
+def trainable_copy(backbone: Backbone) -> torch.nn.Module:
+    """A deep copy of the backbone's model that TRL may train.
+
+    A GGUF file is de-quantised to ordinary float tensors on load, but transformers keeps a GGUF
+    "quantizer" marker that makes ``Trainer`` refuse the model; the marker is removed from the copy
+    with the quantizer's own ``remove_quantization_config`` (the weights are unchanged).
+    """
+    model = copy.deepcopy(backbone.model)
+    quantizer = getattr(model, "hf_quantizer", None)
+    if quantizer is not None:
+        method = str(getattr(quantizer.quantization_config, "quant_method", ""))
+        if "gguf" not in method.lower():
+            raise ValueError(
+                f"the backbone is quantized with {method}; only de-quantised GGUF models can be trained here"
+            )
+        quantizer.remove_quantization_config(model)
+    return model
+
+
+def trl_dataset(tokenizer: Any, triplets: Sequence[Triplet], method: str) -> Any:
+    """The triplets as a ``datasets.Dataset``: ``prompt`` rendered as COALA renders it, ``chosen`` and
+    ``rejected`` raw (SFT: ``prompt`` and ``completion`` = chosen)."""
+    from datasets import Dataset
+
+    prompts = [prompt_text(tokenizer, t.prompt) for t in triplets]
+    if method == "sft":
+        return Dataset.from_dict({"prompt": prompts, "completion": [t.chosen for t in triplets]})
+    return Dataset.from_dict(
+        {"prompt": prompts, "chosen": [t.chosen for t in triplets], "rejected": [t.rejected for t in triplets]}
+    )
+
+
+def trl_config(method: str, config: BaselineConfig, output_dir: str | Path) -> Any:
+    """TRL's config object for ``method`` (``SFTConfig``, ``DPOConfig``, ``ORPOConfig`` or ``CPOConfig``)."""
+    _check_method(method)
+    cuda = torch.cuda.is_available()
+    common: dict[str, Any] = {
+        "output_dir": str(output_dir),
+        "max_length": config.max_length,
+        "max_steps": config.max_steps,
+        "num_train_epochs": config.epochs,
+        "per_device_train_batch_size": config.batch_size,
+        "learning_rate": config.learning_rate,
+        "seed": config.seed,
+        "data_seed": config.seed,
+        "logging_steps": 1,
+        "save_strategy": "no",
+        "report_to": [],
+        "disable_tqdm": True,
+        "gradient_checkpointing": False,
+        "bf16": cuda,
+        "use_cpu": not cuda,
+        "dataloader_num_workers": 0,
+    }
+    beta = config.beta_for(method)
+    if method == "sft":
+        from trl import SFTConfig
+
+        return SFTConfig(**common, completion_only_loss=True, **config.training_args)
+    if method == "dpo":
+        from trl import DPOConfig
+
+        return DPOConfig(**common, beta=beta, loss_type=["sigmoid"], **config.training_args)
+    if method == "orpo":
+        from trl.experimental.orpo import ORPOConfig
+
+        return ORPOConfig(**common, beta=beta, **config.training_args)
+    from trl.experimental.cpo import CPOConfig
+
+    return CPOConfig(
+        **common, beta=beta, loss_type="simpo", simpo_gamma=config.gamma, cpo_alpha=0.0, **config.training_args
+    )
+
+
+def build_trainer(
+    method: str, backbone: Backbone, triplets: Sequence[Triplet], config: BaselineConfig, output_dir: str | Path
+) -> Any:
+    """The TRL trainer for ``method`` on a trainable copy of ``backbone`` with fresh LoRA adapters."""
+    _check_method(method)
+    _check_triplets(triplets)
+    model = trainable_copy(backbone)
+    tokenizer = copy.deepcopy(backbone.tokenizer)
+    args = trl_config(method, config, output_dir)
+    data = trl_dataset(tokenizer, triplets, method)
+    peft = lora_config(model, config.lora_r, config.lora_alpha, config.lora_dropout)
+    if method == "sft":
+        from trl import SFTTrainer as Trainer
+    elif method == "dpo":
+        from trl import DPOTrainer as Trainer
+    elif method == "orpo":
+        from trl.experimental.orpo import ORPOTrainer as Trainer
+    else:
+        from trl.experimental.cpo import CPOTrainer as Trainer
+    return Trainer(model=model, args=args, train_dataset=data, processing_class=tokenizer, peft_config=peft)
+
+
+def train_baseline(
+    method: str,
+    backbone: Backbone,
+    triplets: Sequence[Triplet],
+    config: BaselineConfig = BaselineConfig(),
+    output_dir: str | Path | None = None,
+) -> BaselineResult:
+    """Train ``method`` with LoRA on ``triplets``; save the adapter and ``result.json`` into ``output_dir``.
+
+    ``backbone`` is left untouched (a copy is trained). Returns the adapter directory, TRL's per-step
+    log and the parameters (method, beta, config, backbone identity, data digest, TRL version).
+    """
+    import trl
+
+    directory = Path(output_dir) if output_dir is not None else cache_dir() / "baselines" / f"run-{uuid.uuid4().hex}"
+    trainer = build_trainer(method, backbone, triplets, config, directory / "trainer")
+    trainer.train()
+    adapter_dir = directory / ADAPTER
+    trainer.model.save_pretrained(str(adapter_dir))
+    shutil.rmtree(directory / "trainer", ignore_errors=True)
+    params = {
+        "method": method,
+        "beta": config.beta_for(method),
+        "config": asdict(config),
+        "backbone": backbone.identity(),
+        "triplets": triplets_digest(triplets),
+        "n_triplets": len(triplets),
+        "trl": trl.__version__,
+        "environment": environment_record(),
+    }
+    history = [
+        {k: float(v) for k, v in row.items() if isinstance(v, (int, float))} for row in trainer.state.log_history
+    ]
+    result = BaselineResult(method, adapter_dir, history, params)
+    atomic_write_json(directory / RESULT, result.to_dict())
+    return result
+
+
+def train_or_load_baseline(
+    method: str,
+    backbone: Backbone,
+    triplets: Sequence[Triplet],
+    config: BaselineConfig = BaselineConfig(),
+    cache_root: str | Path | None = None,
+    force: bool = False,
+) -> BaselineResult:
+    """:func:`train_baseline`, cached under ``cache_dir()/baselines/<key>``; the key hashes the method,
+    the config, the backbone identity, the exact triplets and the TRL version. ``result.json`` is written
+    last, so an entry without it is incomplete and is retrained."""
+    import trl
+
+    _check_method(method)
+    key = content_key(
+        BASELINES_VERSION,
+        method,
+        config.beta_for(method),
+        asdict(config),
+        backbone.identity(),
+        triplets_digest(triplets),
+        trl.__version__,
+    )
+    directory = cache_dir(cache_root) / "baselines" / f"{method}-{key}"
+    if not force and (directory / RESULT).is_file():
+        return load_result(directory)
+    partial = directory.with_name(f".{directory.name}.partial-{uuid.uuid4().hex}")
+    try:
+        train_baseline(method, backbone, triplets, config, partial)
+        if directory.exists():
+            shutil.rmtree(directory)
+        partial.rename(directory)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+    return load_result(directory)
+
+
+def grid_points(method: str, grid: Mapping[str, Sequence[float]] | None = None) -> list[dict[str, float]]:
+    """The hyper-parameter points of ``method``: every combination of ``grid`` (default :data:`GRIDS`), e.g.
+    ``grid_points("simpo", {"beta": [2.0], "gamma": [0.5, 1.0]})`` -> ``[{"beta": 2, "gamma": 0.5}, ...]``."""
+    _check_method(method)
+    axes = dict(GRIDS[method] if grid is None else grid)
+    unknown = set(axes) - {"beta", "gamma"}
+    if unknown:
+        raise ValueError(f"grid axes {sorted(unknown)} are not hyper-parameters here; use 'beta' and 'gamma'")
+    return [dict(zip(axes, values)) for values in itertools.product(*axes.values())] or [{}]
+
+
+def sweep(
+    backbone: Backbone,
+    train: Sequence[Triplet],
+    heldout: Sequence[Triplet],
+    grids: Mapping[str, Mapping[str, Sequence[float]]],
+    config: BaselineConfig = BaselineConfig(),
+    cache_root: str | Path | None = None,
+) -> dict[str, tuple[BaselineResult, PairRewards]]:
+    """Train (or load) every method of ``grids`` at every grid point on ``train`` and compute its implicit
+    rewards on ``heldout``; keys are ``"dpo beta=0.1"``-style labels."""
+    out: dict[str, tuple[BaselineResult, PairRewards]] = {}
+    for label, result in train_grid(backbone, train, grids, config, cache_root).items():
+        method, beta = result.method, float(result.params["beta"])
+        policy = load_policy(backbone, result.adapter_dir)
+        rewards = implicit_rewards(method, policy, backbone.tokenizer, heldout, beta, config.max_length)
+        out[label] = (result, rewards)
+    return out
+
+
+def train_grid(
+    backbone: Backbone,
+    train: Sequence[Triplet],
+    grids: Mapping[str, Mapping[str, Sequence[float]]],
+    config: BaselineConfig = BaselineConfig(),
+    cache_root: str | Path | None = None,
+) -> dict[str, BaselineResult]:
+    """:func:`train_or_load_baseline` for every method of ``grids`` at every grid point (:func:`grid_points`);
+    keys are labels such as ``"dpo beta=0.1"`` (``"sft"`` for a method without hyper-parameters)."""
+    out: dict[str, BaselineResult] = {}
+    for method, grid in grids.items():
+        for point in grid_points(method, grid):
+            label = " ".join([method, *(f"{k}={v:g}" for k, v in point.items())])
+            out[label] = train_or_load_baseline(method, backbone, train, replace(config, **point), cache_root)
+    return out
+
+
+def load_result(directory: str | Path) -> BaselineResult:
+    """Read ``result.json`` of a trained baseline (its adapter directory is resolved next to it)."""
+    path = Path(directory)
+    if not (path / RESULT).is_file():
+        raise FileNotFoundError(f"{path} holds no {RESULT}: it is not a finished baseline run")
+    record = json.loads((path / RESULT).read_text())
+    return BaselineResult(record["method"], path / ADAPTER, record["log_history"], record["params"])
+
+
+def load_policy(backbone: Backbone, adapter_dir: str | Path, merge: bool = False) -> Any:
+    """A copy of ``backbone``'s model with the LoRA adapter of ``adapter_dir``, in eval mode.
+
+    ``merge=True`` folds the adapter into the weights (a plain model: faster generation, no reference).
+    """
+    from peft import PeftModel
+
+    policy = PeftModel.from_pretrained(trainable_copy(backbone), str(adapter_dir))
+    policy.eval().requires_grad_(False)
+    return policy.merge_and_unload() if merge else policy
+
+
+# ------------------------------------------------------------------------------------- implicit rewards
+
+
+@dataclass
+class PairRewards:
+    """Row-aligned rewards of held-out pairs: ``chosen[i]`` and ``rejected[i]`` answer the same prompt."""
+
+    method: str
+    chosen: torch.Tensor
+    rejected: torch.Tensor
+
+    @property
+    def margins(self) -> torch.Tensor:
+        return self.chosen - self.rejected
+
+
+def pair_batch(tokenizer: Any, triplets: Sequence[Triplet], max_length: int) -> PairBatch:
+    """Prompt + chosen rows then prompt + rejected rows, left-truncated to ``max_length``, with the response
+    tokens marked (the rendering of :func:`coala_lib.backbone.features.render`). Rows are *right*-padded, so every
+    real token keeps its position whatever the position encoding (GPT-2's absolute positions included)."""
+    unlimited = 1_000_000
+    texts = [render(tokenizer, t.prompt, t.chosen) for t in triplets] + [
+        render(tokenizer, t.prompt, t.rejected) for t in triplets
+    ]
+    prompts = tokenize(tokenizer, [prompt_text(tokenizer, t.prompt) for t in triplets] * 2, unlimited)
+    full = tokenize(tokenizer, texts, unlimited)
+    n_response = [max(0, min(len(ids) - len(p), max_length)) for ids, p in zip(full, prompts)]
+    rows = [ids[-max_length:] for ids in full]
+    width = max(len(r) for r in rows)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    input_ids = torch.full((len(rows), width), pad, dtype=torch.long)
+    attention = torch.zeros_like(input_ids)
+    response = torch.zeros_like(input_ids)
+    for i, (ids, k) in enumerate(zip(rows, n_response)):
+        input_ids[i, : len(ids)] = torch.tensor(ids)
+        attention[i, : len(ids)] = 1
+        response[i, len(ids) - k : len(ids)] = 1
+    return PairBatch(input_ids, attention, response)
+
+
+@torch.no_grad()
+def response_logps(
+    policy: Any,
+    tokenizer: Any,
+    triplets: Sequence[Triplet],
+    max_length: int = 128,
+    batch_size: int = 8,
+    reference: bool = False,
+    progress: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Summed response log-probabilities and response lengths, each ``(2, n)`` float32 on the CPU
+    (row 0: chosen, row 1: rejected). ``reference=True`` evaluates ``policy`` with its LoRA adapters
+    disabled (:math:`\\pi_{ref}`)."""
+    policy.eval()
+    logps, counts = [], []
+    starts = range(0, len(triplets), batch_size)
+    for start in tqdm(starts, desc="log-probs", disable=not progress, leave=False):
+        batch = pair_batch(tokenizer, triplets[start : start + batch_size], max_length)
+        device = next(policy.parameters()).device
+        rows = tuple(t.to(device) for t in batch.rows())
+        if reference:
+            with policy.disable_adapter():
+                lp, cnt = sequence_logps(policy, *rows)
+        else:
+            lp, cnt = sequence_logps(policy, *rows)
+        logps.append(lp.float().cpu().view(2, -1))
+        counts.append(cnt.float().cpu().view(2, -1))
+    return torch.cat(logps, dim=1), torch.cat(counts, dim=1)
+
+
+def implicit_rewards(
+    method: str,
+    policy: Any,
+    tokenizer: Any,
+    triplets: Sequence[Triplet],
+    beta: float,
+    max_length: int = 128,
+    batch_size: int = 8,
+    progress: bool = False,
+) -> PairRewards:
+    """The implicit rewards of the module docstring for a trained ``policy`` (a PEFT model) on ``triplets``."""
+    _check_method(method)
+    _check_triplets(triplets)
+    logps, counts = response_logps(policy, tokenizer, triplets, max_length, batch_size, progress=progress)
+    if method == "dpo":
+        ref, _ = response_logps(policy, tokenizer, triplets, max_length, batch_size, reference=True, progress=progress)
+        reward = beta * (logps - ref)
+    else:
+        mean = logps / counts.clamp(min=1)
+        reward = mean if method == "sft" else beta * mean
+    return PairRewards(method, reward[0], reward[1])
+
+
+def head_rewards(
+    backbone: Backbone, head: CoalaHead, triplets: Sequence[Triplet], max_length: int = 128
+) -> PairRewards:
+    """COALA's reward: the head score :math:`s` of the pooled features of prompt + chosen and prompt + rejected."""
+    _check_triplets(triplets)
+    texts = [render(backbone.tokenizer, t.prompt, t.chosen) for t in triplets]
+    texts += [render(backbone.tokenizer, t.prompt, t.rejected) for t in triplets]
+    scores = head.score(pooled_features(backbone, texts, max_length, head.pooling)).float().cpu()
+    n = len(triplets)
+    return PairRewards("coala", scores[:n], scores[n:])

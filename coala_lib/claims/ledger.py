@@ -1,0 +1,84 @@
+"""The claims ledger: what each notebook measured, written as JSON, and the table built from it.
+
+Each experiment notebook ends with :func:`record`, which writes ``<results_dir>/claims/<name>.json``
+holding its key numbers, its parameters and where it ran. ``results_dir`` is an argument or the
+``COALA_RESULTS_DIR`` environment variable (the build and test scripts set it to ``results/``); with
+neither, nothing is written, so a notebook run elsewhere (Colab, a GPU box) never writes into a
+checkout it does not know. The ledger page reads those files back with :func:`load_records`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from coala_lib.core.files import atomic_write_json, environment_record
+
+RESULTS_DIR_ENV = "COALA_RESULTS_DIR"
+Verdict = Literal["holds", "holds with caveats", "does not hold at our scale", "not testable here"]
+VERDICTS: tuple[str, ...] = ("holds", "holds with caveats", "does not hold at our scale", "not testable here")
+
+
+def results_dir(explicit: str | os.PathLike | None = None) -> Path | None:
+    """``explicit``, else ``$COALA_RESULTS_DIR``, else ``None`` (do not write)."""
+    root = explicit or os.environ.get(RESULTS_DIR_ENV)
+    return Path(root).expanduser() if root else None
+
+
+def record(
+    name: str, values: dict[str, Any], params: dict[str, Any], directory: str | os.PathLike | None = None
+) -> Path | None:
+    """Write one notebook's measured ``values`` with its ``params`` and environment; return the path."""
+    root = results_dir(directory)
+    if root is None:
+        return None
+    payload = {"notebook": name, "values": values, "params": params, "environment": environment_record()}
+    return atomic_write_json(root / "claims" / f"{name}.json", payload)
+
+
+def load_records(directory: str | os.PathLike) -> dict[str, dict[str, Any]]:
+    """All records under ``<directory>/claims``, keyed by notebook name."""
+    folder = Path(directory) / "claims"
+    return {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))}
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One claim of the paper, the number the paper gives, and how to judge it from our records.
+
+    ``judge`` maps the records to ``(our number as text, verdict, note)``; it must return
+    ``"not testable here"`` with the reason in ``note`` when the records needed are missing.
+    """
+
+    key: str
+    statement: str
+    paper: str
+    notebook: str
+    judge: Callable[[dict[str, dict[str, Any]]], tuple[str, Verdict, str]]
+
+
+def ledger_rows(claims: list[Claim], records: dict[str, dict[str, Any]]) -> list[dict[str, str]]:
+    """One row per claim: statement, paper, ours, verdict, note, the notebook, the hardware."""
+    rows = []
+    for claim in claims:
+        ours, verdict, note = claim.judge(records)
+        if verdict not in VERDICTS:
+            raise ValueError(f"claim {claim.key!r}: verdict {verdict!r} is not one of {VERDICTS}")
+        source = records.get(claim.notebook)
+        hardware = (source or {}).get("environment", {}).get("device_name", "-") if source else "-"
+        rows.append(
+            {
+                "claim": claim.statement,
+                "paper": claim.paper,
+                "ours": ours,
+                "verdict": verdict,
+                "note": note,
+                "notebook": claim.notebook,
+                "hardware": hardware,
+            }
+        )
+    return rows

@@ -1,0 +1,35 @@
+"""Input checks shared by the solvers and models: clear errors that name the argument and the fix."""
+
+from __future__ import annotations
+
+import torch
+
+
+def validate_features(X: torch.Tensor, name: str = "X") -> None:
+    """Raise a clear ``ValueError`` unless ``X`` is a finite, non-empty floating (n, d) tensor."""
+    if not isinstance(X, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor of shape (n, d), got {type(X).__name__}")
+    if X.ndim != 2:
+        raise ValueError(f"{name} must have shape (n, d), got {tuple(X.shape)}")
+    if X.shape[0] == 0 or X.shape[1] == 0:
+        raise ValueError(f"{name} is empty (shape {tuple(X.shape)}); pass at least one row and one feature")
+    if not X.is_floating_point():
+        raise TypeError(f"{name} must be float32 or float64, got {X.dtype}; convert with X.float() or X.double()")
+    if not bool(torch.isfinite(X).all()):
+        raise ValueError(f"{name} contains NaN or inf; drop or impute those rows before fitting")
+
+
+def validate_targets(y: torch.Tensor, X: torch.Tensor, allow_real_targets: bool = False) -> None:
+    """Raise unless ``y`` is a finite (n,) tensor matching ``X``; labels must be +-1 unless allowed."""
+    if not isinstance(y, torch.Tensor):
+        raise TypeError(f"y must be a torch.Tensor of shape ({X.shape[0]},), got {type(y).__name__}")
+    if y.ndim != 1 or y.shape[0] != X.shape[0]:
+        raise ValueError(f"y must have shape ({X.shape[0]},) to match X {tuple(X.shape)}, got {tuple(y.shape)}")
+    if not bool(torch.isfinite(y).all()):
+        raise ValueError("y contains NaN or inf")
+    if not allow_real_targets and not bool(((y == 1) | (y == -1)).all()):
+        bad = y[(y != 1) & (y != -1)][:3].tolist()
+        raise ValueError(
+            f"y must hold labels +1 (chosen) / -1 (rejected), found e.g. {bad}; map 0/1 labels with 2*y-1, "
+            f"or pass allow_real_targets=True for real-valued regression targets"
+        )

@@ -1,0 +1,56 @@
+"""Phase II and the trained head: the convex COALA loss on the frozen first layer, the saved head, the
+one training call ``train_or_load_head`` and the hand-off of notebook 03's head to notebooks 04-06.
+"""
+
+from coala_lib.head.coala_head import CoalaHead
+from coala_lib.head.handoff import Trained, load_trained
+from coala_lib.head.phase2 import (
+    PhaseIIResult,
+    compare_pairings,
+    design,
+    gradient,
+    loss_value,
+    margins,
+    objective_agreement,
+    pairwise_accuracy,
+    solve_newton,
+    train_adamw,
+)
+from coala_lib.head.training import (
+    HeadConfig,
+    Normaliser,
+    accuracies,
+    fit_head,
+    head_features,
+    load_splits,
+    pooling_mismatch,
+    splits_features,
+    stacked,
+    train_or_load_head,
+)
+
+__all__ = [
+    "CoalaHead",
+    "HeadConfig",
+    "Normaliser",
+    "PhaseIIResult",
+    "Trained",
+    "accuracies",
+    "compare_pairings",
+    "design",
+    "fit_head",
+    "gradient",
+    "head_features",
+    "load_splits",
+    "load_trained",
+    "loss_value",
+    "margins",
+    "objective_agreement",
+    "pairwise_accuracy",
+    "pooling_mismatch",
+    "solve_newton",
+    "splits_features",
+    "stacked",
+    "train_adamw",
+    "train_or_load_head",
+]

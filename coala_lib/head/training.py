@@ -1,0 +1,395 @@
+"""The COALA training pipeline as one call: :func:`train_or_load_head`.
+
+    triplets -> pooled features (cached) -> normalise -> Phase I (CRONOS) -> Phase II (convex BT) -> head
+
+Phase I fits the convex two-layer ReLU program on the stacked, normalised features
+:math:`X = [\\tilde F_c; \\tilde F_r]` with labels :math:`y = [+1; -1]` (:func:`coala_lib.convex.cronos.fit_cronos`) and
+keeps the recovered network's first layer :math:`W_1`. As the paper's comparison (its Table 7), a
+two-layer net of the same width is trained by AdamW on the same data
+(:func:`coala_lib.convex.two_layer.train_two_layer`). Phase II freezes :math:`W_1` and fits :math:`\\theta_2` on
+:math:`h = (W_1 \\tilde f)_+` with the loss of :mod:`coala_lib.head.phase2`, solved to a certified optimum
+(Newton); the paper's AdamW run, started from Phase I's :math:`w_2`, is recorded alongside for its
+reward-margin curve and its distance from that optimum.
+
+Accuracies: *pointwise* is the sign accuracy :math:`\\mathrm{sign}\\, s(f) = y` over all texts; *pairwise* is the
+fraction of prompt-matched pairs with :math:`s(f_c) > s(f_r)`.
+
+The head and a JSON report are stored under ``cache_dir()/heads/<key>`` where the key hashes every
+parameter, the backbone identity, the feature dtype and the exact triplets, so notebook 04 finds the
+head notebook 03 trained by calling this function with the same arguments.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import uuid
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from coala_lib.backbone.features import PairFeatures, pair_features, triplets_digest
+from coala_lib.backbone.pooling import POOLINGS
+from coala_lib.backbone.registry import Backbone, default_dtype, load_backbone, resolve_model
+from coala_lib.convex.cronos import DEFAULT_RHO, fit_cronos
+from coala_lib.convex.two_layer import TwoLayerReLU, train_two_layer
+from coala_lib.core.files import atomic_write_json, cache_dir, content_key, environment_record
+from coala_lib.core.runtime import resolve_device, seed_everything, timed
+from coala_lib.data import Triplet, TripletDataset, load_triplets
+from coala_lib.data.sources import dataset_source
+from coala_lib.head.coala_head import CoalaHead
+from coala_lib.head.phase2 import design, pairwise_accuracy, solve_newton, train_adamw
+
+PIPELINE_VERSION = 1
+REPORT = "report.json"
+SCALE_FLOOR = 1e-6
+
+
+@dataclass(frozen=True)
+class HeadConfig:
+    """Every knob of the pipeline (all enter the cache key); ``rho`` is the ADMM penalty of CRONOS.
+
+    ``cronos_max_iters`` caps the ADMM iterations (the reference code runs 6; CRONOS stops earlier when
+    its residual tolerances are met). ``baseline_*`` set the same-width AdamW head of the comparison.
+    """
+
+    model: str = "smollm2"
+    dataset: str = "imdb"
+    n_pairs: int = 300
+    n_eval: int = 200
+    max_length: int = 128
+    pooling: str = "mean"
+    P: int = 10
+    beta: float = 1e-3
+    rho: float = DEFAULT_RHO
+    cronos_max_iters: int = 300
+    phase2: str = "pairwise"
+    pairing: str = "matched"
+    phase2_beta: float = 2.5
+    phase2_gamma: float = 0.5
+    phase2_l2: float = 1e-4
+    phase2_solver: str = "newton"
+    adamw_lr: float = 1e-4
+    adamw_epochs: int = 500
+    adamw_batch: int = 128
+    baseline_lr: float = 1e-3
+    baseline_steps: int = 1000
+    seed: int = 0
+    revision: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.n_pairs < 1 or self.n_eval < 1:
+            raise ValueError(f"n_pairs and n_eval must be >= 1, got {self.n_pairs} and {self.n_eval}")
+        if self.phase2_solver not in ("newton", "adamw"):
+            raise ValueError(
+                f"phase2_solver must be 'newton' (certified optimum) or 'adamw', got {self.phase2_solver!r}"
+            )
+
+
+@dataclass
+class Normaliser:
+    """Per-dimension :math:`\\tilde f = (f - \\mu)/\\sigma` with :math:`\\mu, \\sigma` from the training texts."""
+
+    mean: torch.Tensor
+    scale: torch.Tensor
+
+    @classmethod
+    def fit(cls, feats: PairFeatures) -> Normaliser:
+        stacked = torch.cat([feats.chosen, feats.rejected]).double()
+        return cls(stacked.mean(0).float(), stacked.std(0).clamp(min=SCALE_FLOOR).float())
+
+    def __call__(self, f: torch.Tensor) -> torch.Tensor:
+        return (f - self.mean.to(f.device, f.dtype)) / self.scale.to(f.device, f.dtype)
+
+
+def load_splits(config: HeadConfig, data_dir: str | Path | None = None) -> tuple[TripletDataset, TripletDataset]:
+    """The ``n_pairs`` training and ``n_eval`` held-out triplets of ``config.dataset`` (seeded)."""
+    splits = (
+        load_triplets(config.dataset, "train", n=config.n_pairs, seed=config.seed, data_dir=data_dir),
+        load_triplets(config.dataset, "eval", n=config.n_eval, seed=config.seed, data_dir=data_dir),
+    )
+    for part in splits:
+        if len(part) == 0:
+            raise ValueError(f"dataset {config.dataset!r} split {part.split!r} gave no triplets; check data_dir and n")
+    return splits
+
+
+def splits_features(
+    backbone: Backbone,
+    config: HeadConfig,
+    splits: tuple[TripletDataset, TripletDataset],
+    cache_root: str | Path | None = None,
+    progress: bool = True,
+) -> tuple[PairFeatures, PairFeatures]:
+    """Cached pair features of the (train, eval) triplets with ``config``'s max_length and pooling."""
+    return tuple(  # type: ignore[return-value]
+        pair_features(
+            backbone,
+            part.triplets,
+            config.max_length,
+            config.pooling,
+            source=dataset_source(part.params),
+            cache_root=cache_root,
+            progress=progress,
+        )
+        for part in splits
+    )
+
+
+def stacked(
+    feats: PairFeatures, normaliser: Normaliser, dtype: torch.dtype, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Phase I data: :math:`X = [\\tilde F_c; \\tilde F_r]` and :math:`y = [+1; -1]`."""
+    X = normaliser(torch.cat([feats.chosen, feats.rejected]).to(device, dtype))
+    y = torch.cat([torch.ones(len(feats)), -torch.ones(len(feats))]).to(device, dtype)
+    return X, y
+
+
+def accuracies(net: TwoLayerReLU, feats: PairFeatures, normaliser: Normaliser) -> dict[str, float]:
+    """Pointwise sign accuracy over all texts and pairwise accuracy :math:`s_c > s_r` over matched pairs."""
+    W1 = net.W1.double().cpu()
+    w2 = net.w2.double().cpu()
+    s_c = torch.relu(normaliser(feats.chosen).double() @ W1.T) @ w2
+    s_r = torch.relu(normaliser(feats.rejected).double() @ W1.T) @ w2
+    pointwise = float(torch.cat([s_c > 0, s_r < 0]).double().mean())
+    return {"pointwise": pointwise, "pairwise": float((s_c > s_r).double().mean())}
+
+
+def head_features(head: CoalaHead, feats: PairFeatures) -> tuple[torch.Tensor, torch.Tensor]:
+    """Phase II inputs :math:`h = (W_1 \\tilde f)_+` for the chosen and the rejected texts, row-aligned."""
+    return head.hidden(feats.chosen), head.hidden(feats.rejected)
+
+
+def train_or_load_head(
+    model: str = "smollm2",
+    dataset: str = "imdb",
+    n_pairs: int = 300,
+    max_length: int = 128,
+    pooling: str = "mean",
+    P: int = 10,
+    beta: float = 1e-3,
+    rho: float = DEFAULT_RHO,
+    phase2: str = "pairwise",
+    seed: int = 0,
+    device: str = "auto",
+    data_dir: str | Path | None = None,
+    cache_root: str | Path | None = None,
+    backbone: Backbone | None = None,
+    splits: tuple[TripletDataset, TripletDataset] | None = None,
+    force: bool = False,
+    progress: bool = True,
+    **options: Any,
+) -> tuple[CoalaHead, dict[str, Any]]:
+    """Train the COALA head (or load it if these exact inputs were trained before); return (head, report).
+
+    ``options`` are the remaining fields of :class:`HeadConfig` (``n_eval``, ``phase2_beta``,
+    ``phase2_gamma``, ``phase2_l2``, ``phase2_solver``, ``pairing``, ``adamw_*``, ``baseline_*``, ``revision``).
+    ``backbone`` reuses an already loaded model (it must be ``model``); otherwise it is loaded only on a
+    cache miss. ``splits`` reuses the (train, eval) triplets :func:`load_splits` returned for these
+    arguments instead of reading the data again (they enter the cache key by content either way).
+    ``force=True`` retrains and overwrites.
+    """
+    unknown = set(options) - set(HeadConfig.__dataclass_fields__)
+    if unknown:
+        raise TypeError(f"unknown option(s) {sorted(unknown)}; valid: {sorted(HeadConfig.__dataclass_fields__)}")
+    config = HeadConfig(
+        model=model,
+        dataset=dataset,
+        n_pairs=n_pairs,
+        max_length=max_length,
+        pooling=pooling,
+        P=P,
+        beta=beta,
+        rho=rho,
+        phase2=phase2,
+        seed=seed,
+        **options,
+    )
+    dev = resolve_device(device)
+    ref = resolve_model(config.model, config.revision, config.seed)
+    if backbone is not None and backbone.model_id != ref.model_id:
+        raise ValueError(f"backbone is {backbone.model_id!r} but model={model!r} resolves to {ref.model_id!r}")
+    dtype = backbone.dtype if backbone is not None else default_dtype(dev)
+    train, held = splits = splits if splits is not None else load_splits(config, data_dir)
+    identity = ref.identity()
+    if backbone is not None:  # e.g. after coala_lib.backbone.sft.apply_sft, whose revision records the tuning
+        identity["revision"] = backbone.revision
+    key = content_key(
+        PIPELINE_VERSION,
+        asdict(config),
+        identity,
+        str(dtype),
+        triplets_digest(train.triplets),
+        triplets_digest(held.triplets),
+    )
+    directory = cache_dir(cache_root) / "heads" / key
+    if not force and (directory / REPORT).is_file():
+        return CoalaHead.load(directory), json.loads((directory / REPORT).read_text())
+    if backbone is None:
+        backbone = load_backbone(config.model, dev, revision=config.revision, seed=config.seed)
+    with timed(backbone.device) as t_features:
+        f_train, f_eval = splits_features(backbone, config, splits, cache_root, progress)
+    head, report = fit_head(config, f_train, f_eval, backbone.model_id, backbone.device, progress)
+    report.update(
+        key=key,
+        backbone=backbone.identity(),
+        feature_seconds=t_features["seconds"],
+        features={"train": f_train.key, "eval": f_eval.key, "dim": f_train.dim},
+        data={"train": train.params, "eval": held.params},
+        environment=environment_record(),
+    )
+    head.config["key"] = key
+    _publish(directory, head, report)
+    return head, report
+
+
+def fit_head(
+    config: HeadConfig,
+    f_train: PairFeatures,
+    f_eval: PairFeatures,
+    model_id: str,
+    device: torch.device | str = "cpu",
+    progress: bool = False,
+) -> tuple[CoalaHead, dict[str, Any]]:
+    """Phase I, the AdamW comparison and Phase II on given features (no caching); return (head, report)."""
+    if f_train.dim != f_eval.dim:
+        raise ValueError(f"train features have dimension {f_train.dim} but eval features {f_eval.dim}: same backbone?")
+    dev = torch.device(device)
+    dtype = torch.float64 if dev.type == "cpu" else torch.float32
+    seed_everything(config.seed)
+    normaliser = Normaliser.fit(f_train)
+    X, y = stacked(f_train, normaliser, dtype, dev)
+
+    with timed(dev) as t_phase1:
+        result = fit_cronos(
+            X,
+            y,
+            P=config.P,
+            beta=config.beta,
+            rho=config.rho,
+            model="relu",
+            seed=config.seed,
+            max_iters=config.cronos_max_iters,
+            progress=progress,
+        )
+    net = result.model.to_two_layer()
+    if net.width == 0:
+        raise ValueError(f"Phase I kept no neuron (beta={config.beta} zeroes every group); lower beta")
+    width = 2 * config.P
+    with timed(dev) as t_baseline:
+        baseline, base_history = train_two_layer(
+            X,
+            y,
+            width=width,
+            beta=config.beta,
+            steps=config.baseline_steps,
+            lr=config.baseline_lr,
+            optimizer="adamw",
+            batch_size=min(config.adamw_batch, X.shape[0]),
+            seed=config.seed,
+            progress=progress,
+        )
+    phase1 = {
+        "iterations": result.iterations,
+        "converged": result.converged,
+        "rho": result.rho,
+        "objective": result.model.objective(X, y, config.beta),
+        "width": net.width,
+        "seconds": t_phase1["seconds"],
+        "train": accuracies(net, f_train, normaliser),
+        "eval": accuracies(net, f_eval, normaliser),
+        "history": result.history.as_dict(),
+    }
+    adamw_head = {
+        "width": width,
+        "objective": baseline.objective(X, y, config.beta),
+        "seconds": t_baseline["seconds"],
+        "train": accuracies(baseline, f_train, normaliser),
+        "eval": accuracies(baseline, f_eval, normaliser),
+        "history": base_history.as_dict(),
+    }
+    del X, y
+
+    W1 = net.W1.float().cpu()
+    stage1 = CoalaHead(W1, net.w2.float().cpu(), normaliser.mean, normaliser.scale, model_id, config.pooling)
+    hc, hr = head_features(stage1, f_train)
+    ec, er = head_features(stage1, f_eval)
+    Z = design(hc, hr, config.phase2, config.pairing, config.seed)
+    hyper = {"beta": config.phase2_beta, "gamma": config.phase2_gamma, "l2": config.phase2_l2}
+    with timed() as t_phase2:
+        optimum = solve_newton(Z, **hyper)
+        adamw = train_adamw(
+            Z,
+            hc,
+            hr,
+            **hyper,
+            lr=config.adamw_lr,
+            epochs=config.adamw_epochs,
+            batch_size=config.adamw_batch,
+            theta0=net.w2,
+            seed=config.seed,
+            progress=progress,
+        )
+    chosen = optimum if config.phase2_solver == "newton" else adamw
+    phase2 = {
+        "solver": chosen.solver,
+        "loss": chosen.loss,
+        "grad_norm": chosen.grad_norm,
+        "gap_bound": chosen.gap_bound,
+        "optimum_loss": optimum.loss,
+        "optimum_grad_norm": optimum.grad_norm,
+        "optimum_converged": optimum.converged,
+        "adamw_loss": adamw.loss,
+        "adamw_grad_norm": adamw.grad_norm,
+        "adamw_history": adamw.history,
+        "train_pairwise": pairwise_accuracy(chosen.theta, hc, hr),
+        "eval_pairwise": pairwise_accuracy(chosen.theta, ec, er),
+        "stage1_eval_pairwise": pairwise_accuracy(net.w2, ec, er),
+        "seconds": t_phase2["seconds"],
+    }
+    head = CoalaHead(
+        W1,
+        chosen.theta.float(),
+        normaliser.mean,
+        normaliser.scale,
+        model_id,
+        config.pooling,
+        config={**asdict(config), "phase1_width": net.width},
+    )
+    return head, {"config": asdict(config), "phase1": phase1, "adamw_head": adamw_head, "phase2": phase2}
+
+
+def pooling_mismatch(
+    backbone: Backbone,
+    head: CoalaHead,
+    triplets: Sequence[Triplet],
+    max_length: int = 128,
+    cache_root: str | Path | None = None,
+    progress: bool = True,
+) -> dict[str, float]:
+    """Pairwise accuracy of ``head`` on ``triplets`` with features pooled each supported way; only
+    ``head.pooling`` matches training (the reference code trains on one pooling and decodes with another)."""
+    out = {}
+    for pooling in POOLINGS:
+        feats = pair_features(backbone, triplets, max_length, pooling, cache_root=cache_root, progress=progress)
+        out[pooling] = float((head.score(feats.chosen) > head.score(feats.rejected)).double().mean())
+    return out
+
+
+def _publish(directory: Path, head: CoalaHead, report: dict[str, Any]) -> None:
+    """Write head + report into a temporary directory, then rename it into place in one step."""
+    partial = directory.with_name(f".{directory.name}.partial-{uuid.uuid4().hex}")
+    try:
+        head.save(partial)
+        atomic_write_json(partial / REPORT, report)
+        if directory.exists():
+            stale = directory.with_name(f".{directory.name}.old-{uuid.uuid4().hex}")
+            directory.rename(stale)
+            shutil.rmtree(stale, ignore_errors=True)
+        partial.rename(directory)
+    finally:
+        if partial.exists():
+            shutil.rmtree(partial, ignore_errors=True)

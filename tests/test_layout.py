@@ -1,0 +1,125 @@
+"""The library's dependency contract: stages import only themselves and lower stages.
+
+Order of the pipeline (lowest first): core, data, backbone, convex, head, guidance, baselines,
+evaluation, accounting, claims; ``chapters`` (notebook-only experiments and figures) sits on top and
+nothing in the library imports it. Function-local imports count too: hiding an upward import inside a
+function does not make it acceptable.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+LIB = Path(__file__).resolve().parents[1] / "coala_lib"
+STAGES = [
+    "core",
+    "data",
+    "backbone",
+    "convex",
+    "head",
+    "guidance",
+    "baselines",
+    "evaluation",
+    "accounting",
+    "claims",
+    "chapters",
+]
+
+
+def _stage(dotted: str) -> str | None:
+    parts = dotted.split(".")
+    if parts[0] != "coala_lib" or len(parts) < 2:
+        return None
+    return parts[1]
+
+
+def _imports(path: Path) -> list[str]:
+    package = ".".join(path.relative_to(LIB.parent).with_suffix("").parts[:-1])
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            found += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                module = ".".join(base + ([node.module] if node.module else []))
+            else:
+                module = node.module or ""
+            if module == "coala_lib":
+                found += [f"coala_lib.{alias.name}" for alias in node.names]
+            else:
+                found.append(module)
+    return found
+
+
+MODULES = sorted(p for p in LIB.rglob("*.py") if p.parent != LIB)
+
+
+def test_every_module_sits_in_a_known_stage() -> None:
+    stages = {p.relative_to(LIB).parts[0] for p in MODULES}
+    assert stages == set(STAGES)
+    top_level = sorted(p.name for p in LIB.glob("*.py"))
+    assert top_level == ["__init__.py"], f"modules outside a stage folder: {top_level}"
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(LIB)))
+def test_imports_point_down_the_pipeline(path: Path) -> None:
+    own = path.relative_to(LIB).parts[0]
+    upward = []
+    for module in _imports(path):
+        stage = _stage(module)
+        if stage is None:
+            continue
+        if stage not in STAGES:
+            upward.append(f"{module} (not a stage)")
+        elif STAGES.index(stage) > STAGES.index(own):
+            upward.append(module)
+    assert not upward, f"{path.relative_to(LIB)} ({own}) imports higher stages: {upward}"
+
+
+def test_nothing_in_the_library_imports_the_chapter_helpers() -> None:
+    offenders = [
+        str(p.relative_to(LIB))
+        for p in MODULES
+        if p.relative_to(LIB).parts[0] != "chapters" and any(_stage(m) == "chapters" for m in _imports(p))
+    ]
+    assert not offenders
+
+
+def test_no_import_cycles_between_modules() -> None:
+    graph = {}
+    for path in MODULES:
+        name = ".".join(path.relative_to(LIB.parent).with_suffix("").parts)
+        name = name.removesuffix(".__init__")
+        graph[name] = {m for m in _imports(path) if m.startswith("coala_lib.") and m != name}
+    names = set(graph)
+
+    def resolve(module: str) -> str | None:
+        while module and module not in names:
+            module = module.rpartition(".")[0]
+        return module or None
+
+    edges = {
+        n: {r for m in deps if (r := resolve(m)) and r != n and not n.startswith(r + ".")} for n, deps in graph.items()
+    }
+    state: dict[str, int] = {}
+
+    def visit(node: str, trail: list[str]) -> None:
+        state[node] = 1
+        for nxt in edges[node]:
+            if state.get(nxt) == 1:
+                raise AssertionError(
+                    "import cycle: " + " -> ".join(trail[trail.index(nxt) :] + [nxt])
+                    if nxt in trail
+                    else f"cycle through {nxt}"
+                )
+            if nxt not in state:
+                visit(nxt, trail + [nxt])
+        state[node] = 2
+
+    for n in sorted(edges):
+        if n not in state:
+            visit(n, [n])
