@@ -58,7 +58,7 @@ print("records found in", folder.name + "/", ":", sorted(records) or "none")
 # %% [markdown]
 # ## Verdicts
 #
-# Each claim gets one of four verdicts: **holds** (our numbers agree, by the rule in its judge),
+# Each claim gets one of four verdicts: **holds** (our numbers agree, by its verdict rule),
 # **holds with caveats** (they agree in direction but not in size, or only part of the evidence is in),
 # **does not hold at our scale** (our numbers contradict it, at the small scale we ran) and
 # **not testable here** (the record or the hardware it needs is missing; the note says which). The
@@ -82,7 +82,7 @@ with pd.option_context("display.max_colwidth", None):
 print(rows["verdict"].value_counts().reindex(VERDICTS, fill_value=0).to_string())
 
 # %% [markdown]
-# Each judge's rule is its docstring in `coala_lib/claims/verdicts.py`, and `tests/test_claims.py` checks that
+# Each claim's rule is the docstring of its `verdict_*` function in `coala_lib/claims/verdicts.py`, and `tests/test_claims.py` checks that
 # every verdict flips when the numbers flip. To fill the "not testable here" rows, run the notebooks
 # with `COALA_RESULTS_DIR` set (`bash scripts/execute_notebooks.sh` from a checkout with
 # `COALA_RESULTS_DIR=$PWD/results`), and the GPU rows with the benchmark on a GPU; the page

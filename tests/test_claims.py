@@ -1,4 +1,4 @@
-"""The claims' judges: "not testable here" without records, a verdict from records shaped like the
+"""The claims' verdict rules: "not testable here" without records, a verdict from records shaped like the
 notebooks' (built here, not read from results/), and a verdict that flips when the numbers flip."""
 
 from __future__ import annotations
@@ -76,12 +76,12 @@ def flipped(records: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 
 def verdicts(records: dict[str, dict[str, Any]]) -> dict[str, str]:
-    return {c.key: c.judge(records)[1] for c in CLAIMS}
+    return {c.key: c.rule(records)[1] for c in CLAIMS}
 
 
 def test_every_claim_is_not_testable_without_records() -> None:
     for claim in CLAIMS:
-        ours, verdict, note = claim.judge({})
+        _ours, verdict, note = claim.rule({})
         assert verdict == "not testable here", claim.key
         assert note, f"{claim.key}: the reason must be given"
 

@@ -22,7 +22,7 @@ def test_record_round_trip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     assert records["03_train"]["environment"]["device"] in {"cpu", "cuda"}
 
 
-def _judge_accuracy(records: dict) -> tuple[str, str, str]:
+def _verdict_accuracy(records: dict) -> tuple[str, str, str]:
     if "03_train" not in records:
         return "-", "not testable here", "notebook 03 has not run"
     acc = records["03_train"]["values"]["acc"]
@@ -30,7 +30,7 @@ def _judge_accuracy(records: dict) -> tuple[str, str, str]:
 
 
 def test_ledger_rows_follow_the_records(tmp_path: Path) -> None:
-    claim = ledger.Claim("acc", "the head beats chance", "> 50 %", "03_train", _judge_accuracy)
+    claim = ledger.Claim("acc", "the head beats chance", "> 50 %", "03_train", _verdict_accuracy)
     assert ledger.ledger_rows([claim], {})[0]["verdict"] == "not testable here"
     ledger.record("03_train", {"acc": 0.9}, {}, directory=tmp_path)
     row = ledger.ledger_rows([claim], ledger.load_records(tmp_path))[0]

@@ -48,9 +48,9 @@ def load_records(directory: str | os.PathLike) -> dict[str, dict[str, Any]]:
 
 @dataclass(frozen=True)
 class Claim:
-    """One claim of the paper, the number the paper gives, and how to judge it from our records.
+    """One claim of the paper, the number the paper gives, and the rule that decides it from our records.
 
-    ``judge`` maps the records to ``(our number as text, verdict, note)``; it must return
+    ``rule`` (a ``coala_lib.claims.verdicts.verdict_*`` function) maps the records to ``(our number as text, verdict, note)``; it must return
     ``"not testable here"`` with the reason in ``note`` when the records needed are missing.
     """
 
@@ -58,14 +58,14 @@ class Claim:
     statement: str
     paper: str
     notebook: str
-    judge: Callable[[dict[str, dict[str, Any]]], tuple[str, Verdict, str]]
+    rule: Callable[[dict[str, dict[str, Any]]], tuple[str, Verdict, str]]
 
 
 def ledger_rows(claims: list[Claim], records: dict[str, dict[str, Any]]) -> list[dict[str, str]]:
     """One row per claim: statement, paper, ours, verdict, note, the notebook, the hardware."""
     rows = []
     for claim in claims:
-        ours, verdict, note = claim.judge(records)
+        ours, verdict, note = claim.rule(records)
         if verdict not in VERDICTS:
             raise ValueError(f"claim {claim.key!r}: verdict {verdict!r} is not one of {VERDICTS}")
         source = records.get(claim.notebook)

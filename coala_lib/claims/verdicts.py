@@ -1,8 +1,8 @@
-"""The paper's claims, each with the number the paper gives and a judge that reads our records.
+"""The paper's claims, each with the number the paper gives and a verdict rule that reads our records.
 
-A judge maps the records (``coala_lib.claims.ledger.load_records`` plus the ``results/bench_*.json`` files,
+A verdict rule (``verdict_*``) maps the records (``coala_lib.claims.ledger.load_records`` plus the ``results/bench_*.json`` files,
 keyed by file stem) to ``(ours, verdict, note)``. It never guesses: when a record or a value it needs
-is missing it returns ``"not testable here"`` and says which. Thresholds are stated in each judge's
+is missing it returns ``"not testable here"`` and says which. Thresholds are stated in each rule's
 docstring; a claim our numbers contradict gets ``"does not hold at our scale"``.
 """
 
@@ -16,7 +16,7 @@ from coala_lib.claims import paper
 from coala_lib.claims.ledger import Claim, Verdict
 
 Records = Mapping[str, Mapping[str, Any]]
-Judgement = tuple[str, Verdict, str]
+Assessment = tuple[str, Verdict, str]
 
 #: GPU memory the paper's single-GPU claim is about (an RTX 4090).
 PAPER_GPU_GB = 24.0
@@ -60,11 +60,11 @@ def _values(records: Records, name: str) -> Mapping[str, Any] | None:
     return None if record is None else record.get("values")
 
 
-def _missing(what: str) -> Judgement:
+def _missing(what: str) -> Assessment:
     return "-", "not testable here", f"no {what} (run it with COALA_RESULTS_DIR set)"
 
 
-def judge_single_gpu(records: Records) -> Judgement:
+def verdict_single_gpu(records: Records) -> Assessment:
     """Holds when a CUDA efficiency record at a 7-8B shape has COALA's peak memory within 24 GB."""
     gpu = {
         k: r
@@ -83,7 +83,7 @@ def judge_single_gpu(records: Records) -> Judgement:
     return ours, "does not hold at our scale", f"peak above {PAPER_GPU_GB:g} GB on {', '.join(devices)}"
 
 
-def judge_compute_share(records: Records) -> Judgement:
+def verdict_compute_share(records: Records) -> Assessment:
     """Our COALA/LoRA-DPO share is counted feature-extraction FLOPs over counted LoRA-DPO FLOPs per
     pair (one epoch) at the 7-8B shapes (``bench_efficiency_cpu``, meta device). Holds when within 25%
     of the paper's share, with caveats when COALA is cheaper but the share differs, else does not hold."""
@@ -110,7 +110,7 @@ def judge_compute_share(records: Records) -> Judgement:
     return ours, "does not hold at our scale", note
 
 
-def judge_margins(records: Records) -> Judgement:
+def verdict_margins(records: Records) -> Assessment:
     """Holds when COALA's Phase II margin curve (03) rises on at least 90% of its steps and ends above
     where it started; the baselines' TRL margin curves (05) go into the note for comparison."""
     coala = (_values(records, "03_train") or {}).get("margin_curve")
@@ -132,7 +132,7 @@ def judge_margins(records: Records) -> Judgement:
     return ours, "holds with caveats", note
 
 
-def judge_head_accuracy(records: Records) -> Judgement:
+def verdict_head_accuracy(records: Records) -> Assessment:
     """CRONOS minus AdamW held-out accuracy in 02 (IMDb, MiniLM) and 03 (pairwise, the backbone).
     Holds when every difference is positive and one exceeds its 95% binomial half-width; with caveats
     when they are mixed or all within noise; does not hold when every difference is negative."""
@@ -156,7 +156,7 @@ def judge_head_accuracy(records: Records) -> Judgement:
     return ours, "holds with caveats", note + "; mixed across notebooks"
 
 
-def judge_win_rates(records: Records) -> Judgement:
+def verdict_win_rates(records: Records) -> Assessment:
     """COALA's win rate (ties half) against each of DPO, ORPO and SFT under each judge (06). Holds when
     every 95% interval lies above 0.5, with caveats when every rate is above 0.5, does not hold when
     most rates are below 0.5; otherwise (a split or all near 0.5) holds with caveats."""
@@ -178,7 +178,7 @@ def judge_win_rates(records: Records) -> Judgement:
     return ours, "holds with caveats", note + "; some intervals include 0.5"
 
 
-def judge_human_study(records: Records) -> Judgement:
+def verdict_human_study(records: Records) -> Assessment:
     """Always not testable here: no human raters; the note says whether notebook 06 wrote the kit."""
     kit = (_values(records, "06_evaluation") or {}).get("survey_items")
     raters = paper.HUMAN_STUDY_RATERS
@@ -190,7 +190,7 @@ def judge_human_study(records: Records) -> Judgement:
     return "-", "not testable here", note
 
 
-def judge_apm(records: Records) -> Judgement:
+def verdict_apm(records: Records) -> Assessment:
     """APM triplets per assistant reply on HH-RLHF (00). Holds within 0.8-1.2 with our default (no
     wrap-around); with caveats when only the wrap-around variant is within it; else does not hold."""
     v = _values(records, "00_datasets")
@@ -210,7 +210,7 @@ def judge_apm(records: Records) -> Judgement:
     return ours, "does not hold at our scale", note
 
 
-def judge_optimality(records: Records) -> Judgement:
+def verdict_optimality(records: Records) -> Assessment:
     """Three checks: no Adam run below the convex optimum (01), CRONOS within a relative gap of 1e-3 of
     the interior-point optimum at its best penalty (02), Phase II gradient norm below 1e-8 (03). Holds when all three pass,
     with caveats when the present ones pass but some are missing, does not hold when any fails."""
@@ -258,55 +258,55 @@ CLAIMS: list[Claim] = [
         "Alignment with a frozen LM fits one GPU's memory",
         "a 24 GB RTX 4090 suffices",
         "07_efficiency",
-        judge_single_gpu,
+        verdict_single_gpu,
     ),
     Claim(
         "compute_share",
         "COALA needs a fraction of DPO's compute",
         ", ".join(f"{m}: {100 * t['COALA'] / t['DPO']:.3g}%" for m, t in paper.REPORTED_TFLOPS.items()),
         "07_efficiency",
-        judge_compute_share,
+        verdict_compute_share,
     ),
     Claim(
         "margins",
         "Reward margins grow stably (monotonically) during training",
         "COALA's margin rises monotonically, DPO's fluctuates (figure)",
         "03_train",
-        judge_margins,
+        verdict_margins,
     ),
     Claim(
         "head_accuracy",
         "The CRONOS head is more accurate than the AdamW head",
         f"Table 7: CRONOS ahead in {_cronos_ahead()} cells",
         "03_train",
-        judge_head_accuracy,
+        verdict_head_accuracy,
     ),
     Claim(
         "win_rates",
         "COALA wins against DPO, ORPO and SFT",
         "Table 3: AlpacaEval 2 LC win rates",
         "06_evaluation",
-        judge_win_rates,
+        verdict_win_rates,
     ),
     Claim(
         "human_study",
         "Humans prefer COALA",
         "Table 4: " + ", ".join(f"{d}: COALA {s['COALA']:g}%" for d, s in paper.HUMAN_STUDY_WIN_SHARE.items()),
         "06_evaluation",
-        judge_human_study,
+        verdict_human_study,
     ),
     Claim(
         "apm",
         "APM yields about one triplet per assistant reply",
         f"{paper.DATASET_PAIRS['edufeedback'] / paper.EDUFEEDBACK_CONVERSATIONS:.3g} triplets per conversation",
         "00_datasets",
-        judge_apm,
+        verdict_apm,
     ),
     Claim(
         "optimality",
         "Both phases reach a global optimum",
         "Phase I: global optimum of the convex program; Phase II: convex",
         "03_train",
-        judge_optimality,
+        verdict_optimality,
     ),
 ]
