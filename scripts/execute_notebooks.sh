@@ -4,6 +4,10 @@
 # Usage: scripts/execute_notebooks.sh [NAME ...]   (default: all of notebooks/*.ipynb)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The executed pages are read, not watched: no progress bars (tqdm >= 4.66 reads $TQDM_DISABLE; the
+# library's own loops honour it through coala_lib.core.runtime.progress_off; the Hub's bars have their own
+# switch). An interactive user, who sets neither, still sees them.
+export TQDM_DISABLE=1 HF_HUB_DISABLE_PROGRESS_BARS=1
 mkdir -p book/executed
 names=("$@")
 if [ ${#names[@]} -eq 0 ]; then

@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 
 from coala_lib.backbone.pooling import pool
 from coala_lib.core.files import atomic_write_bytes, cache_dir, content_key
-from coala_lib.core.runtime import resolve_device
+from coala_lib.core.runtime import progress_off, resolve_device
 
 ENCODER_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 EMBEDDING_DIM = 384
@@ -91,7 +91,7 @@ def encode_texts(
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     out = torch.empty(len(texts), EMBEDDING_DIM)
     starts = range(0, len(texts), batch_size)
-    for start in tqdm(starts, desc="MiniLM", disable=not progress, leave=False):
+    for start in tqdm(starts, desc="MiniLM", disable=progress_off(progress), leave=False):
         idx = order[start : start + batch_size]
         batch = tokenizer(
             [texts[i] for i in idx], padding=True, truncation=True, max_length=max_length, return_tensors="pt"

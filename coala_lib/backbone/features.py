@@ -13,45 +13,38 @@ the prompt and response are concatenated. Texts are left-truncated to ``max_leng
 response is kept) and left-padded.
 
 Cache layout, under ``cache_dir()/features/<key>/``: ``shard-NNNNN.safetensors`` files written as they
-are produced, then ``manifest.json`` (shapes and the SHA-256 of every shard) written last, all inside a
-temporary directory renamed into place in one step: a reader never sees a half-written entry. A shard
-whose hash no longer matches is reported and recomputed, never used.
+are produced, published with :func:`coala_lib.core.cache.publishing` (a manifest of SHA-256 hashes,
+the key fields and the shape ``{n, dim}``, then one rename). On read the manifest's key, fields and
+shape must match the request and every shard its hash and its recorded row count; an entry that fails
+is reported (:class:`CorruptCacheWarning` naming its path) and recomputed, never used.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import shutil
-import uuid
-import warnings
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 from tqdm.auto import tqdm
 
 from coala_lib.backbone.pooling import POOLINGS, pool
 from coala_lib.backbone.registry import Backbone
-from coala_lib.core.files import atomic_write_bytes, atomic_write_json, cache_dir, content_key
+from coala_lib.core.cache import CacheEntry, CacheError, CorruptCacheWarning, load_cached, open_entry, publishing
+from coala_lib.core.files import atomic_write_bytes, cache_dir, content_key
+from coala_lib.core.runtime import progress_off
 from coala_lib.data.schema import Triplet
 
 #: Bump when rendering, tokenisation or the cache layout change: old cache entries then miss.
-FEATURES_VERSION = 1
-MANIFEST = "manifest.json"
-
-
-class CacheError(RuntimeError):
-    """A feature cache entry is incomplete or does not match its manifest."""
-
-
-class CorruptCacheWarning(UserWarning):
-    """A cache entry failed verification and is being recomputed."""
+FEATURES_VERSION = 2
+KIND = "features"
+__all__ = ["CacheError", "CorruptCacheWarning"]  # re-exported from coala_lib.core.cache for callers of this module
 
 
 @dataclass
@@ -164,7 +157,7 @@ def pooled_features(
     size = batch_size or default_batch_size(backbone)
     order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
     batches = [order[i : i + size] for i in range(0, len(order), size)]
-    for batch in tqdm(batches, desc="features", disable=not progress, leave=False):
+    for batch in tqdm(batches, desc="features", disable=progress_off(progress), leave=False):
         padded = backbone.tokenizer.pad({"input_ids": [ids[i] for i in batch]}, return_tensors="pt")
         out[batch] = pooled_from_ids(backbone, padded["input_ids"], padded["attention_mask"], pooling).cpu()
     return out
@@ -205,24 +198,6 @@ def feature_key_fields(
     }
 
 
-@contextmanager
-def staged_entry(final: Path) -> Iterator[Path]:
-    """A private staging path next to cache entry ``final``: fill it, and on success it is renamed to
-    ``final`` in one step (if another process published the same entry first, theirs is kept); whatever
-    is left of it is removed, so a reader never sees a half-written entry."""
-    partial = final.with_name(f".{final.name}.partial-{uuid.uuid4().hex}")
-    try:
-        yield partial
-        try:
-            partial.rename(final)
-        except OSError:
-            if not (final / MANIFEST).is_file():
-                raise
-    finally:
-        if partial.exists():
-            shutil.rmtree(partial, ignore_errors=True)
-
-
 def pair_features(
     backbone: Backbone,
     triplets: Sequence[Triplet],
@@ -249,48 +224,54 @@ def pair_features(
     fields = feature_key_fields(backbone, triplets, max_length, pooling, source)
     key = content_key(fields)
     if not cache:
-        return _compute(backbone, triplets, max_length, pooling, batch_size, shard_rows, progress, None, key, fields)
-    root = cache_dir(cache_root) / "features"
-    final = root / key
-    if final.exists():
-        try:
-            return load_features(final)
-        except CacheError as err:
-            warnings.warn(f"{err}; recomputing it", CorruptCacheWarning, stacklevel=2)
-            _discard(final)
-    with staged_entry(final) as partial:
-        return _compute(backbone, triplets, max_length, pooling, batch_size, shard_rows, progress, partial, key, fields)
+        return _compute(backbone, triplets, max_length, pooling, batch_size, shard_rows, progress, None, key)
+    final = cache_dir(cache_root) / "features" / key
+    shape = {"n": len(triplets), "dim": backbone.hidden_size}
+    cached = load_cached(final, _read, kind=KIND, key=key, fields=fields, shape=shape)
+    if cached is not None:
+        return cached
+    with publishing(final, kind=KIND, key=key, fields=fields, shape=shape) as stage:
+        return _compute(backbone, triplets, max_length, pooling, batch_size, shard_rows, progress, stage.path, key, stage.meta)
 
 
-def load_features(directory: str | Path) -> PairFeatures:
-    """Read and verify a cache entry written by :func:`pair_features`; raise :class:`CacheError` if bad."""
+def load_features(
+    directory: str | Path,
+    key: str | None = None,
+    fields: dict[str, Any] | None = None,
+    shape: dict[str, int] | None = None,
+) -> PairFeatures:
+    """Read and verify a cache entry written by :func:`pair_features`; raise :class:`CacheError` naming it if bad.
+
+    ``key`` defaults to the folder's name; ``fields`` and ``shape`` (``{"n": rows, "dim": d}``), when given,
+    must equal the manifest's.
+    """
     path = Path(directory)
+    return _read(open_entry(path, kind=KIND, key=path.name if key is None else key, fields=fields, shape=shape))
+
+
+def _read(entry: CacheEntry) -> PairFeatures:
+    """The features of a verified entry: every shard's hash, shapes and row count checked."""
     try:
-        manifest = json.loads((path / MANIFEST).read_text())
-        n, d, shards = int(manifest["n"]), int(manifest["dim"]), manifest["shards"]
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        raise CacheError(f"feature cache {path} has no readable {MANIFEST} ({err})") from err
+        n, d, shards = int(entry.shape["n"]), int(entry.shape["dim"]), list(entry.meta["shards"])
+        layout = [(str(s["file"]), int(s["rows"])) for s in shards]
+    except (KeyError, TypeError, ValueError) as err:
+        raise CacheError(f"cache entry {entry.path}: its manifest lacks a valid shard list ({err})") from err
+    if sorted(name for name, _ in layout) != entry.files or sum(rows for _, rows in layout) != n:
+        raise CacheError(f"cache entry {entry.path}: its shards do not add up to the {n} rows of its manifest")
     chosen = torch.empty(n, d, dtype=torch.float32)
     rejected = torch.empty(n, d, dtype=torch.float32)
     start = 0
-    for shard in shards:
-        file = path / shard["file"]
+    for name, rows in layout:
         try:
-            blob = file.read_bytes()
-        except OSError as err:
-            raise CacheError(f"feature cache shard {file} is missing ({err})") from err
-        if hashlib.sha256(blob).hexdigest() != shard["sha256"]:
-            raise CacheError(f"feature cache shard {file} does not match the SHA-256 in its manifest")
-        tensors = load_safetensors(blob)
-        rows = int(shard["rows"])
-        if start + rows > n or any(tensors[k].shape != (rows, d) for k in ("chosen", "rejected")):
-            raise CacheError(f"feature cache shard {file} has shapes inconsistent with its manifest")
+            tensors = load_safetensors(entry.read_bytes(name))
+        except SafetensorError as err:
+            raise CacheError(f"cache entry {entry.path}: {name} is not a safetensors file ({err})") from err
+        if set(tensors) != {"chosen", "rejected"} or any(t.shape != (rows, d) for t in tensors.values()):
+            raise CacheError(f"cache entry {entry.path}: {name} does not hold two ({rows}, {d}) tensors")
         chosen[start : start + rows] = tensors["chosen"]
         rejected[start : start + rows] = tensors["rejected"]
         start += rows
-    if start != n:
-        raise CacheError(f"feature cache {path} holds {start} rows but its manifest says {n}")
-    return PairFeatures(chosen=chosen, rejected=rejected, key=path.name, manifest=manifest)
+    return PairFeatures(chosen=chosen, rejected=rejected, key=entry.key, manifest=entry.manifest)
 
 
 def _compute(
@@ -303,9 +284,10 @@ def _compute(
     progress: bool,
     directory: Path | None,
     key: str,
-    fields: dict[str, Any],
+    meta: dict[str, Any] | None = None,
 ) -> PairFeatures:
-    """Extract shard by shard into preallocated tensors, writing each shard to ``directory`` if given."""
+    """Extract shard by shard into preallocated tensors, writing each shard to ``directory`` if given
+    and listing it, in row order, under ``meta["shards"]``."""
     n, d = len(triplets), backbone.hidden_size
     chosen = torch.empty(n, d, dtype=torch.float32)
     rejected = torch.empty(n, d, dtype=torch.float32)
@@ -322,18 +304,10 @@ def _compute(
             name = f"shard-{index:05d}.safetensors"
             blob = save_safetensors({"chosen": pooled[:k].contiguous(), "rejected": pooled[k:].contiguous()})
             atomic_write_bytes(directory / name, blob)
-            shards.append({"file": name, "rows": k, "sha256": hashlib.sha256(blob).hexdigest()})
-    manifest = {"format": FEATURES_VERSION, "key": key, "fields": fields, "n": n, "dim": d, "shards": shards}
-    if directory is not None:
-        atomic_write_json(directory / MANIFEST, manifest)  # written last: marks the entry complete
-    return PairFeatures(chosen=chosen, rejected=rejected, key=key, manifest=manifest)
-
-
-def _discard(directory: Path) -> None:
-    """Move a bad entry out of the way (one rename), then delete it."""
-    trash = directory.with_name(f".{directory.name}.corrupt-{uuid.uuid4().hex}")
-    directory.rename(trash)
-    shutil.rmtree(trash, ignore_errors=True)
+            shards.append({"file": name, "rows": k})
+    if meta is not None:
+        meta["shards"] = shards
+    return PairFeatures(chosen=chosen, rejected=rejected, key=key, manifest={"key": key, "shards": shards})
 
 
 def _check_pooling(pooling: str) -> None:

@@ -29,6 +29,7 @@ from coala_lib.backbone.features import prompt_text, render, tokenize, triplets_
 from coala_lib.backbone.lora import LORA_ALPHA, LORA_DROPOUT, LORA_R, lora_config
 from coala_lib.backbone.registry import Backbone
 from coala_lib.core.files import atomic_write_bytes, atomic_write_json, cache_dir, content_key
+from coala_lib.core.runtime import progress_off
 from coala_lib.data.schema import Triplet
 
 SFT_VERSION = 1
@@ -109,7 +110,7 @@ def _train(
     pad = backbone.tokenizer.pad_token_id
     for _ in range(config.epochs):
         batches = torch.randperm(len(examples), generator=gen).split(config.batch_size)
-        for batch in tqdm(batches, desc="LoRA SFT", disable=not progress):
+        for batch in tqdm(batches, desc="LoRA SFT", disable=progress_off(progress)):
             rows = [examples[i] for i in batch.tolist()]
             width = max(len(ids) for ids, _ in rows)
             ids = torch.full((len(rows), width), pad, dtype=torch.long)

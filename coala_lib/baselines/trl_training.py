@@ -53,6 +53,7 @@ from coala_lib.backbone.lora import LORA_ALPHA, LORA_DROPOUT, LORA_R, lora_confi
 from coala_lib.backbone.registry import Backbone
 from coala_lib.baselines.training_step import PairBatch, sequence_logps
 from coala_lib.core.files import atomic_write_json, cache_dir, content_key, environment_record
+from coala_lib.core.runtime import progress_off
 from coala_lib.data.schema import Triplet
 from coala_lib.head.coala_head import CoalaHead
 
@@ -434,7 +435,7 @@ def response_logps(
     policy.eval()
     logps, counts = [], []
     starts = range(0, len(triplets), batch_size)
-    for start in tqdm(starts, desc="log-probs", disable=not progress, leave=False):
+    for start in tqdm(starts, desc="log-probs", disable=progress_off(progress), leave=False):
         batch = pair_batch(tokenizer, triplets[start : start + batch_size], max_length)
         device = next(policy.parameters()).device
         rows = tuple(t.to(device) for t in batch.rows())

@@ -78,7 +78,7 @@ from coala_lib.convex.reformulation import (
     sample_gates,
 )
 from coala_lib.core.checks import validate_features, validate_targets
-from coala_lib.core.runtime import synchronize
+from coala_lib.core.runtime import progress_off, synchronize
 
 DEFAULT_RHO = 1e-3
 PRECONDITIONERS = ("kronecker", "block_nystrom", "nystrom", "none")
@@ -306,7 +306,7 @@ def fit_cronos(
     converged = False
     p_dim = u.numel() + (s.numel() if relu else 0)
     k = 0
-    for k in tqdm(range(1, max_iters + 1), disable=not progress, desc="cronos"):
+    for k in tqdm(range(1, max_iters + 1), disable=progress_off(progress), desc="cronos"):
         rhs = Fty + v - lam + Gt_s_minus_nu
         solve = pcg(system, rhs, u, precond, tol=max(pcg_tol / k**2, floor), max_iters=pcg_max_iters)
         u = solve.x

@@ -29,7 +29,7 @@ import torch
 from tqdm.auto import tqdm
 
 from coala_lib.core.checks import validate_features, validate_targets
-from coala_lib.core.runtime import synchronize
+from coala_lib.core.runtime import progress_off, synchronize
 
 
 @dataclass
@@ -156,7 +156,7 @@ def train_two_layer(
             history.seconds.append(elapsed)
 
     record(0)
-    for step in tqdm(range(1, steps + 1), disable=not progress, desc="adam"):
+    for step in tqdm(range(1, steps + 1), disable=progress_off(progress), desc="adam"):
         synchronize(X.device)
         tic = time.perf_counter()
         if batch_size is None or batch_size == n:

@@ -2,6 +2,16 @@
 timers) and input checks. Every other stage may import it; it imports no other stage.
 """
 
+from coala_lib.core.cache import (
+    CacheEntry,
+    CacheError,
+    CorruptCacheWarning,
+    discard,
+    load_cached,
+    open_entry,
+    publishing,
+    sweep_leftovers,
+)
 from coala_lib.core.checks import validate_features, validate_targets
 from coala_lib.core.files import (
     atomic_write_bytes,
@@ -11,17 +21,26 @@ from coala_lib.core.files import (
     data_dir,
     environment_record,
 )
-from coala_lib.core.runtime import resolve_device, seed_everything, synchronize, timed
+from coala_lib.core.runtime import progress_off, resolve_device, seed_everything, synchronize, timed
 
 __all__ = [
+    "CacheEntry",
+    "CacheError",
+    "CorruptCacheWarning",
     "atomic_write_bytes",
     "atomic_write_json",
     "cache_dir",
     "content_key",
     "data_dir",
+    "discard",
     "environment_record",
+    "load_cached",
+    "open_entry",
+    "publishing",
+    "progress_off",
     "resolve_device",
     "seed_everything",
+    "sweep_leftovers",
     "synchronize",
     "timed",
     "validate_features",

@@ -1,7 +1,8 @@
-"""Runtime helpers: device and dtype resolution, seeding, synchronised timing."""
+"""Runtime helpers: device and dtype resolution, seeding, synchronised timing, progress bars."""
 
 from __future__ import annotations
 
+import os
 import random
 import time
 from collections.abc import Iterator
@@ -19,6 +20,12 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={device!r} was asked for but CUDA is not available; use 'cpu' or 'auto'.")
     return resolved
+
+
+def progress_off(progress: bool) -> bool:
+    """tqdm's ``disable`` for a loop with a ``progress`` switch: off when ``progress`` is False or when
+    ``$TQDM_DISABLE`` is set (the book build sets it), which an explicit ``disable=False`` would override."""
+    return not progress or os.environ.get("TQDM_DISABLE", "").strip().lower() not in ("", "0", "false")
 
 
 def seed_everything(seed: int) -> torch.Generator:

@@ -37,6 +37,7 @@ from tqdm.auto import tqdm
 from transformers import PreTrainedModel
 
 from coala_lib.backbone.features import prompt_text, tokenize
+from coala_lib.core.runtime import progress_off
 from coala_lib.guidance.config import GuidanceConfig
 from coala_lib.guidance.lm import CachedPrefix, Prefix, RecomputedPrefix
 from coala_lib.guidance.sampling import (
@@ -196,7 +197,7 @@ def _decode(
     finished = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
     steps: list[GuidedStep] = []
     guided_mode = head is not None and config.mode in ("paper", "additive", "args")
-    for step in tqdm(range(config.max_new_tokens), desc=f"decode ({config.mode})", disable=not progress):
+    for step in tqdm(range(config.max_new_tokens), desc=f"decode ({config.mode})", disable=progress_off(progress)):
         penalised = repetition_penalty(
             prefix.logits, prefix.input_ids, prefix.attention_mask, config.repetition_penalty
         )

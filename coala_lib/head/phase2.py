@@ -39,6 +39,8 @@ from typing import Literal
 import torch
 from tqdm.auto import tqdm
 
+from coala_lib.core.runtime import progress_off
+
 Objective = Literal["pairwise", "pointwise"]
 Pairing = Literal["matched", "random"]
 OBJECTIVES: tuple[str, ...] = ("pairwise", "pointwise")
@@ -209,7 +211,7 @@ def train_adamw(
 
     step = 0
     log(step)
-    for _ in tqdm(range(epochs), desc="Phase II AdamW", disable=not progress):
+    for _ in tqdm(range(epochs), desc="Phase II AdamW", disable=progress_off(progress)):
         for batch in torch.randperm(N, generator=gen).split(batch_size):
             Zb = Z[batch]
             loss = torch.nn.functional.softplus(gamma - beta * (Zb @ theta)).mean() + 0.5 * l2 * theta.square().sum()
