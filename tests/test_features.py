@@ -137,7 +137,7 @@ def test_damaged_entries_raise_cache_error(tiny, tmp_path, damage: str) -> None:
     elif damage == "shard missing":
         (entry / "shard-00000.safetensors").unlink()
     else:
-        manifest["n"] = 7
+        manifest["shape"]["n"] = 7
         (entry / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(CacheError):
         load_features(entry)

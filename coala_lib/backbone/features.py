@@ -36,7 +36,8 @@ from tqdm.auto import tqdm
 
 from coala_lib.backbone.pooling import POOLINGS, pool
 from coala_lib.backbone.registry import Backbone
-from coala_lib.core.cache import CacheEntry, CacheError, CorruptCacheWarning, load_cached, open_entry, publishing
+from coala_lib.core.cache import CacheEntry, CacheError, load_cached, open_entry, publishing
+from coala_lib.core.cache import CorruptCacheWarning as CorruptCacheWarning  # re-exported for this module's callers
 from coala_lib.core.files import atomic_write_bytes, cache_dir, content_key
 from coala_lib.core.runtime import progress_off
 from coala_lib.data.schema import Triplet
@@ -44,12 +45,12 @@ from coala_lib.data.schema import Triplet
 #: Bump when rendering, tokenisation or the cache layout change: old cache entries then miss.
 FEATURES_VERSION = 2
 KIND = "features"
-__all__ = ["CacheError", "CorruptCacheWarning"]  # re-exported from coala_lib.core.cache for callers of this module
 
 
 @dataclass
 class PairFeatures:
-    """Row-aligned pooled features: ``chosen[i]`` and ``rejected[i]`` come from triplet ``i``."""
+    """Row-aligned pooled features: ``chosen[i]`` and ``rejected[i]`` come from triplet ``i``; ``manifest`` is
+    the cache entry's manifest when they were read from the cache (empty when just computed)."""
 
     chosen: torch.Tensor
     rejected: torch.Tensor
@@ -231,7 +232,9 @@ def pair_features(
     if cached is not None:
         return cached
     with publishing(final, kind=KIND, key=key, fields=fields, shape=shape) as stage:
-        return _compute(backbone, triplets, max_length, pooling, batch_size, shard_rows, progress, stage.path, key, stage.meta)
+        return _compute(
+            backbone, triplets, max_length, pooling, batch_size, shard_rows, progress, stage.path, key, stage.meta
+        )
 
 
 def load_features(
@@ -307,7 +310,7 @@ def _compute(
             shards.append({"file": name, "rows": k})
     if meta is not None:
         meta["shards"] = shards
-    return PairFeatures(chosen=chosen, rejected=rejected, key=key, manifest={"key": key, "shards": shards})
+    return PairFeatures(chosen=chosen, rejected=rejected, key=key)
 
 
 def _check_pooling(pooling: str) -> None:

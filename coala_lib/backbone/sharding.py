@@ -32,16 +32,15 @@ from typing import Any
 import torch
 
 from coala_lib.backbone.features import (
-    MANIFEST,
-    CacheError,
+    KIND,
     PairFeatures,
     feature_key_fields,
     load_features,
     pair_features,
-    staged_entry,
     triplets_digest,
 )
 from coala_lib.backbone.registry import Backbone
+from coala_lib.core.cache import CacheEntry, CacheError, load_cached, publishing
 from coala_lib.core.files import atomic_write_bytes, atomic_write_json, cache_dir, content_key
 from coala_lib.data.schema import Triplet
 
@@ -132,12 +131,18 @@ def merge_shards(
     overlap, a block of other rows or settings, a damaged file).
     """
     n = len(triplets)
-    key = full_key(backbone, triplets, max_length, pooling, source)
+    fields = feature_key_fields(backbone, triplets, max_length, pooling, source)
+    key = content_key(fields)
     root = cache_dir(cache_root) / "features"
+    shape = {"n": n, "dim": backbone.hidden_size}
+    final = root / key
+    merged = load_cached(final, lambda entry: load_features(entry.path, key, fields, shape), kind=KIND, key=key)
+    if merged is not None:
+        return merged
     records = _read_records(staging_dir(key, cache_root))
-    expected = _fields_without_data(feature_key_fields(backbone, triplets, max_length, pooling, source))
+    expected = _fields_without_data(fields)
     covered = 0
-    parts: list[tuple[Path, dict[str, Any]]] = []
+    parts: list[tuple[Path, PairFeatures]] = []
     for rec in records:
         if rec["start"] != covered:
             kind = "a gap" if rec["start"] > covered else "an overlap"
@@ -148,24 +153,23 @@ def merge_shards(
         if rec["stop"] == rec["start"]:
             continue
         entry = root / str(rec["entry"])
-        part = load_features(entry)  # verifies every shard's SHA-256 and shape
-        fields = part.manifest["fields"]
-        if (
-            fields["triplets"] != triplets_digest(triplets[rec["start"] : rec["stop"]])
-            or len(part) != rec["stop"] - rec["start"]
-        ):
+        rows = rec["stop"] - rec["start"]
+        try:  # verifies the manifest, every shard's SHA-256 and shape
+            part = load_features(entry, shape={"n": rows, "dim": backbone.hidden_size})
+        except CacheError as err:
+            raise CacheError(f"{err}; rerun extract_shard for rank {rec['rank']} (its entry is recomputed)") from err
+        part_fields = part.manifest["fields"]
+        if part_fields["triplets"] != triplets_digest(triplets[rec["start"] : rec["stop"]]):
             raise CacheError(
-                f"rank {rec['rank']}'s entry {entry.name} does not hold rows {rec['start']}..{rec['stop']} of these triplets"
+                f"rank {rec['rank']}'s entry {entry} does not hold rows {rec['start']}..{rec['stop']} of these triplets"
             )
-        if _fields_without_data(fields) != expected:
-            raise CacheError(f"rank {rec['rank']}'s entry {entry.name} was extracted with other settings: {fields}")
-        parts.append((entry, part.manifest))
+        if _fields_without_data(part_fields) != expected:
+            raise CacheError(f"rank {rec['rank']}'s entry {entry} was extracted with other settings: {part_fields}")
+        parts.append((entry, part))
     if covered != n:
         raise CacheError(f"the ranks cover rows 0..{covered} but there are {n} triplets: rows are missing")
-    final = root / key
-    if not (final / MANIFEST).is_file():
-        _publish(final, parts, key, feature_key_fields(backbone, triplets, max_length, pooling, source), n)
-    return load_features(final)
+    _publish(final, parts, key, fields, shape)
+    return load_features(final, key, fields, shape)
 
 
 def _read_records(directory: Path) -> list[dict[str, Any]]:
@@ -192,19 +196,19 @@ def _fields_without_data(fields: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in fields.items() if k not in ("triplets", "n", "source")}
 
 
-def _publish(final: Path, parts: list[tuple[Path, dict[str, Any]]], key: str, fields: dict[str, Any], n: int) -> None:
-    """Copy the blocks' shard files, in row order, into a temporary entry, add its manifest, rename it into place."""
-    shards: list[dict[str, Any]] = []
-    dim = None
-    with staged_entry(final) as partial:
-        for entry, manifest in parts:
-            dim = manifest["dim"]
-            for shard in manifest["shards"]:
+def _publish(
+    final: Path, parts: list[tuple[Path, PairFeatures]], key: str, fields: dict[str, Any], shape: dict[str, int]
+) -> None:
+    """Copy the blocks' verified shard files, in row order, into one entry published under ``key``."""
+    with publishing(final, kind=KIND, key=key, fields=fields, shape=shape) as stage:
+        shards: list[dict[str, Any]] = []
+        for path, part in parts:
+            entry = CacheEntry(path, part.manifest)
+            for shard in part.manifest["meta"]["shards"]:
                 name = f"shard-{len(shards):05d}.safetensors"
-                atomic_write_bytes(partial / name, (entry / shard["file"]).read_bytes())
-                shards.append({**shard, "file": name})
-        manifest = {"format": parts[0][1]["format"], "key": key, "fields": fields, "n": n, "dim": dim, "shards": shards}
-        atomic_write_json(partial / MANIFEST, manifest)
+                atomic_write_bytes(stage.path / name, entry.read_bytes(shard["file"]))
+                shards.append({"file": name, "rows": shard["rows"]})
+        stage.meta["shards"] = shards
 
 
 def run_distributed(

@@ -2,7 +2,8 @@
 
 Every file the library writes goes through :func:`atomic_write_bytes`: the bytes land in a
 temporary file in the same directory, are flushed to disk, then renamed over the target, so a
-crash or a bad input never leaves a half-written cache entry or result.
+crash or a bad input never leaves a half-written cache entry or result. Whole cache entries (folders
+with a manifest of content hashes) are published and verified by :mod:`coala_lib.core.cache`.
 """
 
 from __future__ import annotations
@@ -38,11 +39,12 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
 
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
     """Write ``obj`` as indented, key-sorted JSON, atomically."""
-    text = json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n"
+    text = json.dumps(obj, indent=2, sort_keys=True, default=json_default) + "\n"
     return atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def _json_default(obj: Any) -> Any:
+def json_default(obj: Any) -> Any:
+    """JSON for paths (their text) and tensors or arrays (nested lists); anything else is an error."""
     if isinstance(obj, Path):
         return str(obj)
     if hasattr(obj, "tolist"):
@@ -52,7 +54,7 @@ def _json_default(obj: Any) -> Any:
 
 def content_key(*parts: Any, length: int = 16) -> str:
     """A short, stable hash of JSON-serialisable ``parts``: the name of a content-keyed cache entry."""
-    blob = json.dumps(parts, sort_keys=True, default=_json_default).encode("utf-8")
+    blob = json.dumps(parts, sort_keys=True, default=json_default).encode("utf-8")
     return hashlib.sha256(blob).hexdigest()[:length]
 
 
