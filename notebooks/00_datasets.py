@@ -15,7 +15,7 @@
 # %% [markdown]
 # # The preference datasets
 #
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/coala-book/coala-book/blob/main/notebooks/00_datasets.ipynb)
+# [![Open In Colab](/book/assets/colab-badge.svg)](https://colab.research.google.com/github/coala-book/coala-book/blob/main/notebooks/00_datasets.ipynb)
 #
 # COALA learns from *triplets*: a prompt, a preferred (chosen) response and a dispreferred
 # (rejected) one. This notebook turns every dataset of the paper into that one schema, validates
@@ -332,4 +332,4 @@ recorded = coala_lib.claims.ledger.record(
         "device": device,
     },
 )
-print("recorded:", recorded)
+print("recorded:", recorded and f"claims/{recorded.name}")  # relative: no machine path

@@ -15,7 +15,7 @@
 # %% [markdown]
 # # The convex reformulation of a two-layer ReLU network
 #
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/coala-book/coala-book/blob/main/notebooks/01_convex_reformulation.ipynb)
+# [![Open In Colab](/book/assets/colab-badge.svg)](https://colab.research.google.com/github/coala-book/coala-book/blob/main/notebooks/01_convex_reformulation.ipynb)
 #
 # COALA's Phase I trains a two-layer ReLU head not by gradient descent but by solving a convex
 # program. This notebook derives that program from the weight-decayed network (Pilanci & Ergen 2020),
@@ -361,4 +361,4 @@ recorded = coala_lib.claims.ledger.record(
         "neuron_threshold": neuron_threshold,
     },
 )
-print("recorded:", recorded)
+print("recorded:", recorded and f"claims/{recorded.name}")  # relative: no machine path

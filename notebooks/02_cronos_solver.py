@@ -15,7 +15,7 @@
 # %% [markdown]
 # # CRONOS: solving the convex program with ADMM and Nystrom-preconditioned CG
 #
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/coala-book/coala-book/blob/main/notebooks/02_cronos_solver.ipynb)
+# [![Open In Colab](/book/assets/colab-badge.svg)](https://colab.research.google.com/github/coala-book/coala-book/blob/main/notebooks/02_cronos_solver.ipynb)
 #
 # The convex program of the previous chapter is a second-order-cone program; interior-point solvers do
 # not scale to COALA's feature dimensions. COALA solves it with CRONOS (Feng, Frangella & Pilanci 2024):
@@ -489,4 +489,4 @@ recorded = coala_lib.claims.ledger.record(
         "adam_step_grid": adam_step_grid,
     },
 )
-print("recorded:", recorded)
+print("recorded:", recorded and f"claims/{recorded.name}")  # relative: no machine path

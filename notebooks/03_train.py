@@ -15,7 +15,7 @@
 # %% [markdown]
 # # Training the COALA head: features, Phase I by CRONOS, Phase II by a convex Bradley-Terry loss
 #
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/coala-book/coala-book/blob/main/notebooks/03_train.ipynb)
+# [![Open In Colab](/book/assets/colab-badge.svg)](https://colab.research.google.com/github/coala-book/coala-book/blob/main/notebooks/03_train.ipynb)
 #
 # This notebook runs COALA's training pipeline end to end on a frozen backbone: pooled last-layer
 # features of prompt + response texts (cached on disk), Phase I (the convex two-layer ReLU program
@@ -409,4 +409,4 @@ recorded = coala_lib.claims.ledger.record(
         "data_dir": data_dir,
     },
 )
-print("recorded:", recorded)
+print("recorded:", recorded and f"claims/{recorded.name}")  # relative: no machine path

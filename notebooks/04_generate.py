@@ -15,7 +15,7 @@
 # %% [markdown]
 # # Reward-guided decoding with the convex head
 #
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/coala-book/coala-book/blob/main/notebooks/04_generate.ipynb)
+# [![Open In Colab](/book/assets/colab-badge.svg)](https://colab.research.google.com/github/coala-book/coala-book/blob/main/notebooks/04_generate.ipynb)
 #
 # COALA never changes the language model: its text comes from the frozen LM, steered at decoding
 # time by the head trained in notebook 03. Every few tokens the LM proposes a pool of next tokens,
@@ -273,4 +273,4 @@ recorded = coala_lib.claims.ledger.record(
         "bench_files": bench_files,
     },
 )
-print("recorded:", recorded)
+print("recorded:", recorded and f"claims/{recorded.name}")  # relative: no machine path

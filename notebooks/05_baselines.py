@@ -15,7 +15,7 @@
 # %% [markdown]
 # # Baselines: SFT, DPO, ORPO and SimPO with TRL
 #
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/coala-book/coala-book/blob/main/notebooks/05_baselines.ipynb)
+# [![Open In Colab](/book/assets/colab-badge.svg)](https://colab.research.google.com/github/coala-book/coala-book/blob/main/notebooks/05_baselines.ipynb)
 #
 # The paper compares COALA with methods that *update the language model*: supervised fine-tuning (SFT),
 # DPO, ORPO and (in one table) SimPO, all trained with LoRA adapters. This notebook trains each of them
@@ -268,4 +268,4 @@ recorded = coala_lib.claims.ledger.record(
         "data_dir": data_dir,
     },
 )
-print("recorded:", recorded)
+print("recorded:", recorded and f"claims/{recorded.name}")  # relative: no machine path

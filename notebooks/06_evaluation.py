@@ -15,7 +15,7 @@
 # %% [markdown]
 # # Evaluation: judges, win rates and a human-study kit
 #
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/coala-book/coala-book/blob/main/notebooks/06_evaluation.ipynb)
+# [![Open In Colab](/book/assets/colab-badge.svg)](https://colab.research.google.com/github/coala-book/coala-book/blob/main/notebooks/06_evaluation.ipynb)
 #
 # The paper reports AlpacaEval 2 length-controlled win rates (its Table 3) and a human study (its Table 4).
 # This notebook builds their offline analogues: the frozen base model, COALA-guided decoding and the four
@@ -364,4 +364,4 @@ recorded = coala_lib.claims.ledger.record(
         "data_dir": data_dir,
     },
 )
-print("recorded:", recorded)
+print("recorded:", recorded and f"claims/{recorded.name}")  # relative: no machine path

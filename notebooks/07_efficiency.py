@@ -15,7 +15,7 @@
 # %% [markdown]
 # # Efficiency: counted FLOPs, peak memory and time per stage
 #
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/coala-book/coala-book/blob/main/notebooks/07_efficiency.ipynb)
+# [![Open In Colab](/book/assets/colab-badge.svg)](https://colab.research.google.com/github/coala-book/coala-book/blob/main/notebooks/07_efficiency.ipynb)
 #
 # The paper's efficiency table (its Table 5) reports "TFLOPs" that are wall-clock seconds times an
 # assumed 231 TFLOP/s, and leaves out feature extraction and decoding. This notebook puts *counted*
@@ -62,7 +62,7 @@ folder = (
     or Path(coala_lib.__file__).resolve().parents[1] / "results"
 )
 records = pe.find_bench_records(folder)
-print("benchmark records found:", sorted(records) or "none", "in", folder)
+print("benchmark records found:", sorted(records) or "none", "in", folder.name + "/")
 
 # %% [markdown]
 # ## What is counted, and how
@@ -286,4 +286,4 @@ recorded = coala_lib.claims.ledger.record(
         "seed": seed,
     },
 )
-print("recorded:", recorded)
+print("recorded:", recorded and f"claims/{recorded.name}")  # relative: no machine path

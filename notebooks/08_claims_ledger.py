@@ -15,7 +15,7 @@
 # %% [markdown]
 # # The claims ledger: the paper's claims next to our numbers
 #
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/coala-book/coala-book/blob/main/notebooks/08_claims_ledger.ipynb)
+# [![Open In Colab](/book/assets/colab-badge.svg)](https://colab.research.google.com/github/coala-book/coala-book/blob/main/notebooks/08_claims_ledger.ipynb)
 #
 # Every experiment notebook of this book ends by recording its key numbers, its parameters and the
 # machine it ran on as JSON under `results/claims/`; the benchmarks write `results/bench_*.json`. This

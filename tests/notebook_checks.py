@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import yaml
@@ -10,14 +11,16 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 EXECUTED = ROOT / "book" / "executed"
 
-COLAB_SETUP_CELL = """\
-# Colab only: install coala_lib and the packages Colab lacks; elsewhere this does nothing.
-import subprocess
-import sys
 
-if "google.colab" in sys.modules:
-    package = "coala-lib @ git+{url}@{branch}"
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", package], check=True)"""
+def _load_colab_cells():  # scripts/ is not a package: load the generator of cells 1-2 by path
+    spec = importlib.util.spec_from_file_location("colab_cells", ROOT / "scripts" / "colab_cells.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+colab_cells = _load_colab_cells()
 
 
 def notebook_names() -> list[str]:
@@ -25,24 +28,18 @@ def notebook_names() -> list[str]:
     return sorted(p.stem for p in NOTEBOOKS.glob("*.py"))
 
 
-def book_config() -> dict:
-    return yaml.safe_load((ROOT / "_config.yml").read_text())
-
-
-def repository() -> tuple[str, str]:
-    repo = book_config()["repository"]
-    return repo["url"].rstrip("/"), repo["branch"]
-
-
 def colab_url(name: str) -> str:
-    url, branch = repository()
-    slug = url.removeprefix("https://github.com/")
-    return f"https://colab.research.google.com/github/{slug}/blob/{branch}/notebooks/{name}.ipynb"
+    return colab_cells.colab_url(name)
+
+
+def expected_badge(name: str) -> str:
+    """Cell 1's badge line, as scripts/colab_cells.py generates it from _config.yml."""
+    return colab_cells.badge_markdown(name)
 
 
 def expected_setup_cell() -> str:
-    url, branch = repository()
-    return COLAB_SETUP_CELL.format(url=url, branch=branch)
+    """Cell 2, as scripts/colab_cells.py generates it from _config.yml."""
+    return colab_cells.setup_cell()
 
 
 def toc_files() -> list[str]:

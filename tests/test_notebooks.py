@@ -13,7 +13,7 @@ import pytest
 from notebook_checks import (
     EXECUTED,
     NOTEBOOKS,
-    colab_url,
+    expected_badge,
     expected_setup_cell,
     notebook_names,
     toc_files,
@@ -44,7 +44,9 @@ def test_conventions(name: str) -> None:
     nb = jupytext.read(NOTEBOOKS / f"{name}.py")
     first, setup, params = nb.cells[0], nb.cells[1], nb.cells[2]
     assert first.cell_type == "markdown" and first.source.startswith("# "), "cell 1: a markdown title"
-    assert f"]({colab_url(name)})" in first.source, f"cell 1: the Colab badge must link to {colab_url(name)}"
+    assert expected_badge(name) in first.source, (
+        f"cell 1: the Colab badge must be {expected_badge(name)} (run: python scripts/colab_cells.py)"
+    )
     assert setup.cell_type == "code" and setup.source.strip() == expected_setup_cell(), (
         "cell 2 must be the Colab set-up cell of CONTRIBUTING.md, verbatim"
     )
