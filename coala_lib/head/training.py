@@ -16,26 +16,27 @@ fraction of prompt-matched pairs with :math:`s(f_c) > s(f_r)`.
 
 The head and a JSON report are stored under ``cache_dir()/heads/<key>`` where the key hashes every
 parameter, the backbone identity, the feature dtype and the exact triplets, so notebook 04 finds the
-head notebook 03 trained by calling this function with the same arguments.
+head notebook 03 trained by calling this function with the same arguments. The entry is published and
+read back verified by :mod:`coala_lib.core.cache` (hashes, key fields, row counts): a damaged or
+mismatched entry is reported with its path and retrained.
 """
 
 from __future__ import annotations
 
-import json
-import shutil
-import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 
 from coala_lib.backbone.features import PairFeatures, pair_features, triplets_digest
 from coala_lib.backbone.pooling import POOLINGS
 from coala_lib.backbone.registry import Backbone, default_dtype, load_backbone, resolve_model
 from coala_lib.convex.cronos import DEFAULT_RHO, fit_cronos
 from coala_lib.convex.two_layer import TwoLayerReLU, train_two_layer
+from coala_lib.core.cache import CacheEntry, CacheError, load_cached, publishing
 from coala_lib.core.files import atomic_write_json, cache_dir, content_key, environment_record
 from coala_lib.core.runtime import resolve_device, seed_everything, timed
 from coala_lib.data import Triplet, TripletDataset, load_triplets
@@ -43,8 +44,9 @@ from coala_lib.data.sources import dataset_source
 from coala_lib.head.coala_head import CoalaHead
 from coala_lib.head.phase2 import design, pairwise_accuracy, solve_newton, train_adamw
 
-PIPELINE_VERSION = 1
+PIPELINE_VERSION = 2
 REPORT = "report.json"
+KIND = "head"
 SCALE_FLOOR = 1e-6
 
 
@@ -217,17 +219,23 @@ def train_or_load_head(
     identity = ref.identity()
     if backbone is not None:  # e.g. after coala_lib.backbone.sft.apply_sft, whose revision records the tuning
         identity["revision"] = backbone.revision
-    key = content_key(
-        PIPELINE_VERSION,
-        asdict(config),
-        identity,
-        str(dtype),
-        triplets_digest(train.triplets),
-        triplets_digest(held.triplets),
-    )
+    fields = {
+        "version": PIPELINE_VERSION,
+        "config": asdict(config),
+        "backbone": identity,
+        "dtype": str(dtype),
+        "train": triplets_digest(train.triplets),
+        "eval": triplets_digest(held.triplets),
+    }
+    key = content_key(fields)
     directory = cache_dir(cache_root) / "heads" / key
-    if not force and (directory / REPORT).is_file():
-        return CoalaHead.load(directory), json.loads((directory / REPORT).read_text())
+    shape = {"n_train": len(train), "n_eval": len(held)}
+    if not force:
+        cached = load_cached(
+            directory, lambda entry: _read_cached(entry, key), kind=KIND, key=key, fields=fields, shape=shape
+        )
+        if cached is not None:
+            return cached
     if backbone is None:
         backbone = load_backbone(config.model, dev, revision=config.revision, seed=config.seed)
     with timed(backbone.device) as t_features:
@@ -242,7 +250,7 @@ def train_or_load_head(
         environment=environment_record(),
     )
     head.config["key"] = key
-    _publish(directory, head, report)
+    _publish(directory, head, report, fields, shape, replace=force)
     return head, report
 
 
@@ -379,17 +387,28 @@ def pooling_mismatch(
     return out
 
 
-def _publish(directory: Path, head: CoalaHead, report: dict[str, Any]) -> None:
-    """Write head + report into a temporary directory, then rename it into place in one step."""
-    partial = directory.with_name(f".{directory.name}.partial-{uuid.uuid4().hex}")
+def _publish(
+    directory: Path,
+    head: CoalaHead,
+    report: dict[str, Any],
+    fields: dict[str, Any],
+    shape: dict[str, int],
+    replace: bool,
+) -> None:
+    """Publish head + report as one verified cache entry (:func:`coala_lib.core.cache.publishing`)."""
+    with publishing(directory, kind=KIND, key=report["key"], fields=fields, shape=shape, replace=replace) as stage:
+        head.save(stage.path)
+        atomic_write_json(stage.path / REPORT, report)
+
+
+def _read_cached(entry: CacheEntry, key: str) -> tuple[CoalaHead, dict[str, Any]]:
+    """The head and report of a verified entry; both must carry ``key``."""
+    entry.verify_files()
     try:
-        head.save(partial)
-        atomic_write_json(partial / REPORT, report)
-        if directory.exists():
-            stale = directory.with_name(f".{directory.name}.old-{uuid.uuid4().hex}")
-            directory.rename(stale)
-            shutil.rmtree(stale, ignore_errors=True)
-        partial.rename(directory)
-    finally:
-        if partial.exists():
-            shutil.rmtree(partial, ignore_errors=True)
+        head = CoalaHead.load(entry.path)
+    except (OSError, ValueError, KeyError, SafetensorError) as err:
+        raise CacheError(f"cache entry {entry.path}: the saved head does not load ({err})") from err
+    report = entry.read_json(REPORT)
+    if not isinstance(report, dict) or report.get("key") != key or head.config.get("key") != key:
+        raise CacheError(f"cache entry {entry.path}: its head or {REPORT} belongs to another key than {key!r}")
+    return head, report
