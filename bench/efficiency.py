@@ -30,6 +30,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -265,10 +266,9 @@ def training_stage(
             trainable=sum(p.numel() for p in policy.parameters() if p.requires_grad),
         )
     optimizer = torch.optim.AdamW([p for p in policy.parameters() if p.requires_grad], lr=lr)
-    record = timed_and_counted(
-        name, device, lambda: train_step(policy, optimizer, pairs, method, reference), repeats, **params
-    )
-    del optimizer, reference
+    step = partial(train_step, policy, optimizer, pairs, method, reference)
+    record = timed_and_counted(name, device, step, repeats, **params)
+    del step, optimizer, reference
     base = policy.unload() if hasattr(policy, "unload") else policy
     return record, base.eval().requires_grad_(False)
 
@@ -303,7 +303,7 @@ def meta_flops(shape: str, batch: int, seq_len: int) -> dict[str, Any]:
         else:
             policy, reference = full_policy(model)
         optimizer = torch.optim.SGD([p for p in policy.parameters() if p.requires_grad], lr=0.0)
-        out[name] = count_flops(lambda: train_step(policy, optimizer, pairs, "dpo", reference))
+        out[name] = count_flops(partial(train_step, policy, optimizer, pairs, "dpo", reference))
         model = policy.unload() if hasattr(policy, "unload") else policy
     return out
 

@@ -63,6 +63,7 @@ from pathlib import Path
 
 import pandas as pd
 import torch
+from IPython.display import display
 
 from coala_lib.chapters.guidance_sweep import lambda_sweep, step_frame
 from coala_lib.chapters.plots.guidance import (

@@ -69,6 +69,7 @@ data_dir = None  # None: $COALA_DATA_DIR (offline copies) or the Hub
 
 # %%
 import json
+from pathlib import Path
 
 import pandas as pd
 
@@ -296,7 +297,7 @@ print(f"{len(items)} items written")
 
 # %%
 # NBVAL_CHECK_OUTPUT
-key = json.loads(open(key_path).read())
+key = json.loads(Path(key_path).read_text())
 shares = {
     m: PAPER_TABLE4["IMDb"][m] / sum(PAPER_TABLE4["IMDb"].values())
     for m in key["methods"]

@@ -217,7 +217,7 @@ def test_bad_arguments_are_named(tmp_path):
         load_triplets("helpsteer", "test", data_dir=tmp_path)
     with pytest.raises(TypeError, match="unknown option"):
         load_triplets("helpsteer", "train", data_dir=tmp_path, tokenizer=None)
-    with pytest.raises(FileNotFoundError, match="helpsteer-train.jsonl.gz"):
+    with pytest.raises(FileNotFoundError, match=r"helpsteer-train\.jsonl\.gz"):
         load_triplets("helpsteer", "train", data_dir=tmp_path)
 
 

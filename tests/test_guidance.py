@@ -374,7 +374,7 @@ def test_generate_rejects_bad_heads_and_inputs(tiny) -> None:
     dim = model.config.hidden_size
     with pytest.raises(ValueError, match="dimensional features"):
         guided_generate(model, tokenizer, PROMPTS, head=random_head(dim + 1))
-    with pytest.raises(ValueError, match="config.pooling"):
+    with pytest.raises(ValueError, match=r"config\.pooling"):
         guided_generate(model, tokenizer, PROMPTS, head=random_head(dim, "last"), config=GuidanceConfig(pooling="mean"))
     with pytest.raises(ValueError, match="needs a head"):
         guided_generate(model, tokenizer, PROMPTS, config=GuidanceConfig.paper())

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from coala_lib.chapters.plots import convex as plots  # noqa: E402
+from coala_lib.chapters.plots import convex as plots
 
 POINTS = np.array([[0.0, 0.0], [1.0, 0.5], [0.2, 1.0], [-0.5, 0.3]])
 LABELS = np.array([1.0, -1.0, 1.0, -1.0])

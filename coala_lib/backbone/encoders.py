@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from functools import lru_cache
+from typing import Any
 
 import torch
 from safetensors.torch import load_file
@@ -39,7 +40,7 @@ def model_path() -> str:
 
 
 @lru_cache(maxsize=4)
-def _load(device: str) -> tuple[object, torch.nn.Module]:
+def _load(device: str) -> tuple[Any, torch.nn.Module]:
     from transformers import AutoModel, AutoTokenizer
 
     path = model_path()
@@ -48,7 +49,7 @@ def _load(device: str) -> tuple[object, torch.nn.Module]:
     return tokenizer, model
 
 
-def load_encoder(device: str | torch.device = "cpu") -> tuple[object, torch.nn.Module]:
+def load_encoder(device: str | torch.device = "cpu") -> tuple[Any, torch.nn.Module]:
     """The (tokenizer, model) pair on ``device``, loaded once per process and device."""
     return _load(str(resolve_device(device)))
 

@@ -10,16 +10,17 @@ decodes with another).
 
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
 
-Pooling = Literal["mean", "last"]
 POOLINGS: tuple[str, ...] = ("mean", "last")
 
 
-def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, method: Pooling) -> torch.Tensor:
-    """Pool ``hidden`` (B, T, d) over the tokens where ``attention_mask`` (B, T) is 1 into (B, d)."""
+def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, method: str) -> torch.Tensor:
+    """Pool ``hidden`` (B, T, d) over the tokens where ``attention_mask`` (B, T) is 1 into (B, d).
+
+    ``method`` is one of :data:`POOLINGS` (it usually comes from a saved head or a JSON config, so it
+    is checked here rather than typed as a literal).
+    """
     if hidden.ndim != 3:
         raise ValueError(f"hidden must have shape (batch, tokens, dim), got {tuple(hidden.shape)}")
     if attention_mask.shape != hidden.shape[:2]:

@@ -45,6 +45,8 @@ def lambda_sweep(
             generator=torch.Generator(device).manual_seed(seed),
             progress=progress,
         )
+        if out.final_scores is None:  # guided_generate scores the texts whenever a head is passed
+            raise RuntimeError("guided_generate returned no head scores although a head was passed")
         frame = pd.DataFrame(
             {
                 "lambda": float(lam),

@@ -28,6 +28,7 @@ import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Protocol
 
 import numpy as np
@@ -95,11 +96,8 @@ class PreferenceJudge:
     name: str = "pairwise preference (MiniLM + logistic)"
 
     def _differences(self, prompts: Sequence[str], a: Sequence[str], b: Sequence[str]) -> torch.Tensor:
-        embed = dict(progress=False, max_length=int(self.params.get("max_length", 128)))
-        return (
-            encode_texts(judge_texts(prompts, a), **embed).double()
-            - encode_texts(judge_texts(prompts, b), **embed).double()
-        )
+        embed = partial(encode_texts, progress=False, max_length=int(self.params.get("max_length", 128)))
+        return embed(judge_texts(prompts, a)).double() - embed(judge_texts(prompts, b)).double()
 
     def probability(self, prompts: Sequence[str], a: Sequence[str], b: Sequence[str]) -> torch.Tensor:
         """:math:`P(a_i \\succ b_i \\mid x_i)`, shape ``(n,)``."""

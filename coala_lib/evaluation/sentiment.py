@@ -18,6 +18,7 @@ import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import torch
@@ -78,9 +79,9 @@ class SentimentJudge:
         path = cache_dir(cache_root) / "sentiment_judge" / f"{key}.safetensors"
         if path.exists():
             return cls._read(path, key)
-        encode = dict(device=device, progress=progress, max_length=max_length)
-        weight, bias = fit_logistic(encode_texts(train_x, **encode), train_y, l2)
-        scores = encode_texts(test_x, **encode).double() @ weight + bias
+        encode = partial(encode_texts, device=device, progress=progress, max_length=max_length)
+        weight, bias = fit_logistic(encode(train_x), train_y, l2)
+        scores = encode(test_x).double() @ weight + bias
         accuracy = float((torch.sign(scores) == test_y.double()).double().mean())
         judge = cls(weight, bias, accuracy, params, key)
         metadata = {"params": json.dumps(params), "accuracy": repr(accuracy), "bias": repr(bias)}

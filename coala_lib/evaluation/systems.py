@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import pandas as pd
 import torch
+from transformers import PreTrainedModel
 
 from coala_lib.backbone.registry import Backbone
 from coala_lib.baselines.trl_training import load_policy
+from coala_lib.evaluation.judges import Judge
 from coala_lib.evaluation.win_rates import length_controlled_win_rate, win_rate, word_lengths
 from coala_lib.guidance.config import GuidanceConfig
 from coala_lib.guidance.decoding import guided_generate
@@ -20,7 +22,7 @@ from coala_lib.head.coala_head import CoalaHead
 def generate_systems(
     backbone: Backbone,
     prompts: Sequence[str],
-    adapters: Mapping[str, os.PathLike | str],
+    adapters: Mapping[str, str | Path],
     head: CoalaHead,
     guided: GuidanceConfig,
     seed: int = 0,
@@ -31,7 +33,7 @@ def generate_systems(
     sampler settings and a generator seeded by ``seed``."""
     plain = guided.with_(mode="plain")
 
-    def run(model: object, config: GuidanceConfig, with_head: bool) -> list[str]:
+    def run(model: PreTrainedModel, config: GuidanceConfig, with_head: bool) -> list[str]:
         generator = torch.Generator().manual_seed(seed)
         out = guided_generate(
             model,
@@ -50,7 +52,7 @@ def generate_systems(
 
 
 def compare_systems(
-    judge: object,
+    judge: Judge,
     prompts: Sequence[str],
     texts: Mapping[str, Sequence[str]],
     pairs: Sequence[tuple[str, str]],

@@ -87,7 +87,9 @@ def as_outcomes(outcomes: Sequence[float] | np.ndarray | torch.Tensor) -> np.nda
 
 
 def outcomes_from_scores(
-    a: Sequence[float] | torch.Tensor, b: Sequence[float] | torch.Tensor, tie_tolerance: float = 0.0
+    a: Sequence[float] | np.ndarray | torch.Tensor,
+    b: Sequence[float] | np.ndarray | torch.Tensor,
+    tie_tolerance: float = 0.0,
 ) -> np.ndarray:
     """Outcomes of A against B from pointwise scores (higher is better): a tie when :math:`|a-b| \\le` ``tie_tolerance``."""
     sa, sb = np.asarray(a, dtype=float).ravel(), np.asarray(b, dtype=float).ravel()

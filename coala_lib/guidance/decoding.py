@@ -196,12 +196,12 @@ def _decode(
     eos = eos.to(input_ids.device)
     finished = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
     steps: list[GuidedStep] = []
-    guided_mode = head is not None and config.mode in ("paper", "additive", "args")
+    guided_mode = config.mode in ("paper", "additive", "args")
     for step in tqdm(range(config.max_new_tokens), desc=f"decode ({config.mode})", disable=progress_off(progress)):
         penalised = repetition_penalty(
             prefix.logits, prefix.input_ids, prefix.attention_mask, config.repetition_penalty
         )
-        if guided_mode and (config.mode == "args" or step % config.every == 0):
+        if head is not None and guided_mode and (config.mode == "args" or step % config.every == 0):
             token, record = _guided_token(prefix, head, penalised, config, generator, step)
             steps.append(record)
         else:
@@ -235,13 +235,13 @@ def guided_generate(
     """
     pooling = _check_head(model, head, config)
     device = model.get_output_embeddings().weight.device
-    if (prompts is None) == (input_ids is None):
-        raise ValueError("pass either prompts (strings) or input_ids (+ attention_mask), not both or neither")
-    if prompts is not None:
+    if prompts is not None and input_ids is None:
         if tokenizer is None:
             raise ValueError("prompts need a tokenizer; pass one or give input_ids")
         input_ids, attention_mask = encode_prompts(tokenizer, prompts, device)
-    elif attention_mask is None:
+    elif prompts is not None or input_ids is None:
+        raise ValueError("pass either prompts (strings) or input_ids (+ attention_mask), not both or neither")
+    if attention_mask is None:
         attention_mask = torch.ones_like(input_ids)
     pad_id, eos_ids = _special_ids(model, tokenizer)
     eos = torch.tensor([] if config.ignore_eos else eos_ids, dtype=torch.long)
@@ -256,7 +256,7 @@ def guided_generate(
         "mode": config.mode,
         "use_cache": config.use_cache,
     }
-    if config.mode == "best_of_n":
+    if config.mode == "best_of_n" and scores is not None:  # best_of_n needs a head: scores exist
         per_prompt = scores.view(-1, repeats)
         best = per_prompt.argmax(dim=1)
         generated = generated[torch.arange(per_prompt.shape[0], device=best.device) * repeats + best]

@@ -27,7 +27,7 @@ Logits are ``output_embeddings(last hidden state)``, true for Llama, Mistral, Qw
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 import torch
 from transformers import DynamicCache, PreTrainedModel
@@ -168,11 +168,9 @@ class CachedPrefix(_Backbone):
             reusable = not bool((keep & ~match.any(dim=1)).any())
             slot = match.int().argmax(dim=1)
             past = self.attention_mask.shape[1]
+            layers: list[Any] = list(self.cache.layers)  # each holds keys/values (B, heads, T, d)
             chosen = (
-                [
-                    (layer.keys[rows, :, past + slot, None], layer.values[rows, :, past + slot, None])
-                    for layer in self.cache.layers
-                ]
+                [(layer.keys[rows, :, past + slot, None], layer.values[rows, :, past + slot, None]) for layer in layers]
                 if reusable
                 else []
             )

@@ -34,7 +34,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from tqdm.auto import tqdm
@@ -244,10 +244,10 @@ def compare_pairings(
     gamma: float = 0.5,
     l2: float = 1e-4,
     random_seeds: Sequence[int] = (0, 1, 2, 3, 4),
-) -> list[dict[str, float | str | int]]:
+) -> list[dict[str, Any]]:
     """Certified optima of the pointwise, prompt-matched pairwise and randomly paired pairwise losses,
     one row each (one per seed for random pairing): train loss and held-out pairwise accuracy."""
-    runs: list[tuple[str, str, int]] = [("pointwise", "matched", 0), ("pairwise", "matched", 0)]
+    runs: list[tuple[Objective, Pairing, int]] = [("pointwise", "matched", 0), ("pairwise", "matched", 0)]
     runs += [("pairwise", "random", s) for s in random_seeds]
     rows = []
     for objective, pairing, seed in runs:

@@ -123,7 +123,7 @@ def plot_costs(record: ResultRecord) -> Figure:
         ax.set_xscale("log")
         ax.set_xlabel(label)
         ax.set_ylabel("")
-        for row, (value, status) in enumerate(zip(table[column], table["status"])):
+        for row, status in enumerate(table["status"]):
             if status != "ok" and column != "peak_gb":
                 ax.text(ax.get_xlim()[0], row, f"  {status}", va="center", color="crimson")
     device = record.environment.get("device_name", "?")
