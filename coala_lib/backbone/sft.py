@@ -8,32 +8,33 @@ original architecture and COALA's later stages see an ordinary model.
 The loss is the causal LM loss on the response tokens of :func:`coala_lib.backbone.features.render`
 (prompt tokens and padding are masked), so SFT trains on exactly the texts the features are taken
 from. The trained adapter (a few MB of safetensors) is cached under ``cache_dir()/sft/<key>`` with the
-key hashing the base backbone's identity, the exact triplets and every hyper-parameter; a cache hit
-re-applies and merges it without training.
+key hashing the base backbone's identity, the exact triplets and every hyper-parameter, published and
+read back verified by :mod:`coala_lib.core.cache`; a cache hit re-applies and merges it without training,
+a damaged entry is reported with its path and trained again.
 """
 
 from __future__ import annotations
 
-import json
-import shutil
-import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save
+from safetensors import SafetensorError
+from safetensors.torch import load, save
 from tqdm.auto import tqdm
 
 from coala_lib.backbone.features import prompt_text, render, tokenize, triplets_digest
 from coala_lib.backbone.lora import LORA_ALPHA, LORA_DROPOUT, LORA_R, lora_config
 from coala_lib.backbone.registry import Backbone
+from coala_lib.core.cache import CacheEntry, CacheError, load_cached, publishing
 from coala_lib.core.files import atomic_write_bytes, atomic_write_json, cache_dir, content_key
 from coala_lib.core.runtime import progress_off
 from coala_lib.data.schema import Triplet
 
-SFT_VERSION = 1
+SFT_VERSION = 2
 ADAPTER, META = "adapter.safetensors", "sft.json"
+KIND = "sft"
 UNLIMITED = 1_000_000
 
 
@@ -76,19 +77,28 @@ def apply_sft(
 
     if len(triplets) == 0:
         raise ValueError("triplets is empty: SFT needs at least one (prompt, chosen) pair")
-    key = content_key(SFT_VERSION, backbone.identity(), triplets_digest(triplets), asdict(config))
+    fields = {
+        "version": SFT_VERSION,
+        "backbone": backbone.identity(),
+        "triplets": triplets_digest(triplets),
+        "config": asdict(config),
+    }
+    key = content_key(fields)
     directory = cache_dir(cache_root) / "sft" / key
     lora = lora_config(backbone.model, config.r, config.alpha, config.dropout)
     peft_model = get_peft_model(backbone.model, lora)
-    cached = (directory / META).is_file()
-    if cached:
-        set_peft_model_state_dict(peft_model, load_file(str(directory / ADAPTER), device=str(backbone.device)))
-        summary = json.loads((directory / META).read_text())
+    found = load_cached(directory, _read, kind=KIND, key=key, fields=fields, shape={"n": len(triplets)})
+    cached = found is not None
+    if found is not None:
+        state, summary = found
+        set_peft_model_state_dict(peft_model, {k: v.to(backbone.device) for k, v in state.items()})
     else:
         losses = _train(peft_model, backbone, triplets, config, progress)
         adapter = {k: v.detach().cpu().contiguous() for k, v in get_peft_model_state_dict(peft_model).items()}
         summary = {"key": key, "first_loss": losses[0], "last_loss": losses[-1], "steps": len(losses), **asdict(config)}
-        _publish(directory, save(adapter), summary)
+        with publishing(directory, kind=KIND, key=key, fields=fields, shape={"n": len(triplets)}) as stage:
+            atomic_write_bytes(stage.path / ADAPTER, save(adapter))
+            atomic_write_json(stage.path / META, summary)
     backbone.model = peft_model.merge_and_unload()
     backbone.model.eval()
     backbone.model.requires_grad_(False)
@@ -136,14 +146,13 @@ def _train(
     return losses
 
 
-def _publish(directory: Path, adapter: bytes, summary: dict) -> None:
-    """Adapter then metadata into a temporary directory, renamed into place in one step."""
-    partial = directory.with_name(f".{directory.name}.partial-{uuid.uuid4().hex}")
+def _read(entry: CacheEntry) -> tuple[dict[str, torch.Tensor], dict]:
+    """The adapter tensors and the summary of a verified SFT entry."""
     try:
-        atomic_write_bytes(partial / ADAPTER, adapter)
-        atomic_write_json(partial / META, summary)
-        if not directory.exists():
-            partial.rename(directory)
-    finally:
-        if partial.exists():
-            shutil.rmtree(partial, ignore_errors=True)
+        state = load(entry.read_bytes(ADAPTER))
+    except SafetensorError as err:
+        raise CacheError(f"cache entry {entry.path}: {ADAPTER} is not a safetensors file ({err})") from err
+    summary = entry.read_json(META)
+    if not isinstance(summary, dict) or summary.get("key") != entry.key:
+        raise CacheError(f"cache entry {entry.path}: {META} belongs to another key than {entry.key!r}")
+    return state, summary

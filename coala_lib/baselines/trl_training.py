@@ -52,6 +52,7 @@ from coala_lib.backbone.features import pooled_features, prompt_text, render, to
 from coala_lib.backbone.lora import LORA_ALPHA, LORA_DROPOUT, LORA_R, lora_config
 from coala_lib.backbone.registry import Backbone
 from coala_lib.baselines.training_step import PairBatch, sequence_logps
+from coala_lib.core.cache import MANIFEST, CacheEntry, CacheError, load_cached, open_entry, publishing
 from coala_lib.core.files import atomic_write_json, cache_dir, content_key, environment_record
 from coala_lib.core.runtime import progress_off
 from coala_lib.data.schema import Triplet
@@ -72,9 +73,10 @@ PAPER_TRAINING_ARGS: dict[str, Any] = {
     "gradient_accumulation_steps": 8,
     "per_device_train_batch_size": 2,
 }
-BASELINES_VERSION = 1
+BASELINES_VERSION = 2
 RESULT = "result.json"
 ADAPTER = "adapter"
+KIND = "baseline"
 
 
 @dataclass(frozen=True)
@@ -282,32 +284,31 @@ def train_or_load_baseline(
     cache_root: str | Path | None = None,
     force: bool = False,
 ) -> BaselineResult:
-    """:func:`train_baseline`, cached under ``cache_dir()/baselines/<key>``; the key hashes the method,
-    the config, the backbone identity, the exact triplets and the TRL version. ``result.json`` is written
-    last, so an entry without it is incomplete and is retrained."""
+    """:func:`train_baseline`, cached under ``cache_dir()/baselines/<method>-<key>``; the key hashes the
+    method, the config, the backbone identity, the exact triplets and the TRL version. The run is published
+    and read back verified by :mod:`coala_lib.core.cache`: a damaged entry is reported with its path and
+    retrained; ``force=True`` retrains and replaces it."""
     import trl
 
     _check_method(method)
-    key = content_key(
-        BASELINES_VERSION,
-        method,
-        config.beta_for(method),
-        asdict(config),
-        backbone.identity(),
-        triplets_digest(triplets),
-        trl.__version__,
-    )
+    fields = {
+        "version": BASELINES_VERSION,
+        "method": method,
+        "beta": config.beta_for(method),
+        "config": asdict(config),
+        "backbone": backbone.identity(),
+        "triplets": triplets_digest(triplets),
+        "trl": trl.__version__,
+    }
+    key = content_key(fields)
     directory = cache_dir(cache_root) / "baselines" / f"{method}-{key}"
-    if not force and (directory / RESULT).is_file():
-        return load_result(directory)
-    partial = directory.with_name(f".{directory.name}.partial-{uuid.uuid4().hex}")
-    try:
-        train_baseline(method, backbone, triplets, config, partial)
-        if directory.exists():
-            shutil.rmtree(directory)
-        partial.rename(directory)
-    finally:
-        shutil.rmtree(partial, ignore_errors=True)
+    shape = {"n_triplets": len(triplets)}
+    if not force:
+        found = load_cached(directory, _read_run, kind=KIND, key=key, fields=fields, shape=shape)
+        if found is not None:
+            return found
+    with publishing(directory, kind=KIND, key=key, fields=fields, shape=shape, replace=force) as stage:
+        train_baseline(method, backbone, triplets, config, stage.path)
     return load_result(directory)
 
 
@@ -359,12 +360,39 @@ def train_grid(
 
 
 def load_result(directory: str | Path) -> BaselineResult:
-    """Read ``result.json`` of a trained baseline (its adapter directory is resolved next to it)."""
+    """Read the ``result.json`` of a trained baseline (its adapter directory is resolved next to it).
+
+    A cache entry of :func:`train_or_load_baseline` is verified first (every file's SHA-256); a damaged
+    one raises :class:`coala_lib.core.cache.CacheError` naming it (``train_or_load_baseline(..., force=True)``
+    retrains it). A folder written by :func:`train_baseline` alone has no manifest and is read as is.
+    """
     path = Path(directory)
+    if (path / MANIFEST).is_file():
+        try:
+            return _read_run(open_entry(path, kind=KIND, key=None))
+        except CacheError as err:
+            raise CacheError(f"{err}; retrain it with train_or_load_baseline(..., force=True)") from err
     if not (path / RESULT).is_file():
         raise FileNotFoundError(f"{path} holds no {RESULT}: it is not a finished baseline run")
-    record = json.loads((path / RESULT).read_text())
-    return BaselineResult(record["method"], path / ADAPTER, record["log_history"], record["params"])
+    try:
+        record = json.loads((path / RESULT).read_text(encoding="utf-8"))
+        return BaselineResult(record["method"], path / ADAPTER, record["log_history"], record["params"])
+    except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as err:
+        raise ValueError(f"{path / RESULT} is not a baseline result ({err!r}); train the run again") from err
+
+
+def _read_run(entry: CacheEntry) -> BaselineResult:
+    """A verified baseline entry: every file's hash, and a result of the method and triplets of its key."""
+    entry.verify_files()
+    record = entry.read_json(RESULT)
+    try:
+        result = BaselineResult(record["method"], entry.path / ADAPTER, record["log_history"], record["params"])
+        same = result.method == entry.fields["method"] and result.params["triplets"] == entry.fields["triplets"]
+    except (KeyError, TypeError) as err:
+        raise CacheError(f"cache entry {entry.path}: {RESULT} is not a baseline result ({err!r})") from err
+    if not same:
+        raise CacheError(f"cache entry {entry.path}: {RESULT} belongs to another run than its key")
+    return result
 
 
 def load_policy(backbone: Backbone, adapter_dir: str | Path, merge: bool = False) -> Any:
