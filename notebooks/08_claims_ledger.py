@@ -36,41 +36,39 @@ if "google.colab" in sys.modules:
 results_dir = None  # None: $COALA_RESULTS_DIR, else ../../results (relative to book/executed, where papermill runs)
 
 # %%
-import json
 from pathlib import Path
 
 import pandas as pd
 from IPython.display import display
 
-from coala_lib.claims.ledger import VERDICTS, ledger_rows, load_records
+from coala_lib.claims import VERDICTS, ledger_table, load_all_records
 from coala_lib.claims.ledger import results_dir as ledger_results_dir
-from coala_lib.claims.verdicts import CLAIMS, papermill_command
 
 folder = (
     Path(results_dir) if results_dir else ledger_results_dir() or Path("../../results")
 )
-records = {
-    **load_records(folder),
-    **{p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("bench_*.json"))},
-}
+records = load_all_records(folder)
 print("records found in", folder.name + "/", ":", sorted(records) or "none")
 
 # %% [markdown]
 # ## Verdicts
 #
-# Each claim gets one of four verdicts: **holds** (our numbers agree, by its verdict rule),
-# **holds with caveats** (they agree in direction but not in size, or only part of the evidence is in),
-# **does not hold at our scale** (our numbers contradict it, at the small scale we ran) and
-# **not testable here** (the record or the hardware it needs is missing; the note says which). The
-# default runs use a 135M-parameter model on a 2-core CPU with a few hundred pairs, so a verdict here
-# is about the mechanism, not about the paper's 7-8B numbers.
+# Each claim gets one of five verdicts, decided by its rule (a `verdict_*` function in
+# `coala_lib/claims/verdicts.py`, whose docstring states the thresholds):
+#
+# * **holds**: our numbers agree, and the interval or certificate behind them excludes the opposite;
+# * **holds with caveats**: they agree, with a stated reservation (a bound instead of a number, a
+#   stand-in dataset, a hyper-parameter not chosen on held-out prompts);
+# * **does not hold at our scale**: our numbers contradict the claim, at the scale we ran;
+# * **inconclusive**: the evidence cannot separate the claim from its negation (an interval that
+#   contains the null, too few points, no optimality certificate);
+# * **not testable here**: the record or the hardware the rule needs is missing; the note says which.
+#
+# The default runs use a 135M-parameter model on a 2-core CPU with a few hundred pairs, so a verdict
+# here is about the mechanism, not about the paper's 7-8B numbers.
 
 # %%
-rows = pd.DataFrame(ledger_rows(CLAIMS, records))
-rows["command"] = [papermill_command(nb, records.get(nb)) for nb in rows["notebook"]]
-ledger = rows[
-    ["claim", "paper", "ours", "verdict", "note", "notebook", "command", "hardware"]
-]
+ledger = ledger_table(records)
 with pd.option_context("display.max_colwidth", None):
     display(
         ledger.style.hide(axis="index").set_properties(
@@ -79,11 +77,12 @@ with pd.option_context("display.max_colwidth", None):
     )
 
 # %%
-print(rows["verdict"].value_counts().reindex(VERDICTS, fill_value=0).to_string())
+print(ledger["verdict"].value_counts().reindex(VERDICTS, fill_value=0).to_string())
 
 # %% [markdown]
-# Each claim's rule is the docstring of its `verdict_*` function in `coala_lib/claims/verdicts.py`, and `tests/test_claims.py` checks that
-# every verdict flips when the numbers flip. To fill the "not testable here" rows, run the notebooks
+# `tests/test_claims.py` drives every rule through each verdict it can reach, with records of the
+# size a real run writes (the committed records' own numbers among them), so that no verdict here is
+# one its rule could not have withheld. To fill the "not testable here" rows, run the notebooks
 # with `COALA_RESULTS_DIR` set (`bash scripts/execute_notebooks.sh` from a checkout with
 # `COALA_RESULTS_DIR=$PWD/results`), and the GPU rows with the benchmark on a GPU; the page
 # {doc}`../reproduce` gives the commands at the paper's scale and {doc}`../limitations` lists where this

@@ -78,6 +78,7 @@ def uf_messages(i):
 @pytest.fixture
 def no_env(monkeypatch):
     monkeypatch.delenv("COALA_DATA_DIR", raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # the faked load_dataset answers; no probe of the real Hub
 
 
 def test_ultrafeedback_local_shipped_split_and_identical_rows(tmp_path):

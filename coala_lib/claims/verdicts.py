@@ -1,33 +1,69 @@
-"""The paper's claims, each with the number the paper gives and a verdict rule that reads our records.
+"""The paper's claims, each with the number the paper gives and a rule that reads our records.
 
-A verdict rule (``verdict_*``) maps the records (``coala_lib.claims.ledger.load_records`` plus the ``results/bench_*.json`` files,
-keyed by file stem) to ``(ours, verdict, note)``. It never guesses: when a record or a value it needs
-is missing it returns ``"not testable here"`` and says which. Thresholds are stated in each rule's
-docstring; a claim our numbers contradict gets ``"does not hold at our scale"``.
+A rule maps the records (:func:`coala_lib.claims.ledger.load_all_records`: the notebooks' records, the
+``results/bench_*.json`` files keyed by file stem, and the IMDb frontier record as ``"imdb_frontier"``) to
+``(ours, verdict, note)`` with one of the five verdicts of :data:`coala_lib.claims.ledger.VERDICTS`. A rule
+never guesses: a missing record gives ``"not testable here"`` and says which; evidence that cannot
+separate the claim from its negation (an interval containing the null, too few points, no certificate)
+gives ``"inconclusive"``. Every threshold is a named constant below, and each rule's docstring states how
+it decides. (The word *judge* is kept for the comparison protocols of :mod:`coala_lib.evaluation`.)
+
+Records other experiments write, in the minimal form these rules read:
+
+* **IMDb frontier** (``results/imdb_frontier/record.json``): ``win_rates``: ``{method: {"rate", "low",
+  "high", "n"}}``, each method's win rate against the reference policy's sample for the same prompt
+  (ties half) with its Wilson interval; ``method`` is ``"coala"``, ``"dpo"``, ``"orpo"``, ``"simpo"``,
+  ``"sft"``, ... at the setting chosen on validation prompts. Optional: ``lambda_selection``
+  (``{"split": "validation", "judge": ..., "chosen": lambda}``), ``train_pairs`` and ``epochs``.
+* **Compute** (a ``bench_efficiency_*`` record): stages ``extraction``, ``phase1``, ``phase2``,
+  ``guided_decoding``, ``lora_dpo`` and optionally ``plain_decoding`` with counted ``flops`` and the
+  ``pairs`` / ``tokens`` they processed; ``summary.meta_counted`` for extraction and LoRA-DPO at real shapes.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+import pandas as pd
+from scipy.stats import norm
+
 from coala_lib.claims import paper
-from coala_lib.claims.ledger import Claim, Verdict
+from coala_lib.claims.ledger import Claim, Verdict, ledger_rows
+from coala_lib.evaluation.win_rates import wilson_interval
 
 Records = Mapping[str, Mapping[str, Any]]
 Assessment = tuple[str, Verdict, str]
 
 #: GPU memory the paper's single-GPU claim is about (an RTX 4090).
 PAPER_GPU_GB = 24.0
-#: A curve counts as monotone when at least this share of its steps does not decrease.
+#: Shapes at which a GPU memory record speaks for the paper's 7-8B backbones.
+REAL_SHAPES: tuple[str, ...] = ("llama8b", "mistral7b")
+#: Compute share: COALA's share may exceed the paper's 17.6% by this factor and still "hold with caveats".
+COMPUTE_TOLERANCE = 0.25
+#: Intervals are two-sided at this level.
+LEVEL = 0.95
+#: A curve needs this many logged steps before its shape can be compared with another's.
+MIN_CURVE_STEPS = 10
+#: A margin curve "rises monotonically" when at least this share of its steps does not decrease.
 MONOTONE_SHARE = 0.9
-#: Relative tolerance under which an Adam objective counts as "below" the convex optimum.
+#: Phase I: largest certified relative optimality gap and relative cone violation that count as optimal
+#: (the solver's default stopping tolerance).
+PHASE1_GAP_TOL = 1e-4
+PHASE1_CONE_TOL = 1e-4
+#: Relative tolerance under which an Adam objective counts as "below" a convex optimum.
 OPTIMUM_RTOL = 1e-6
-#: Largest relative objective gap at which CRONOS "agrees" with the interior-point optimum.
-AGREEMENT_RTOL = 1e-3
-#: Gradient norm under which the Phase II optimum is certified (notebook 03's threshold).
+#: Phase II: gradient norm under which the unregularised loss is at its (attained) minimum.
 CERTIFICATE_TOL = 1e-8
+#: APM: relative distance from the paper's triplets per conversation that still agrees.
+APM_TOLERANCE = 0.25
+#: APM: fewer dialogues than this cannot say anything about a per-conversation mean.
+MIN_DIALOGUES = 30
+#: Win rates: baselines trained on fewer pairs or for less than an epoch are a caveat.
+MIN_TRAIN_PAIRS = 1000
 
 
 def round_sig(value: float, digits: int = 4) -> float:
@@ -45,7 +81,7 @@ def curve_stats(values: Sequence[float]) -> dict[str, float | int]:
     for x in xs[1:]:
         peak = max(peak, x)
         drop = max(drop, peak - x)
-    rising = sum(b >= a for a, b in zip(xs[:-1], xs[1:])) / (len(xs) - 1)
+    rising = sum(b >= a for a, b in itertools.pairwise(xs)) / (len(xs) - 1)
     return {
         "steps": len(xs),
         "first": round_sig(xs[0]),
@@ -64,125 +100,322 @@ def _missing(what: str) -> Assessment:
     return "-", "not testable here", f"no {what} (run it with COALA_RESULTS_DIR set)"
 
 
+def _side(low: float, high: float, null: float) -> int:
+    """+1 when ``[low, high]`` lies above ``null``, -1 below, 0 when it contains it."""
+    return 1 if low > null else -1 if high < null else 0
+
+
+# ----------------------------------------------------------------------------------------- memory
+
+
 def verdict_single_gpu(records: Records) -> Assessment:
-    """Holds when a CUDA efficiency record at a 7-8B shape has COALA's peak memory within 24 GB."""
+    """CUDA efficiency records at the 7-8B shapes: holds when COALA's peak memory is within 24 GB at both
+    shapes, with caveats when only one shape was measured, does not hold when a peak exceeds 24 GB."""
     gpu = {
         k: r
         for k, r in records.items()
         if k.startswith("bench_efficiency_") and r.get("environment", {}).get("device") == "cuda"
     }
-    real = {k: r for k, r in gpu.items() if r.get("parameters", {}).get("shape") in ("llama8b", "mistral7b")}
+    real = {k: r for k, r in gpu.items() if r.get("parameters", {}).get("shape") in REAL_SHAPES}
     if not real:
         why = "only at toy shapes" if gpu else "not measured here (no GPU)"
         return "-", "not testable here", f"GPU memory {why}; run bench/efficiency.py --device cuda --shape llama8b"
     peaks = {r["parameters"]["shape"]: r["summary"]["coala"]["peak_memory_bytes"] / 1e9 for r in real.values()}
     ours = ", ".join(f"{s}: {g:.4g} GB" for s, g in sorted(peaks.items()))
-    devices = sorted({r["environment"].get("device_name", "?") for r in real.values()})
-    if max(peaks.values()) <= PAPER_GPU_GB:
-        return ours, "holds", f"COALA's peak (extraction, Phase I, Phase II) on {', '.join(devices)}"
-    return ours, "does not hold at our scale", f"peak above {PAPER_GPU_GB:g} GB on {', '.join(devices)}"
+    devices = ", ".join(sorted({r["environment"].get("device_name", "?") for r in real.values()}))
+    note = f"COALA's peak (extraction, Phase I, Phase II) on {devices}"
+    if max(peaks.values()) > PAPER_GPU_GB:
+        return ours, "does not hold at our scale", f"{note}: above {PAPER_GPU_GB:g} GB"
+    missing = sorted(set(REAL_SHAPES) - set(peaks))
+    if missing:
+        return ours, "holds with caveats", f"{note}; not measured at {', '.join(missing)}"
+    return ours, "holds", note
+
+
+# ---------------------------------------------------------------------------------------- compute
+
+
+@dataclass(frozen=True)
+class ComputeShare:
+    """COALA's counted FLOPs over LoRA-DPO's, as an interval when a term is missing.
+
+    COALA: extraction + head (Phase I + II) + guided decoding; LoRA-DPO: one epoch + plain decoding of the
+    same prompts. With ``plain`` not counted the share is only bounded: above by dropping ``plain`` (it only
+    adds to the denominator) and below, since guided decoding runs at least the forwards plain decoding
+    runs (:math:`G \\ge P_l`), by the mediant inequality
+    :math:`\\frac{E + H + G}{D + P_l} \\ge \\min(\\frac{E + H}{D}, \\frac{G}{P_l}) \\ge \\min(\\frac{E + H}{D}, 1)`.
+    """
+
+    low: float
+    high: float
+    source: str
+    detail: str
+
+
+def compute_share_bounds(records: Records) -> ComputeShare | None:
+    """The share from the bench records, scaled to the paper's workload (:data:`paper.TRAIN_PAIRS` training
+    pairs, :data:`paper.EVAL_PROMPTS` prompts of :data:`paper.NEW_TOKENS` new tokens): a record at a real shape
+    with every stage counted, else the CPU record's meta-device counts at the 7-8B shapes (extraction and
+    LoRA-DPO per pair only, which bound the share from below)."""
+    for key, record in sorted(records.items()):
+        if not key.startswith("bench_efficiency_") or record.get("parameters", {}).get("shape") not in REAL_SHAPES:
+            continue
+        stages = {s["stage"]: s for s in record.get("stages", [])}
+        if not {"extraction", "phase1", "phase2", "guided_decoding", "lora_dpo"} <= stages.keys():
+            continue
+        pairs = float(paper.TRAIN_PAIRS)
+        per_pair = {k: stages[k]["flops"] / float(stages[k]["params"]["pairs"]) for k in ("extraction", "lora_dpo")}
+        head = (
+            (stages["phase1"]["flops"] + stages["phase2"]["flops"]) * pairs / float(stages["phase1"]["params"]["pairs"])
+        )
+        guided = stages["guided_decoding"]["flops"] / float(stages["guided_decoding"]["params"]["tokens"])
+        tokens = float(paper.EVAL_PROMPTS * paper.NEW_TOKENS)
+        coala = pairs * per_pair["extraction"] + head + tokens * guided
+        dpo = pairs * per_pair["lora_dpo"]
+        shape = record["parameters"]["shape"]
+        if "plain_decoding" in stages:
+            plain = stages["plain_decoding"]["flops"] / float(stages["plain_decoding"]["params"]["tokens"])
+            share = coala / (dpo + tokens * plain)
+            return ComputeShare(share, share, key, f"{shape}, every term counted")
+        low = min((pairs * per_pair["extraction"] + head) / dpo, 1.0)
+        return ComputeShare(low, coala / dpo, key, f"{shape}, plain decoding not counted")
+    counted = (records.get("bench_efficiency_cpu") or {}).get("summary", {}).get("meta_counted")
+    if not counted:
+        return None
+    lows = {e["shape"]: e["extraction"] / e["lora_dpo"] for e in counted}
+    shape = max(lows, key=lows.__getitem__)
+    detail = (
+        "counted on the meta device: "
+        + ", ".join(f"{s} {100 * v:.3g}%" for s, v in sorted(lows.items()))
+        + "; extraction over LoRA-DPO, per pair at 512 tokens; head and decoding not counted at these shapes"
+    )
+    return ComputeShare(min(lows.values()), math.inf, "bench_efficiency_cpu", detail)
 
 
 def verdict_compute_share(records: Records) -> Assessment:
-    """Our COALA/LoRA-DPO share is counted feature-extraction FLOPs over counted LoRA-DPO FLOPs per
-    pair (one epoch) at the 7-8B shapes (``bench_efficiency_cpu``, meta device). Holds when within 25%
-    of the paper's share, with caveats when COALA is cheaper but the share differs, else does not hold."""
-    bench = records.get("bench_efficiency_cpu")
-    counted = (bench or {}).get("summary", {}).get("meta_counted")
-    if not counted:
-        return _missing("counted FLOPs at real shapes (results/bench_efficiency_cpu.json, summary.meta_counted)")
-    shares = {e["shape"]: e["extraction"] / e["lora_dpo"] for e in counted}
-    ours = ", ".join(f"{s}: {100 * v:.3g}%" for s, v in sorted(shares.items()))
-    reported = {m: t["COALA"] / t["DPO"] for m, t in paper.REPORTED_TFLOPS.items() if m in ("llama", "mistral")}
-    target = sum(reported.values()) / len(reported)
-    head = sum(s["flops"] for s in bench.get("stages", []) if s["stage"] in ("phase1", "phase2"))
-    per_1000 = min(e["extraction"] / (e["sequences"] / 2) * 1000 for e in counted)
-    note = (
-        f"paper: {100 * target:.3g}% (time x {paper.ASSUMED_TFLOPS_PER_SECOND:g} TFLOP/s); ours: counted "
-        f"FLOPs, extraction over one LoRA-DPO epoch; the head (Phase I + II, counted at the toy width: "
-        f"{head / per_1000:.1g} of extraction per 1,000 pairs) is left out"
+    """COALA's counted FLOPs (extraction + head + guided decoding) over one LoRA-DPO epoch plus plain
+    decoding (:class:`ComputeShare`). With ``s`` the paper's 17.6% and ``t`` = :data:`COMPUTE_TOLERANCE`:
+    holds when the share is at most ``s``; with caveats when at most ``s (1 + t)`` (or when only its upper
+    bound is, some terms uncounted); does not hold when even its lower bound exceeds ``s (1 + t)``;
+    inconclusive when the bounds straddle ``s (1 + t)``."""
+    share = compute_share_bounds(records)
+    if share is None:
+        return _missing("counted FLOPs (results/bench_efficiency_cpu.json, summary.meta_counted)")
+    target, limit = paper.COMPUTE_SHARE, paper.COMPUTE_SHARE * (1 + COMPUTE_TOLERANCE)
+    ours = (
+        f"{100 * share.low:.3g}%"
+        if share.low == share.high
+        else (f">= {100 * share.low:.3g}%" + ("" if math.isinf(share.high) else f", <= {100 * share.high:.3g}%"))
     )
-    worst = max(shares.values())
-    if all(abs(v / target - 1) <= 0.25 for v in shares.values()):
+    note = (
+        f"paper: {100 * target:.3g}% (Llama-3.1-8B, wall time x {paper.ASSUMED_TFLOPS_PER_SECOND:g} TFLOP/s, "
+        f"extraction and decoding left out); tolerance {100 * limit:.3g}%; ours from {share.source}: {share.detail}"
+    )
+    if share.low > limit:
+        return ours, "does not hold at our scale", note
+    if share.high <= target:
         return ours, "holds", note
-    if worst < 1:
-        return ours, "holds with caveats", note
-    return ours, "does not hold at our scale", note
+    if share.high <= limit:
+        return ours, "holds with caveats", note + ("" if share.low == share.high else "; an upper bound")
+    return ours, "inconclusive", note + f"; the bounds straddle {100 * limit:.3g}%"
+
+
+# ---------------------------------------------------------------------------------------- margins
+
+
+def _rising_interval(curve: Mapping[str, Any]) -> tuple[float, float]:
+    """Wilson interval of the share of a curve's steps that do not decrease (steps treated as independent,
+    which a trained curve's steps are not: the interval is optimistic)."""
+    steps = int(curve["steps"]) - 1
+    return wilson_interval(float(curve["monotone_share"]) * steps, steps, LEVEL)
 
 
 def verdict_margins(records: Records) -> Assessment:
-    """Holds when COALA's Phase II margin curve (03) rises on at least 90% of its steps and ends above
-    where it started; the baselines' TRL margin curves (05) go into the note for comparison."""
+    """The paper's claim is comparative: COALA's margin rises monotonically while DPO's fluctuates. COALA's
+    Phase II curve (03) against the DPO curves (05), by the Wilson interval of each curve's share of
+    non-decreasing steps. Does not hold when COALA's curve ends below its start or a DPO curve's interval
+    lies above COALA's; inconclusive when a DPO curve has fewer than :data:`MIN_CURVE_STEPS` points or the
+    intervals overlap; holds when COALA's interval lies above every DPO curve's and COALA rises on at least
+    :data:`MONOTONE_SHARE` of its steps, with caveats when it is separated but rises less often."""
     coala = (_values(records, "03_train") or {}).get("margin_curve")
     if coala is None:
         return _missing("record of notebook 03 with its Phase II margin curve")
-    ours = f"COALA: {100 * coala['monotone_share']:.3g}% of steps rising, {coala['first']:.4g} -> {coala['last']:.4g}"
-    baselines = (_values(records, "05_baselines") or {}).get("margin_curves", {})
+    dpo = {k: c for k, c in ((_values(records, "05_baselines") or {}).get("margin_curves", {})).items() if "dpo" in k}
+    ours = f"COALA: {100 * coala['monotone_share']:.3g}% of {coala['steps'] - 1} steps rising, {coala['first']:.4g} -> {coala['last']:.4g}"
+    if not dpo:
+        return ours, "not testable here", "no DPO margin curve (record of notebook 05)"
+    ours += "; " + "; ".join(
+        f"{k}: {100 * c['monotone_share']:.3g}% of {c['steps'] - 1}" for k, c in sorted(dpo.items())
+    )
     note = (
-        "; ".join(
-            f"{k}: {100 * c['monotone_share']:.3g}% rising, max drop {c['max_drop']:.3g}"
-            for k, c in sorted(baselines.items())
-        )
-        or "no baseline curves (notebook 05)"
+        "COALA's margin is mean sigmoid(s_c - s_r) of a convex logistic fit, DPO's is TRL's beta-scaled "
+        "log-ratio margin: different quantities, compared only by their shape"
     )
     if coala["last"] <= coala["first"]:
-        return ours, "does not hold at our scale", note
+        return ours, "does not hold at our scale", note + "; COALA's margin ends below its start"
+    short = [k for k, c in dpo.items() if c["steps"] < MIN_CURVE_STEPS]
+    if short:
+        return ours, "inconclusive", note + f"; {', '.join(sorted(short))}: fewer than {MIN_CURVE_STEPS} points"
+    c_low, c_high = _rising_interval(coala)
+    sides = [_compare((c_low, c_high), _rising_interval(c)) for c in dpo.values()]
+    if any(s < 0 for s in sides):
+        return ours, "does not hold at our scale", note + "; a DPO curve rises more steadily"
+    if not all(s > 0 for s in sides):
+        return ours, "inconclusive", note + "; the rising-share intervals overlap"
     if coala["monotone_share"] >= MONOTONE_SHARE:
         return ours, "holds", note
-    return ours, "holds with caveats", note
+    return ours, "holds with caveats", note + f"; COALA rises on fewer than {100 * MONOTONE_SHARE:g}% of steps"
+
+
+def _compare(a: tuple[float, float], b: tuple[float, float]) -> int:
+    """+1 when interval ``a`` lies above ``b``, -1 below, 0 when they overlap."""
+    return 1 if a[0] > b[1] else -1 if a[1] < b[0] else 0
+
+
+# ---------------------------------------------------------------------------------- head accuracy
+
+
+def difference_interval(p1: float, p2: float, n: int, level: float = LEVEL) -> tuple[float, float]:
+    """Normal interval of :math:`p_1 - p_2`, two accuracies on ``n`` test items each, treated as independent:
+    :math:`\\pm z \\sqrt{(p_1(1-p_1) + p_2(1-p_2))/n}` (on the same items the paired interval is narrower)."""
+    if n < 1:
+        raise ValueError(f"n (test items) must be >= 1, got {n}")
+    half = float(norm.ppf(0.5 + level / 2)) * math.sqrt((p1 * (1 - p1) + p2 * (1 - p2)) / n)
+    return p1 - p2 - half, p1 - p2 + half
 
 
 def verdict_head_accuracy(records: Records) -> Assessment:
-    """CRONOS minus AdamW held-out accuracy in 02 (IMDb, MiniLM) and 03 (pairwise, the backbone).
-    Holds when every difference is positive and one exceeds its 95% binomial half-width; with caveats
-    when they are mixed or all within noise; does not hold when every difference is negative."""
-    diffs: dict[str, tuple[float, float]] = {}
+    """CRONOS minus AdamW held-out accuracy in 02 (IMDb, MiniLM) and 03 (pairwise, the backbone), each with
+    its 95% interval (:func:`difference_interval`). Holds when every interval lies above 0; with caveats
+    when some lie above 0 and the rest contain it; does not hold when any lies below 0 and none above;
+    inconclusive when every interval contains 0 (or they point both ways)."""
+    diffs: dict[str, tuple[float, float, float]] = {}
     for name in ("02_cronos_solver", "03_train"):
         v = _values(records, name)
         if v and {"cronos_accuracy", "adamw_accuracy", "n_test"} <= v.keys():
-            noise = 1.96 * math.sqrt(0.25 / v["n_test"])
-            diffs[name] = (v["cronos_accuracy"] - v["adamw_accuracy"], noise)
+            low, high = difference_interval(v["cronos_accuracy"], v["adamw_accuracy"], int(v["n_test"]))
+            diffs[name] = (v["cronos_accuracy"] - v["adamw_accuracy"], low, high)
     if not diffs:
         return _missing("record of notebook 02 or 03 with CRONOS and AdamW head accuracies")
-    ours = ", ".join(f"{k[:2]}: {100 * d:+.3g} pts (noise +-{100 * n:.2g})" for k, (d, n) in diffs.items())
-    table = paper.STAGE_ONE_ACCURACY
-    gaps = [c - a for ds in table.values() for c, a in ds.values()]
-    note = f"paper Table 7: CRONOS ahead by {min(gaps):.2f} to {max(gaps):.2f} points"
-    if all(d > 0 for d, _ in diffs.values()):
-        significant = any(d > n for d, n in diffs.values())
-        return ours, "holds" if significant else "holds with caveats", note + ("" if significant else "; within noise")
-    if all(d < 0 for d, _ in diffs.values()):
+    ours = ", ".join(
+        f"{k[:2]}: {100 * d:+.3g} pts [{100 * lo:+.3g}, {100 * hi:+.3g}]" for k, (d, lo, hi) in diffs.items()
+    )
+    gaps = paper.table7_frame()["CRONOS - AdamW"]
+    note = (
+        f"paper Table 7: CRONOS ahead in {int((gaps > 0).sum())} of {len(gaps)} cells, by {gaps.min():+.2f} to "
+        f"{gaps.max():+.2f} points; AdamW here is the paper's baseline arm (decoupled weight decay, minibatches)"
+    )
+    sides = [_side(lo, hi, 0.0) for _, lo, hi in diffs.values()]
+    if all(s > 0 for s in sides):
+        return ours, "holds", note
+    if any(s > 0 for s in sides) and not any(s < 0 for s in sides):
+        return ours, "holds with caveats", note + "; some intervals contain 0"
+    if any(s < 0 for s in sides) and not any(s > 0 for s in sides):
         return ours, "does not hold at our scale", note
-    return ours, "holds with caveats", note + "; mixed across notebooks"
+    return ours, "inconclusive", note + ("; every interval contains 0" if not any(sides) else "; they point both ways")
+
+
+# -------------------------------------------------------------------------------------- win rates
+
+
+def _win_cells(records: Records) -> tuple[str, str, list[int], list[str]] | None:
+    """``(source, ours, sides, caveats)`` of COALA against each baseline, ``sides`` +1 / -1 / 0 when COALA is
+    ahead / behind / not separated: from the frontier record (COALA's Wilson interval against each
+    baseline's, both against the reference policy), else from notebook 06 (head-to-head against 0.5)."""
+    frontier = records.get("imdb_frontier")
+    if frontier and "coala" in frontier.get("win_rates", {}):
+        rates = {m: _win_interval(row) for m, row in frontier["win_rates"].items()}
+        coala = rates["coala"]
+        rivals = sorted(m for m in rates if m not in ("coala", "reference"))
+        sides = [_compare(coala[1:3], rates[m][1:3]) for m in rivals]
+        ours = "; ".join(f"{m}: {rates[m][0]:.3g} [{rates[m][1]:.2g}, {rates[m][2]:.2g}]" for m in ["coala", *rivals])
+        ours += f" (win rate against the reference policy, n = {coala[3]})"
+        caveats = []
+        if (frontier.get("lambda_selection") or {}).get("split") != "validation":
+            caveats.append("lambda not recorded as chosen on validation prompts")
+        if int(frontier.get("train_pairs", 0)) < MIN_TRAIN_PAIRS:
+            caveats.append(f"fewer than {MIN_TRAIN_PAIRS} training pairs recorded")
+        return "imdb_frontier", ours, sides, caveats
+    wins = (_values(records, "06_evaluation") or {}).get("coala_vs")
+    if not wins:
+        return None
+    cells = [(f"{base} ({judge})", w) for judge, row in sorted(wins.items()) for base, w in sorted(row.items())]
+    ours = "; ".join(f"{k}: {w['rate']:.3g} [{w['low']:.2g}, {w['high']:.2g}]" for k, w in cells)
+    sides = [_side(w["low"], w["high"], 0.5) for _, w in cells]
+    v05 = _values(records, "05_baselines") or {}
+    steps = v05.get("optimiser_steps") or {}
+    caveats = []
+    if v05.get("n_train", 0) < MIN_TRAIN_PAIRS:
+        caveats.append(
+            f"baselines trained on {v05.get('n_train', '?')} pairs for {max(steps.values(), default='?')} optimiser steps"
+        )
+    lam = (records.get("06_evaluation") or {}).get("params", {}).get("guidance_scale")
+    caveats.append(f"lambda = {lam} set by hand, not chosen on held-out prompts with a judge")
+    return "06_evaluation", ours, sides, caveats
+
+
+def _win_interval(row: Mapping[str, Any]) -> tuple[float, float, float, int]:
+    """``(rate, low, high, n)`` of a frontier row: ``rate``/``low``/``high`` or the frontier's own
+    ``win_rate``/``win_low``/``win_high``, the prompt-bootstrap interval (``win_boot_*``) when present."""
+    rate = float(row["rate"] if "rate" in row else row["win_rate"])
+    low = row.get("win_boot_low", row.get("low", row.get("win_low")))
+    high = row.get("win_boot_high", row.get("high", row.get("win_high")))
+    if low is None or high is None:
+        raise ValueError(f"frontier win-rate row {dict(row)} has no interval: give low/high (Wilson) or win_boot_*")
+    return rate, float(low), float(high), int(row.get("n", 0))
 
 
 def verdict_win_rates(records: Records) -> Assessment:
-    """COALA's win rate (ties half) against each of DPO, ORPO and SFT under each judge (06). Holds when
-    every 95% interval lies above 0.5, with caveats when every rate is above 0.5, does not hold when
-    most rates are below 0.5; otherwise (a split or all near 0.5) holds with caveats."""
-    wins = (_values(records, "06_evaluation") or {}).get("coala_vs")
-    if not wins:
-        return _missing("record of notebook 06 with COALA's win rates")
-    cells = [(judge, base, w) for judge, row in sorted(wins.items()) for base, w in sorted(row.items())]
-    ours = "; ".join(f"{base} ({judge}): {w['rate']:.3g} [{w['low']:.2g}, {w['high']:.2g}]" for judge, base, w in cells)
-    lc = paper.ALPACAEVAL_LC_WIN_RATE
+    """COALA against DPO, ORPO and SFT: from the IMDb frontier record when it exists (COALA's Wilson
+    interval against each baseline's, both against the reference policy), else from notebook 06 (COALA's
+    head-to-head win rate per judge with its Wilson interval, ties half). Does not hold when COALA is behind
+    in any comparison (an interval below 0.5, or COALA's interval below a baseline's); inconclusive when any
+    comparison is not separated (an interval containing 0.5, overlapping intervals); holds when COALA is
+    ahead in every one, with caveats when lambda was not chosen on validation prompts or the baselines saw
+    fewer than :data:`MIN_TRAIN_PAIRS` pairs."""
+    found = _win_cells(records)
+    if found is None:
+        return _missing("IMDb frontier record or record of notebook 06 with COALA's win rates")
+    source, ours, sides, caveats = found
+    cells = [
+        all(row["COALA"][d] > row[m][d] for m in ("DPO", "ORPO", "SFT"))
+        for row in paper.ALPACAEVAL_LC_WIN_RATE.values()
+        for d in row["COALA"]
+    ]
     note = (
-        f"paper Table 3: COALA above DPO, ORPO and SFT in all {sum(len(d) for d in lc.values())} "
-        "model/dataset cells (AlpacaEval 2, GPT-4 judge); ours: small judges, few prompts"
+        f"paper Table 3: COALA above DPO, ORPO and SFT in {sum(cells)} of {len(cells)} model/dataset cells "
+        f"(AlpacaEval 2, GPT-4 judge); ours from {source}"
     )
-    if all(w["low"] > 0.5 for _, _, w in cells):
-        return ours, "holds", note
-    below = sum(w["rate"] < 0.5 for _, _, w in cells)
-    if below > len(cells) / 2:
-        return ours, "does not hold at our scale", note
-    return ours, "holds with caveats", note + "; some intervals include 0.5"
+    if any(s < 0 for s in sides):
+        return ours, "does not hold at our scale", note + "; COALA is behind in a comparison"
+    if not all(s > 0 for s in sides):
+        return ours, "inconclusive", "; ".join([note, "an interval does not separate COALA from its rival", *caveats])
+    if caveats:
+        return ours, "holds with caveats", "; ".join([note, *caveats])
+    return ours, "holds", note
+
+
+def lambda_sweep_outcome(sweep: Mapping[str, Mapping[str, float]], score: str = "judge") -> str:
+    """One sentence on a lambda sweep ``{lambda: {score: mean}}``: whether ``score`` rises, falls or neither
+    as lambda rises, with the means, and which lambda it favours."""
+    if len(sweep) < 2:
+        raise ValueError(f"sweep: need at least 2 guidance scales, got {sorted(sweep)}")
+    points = sorted((float(lam), float(row[score])) for lam, row in sweep.items())
+    steps = [b - a for (_, a), (_, b) in itertools.pairwise(points)]
+    trend = "rises" if all(d > 0 for d in steps) else "falls" if all(d < 0 for d in steps) else "does not move one way"
+    path = " -> ".join(f"{v:.4g}" for _, v in points)
+    best = max(points, key=lambda p: p[1])[0]
+    lams = " -> ".join(f"{lam:g}" for lam, _ in points)
+    return f"the {score}'s mean {trend} as lambda rises ({path} for lambda {lams}); it favours lambda = {best:g}"
+
+
+# ------------------------------------------------------------------------------------ human study
 
 
 def verdict_human_study(records: Records) -> Assessment:
-    """Always not testable here: no human raters; the note says whether notebook 06 wrote the kit."""
+    """Not testable here: no human raters. The note says whether notebook 06 wrote the survey kit."""
     kit = (_values(records, "06_evaluation") or {}).get("survey_items")
-    raters = paper.HUMAN_STUDY_RATERS
-    note = f"paper: {raters} raters, {paper.HUMAN_STUDY_ITEMS_PER_DATASET} items per dataset; " + (
+    note = f"paper: {paper.HUMAN_STUDY_RATERS} raters, {paper.HUMAN_STUDY_ITEMS_PER_DATASET} items per dataset; " + (
         f"kit written by notebook 06 ({kit} items), analysis dry-run on simulated raters"
         if kit
         else "kit in notebook 06 (no record yet)"
@@ -190,53 +423,109 @@ def verdict_human_study(records: Records) -> Assessment:
     return "-", "not testable here", note
 
 
+# -------------------------------------------------------------------------------------------- APM
+
+
 def verdict_apm(records: Records) -> Assessment:
-    """APM triplets per assistant reply on HH-RLHF (00). Holds within 0.8-1.2 with our default (no
-    wrap-around); with caveats when only the wrap-around variant is within it; else does not hold."""
+    """Triplets per conversation from the Alternating Population Method without wrap-around (00) against the
+    paper's 2.46 on EduFeedback. Holds within :data:`APM_TOLERANCE` on EduFeedback itself, with caveats
+    within it on a stand-in dataset (HH-RLHF offline), does not hold outside it, inconclusive with fewer than
+    :data:`MIN_DIALOGUES` dialogues. The wrap-around count is shown, never credited."""
     v = _values(records, "00_datasets")
-    if not v or not v.get("assistant_replies"):
+    if not v or not v.get("dialogues"):
         return _missing("record of notebook 00 with its APM counts")
-    ratio = v["triplets"] / v["assistant_replies"]
-    ratio_wrap = v["triplets_wrap"] / v["assistant_replies"]
-    ours = f"{ratio:.3g} per reply ({ratio_wrap:.3g} with wrap-around), {v['dialogues']} dialogues"
-    note = (
-        f"paper Table 2: {paper.DATASET_PAIRS['edufeedback']:,} EduFeedback triplets from "
-        f"{paper.EDUFEEDBACK_CONVERSATIONS:,} conversations; ours on HH-RLHF"
+    dataset = str(v.get("apm_dataset", "hh-rlhf"))  # records written before the field: HH-RLHF
+    per_conv = v["triplets"] / v["dialogues"]
+    ours = (
+        f"{per_conv:.3g} per conversation on {dataset} ({v['dialogues']} dialogues, "
+        f"{v['assistant_replies'] / v['dialogues']:.3g} replies each; wrap-around, not credited: "
+        f"{v['triplets_wrap'] / v['dialogues']:.3g})"
     )
-    if 0.8 <= ratio <= 1.2:
-        return ours, "holds", note
-    if 0.8 <= ratio_wrap <= 1.2:
-        return ours, "holds with caveats", note + "; one per reply needs the wrap-around pair"
-    return ours, "does not hold at our scale", note
+    target = paper.APM_TRIPLETS_PER_CONVERSATION
+    note = (
+        f"paper: {paper.DATASET_PAIRS['edufeedback']:,} triplets from {paper.EDUFEEDBACK_CONVERSATIONS:,} EduFeedback "
+        f"conversations of 4-8 turns; tolerance +-{100 * APM_TOLERANCE:g}%"
+    )
+    if dataset != "edufeedback":
+        note += f"; {dataset} is the offline stand-in (its conversations are shorter)"
+    if v["dialogues"] < MIN_DIALOGUES:
+        return ours, "inconclusive", note + f"; fewer than {MIN_DIALOGUES} dialogues"
+    if abs(per_conv / target - 1) > APM_TOLERANCE:
+        return ours, "does not hold at our scale", note
+    return ours, ("holds" if dataset == "edufeedback" else "holds with caveats"), note
+
+
+# ------------------------------------------------------------------------------------- optimality
+
+
+def _phase1(v: Mapping[str, Any]) -> tuple[str, str, str]:
+    """(text, status, why) of the deployed head's Phase I: status ``pass``, ``caveat``, ``open`` or ``fail``."""
+    if "phase1_certified_gap" not in v:
+        state = "converged" if v.get("cronos_converged") else "not converged"
+        return (
+            f"Phase I {state} after {v.get('cronos_iterations', '?')} iterations, no certificate",
+            "open",
+            "the deployed head has no certified optimality gap",
+        )
+    gap, cone = float(v["phase1_certified_gap"]), float(v.get("phase1_cone_violation", math.inf))
+    text = f"Phase I certified gap {gap:.2g}, cone violation {cone:.2g}"
+    if gap > PHASE1_GAP_TOL or not v.get("phase1_certified", False):
+        return text, "fail", f"the deployed head's certified gap exceeds {PHASE1_GAP_TOL:g}"
+    if cone > PHASE1_CONE_TOL:
+        return text, "caveat", f"cone violation above {PHASE1_CONE_TOL:g}: the ReLU net differs from the convex model"
+    return text, "pass", ""
+
+
+def _phase2(v: Mapping[str, Any]) -> tuple[str, str, str]:
+    """(text, status, why) of Phase II on the paper's loss without the ridge."""
+    if "phase2_separable" not in v:
+        return "Phase II: no unregularised check recorded", "open", "Phase II is recorded only with the ridge"
+    if v["phase2_separable"]:
+        return (
+            f"Phase II separable: loss {v['phase2_unregularised_loss']:.2g}, no minimiser",
+            "caveat",
+            "the training pairs are separable: the loss has no finite minimiser and only approaches 0",
+        )
+    gnorm = float(v["phase2_unregularised_grad_norm"])
+    text = f"Phase II gradient norm {gnorm:.2g}"
+    return (text, "pass", "") if gnorm < CERTIFICATE_TOL else (text, "fail", "Phase II did not reach its minimum")
 
 
 def verdict_optimality(records: Records) -> Assessment:
-    """Three checks: no Adam run below the convex optimum (01), CRONOS within a relative gap of 1e-3 of
-    the interior-point optimum at its best penalty (02), Phase II gradient norm below 1e-8 (03). Holds when all three pass,
-    with caveats when the present ones pass but some are missing, does not hold when any fails."""
-    checks: dict[str, bool] = {}
-    parts: list[str] = []
-    if (v := _values(records, "01_convex_reformulation")) and "adam_min" in v:
-        checks["01"] = v["adam_min"] >= v["convex_optimum"] * (1 - OPTIMUM_RTOL)
-        parts.append(f"01: Adam best / optimum = {v['adam_min'] / v['convex_optimum']:.4g}")
-    if (v := _values(records, "02_cronos_solver")) and "cronos_gap" in v:
-        # the claim is that the optimum is reachable: the best penalty's run must reach it
-        checks["02"] = min(v["cronos_gap"].values()) <= AGREEMENT_RTOL
-        gaps = ", ".join(f"{run}: {gap:.2g}" for run, gap in v["cronos_gap"].items())
-        parts.append(f"02: CRONOS relative gap ({gaps})")
-    if (v := _values(records, "03_train")) and "phase2_grad_norm" in v:
-        checks["03"] = v["phase2_grad_norm"] < CERTIFICATE_TOL
-        parts.append(f"03: gradient norm {v['phase2_grad_norm']:.2g}")
-    if not checks:
-        return _missing("record of notebooks 01, 02 or 03 with their optimality checks")
-    failed = [k for k, ok in checks.items() if not ok]
-    missing = [k for k in ("01", "02", "03") if k not in checks]
-    ours = "; ".join(parts)
-    if failed:
-        return ours, "does not hold at our scale", f"failed in {', '.join(failed)}"
-    if missing:
-        return ours, "holds with caveats", f"not yet recorded: {', '.join(missing)}"
-    return ours, "holds", "Phase I: global optimum of the sampled convex program; Phase II: certified"
+    """Both phases of the *deployed* head (03): Phase I by its certified relative gap and cone violation
+    (at most :data:`PHASE1_GAP_TOL`, :data:`PHASE1_CONE_TOL`), Phase II on the paper's loss without the ridge
+    (separable pairs: no finite minimiser, a caveat; else gradient norm below :data:`CERTIFICATE_TOL`); and
+    notebook 01's toy check that Adam's best run is not below COALA's P = 10 sampled program (else that
+    program's optimum is not the network's). Does not hold when a check fails; inconclusive when the
+    Phase I certificate or the Phase II check is missing; with caveats when a caveat applies; else holds."""
+    v = _values(records, "03_train")
+    if not v:
+        return _missing("record of notebook 03 (the deployed head)")
+    parts = [_phase1(v), _phase2(v)]
+    v01 = _values(records, "01_convex_reformulation") or {}
+    if "sampled_optimum_P10" in v01:
+        below = v01["adam_min"] < v01["sampled_optimum_P10"] * (1 - OPTIMUM_RTOL)
+        text = f"01: Adam best / P = 10 optimum = {v01['adam_min'] / v01['sampled_optimum_P10']:.4g}"
+        parts.append(
+            (text, "caveat", "a non-convex net beats the P = 10 sampled program: optimal for that program only")
+            if below
+            else (text, "pass", "")
+        )
+    else:
+        parts.append(("01: P = 10 program not recorded", "caveat", "no check against the P = 10 program"))
+    ours = "; ".join(text for text, _, _ in parts)
+    status = [s for _, s, _ in parts]
+    why = "; ".join(w for _, s, w in parts if w)
+    if "fail" in status:
+        return ours, "does not hold at our scale", why
+    if "open" in status:
+        return ours, "inconclusive", why
+    if "caveat" in status:
+        return ours, "holds with caveats", why + "; the Phase II ridge (l2 > 0) is this book's option, not the paper's"
+    return ours, "holds", "Phase I certified on the deployed head; Phase II at its unregularised minimum"
+
+
+# ---------------------------------------------------------------------------------------- the ledger
 
 
 def papermill_command(notebook: str, record: Mapping[str, Any] | None = None) -> str:
@@ -248,8 +537,8 @@ def papermill_command(notebook: str, record: Mapping[str, Any] | None = None) ->
 
 
 def _cronos_ahead() -> str:
-    cells = [c > a for ds in paper.STAGE_ONE_ACCURACY.values() for c, a in ds.values()]
-    return f"{sum(cells)} of {len(cells)}"
+    gaps = paper.table7_frame()["CRONOS - AdamW"]
+    return f"{int((gaps > 0).sum())} of {len(gaps)}"
 
 
 CLAIMS: list[Claim] = [
@@ -269,8 +558,8 @@ CLAIMS: list[Claim] = [
     ),
     Claim(
         "margins",
-        "Reward margins grow stably (monotonically) during training",
-        "COALA's margin rises monotonically, DPO's fluctuates (figure)",
+        "COALA's reward margin rises monotonically, DPO's fluctuates",
+        "training-margin figure",
         "03_train",
         verdict_margins,
     ),
@@ -297,8 +586,8 @@ CLAIMS: list[Claim] = [
     ),
     Claim(
         "apm",
-        "APM yields about one triplet per assistant reply",
-        f"{paper.DATASET_PAIRS['edufeedback'] / paper.EDUFEEDBACK_CONVERSATIONS:.3g} triplets per conversation",
+        "APM turns a conversation into several preference triplets without a reward model",
+        f"{paper.APM_TRIPLETS_PER_CONVERSATION:.3g} triplets per EduFeedback conversation",
         "00_datasets",
         verdict_apm,
     ),
@@ -310,3 +599,11 @@ CLAIMS: list[Claim] = [
         verdict_optimality,
     ),
 ]
+
+
+def ledger_table(records: Records, claims: Sequence[Claim] = CLAIMS) -> pd.DataFrame:
+    """The ledger as a table: one row per claim (claim, paper, ours, verdict, note, notebook, command,
+    hardware), the data behind notebook 08's page; presentation is the notebook's."""
+    rows = pd.DataFrame(ledger_rows(claims, records))
+    rows["command"] = [papermill_command(nb, records.get(nb)) for nb in rows["notebook"]]
+    return rows[["claim", "paper", "ours", "verdict", "note", "notebook", "command", "hardware"]]

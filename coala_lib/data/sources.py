@@ -20,6 +20,7 @@ import torch
 
 from coala_lib.core.files import atomic_write_bytes
 from coala_lib.core.files import data_dir as resolve_data_dir
+from coala_lib.core.hub import HubUnavailableError, hub_offline, hub_unreachable
 
 Row = tuple[int | str, Any]
 
@@ -82,8 +83,25 @@ def read_part(source: Source, location: Path | str) -> list[Row]:
         return list(read_jsonl_gz(location))
     import datasets  # looked up at call time, so tests can monkeypatch datasets.load_dataset
 
-    table = datasets.load_dataset(source.hub_id, source.hub_config, split=location, **dict(source.hub_kwargs))
+    # Fail in seconds, not after a minute of retries: offline, only the datasets cache can answer.
+    if not hub_offline() and (reason := hub_unreachable(source.hub_id, "dataset")) is not None:
+        raise hub_unavailable(source, f"{reason}; with HF_HUB_OFFLINE=1 a copy in the datasets cache is used")
+    try:
+        table = datasets.load_dataset(source.hub_id, source.hub_config, split=location, **dict(source.hub_kwargs))
+    except ConnectionError:
+        if not hub_offline():
+            raise
+        raise hub_unavailable(source, "HF_HUB_OFFLINE is set and the datasets cache has no copy") from None
     return list(enumerate(table))
+
+
+def hub_unavailable(source: Source, reason: str) -> HubUnavailableError:
+    """The one-sentence error for a dataset with no local copy that cannot be downloaded either."""
+    wanted = sorted({name for names in source.local.values() for name in names})
+    return HubUnavailableError(
+        f"dataset {source.hub_id} has no local copy and cannot be downloaded because {reason}: set "
+        f"COALA_DATA_DIR (or pass data_dir=) to a folder holding {wanted}, or use a dataset that has one there"
+    )
 
 
 def load_rows(
