@@ -138,3 +138,13 @@ def test_result_record_round_trip(tmp_path) -> None:
 
 def test_stage_record_defaults() -> None:
     assert StageRecord("s").to_dict()["memory_kind"] == "cpu_rss_growth"
+
+
+def test_matrix_vector_products_are_counted() -> None:
+    """Phase II's score Z theta and gradient Z^T g are mv calls, which torch's counter leaves at 0."""
+    Z, theta = torch.randn(128, 20, dtype=torch.float64), torch.randn(20, dtype=torch.float64, requires_grad=True)
+    assert count_flops(lambda: Z @ theta.detach()) == 2 * 128 * 20
+    assert count_flops(lambda: torch.addmv(torch.zeros(128, dtype=torch.float64), Z, theta.detach())) == 2 * 128 * 20
+    assert count_flops(lambda: theta.detach() @ theta.detach()) == 2 * 20
+    # forward Z theta, backward Z^T g: two matrix-vector products
+    assert count_flops(lambda: torch.nn.functional.softplus(0.5 - Z @ theta).mean().backward()) == 2 * (2 * 128 * 20)

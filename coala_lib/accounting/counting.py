@@ -56,14 +56,35 @@ def _cpu_attention_backward_flops(
     return sdpa_backward_flop_count(grad_out_shape, query_shape, key_shape, value_shape)
 
 
+def _mv_flops(matrix_shape: Any, vector_shape: Any, *args: Any, **kwargs: Any) -> int:
+    """:math:`2mn` for an (m, n) matrix times an n-vector (``mv``; ``addmv`` adds a vector, not counted)."""
+    m, n = matrix_shape
+    return 2 * int(m) * int(n)
+
+
+def _addmv_flops(bias_shape: Any, matrix_shape: Any, vector_shape: Any, *args: Any, **kwargs: Any) -> int:
+    return _mv_flops(matrix_shape, vector_shape)
+
+
+def _dot_flops(a_shape: Any, b_shape: Any, *args: Any, **kwargs: Any) -> int:
+    """:math:`2n` for the dot product of two n-vectors."""
+    return 2 * int(a_shape[0])
+
+
 def flop_counter() -> FlopCounterMode:
-    """A silent ``FlopCounterMode`` that also counts the CPU flash-attention kernel (forward and backward)."""
+    """A silent ``FlopCounterMode`` that also counts the CPU flash-attention kernel (forward and backward)
+    and the matrix-vector and vector-vector products torch leaves out (``mv``, ``addmv``, ``dot``): a
+    linear head's score :math:`Z\theta` and its gradient :math:`Z^\top g` are ``mv`` calls."""
     aten = torch.ops.aten
     return FlopCounterMode(
         display=False,
         custom_mapping={
             aten._scaled_dot_product_flash_attention_for_cpu: _cpu_attention_flops,
             aten._scaled_dot_product_flash_attention_for_cpu_backward: _cpu_attention_backward_flops,
+            aten.mv: _mv_flops,
+            aten.addmv: _addmv_flops,
+            aten.dot: _dot_flops,
+            aten.vdot: _dot_flops,
         },
     )
 
