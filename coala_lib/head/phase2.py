@@ -152,6 +152,57 @@ def solve_newton(
     return PhaseIIResult(theta, value, gnorm, k, converged, "newton", gap, history)
 
 
+@dataclass(frozen=True)
+class Unregularised:
+    r"""Phase II on the paper's loss, without the ridge (:math:`\lambda = 0`).
+
+    ``separable``: some :math:`\theta` has :math:`Z\theta \ge 0` with :math:`Z\theta \ne 0`, so :math:`L` decreases
+    along that ray for ever and has **no finite minimiser** (when every row can be made positive, its
+    infimum is 0, approached as :math:`\|\theta\| \to \infty` and never reached). Otherwise a minimiser exists and
+    Newton's method reaches it. ``loss``, ``grad_norm``, ``theta_norm`` are those of the last Newton iterate.
+    """
+
+    separable: bool
+    loss: float
+    grad_norm: float
+    theta_norm: float
+    iterations: int
+
+
+def has_recession_direction(Z: torch.Tensor) -> bool:
+    r"""Whether :math:`\exists\,\theta: Z\theta \ge 0,\ \mathbf 1^\top Z\theta = 1` (a linear programme, HiGHS):
+    the rows are (weakly) separable, and the logistic loss of the module docstring with
+    :math:`\lambda = 0` has no finite minimiser."""
+    import numpy as np
+    from scipy.optimize import linprog
+
+    A = Z.detach().double().cpu().numpy()
+    if A.ndim != 2 or A.shape[0] == 0:
+        raise ValueError(f"Z must be a non-empty (N, m) design, got {A.shape}")
+    result = linprog(
+        np.zeros(A.shape[1]),
+        A_ub=-A,
+        b_ub=np.zeros(A.shape[0]),
+        A_eq=A.sum(axis=0, keepdims=True),
+        b_eq=[1.0],
+        bounds=[(None, None)] * A.shape[1],
+        method="highs",
+    )
+    if result.status not in (0, 2):
+        raise RuntimeError(f"the separability LP did not finish: {result.message}")
+    return result.status == 0
+
+
+def solve_unregularised(
+    Z: torch.Tensor, beta: float = 2.5, gamma: float = 0.5, tol: float = 1e-10, max_iters: int = 100
+) -> Unregularised:
+    r"""Phase II exactly as the paper states it (no ridge): :class:`Unregularised` from the separability LP
+    and ``max_iters`` damped Newton steps with :math:`\lambda = 0` (on separable rows they only push the loss
+    towards its infimum)."""
+    fit = solve_newton(Z, beta, gamma, l2=0.0, tol=tol, max_iters=max_iters)
+    return Unregularised(has_recession_direction(Z), fit.loss, fit.grad_norm, float(fit.theta.norm()), fit.iterations)
+
+
 def margins(theta: torch.Tensor, h_chosen: torch.Tensor, h_rejected: torch.Tensor) -> torch.Tensor:
     """Score margins :math:`s_{c,i} - s_{r,i} = \\theta^\\top(h_{c,i} - h_{r,i})` of matched pairs."""
     _check_pair(h_chosen, h_rejected)
