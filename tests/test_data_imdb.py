@@ -44,8 +44,10 @@ def test_load_imdb_reviews_balanced_and_reproducible(imdb_dir):
 
 
 def test_fast_triplets_share_prompt_and_pair_positive_over_negative(imdb_dir):
-    train = load_triplets("imdb", "train", data_dir=imdb_dir, prompt_words=3, max_words=5)
-    evals = load_triplets("imdb", "eval", data_dir=imdb_dir, prompt_words=3, max_words=5)
+    with pytest.raises(ValueError, match=r"none of the 6 rows .* 6 skipped \(surplus review"):
+        load_triplets("imdb", "eval", data_dir=imdb_dir, prompt_words=3, max_words=5)  # seed 0: one class only
+    train = load_triplets("imdb", "train", data_dir=imdb_dir, prompt_words=3, max_words=5, seed=2)
+    evals = load_triplets("imdb", "eval", data_dir=imdb_dir, prompt_words=3, max_words=5, seed=2)
     assert train.report.dropped["schema"] + evals.report.dropped["schema"] == 1  # label 7
     for t in list(train) + list(evals):
         assert "loved" not in t.chosen and "hated" not in t.rejected  # 5 words after the 3-word prompt

@@ -89,7 +89,7 @@ def test_ultrafeedback_local_shipped_split_and_identical_rows(tmp_path):
     train = load_triplets("ultrafeedback", "train", data_dir=tmp_path)
     assert [(t.prompt, t.chosen, t.rejected) for t in train] == [("p0", "c0", "r0"), ("p2", "c2", "r2")]
     assert train[0].meta == {"score_chosen": 9.0, "score_rejected": 2.0, "source_index": 100}
-    assert train.report.dropped["identical"] == 1 and train.report.issues[0].row == 1
+    assert train.report.dropped["identical"] == 1 and train.report.issues[0].row == 2  # line 2 of the file
     assert train.params["split_rule"] == "shipped"
     assert [t.prompt for t in load_triplets("ultrafeedback", "eval", data_dir=tmp_path)] == ["p5"]
 
@@ -140,7 +140,7 @@ def test_hh_rlhf_pairs_and_mismatched_transcripts(tmp_path):
     assert train.report.rows + evals.report.rows == 21 and evals.report.rows == 2  # round(0.1 * 21)
     everything = list(train) + list(evals)
     assert len(everything) == 20 and sum(r.dropped["schema"] for r in (train.report, evals.report)) == 1
-    t = next(t for t in everything if t.row == 4)
+    t = next(t for t in everything if t.row == 5)  # line 5 holds the fifth row
     assert (t.chosen, t.rejected) == ("good 4", "bad 4")
     assert t.prompt == "User: question 4\n\nAssistant: answer 4\n\nUser: follow-up 4\n\nAssistant:"
     assert {t.row for t in train}.isdisjoint({t.row for t in evals})
@@ -158,14 +158,16 @@ def test_hh_rlhf_apm(tmp_path):
 
 def test_edufeedback_apm_counts_and_errors(tmp_path):
     write_jsonl_gz(tmp_path / "edufeedback-train.jsonl.gz", edu_rows())
-    both = [load_triplets("edufeedback", s, data_dir=tmp_path) for s in ("train", "eval")]
+    with pytest.raises(ValueError, match=r"eval split .*edufeedback-train\.jsonl\.gz.* has no rows"):
+        load_triplets("edufeedback", "eval", data_dir=tmp_path)  # round(0.1 * 5) = 0 rows go to eval
+    both = [load_triplets("edufeedback", "train", data_dir=tmp_path)]
     triplets = [t for ds in both for t in ds]
-    per_row = {r: sum(t.row == r for t in triplets) for r in range(5)}
-    assert per_row == {0: 3, 1: 1, 2: 0, 3: 0, 4: 0}
+    per_row = {r: sum(t.row == r for t in triplets) for r in range(1, 6)}  # rows are 1-based line numbers
+    assert per_row == {1: 3, 2: 1, 3: 0, 4: 0, 5: 0}
     issues = {(i.row, i.field) for ds in both for i in ds.report.issues}
-    assert issues == {(3, "role"), (4, "conversation")}
+    assert issues == {(4, "role"), (5, "conversation")}
     assert sum(ds.report.skipped["fewer than two assistant replies (no APM pair)"] for ds in both) == 1
-    first = next(t for t in triplets if t.row == 0 and t.meta["chosen_turn"] == 1)
+    first = next(t for t in triplets if t.row == 1 and t.meta["chosen_turn"] == 1)
     assert first.prompt == "System: You are a tutor.\n\nUser: s0\n\nAssistant:" and first.rejected == "t3"
 
 
@@ -182,8 +184,10 @@ def test_edufeedback_configurable_field_names(tmp_path):
 
 def test_helpsteer_highest_vs_lowest_ties_skipped_split_by_prompt(tmp_path):
     write_jsonl_gz(tmp_path / "helpsteer-train.jsonl.gz", helpsteer_rows())
+    with pytest.raises(ValueError, match=r"eval split .* has no rows"):
+        load_triplets("helpsteer", "eval", data_dir=tmp_path)  # 4 prompts: round(0.1 * 4) = 0 go to eval
     for seed in range(6):
-        both = [load_triplets("helpsteer", s, data_dir=tmp_path, seed=seed) for s in ("train", "eval")]
+        both = [load_triplets("helpsteer", "train", data_dir=tmp_path, seed=seed)]
         got = sorted((t.prompt, t.chosen, t.rejected) for ds in both for t in ds)
         assert got == [("A", "a2", "a1"), ("D", "d2", "d1")]  # a2 and a3 tie at 4: the first is kept
         assert sum(ds.report.rows for ds in both) == 9  # all rows of a prompt on one side
@@ -199,7 +203,7 @@ def test_split_is_deterministic_and_seed_dependent(tmp_path):
         return [t.row for t in load_triplets("hh-rlhf", split, data_dir=tmp_path, seed=seed)]
 
     assert rows("eval", 0) == rows("eval", 0) and len(rows("eval", 0)) == 5
-    assert sorted(rows("train", 0) + rows("eval", 0)) == list(range(50))
+    assert sorted(rows("train", 0) + rows("eval", 0)) == list(range(1, 51))  # 1-based line numbers
     assert rows("eval", 0) != rows("eval", 1)
 
 
@@ -214,7 +218,7 @@ def test_n_subsamples_reproducibly(tmp_path):
 def test_bad_arguments_are_named(tmp_path):
     with pytest.raises(ValueError, match="dataset='nope'"):
         load_triplets("nope", "train", data_dir=tmp_path)
-    with pytest.raises(ValueError, match="split must be"):
+    with pytest.raises(ValueError, match="split='test' is not allowed; choose one of 'train', 'eval'"):
         load_triplets("helpsteer", "test", data_dir=tmp_path)
     with pytest.raises(TypeError, match="unknown option"):
         load_triplets("helpsteer", "train", data_dir=tmp_path, tokenizer=None)
@@ -225,5 +229,5 @@ def test_bad_arguments_are_named(tmp_path):
 def test_load_hh_conversations(tmp_path):
     write_jsonl_gz(tmp_path / "hh-rlhf-harmless-base-test.jsonl.gz", hh_rows(10) + [{"chosen": "no markers"}])
     found = load_hh_conversations("train", data_dir=tmp_path) | load_hh_conversations("eval", data_dir=tmp_path)
-    assert sorted(found) == list(range(10))
-    assert [t.content for t in found[2].turns] == ["question 2", "answer 2", "follow-up 2", "good 2"]
+    assert sorted(found) == list(range(1, 11))
+    assert [t.content for t in found[3].turns] == ["question 2", "answer 2", "follow-up 2", "good 2"]

@@ -1,4 +1,5 @@
-"""Input checks shared by the solvers and models: clear errors that name the argument and the fix."""
+"""Input checks: tensors for the solvers and models, and the parameters of configurations (what a
+papermill user passes); every error names the argument, what was given and what is allowed."""
 
 from __future__ import annotations
 
@@ -33,3 +34,40 @@ def validate_targets(y: torch.Tensor, X: torch.Tensor, allow_real_targets: bool 
             f"y must hold labels +1 (chosen) / -1 (rejected), found e.g. {bad}; map 0/1 labels with 2*y-1, "
             f"or pass allow_real_targets=True for real-valued regression targets"
         )
+
+
+# ------------------------------------------------------------------ parameters (papermill, configs)
+
+
+def _got(value: object) -> str:
+    """How a wrong value is shown: text is called text, since papermill's ``-r`` passes every value as text."""
+    if isinstance(value, str):
+        return f"the text {value!r} (papermill -r passes text; pass numbers with -p)"
+    return f"{value!r} ({type(value).__name__})"
+
+
+def check_int(name: str, value: object, minimum: int | None = None, allow_none: bool = False) -> None:
+    """Raise unless ``value`` is an integer (not a bool, a float or text) of at least ``minimum``."""
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, int):
+        also = " or None" if allow_none else ""
+        raise TypeError(f"{name} must be an integer{also}, got {_got(value)}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value}")
+
+
+def check_number(name: str, value: object, minimum: float | None = None, positive: bool = False) -> None:
+    """Raise unless ``value`` is a finite real number (int or float, not text) >= ``minimum`` (or > 0)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or abs(value) == float("inf"):
+        raise TypeError(f"{name} must be a finite number, got {_got(value)}")
+    if positive and value <= 0:
+        raise ValueError(f"{name} must be > 0, got {value}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+
+
+def check_choice(name: str, value: object, choices: tuple[str, ...]) -> None:
+    """Raise unless ``value`` is one of ``choices``, naming them."""
+    if value not in choices:
+        raise ValueError(f"{name}={value!r} is not allowed; choose one of {', '.join(map(repr, choices))}")

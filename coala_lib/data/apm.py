@@ -30,6 +30,7 @@ user turn is kept as context but is not a reply.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -132,7 +133,7 @@ def apm_pairs(conversation: Conversation, wrap: bool = False) -> list[tuple[int,
     """``(chosen, rejected)`` turn positions: reply :math:`r_j` over :math:`r_{j+1}`; with ``wrap``
     the last reply is also paired with the first (the authors' behaviour)."""
     replies = conversation.replies
-    pairs = list(zip(replies[:-1], replies[1:]))
+    pairs = list(itertools.pairwise(replies))
     if wrap and len(replies) >= 2:
         pairs.append((replies[-1], replies[0]))
     return pairs

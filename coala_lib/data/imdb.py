@@ -39,7 +39,7 @@ from coala_lib.core.files import atomic_write_json, cache_dir, content_key
 from coala_lib.core.files import data_dir as resolve_data_dir
 from coala_lib.data.schema import Triplet
 from coala_lib.data.sources import Row, Source, read_part, resolve_parts, subsample
-from coala_lib.data.validation import RowError, require_str
+from coala_lib.data.validation import BadLine, RowError, require_str
 
 log = logging.getLogger(__name__)
 
@@ -79,18 +79,25 @@ def load_imdb_reviews(
     parts = resolve_parts(IMDB_SOURCE, resolve_data_dir(data_dir))
     rows = read_part(IMDB_SOURCE, parts["train" if split == "train" else "eval"])
     by_label: dict[int, list[str]] = {0: [], 1: []}
-    bad = 0
-    for _, record in rows:
+    bad: list[str] = []
+    for row_id, record in rows:
         try:
+            if isinstance(record, BadLine):
+                raise RowError("<line>", record.reason)
             if not isinstance(record, Mapping):
-                raise RowError("<row>", "not a mapping")
+                raise RowError("<row>", f"row must be a mapping of fields, got {type(record).__name__}")
             check_review(record)
-        except RowError:
-            bad += 1
+        except RowError as err:
+            bad.append(f"row {row_id}: {err}")
             continue
         by_label[record["label"]].append(clean_review(record["text"]))
+    where = parts["train" if split == "train" else "eval"]
+    if not by_label[0] and not by_label[1]:
+        raise ValueError(
+            f"none of the {len(rows)} rows of IMDb {split} ({where}) is a valid review: {'; '.join(bad[:3])}"
+        )
     if bad:
-        log.warning("imdb %s: %d malformed rows skipped", split, bad)
+        log.warning("imdb %s (%s): %d malformed rows skipped: %s", split, where, len(bad), "; ".join(bad[:3]))
     if n is not None:
         if n < 2:
             raise ValueError(f"n must be >= 2 for a balanced sample (or None for all), got {n}")

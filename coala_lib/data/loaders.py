@@ -20,6 +20,10 @@ The others, and a local directory holding only one HH-RLHF file, are one pool di
 ``seed`` *by conversation or prompt* before any triplet is built (no prompt is on both sides).
 ``n`` then keeps a seeded random subset of the split's triplets. Validation (and so the duplicate
 check) runs on the rows of the requested split only.
+
+Errors. A split that yields no triplet (an empty file, every row invalid, a pool too small for an
+eval side) and an ``n`` larger than the split's triplets are errors naming the file, never an empty
+or silently smaller dataset; so are arguments of the wrong type (e.g. ``n="300"``) or value.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from typing import Any
 
 import pandas as pd
 
+from coala_lib.core.checks import check_choice, check_int
 from coala_lib.data.apm import Conversation, apm_triplets, normalize_turns, parse_hh_transcript, render_prompt
 from coala_lib.data.imdb import (
     IMDB_TRIPLET_SOURCE,
@@ -127,16 +132,26 @@ def load_triplets(
       ``tokenizer`` [None]; ``wrap`` [False].
     * ``ultrafeedback``, ``helpsteer``: none.
     """
-    if dataset not in BUILDERS:
-        raise ValueError(f"dataset={dataset!r} is unknown; choose one of {DATASETS}")
-    if n is not None and n < 0:
-        raise ValueError(f"n must be a non-negative count or None, got {n}")
+    check_choice("dataset", dataset, DATASETS)
+    check_choice("split", split, ("train", "eval"))
+    check_int("n", n, minimum=0, allow_none=True)
+    check_int("seed", seed)
     builder, allowed, group_key = BUILDERS[dataset]
     unknown = set(options) - set(allowed)
     if unknown:
         raise TypeError(f"unknown option(s) {sorted(unknown)} for dataset {dataset!r}; valid: {sorted(allowed)}")
     rows, origin = load_rows(SOURCES[dataset], split, seed, data_dir, group_key=group_key)
     triplets, report = builder(rows, n=n, seed=seed, **options)
+    report.source = origin["read"] if origin["origin"] == "local" else f"{origin['hub_id']} split {origin['read']}"
+    where = f"{dataset} {split} split ({report.source}, {origin['split_rule']})"
+    if not triplets:
+        if not rows:
+            raise ValueError(f"the {where} has no rows; use a larger file or the other split")
+        raise ValueError(f"none of the {report.rows} rows of the {where} gave a valid triplet: {report.first_issues()}")
+    if n is not None and n > len(triplets) and options.get("variant") != "generated":
+        raise ValueError(
+            f"n={n} but the {where} holds {len(triplets)} valid triplets; pass n <= {len(triplets)}, or n=None for all"
+        )
     params = {"dataset": dataset, "split": split, "n": n, "seed": seed, **origin}
     params.update(
         {k: v if isinstance(v, (str, int, float, bool, type(None))) else type(v).__name__ for k, v in options.items()}
@@ -164,7 +179,8 @@ def _final_reply(record: Mapping[str, Any], name: str) -> str:
 
 def _ultrafeedback(row_id: int | str, record: Mapping[str, Any]) -> list[Triplet]:
     prompt = require_str(record, "prompt")
-    scores = record.get("metadata") if isinstance(record.get("metadata"), Mapping) else record
+    metadata = record.get("metadata")
+    scores: Mapping[str, Any] = metadata if isinstance(metadata, Mapping) else record
     meta = {k: scores.get(k) for k in ("score_chosen", "score_rejected") if k in scores}
     meta.update({k: record[k] for k in ("source_index", "prompt_id") if k in record})
     return [

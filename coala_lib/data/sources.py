@@ -4,13 +4,21 @@ Each dataset is described by a :class:`Source`: its public Hub id and, for a loc
 file names to look for. A source has *parts*: either ``train`` and ``eval`` (the dataset ships its
 own split, which we keep) or one ``pool`` that :func:`split_rows` divides 90/10 by seed. Locally,
 the shipped parts are used when all their files exist, else the pool file.
+
+Rows of a local file are identified by their 1-based line number (as an editor counts them); Hub rows
+by their 0-based index in the split. A file that cannot be read at all (not gzip, truncated, empty)
+raises :class:`DataFileError` naming it; a line that cannot be decoded (invalid UTF-8, not JSON) is
+kept as a :class:`~coala_lib.data.validation.BadLine`, so validation reports it with its line number
+and the good rows of the file are still used. A UTF-8 byte-order mark before the first line is ignored.
 """
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import json
 import os
+import zlib
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,8 +29,13 @@ import torch
 from coala_lib.core.files import atomic_write_bytes
 from coala_lib.core.files import data_dir as resolve_data_dir
 from coala_lib.core.hub import HubUnavailableError, hub_offline, hub_unreachable
+from coala_lib.data.validation import BadLine
 
 Row = tuple[int | str, Any]
+
+
+class DataFileError(ValueError):
+    """A data file that cannot be read; the message names the file (and the line, where there is one)."""
 
 
 @dataclass(frozen=True)
@@ -38,16 +51,41 @@ class Source:
 
 
 def read_jsonl_gz(path: str | os.PathLike) -> Iterator[Row]:
-    """``(line_number, record)`` for each line; a line that is not JSON is yielded as its text,
-    so that validation reports it instead of the reader crashing."""
-    with gzip.open(path, "rt", encoding="utf-8") as handle:
-        for number, line in enumerate(handle):
-            if not line.strip():
-                continue
-            try:
-                yield number, json.loads(line)
-            except json.JSONDecodeError:
-                yield number, line
+    """``(line_number, record)`` for each non-blank line, numbered from 1; a line that is not valid
+    UTF-8 or not JSON is yielded as a :class:`BadLine` saying why, so that validation reports it
+    instead of the reader crashing. Raises :class:`DataFileError` naming the file if it is not gzip,
+    is truncated or damaged, or holds no line at all."""
+    file = Path(path)
+    number = records = 0
+    try:
+        with gzip.open(file, "rb") as handle:
+            for number, raw in enumerate(handle, start=1):
+                if number == 1 and raw.startswith(codecs.BOM_UTF8):
+                    raw = raw[len(codecs.BOM_UTF8) :]
+                try:
+                    text = raw.decode("utf-8")
+                except UnicodeDecodeError as err:
+                    yield number, BadLine(f"line {number} is not valid UTF-8 (byte {err.start + 1} of the line)")
+                    continue
+                if not text.strip():
+                    continue
+                records += 1
+                try:
+                    yield number, json.loads(text)
+                except json.JSONDecodeError as err:
+                    yield number, BadLine(f"line {number} is not JSON ({err.msg} at column {err.colno})")
+    except gzip.BadGzipFile as err:
+        raise DataFileError(
+            f"{file} is not a gzip file ({err}); compress it (gzip -k {file.with_suffix('').name}) "
+            "or write it with coala_lib.data.write_jsonl_gz"
+        ) from None
+    except (EOFError, zlib.error) as err:
+        raise DataFileError(
+            f"{file} is truncated or damaged after line {number} ({err or 'the gzip stream ends early'}); "
+            "download or write it again"
+        ) from None
+    if records == 0:
+        raise DataFileError(f"{file} is empty: it holds no rows; write the dataset's rows into it, one JSON per line")
 
 
 def write_jsonl_gz(path: str | os.PathLike, records: Iterable[Mapping[str, Any]]) -> Path:
@@ -70,6 +108,14 @@ def resolve_parts(source: Source, root: Path | None) -> dict[str, Path | str]:
         return {"train": found["train"], "eval": found["eval"]}
     if "pool" in found:
         return {"pool": found["pool"]}
+    shipped = [part for part in ("train", "eval") if part in source.local]
+    have = [part for part in shipped if part in found]
+    if have:
+        (missing,) = set(shipped) - set(have)
+        raise FileNotFoundError(
+            f"data_dir {str(root)!r} has the {have[0]} file {found[have[0]].name} of {source.hub_id} but not its "
+            f"{missing} file: expected one of {list(source.local[missing])} there"
+        )
     wanted = sorted({name for names in source.local.values() for name in names})
     raise FileNotFoundError(
         f"data_dir {str(root)!r} has none of the files for {source.hub_id}: expected {wanted}; "
@@ -146,7 +192,7 @@ def split_rows(
         raise ValueError(f"eval_fraction must be in (0, 1), got {eval_fraction}")
     keys = [group_key(row) if group_key else i for i, row in enumerate(rows)]
     groups = list(dict.fromkeys(keys))
-    n_eval = int(round(eval_fraction * len(groups)))
+    n_eval = round(eval_fraction * len(groups))
     perm = torch.randperm(len(groups), generator=torch.Generator().manual_seed(seed)).tolist()
     in_eval = {groups[j] for j in perm[:n_eval]}
     train = [row for row, key in zip(rows, keys) if key not in in_eval]

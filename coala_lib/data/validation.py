@@ -8,11 +8,19 @@ through the checks of :data:`CHECKS` in order; the report says how many survived
 =============  =================================================================
 check          a triplet (or row) is dropped when
 =============  =================================================================
-``schema``     the row lacks a field or a field has the wrong type
+``schema``     the line is not a JSON record (invalid UTF-8, not JSON), the row
+               lacks a field or a field has the wrong type
 ``empty``      the prompt, the chosen or the rejected text is empty after stripping
+``length``     the prompt, the chosen or the rejected text is longer than
+               :data:`MAX_TEXT_CHARS` characters (a scraping error, not a text:
+               the features would only see its last ``max_length`` tokens)
 ``identical``  chosen and rejected are the same text (after stripping)
 ``duplicate``  the same (prompt, chosen, rejected) already appeared earlier
 =============  =================================================================
+
+Control characters (C0 except tab, newline and carriage return, and DEL; e.g. NUL or the backspaces
+of two IMDb reviews) are *removed* from every text before the checks; the triplets so cleaned are
+kept and counted in ``cleaned``.
 
 Rows that are well formed but yield no triplet by construction (a HelpSteer prompt whose
 responses all tie, a conversation too short for the Alternating Population Method) are not
@@ -22,16 +30,29 @@ errors; they are counted as ``skipped`` with their reason.
 from __future__ import annotations
 
 import logging
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from coala_lib.data.schema import Triplet
 
 log = logging.getLogger(__name__)
 
-CHECKS: tuple[str, ...] = ("schema", "empty", "identical", "duplicate")
+CHECKS: tuple[str, ...] = ("schema", "empty", "length", "identical", "duplicate")
+#: Longest prompt or response kept, in characters (about 25,000 tokens; the longest text of the offline
+#: IMDb, HH-RLHF and UltraFeedback copies has 13,704).
+MAX_TEXT_CHARS = 100_000
+CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+CLEANED_CONTROL = "control characters removed"
+
+
+@dataclass(frozen=True)
+class BadLine:
+    """A line of a data file that is not a JSON record (``reason`` says why): a row validation reports."""
+
+    reason: str
 
 
 class RowError(ValueError):
@@ -60,7 +81,9 @@ class ValidationReport:
     ``rows`` is the number of raw rows read, ``candidates`` the number of triplets the well-formed
     rows produced, ``survivors[check]`` the number still standing after each check of
     :data:`CHECKS` (``schema`` counts rows, the others triplets), ``skipped`` the rows that yield no
-    triplet by construction, counted by reason.
+    triplet by construction, counted by reason, ``cleaned`` the triplets whose texts were repaired
+    (control characters removed). ``source`` is the file (or Hub split) the rows came from; an
+    issue's ``row`` is its 1-based line number in a local file.
     """
 
     dataset: str
@@ -69,6 +92,8 @@ class ValidationReport:
     issues: list[Issue] = field(default_factory=list)
     survivors: dict[str, int] = field(default_factory=dict)
     skipped: Counter = field(default_factory=Counter)
+    cleaned: Counter = field(default_factory=Counter)
+    source: str = ""
 
     @property
     def dropped(self) -> dict[str, int]:
@@ -90,7 +115,18 @@ class ValidationReport:
             lines.append(f"  {check:<11}: {self.survivors.get(check, 0)} survive ({dropped[check]} dropped)")
         for reason, count in sorted(self.skipped.items()):
             lines.append(f"  skipped    : {count} rows ({reason})")
+        for reason, count in sorted(self.cleaned.items()):
+            lines.append(f"  cleaned    : {count} triplets ({reason})")
         return "\n".join(lines)
+
+    def first_issues(self, limit: int = 3) -> str:
+        """The first ``limit`` issues in row order as ``row R, field F: detail`` (a file's rows are its
+        1-based line numbers)."""
+        ordered = sorted(self.issues, key=lambda i: (isinstance(i.row, str), i.row if isinstance(i.row, int) else 0))
+        shown = [f"row {i.row}, field {i.field!r}: {i.detail}" for i in ordered[:limit]]
+        more = len(self.issues) - len(shown)
+        skipped = [f"{count} skipped ({reason})" for reason, count in sorted(self.skipped.items())]
+        return "; ".join(shown + skipped) + (f"; and {more} more issues" if more > 0 else "")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -100,6 +136,8 @@ class ValidationReport:
             "survivors": dict(self.survivors),
             "dropped": self.dropped,
             "skipped": dict(self.skipped),
+            "cleaned": dict(self.cleaned),
+            "source": self.source,
             "issues": [issue.__dict__ for issue in self.issues],
         }
 
@@ -142,6 +180,8 @@ def build_triplets(
     for row_id, record in rows:
         report.rows += 1
         try:
+            if isinstance(record, BadLine):
+                raise RowError("<line>", record.reason)
             if not isinstance(record, Mapping):
                 raise RowError("<row>", f"row must be a mapping of fields, got {type(record).__name__}")
             if check_row is not None:
@@ -159,7 +199,8 @@ def build_triplets(
             report.skipped[str(skip)] += 1
     report.survivors["schema"] = report.rows - report.dropped["schema"]
     report.candidates = len(candidates)
-    kept = _check(report, candidates, "empty", _empty_field)
+    kept = _check(report, [_without_control(report, t) for t in candidates], "empty", _empty_field)
+    kept = _check(report, kept, "length", _too_long)
     kept = _check(report, kept, "identical", _identical)
     seen: set[tuple[str, str, str]] = set()
     kept = _check(report, kept, "duplicate", lambda t: _duplicate(t, seen))
@@ -186,6 +227,22 @@ def _empty_field(t: Triplet) -> tuple[str, str] | None:
     for name in ("prompt", "chosen", "rejected"):
         if not getattr(t, name).strip():
             return name, f"{name} is empty"
+    return None
+
+
+def _without_control(report: ValidationReport, t: Triplet) -> Triplet:
+    prompt, chosen, rejected = (CONTROL_CHARS.sub("", text) for text in (t.prompt, t.chosen, t.rejected))
+    if (prompt, chosen, rejected) == (t.prompt, t.chosen, t.rejected):
+        return t
+    report.cleaned[CLEANED_CONTROL] += 1
+    return replace(t, prompt=prompt, chosen=chosen, rejected=rejected)
+
+
+def _too_long(t: Triplet) -> tuple[str, str] | None:
+    for name in ("prompt", "chosen", "rejected"):
+        size = len(getattr(t, name))
+        if size > MAX_TEXT_CHARS:
+            return name, f"{name} has {size:,} characters, more than MAX_TEXT_CHARS = {MAX_TEXT_CHARS:,}"
     return None
 
 
