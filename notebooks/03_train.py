@@ -43,7 +43,7 @@ n_pairs = 300  # training triplets (the paper: all of them, e.g. 25,000 for IMDb
 n_eval = 200  # held-out triplets
 max_length = 128  # tokens per prompt + response (the paper's value)
 pooling = "mean"  # "mean" or "last"; the same pooling is used for guided decoding
-P = 10  # sampled activation patterns: at most 2P = 20 hidden ReLUs (paper)
+P = 10  # sampled activation patterns: at most 2P (here 20) hidden ReLUs (paper)
 beta = 1e-3  # Phase I group-lasso weight (paper)
 rho = 1e-3  # ADMM penalty (CRONOS's default; the reference code 1e-4, the paper's Table 10 0.01)
 cronos_max_iters = 300  # ADMM iterations at most (the reference code runs 6)

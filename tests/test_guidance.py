@@ -138,7 +138,7 @@ def test_cached_and_naive_decoding_agree(tiny, mode) -> None:
     head = random_head(model.config.hidden_size, "mean")
     config = {
         "paper": GuidanceConfig.paper(),
-        "additive": GuidanceConfig.released_script(),
+        "additive": GuidanceConfig.additive(),
         "args": GuidanceConfig.args(greedy=False),
     }[mode].with_(max_new_tokens=7)
     out = [
@@ -168,7 +168,7 @@ def test_cached_and_naive_decoding_agree(tiny, mode) -> None:
 def test_lambda_zero_reproduces_plain_sampling(tiny, mode) -> None:
     model, tokenizer = tiny
     head = random_head(model.config.hidden_size)
-    guided = GuidanceConfig.paper(0.0) if mode == "paper" else GuidanceConfig.released_script(guidance_scale=0.0)
+    guided = GuidanceConfig.paper(0.0) if mode == "paper" else GuidanceConfig.additive(0.0)
     plain = GuidanceConfig.plain(top_k=guided.top_k)
     runs = [
         guided_generate(

@@ -7,8 +7,13 @@ Modes (all use the same head, the same sampler and the same KV-cached backbone):
   sampling distribution) is scored by the head, scores are min-max normalised within the pool and the
   pool is reweighted as :math:`p'_c \\propto p_c \\exp(\\lambda \\hat s_c)`, i.e. *logits + lambda x
   normalised score* on the tempered, filtered logits; then one token is sampled from the pool.
-* ``additive``: our reading of the released script: the pool is the top-k (15) of the tempered logits,
-  ``logits += lambda * normalised score`` (lambda = 2.0) on that pool, *then* top-p, then sample.
+* ``additive``: a variant of ours: the pool is the top-k (15) of the tempered logits,
+  ``logits += lambda * normalised score`` on that pool (tokens outside it dropped), *then* top-p, then
+  sample. It is **not** the released script (``guidance_sampling_pool2.py``), which (COALA.md section 5)
+  adds ``lambda x score`` to the 15 highest logits *before* dividing by the temperature, samples from the
+  top-p nucleus of the *whole* vocabulary, divides every seen token's logit by 1.1 whatever its sign (not
+  the CTRL penalty used here) and guides every 6th token (the 6th, 12th, ...), not every 5th from the first.
+  This library does not implement the released script's sampler.
 * ``args``: ARGS (Khanov et al., ICLR 2024): every token (``every`` is ignored), the top-k candidates are ranked by
   :math:`\\log p(v \\mid x) + w\\, s(x v)` with the raw head score; greedy (ARGS-greedy) or sampled
   from ``softmax(rank / temperature)`` over the k candidates (ARGS-stochastic).
@@ -92,9 +97,10 @@ class GuidanceConfig:
         return cls(**{"mode": "paper", "guidance_scale": guidance_scale, **overrides})
 
     @classmethod
-    def released_script(cls, **overrides: Any) -> GuidanceConfig:
-        """The released script's settings: top-k 15, logits += 2.0 x normalised score every 5 tokens."""
-        return cls(**{"mode": "additive", "guidance_scale": 2.0, "top_k": 15, **overrides})
+    def additive(cls, guidance_scale: float = 2.0, **overrides: Any) -> GuidanceConfig:
+        """Our ``additive`` variant (module docstring): pool = top-k 15 of the tempered logits, ``+ lambda x
+        normalised score`` on the pool, then top-p, every ``every`` tokens. Not the released script."""
+        return cls(**{"mode": "additive", "guidance_scale": guidance_scale, "top_k": 15, **overrides})
 
     @classmethod
     def args(cls, weight: float = 1.5, top_k: int = 10, greedy: bool = True, **overrides: Any) -> GuidanceConfig:

@@ -16,7 +16,9 @@ temperature :math:`T`, top-k, top-p; see :mod:`coala_lib.guidance.sampling`) and
   :math:`\\hat s_v` = min-max of :math:`s(xv)` over :math:`P`, and
   :math:`v \\sim \\mathrm{softmax}(z_v + \\lambda \\hat s_v)` over :math:`P`. The paper only says the
   scores "reweight" the candidates with scale :math:`\\lambda`; we implement it as this logit shift,
-  i.e. :math:`p'_v \\propto p_v e^{\\lambda \\hat s_v}`, which matches the released script's additive rule.
+  i.e. :math:`p'_v \\propto p_v e^{\\lambda \\hat s_v}`. The released script tilts the same way but by
+  :math:`\\lambda / T` (it adds before the temperature) over the whole vocabulary's nucleus, with its own
+  repetition rule and every 6th token (:class:`~coala_lib.guidance.config.GuidanceConfig` lists the differences).
 * ``additive``: the pool is the top-k of :math:`z` before top-p; the shift is applied, then top-p.
 * ``args``: every token, :math:`r_v = \\log p(v \\mid x) + w\\, s(xv)` over the top-k of the
   repetition-penalised log-probabilities; greedy :math:`\\arg\\max r`, or :math:`\\mathrm{softmax}(r / T)`.
