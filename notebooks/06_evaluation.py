@@ -75,12 +75,12 @@ import pandas as pd
 
 from coala_lib.baselines.trl_training import BaselineConfig, train_grid
 from coala_lib.chapters.plots.evaluation import plot_survey_shares, plot_win_rates
+from coala_lib.claims import paper as coala_paper
 from coala_lib.core.files import environment_record
 from coala_lib.data import load_triplets
 from coala_lib.evaluation.judges import PreferenceJudge, SentimentPairJudge
 from coala_lib.evaluation.sentiment import SentimentJudge
 from coala_lib.evaluation.survey import (
-    PAPER_TABLE4,
     SurveyItem,
     analyse_responses,
     simulate_responses,
@@ -214,28 +214,9 @@ length_stats(texts).round(2)
 # the *ranking* is comparable, and only loosely.
 
 # %%
-paper = pd.DataFrame(
-    {
-        "Mistral-7B LC WR (paper Table 3)": {
-            "COALA": 24.88,
-            "DPO": 24.30,
-            "ORPO": 17.58,
-            "SFT": 8.42,
-        },
-        "Dolphin-7B LC WR (paper Table 3)": {
-            "COALA": 39.72,
-            "DPO": 33.86,
-            "ORPO": 24.90,
-            "SFT": 16.21,
-        },
-        "Llama-3.1-8B LC WR (paper Table 3)": {
-            "COALA": 27.64,
-            "DPO": 21.79,
-            "ORPO": 12.10,
-            "SFT": 8.16,
-        },
-        "human share (paper Table 4)": PAPER_TABLE4["IMDb"],
-    }
+paper = coala_paper.table3_frame("imdb")
+paper["human share (paper Table 4)"] = pd.Series(
+    coala_paper.HUMAN_STUDY_WIN_SHARE["imdb"]
 )
 paper
 
@@ -290,25 +271,24 @@ print(f"{len(items)} items written")
 
 # %% [markdown]
 # Responses are rows `rater,item,choice`. `analyse_responses` decodes them with the key and reports each
-# method's share of the judgments it won, per item and pooled, with Wilson intervals over the number of
-# judgments (raters $\times$ items) and, for comparison, the paper's Wald interval computed with $n$ = the
-# number of raters. No real responses exist yet: the rows below are **simulated** (107 raters picking with
+# method's share of the judgments it won, per item and pooled. Judgments are clustered (every rater
+# answers every item), so the pooled interval (`low`, `high`) is a two-way bootstrap that resamples
+# raters and items; beside it, the Wilson interval that wrongly treats the raters $\times$ items judgments
+# as independent (`wilson_*`), and the paper's Wald interval computed with $n$ = the number of raters
+# (`wald_*`). No real responses exist yet: the rows below are **simulated** (107 raters picking with
 # the paper's Table 4 shares), a dry run showing that the analysis recovers the shares it was given.
 
 # %%
 # NBVAL_CHECK_OUTPUT
 key = json.loads(Path(key_path).read_text())
-shares = {
-    m: PAPER_TABLE4["IMDb"][m] / sum(PAPER_TABLE4["IMDb"].values())
-    for m in key["methods"]
-}
+shares = coala_paper.human_study_shares("imdb")
 analysis = analyse_responses(
-    simulate_responses(key, shares, simulated_raters, seed=seed), key
+    simulate_responses(key, shares, simulated_raters, seed=seed), key, seed=seed
 )
 print(analysis.pooled.round(4).to_string())
 
 # %%
-fig = plot_survey_shares(analysis.pooled, PAPER_TABLE4["IMDb"])
+fig = plot_survey_shares(analysis.pooled, coala_paper.HUMAN_STUDY_WIN_SHARE["imdb"])
 
 # %% [markdown]
 # Recorded for the claims ledger.

@@ -7,8 +7,8 @@ import json
 import pandas as pd
 import pytest
 
+from coala_lib.claims.paper import HUMAN_STUDY_WIN_SHARE
 from coala_lib.evaluation.survey import (
-    PAPER_TABLE4,
     SurveyItem,
     analyse_responses,
     build_survey,
@@ -57,7 +57,7 @@ def test_write_survey_keeps_the_key_apart(tmp_path) -> None:
 
 def test_analysis_recovers_simulated_shares_with_intervals() -> None:
     _, key = build_survey(_items(), seed=0)
-    truth = {m: PAPER_TABLE4["IMDb"][m] / 100 for m in METHODS}
+    truth = {m: HUMAN_STUDY_WIN_SHARE["imdb"][m] / 100 for m in METHODS}
     truth = {m: v / sum(truth.values()) for m, v in truth.items()}
     responses = simulate_responses(key, truth, n_raters=107, seed=1)
     analysis = analyse_responses(responses, key)
@@ -67,9 +67,26 @@ def test_analysis_recovers_simulated_shares_with_intervals() -> None:
     for method, p in truth.items():
         row = pooled.loc[method]
         assert row["low"] <= p <= row["high"]
-        assert row["wald_high"] - row["wald_low"] > row["high"] - row["low"]  # n = raters is wider than n = judgments
+        assert row["wald_high"] - row["wald_low"] > row["wilson_high"] - row["wilson_low"]  # n = raters is wider
     assert len(analysis.per_item) == 25 * len(METHODS)
     assert analysis.per_item.groupby("item")["share"].sum().round(9).eq(1).all()
+
+
+def test_pooled_interval_counts_the_rater_clusters() -> None:
+    """Raters with fixed tastes (each always picks one method): 25 judgments per rater move together, so
+    the two-way bootstrap interval is far wider than Wilson's over 107 x 25 independent judgments."""
+    _, key = build_survey(_items(), seed=0)
+    rows = []
+    for r in range(107):
+        taste = METHODS[0] if r % 5 < 2 else METHODS[1 + r % 3]
+        for item, options in key["items"].items():
+            letter = {m: k for k, m in options.items()}[taste]
+            rows.append({"rater": f"r{r}", "item": item, "choice": letter})
+    pooled = analyse_responses(pd.DataFrame(rows), key).pooled
+    for method in METHODS:
+        row = pooled.loc[method]
+        assert row["low"] <= row["share"] <= row["high"]
+        assert row["high"] - row["low"] > 3 * (row["wilson_high"] - row["wilson_low"])
 
 
 def test_analysis_reads_a_csv_and_rejects_unknown_letters(tmp_path) -> None:

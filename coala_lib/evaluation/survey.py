@@ -9,8 +9,15 @@ one prompt and the responses of COALA, DPO, ORPO and SFT, and a rater picks the 
   :func:`write_survey` stores it in its own JSON file, which the page does not link to.
 * :func:`analyse_responses` reads responses ``(rater, item, choice)`` (a CSV with those columns, ``choice``
   a letter), decodes them with the key and reports, per item and pooled, the share of judgments won by
-  each method with Wilson intervals over the number of judgments, and (pooled) the paper's Wald interval
-  computed with :math:`n` = the number of raters for comparison (:mod:`coala_lib.evaluation.win_rates`).
+  each method. Judgments are clustered: one rater answers every item and one item is answered by every
+  rater, so a rater's taste or an item's difficulty moves many judgments together. The pooled interval
+  (``low``, ``high``) is therefore a two-way cluster bootstrap (:func:`two_way_bootstrap`: raters and items
+  resampled independently, Owen's pigeonhole bootstrap); the Wilson interval over all judgments, which
+  treats them as independent, and the paper's Wald interval with :math:`n` = the number of raters are
+  kept beside it for comparison (:mod:`coala_lib.evaluation.win_rates`). Per item (one judgment per rater)
+  the Wilson interval is used.
+
+The paper's Table 4 numbers live in :mod:`coala_lib.claims.paper` (a higher stage): pass them in.
 """
 
 from __future__ import annotations
@@ -28,13 +35,6 @@ import pandas as pd
 from coala_lib.core.files import atomic_write_bytes, atomic_write_json
 from coala_lib.evaluation.win_rates import wald_interval, wilson_interval
 
-#: The paper's Table 4 (% of judgments won; 107 raters, 25 items per dataset).
-PAPER_TABLE4: dict[str, dict[str, float]] = {
-    "EduFeedback": {"COALA": 39.1, "DPO": 28.8, "ORPO": 15.5, "SFT": 16.6},
-    "IMDb": {"COALA": 42.7, "DPO": 24.8, "ORPO": 20.1, "SFT": 12.4},
-}
-PAPER_RATERS = 107
-PAPER_ITEMS = 25
 RESPONSE_COLUMNS = ("rater", "item", "choice")
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|$:~^&%])")
 
@@ -118,15 +118,43 @@ def decode_responses(responses: pd.DataFrame | str | os.PathLike, key: Mapping) 
     return frame
 
 
-def _shares(frame: pd.DataFrame, methods: Sequence[str], level: float, n_raters: int | None) -> list[dict]:
+def two_way_bootstrap(
+    frame: pd.DataFrame, methods: Sequence[str], n_boot: int = 2000, seed: int = 0, level: float = 0.95
+) -> dict[str, tuple[float, float]]:
+    r"""Percentile interval of each method's pooled share under the two-way (rater x item) bootstrap.
+
+    Draw multiplicities :math:`a_r` for the raters and :math:`b_i` for the items (multinomial, as resampling
+    each with replacement); a judgment of rater :math:`r` on item :math:`i` gets weight :math:`a_r b_i`, and the
+    share of method :math:`m` is :math:`\sum_j a_{r_j} b_{i_j} [m_j = m] / \sum_j a_{r_j} b_{i_j}`. Its variance
+    counts the rater and the item effects, which an interval over independent judgments ignores.
+    """
+    if n_boot < 1 or not 0 < level < 1:
+        raise ValueError(f"need n_boot >= 1 and level in (0, 1), got {n_boot} and {level}")
+    raters, r_idx = np.unique(frame["rater"].astype(str), return_inverse=True)
+    items, i_idx = np.unique(frame["item"].astype(str), return_inverse=True)
+    chosen = np.stack([(frame["method"] == m).to_numpy(float) for m in methods], axis=1)  # (J, M)
+    rng = np.random.default_rng(seed)
+    a = rng.multinomial(len(raters), np.full(len(raters), 1 / len(raters)), size=n_boot)  # (B, R)
+    b = rng.multinomial(len(items), np.full(len(items), 1 / len(items)), size=n_boot)  # (B, I)
+    weights = a[:, r_idx] * b[:, i_idx]  # (B, J)
+    total = weights.sum(axis=1, keepdims=True)
+    shares = (weights @ chosen) / np.where(total > 0, total, 1)  # (B, M)
+    lows, highs = np.quantile(shares[total[:, 0] > 0], [(1 - level) / 2, (1 + level) / 2], axis=0)
+    return {m: (float(lo), float(hi)) for m, lo, hi in zip(methods, lows, highs, strict=True)}
+
+
+def _shares(frame: pd.DataFrame, methods: Sequence[str], level: float, pooled: bool, seed: int = 0) -> list[dict]:
     n = len(frame)
+    clustered = two_way_bootstrap(frame, methods, seed=seed, level=level) if pooled else {}
     rows = []
     for method in methods:
         won = int((frame["method"] == method).sum())
-        low, high = wilson_interval(won, n, level)
-        row = {"method": method, "won": won, "judgments": n, "share": won / n, "low": low, "high": high}
-        if n_raters is not None:
-            row["wald_low"], row["wald_high"] = wald_interval(won / n, n_raters, level)
+        wilson = wilson_interval(won, n, level)
+        row = {"method": method, "won": won, "judgments": n, "share": won / n}
+        row["low"], row["high"] = clustered.get(method, wilson)
+        if pooled:
+            row["wilson_low"], row["wilson_high"] = wilson
+            row["wald_low"], row["wald_high"] = wald_interval(won / n, int(frame["rater"].nunique()), level)
         rows.append(row)
     return rows
 
@@ -141,20 +169,23 @@ class SurveyAnalysis:
     n_items: int
 
 
-def analyse_responses(responses: pd.DataFrame | str | os.PathLike, key: Mapping, level: float = 0.95) -> SurveyAnalysis:
-    """Win shares per item and pooled over all judgments, with Wilson intervals over judgments; the pooled
-    table also has the paper's Wald interval computed with ``n`` = the number of raters."""
+def analyse_responses(
+    responses: pd.DataFrame | str | os.PathLike, key: Mapping, level: float = 0.95, seed: int = 0
+) -> SurveyAnalysis:
+    """Win shares per item (Wilson intervals) and pooled over all judgments: ``low``/``high`` the two-way
+    cluster bootstrap (seeded by ``seed``), ``wilson_*`` the interval that treats judgments as independent,
+    ``wald_*`` the paper's Wald interval with ``n`` = the number of raters."""
     frame = decode_responses(responses, key)
     if frame.empty:
         raise ValueError("responses is empty: there is nothing to analyse")
     methods = list(key["methods"])
     n_raters = int(frame["rater"].nunique())
-    pooled = pd.DataFrame(_shares(frame, methods, level, n_raters)).set_index("method")
+    pooled = pd.DataFrame(_shares(frame, methods, level, True, seed)).set_index("method")
     per_item = pd.DataFrame(
         [
             {"item": item, **row}
             for item, group in frame.groupby("item", sort=False)
-            for row in _shares(group, methods, level, None)
+            for row in _shares(group, methods, level, False)
         ]
     )
     return SurveyAnalysis(pooled, per_item, n_raters, int(frame["item"].nunique()))

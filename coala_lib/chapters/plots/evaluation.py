@@ -72,8 +72,9 @@ def plot_win_rates(table: pd.DataFrame, title: str = "win rate (ties = 1/2) with
 
 
 def plot_survey_shares(pooled: pd.DataFrame, paper: Mapping[str, float] | None = None) -> plt.Figure:
-    """Pooled win shares (``pooled`` from :func:`coala_lib.evaluation.survey.analyse_responses`) with Wilson intervals
-    over judgments and, as a dashed line, the paper's Wald interval over raters; ``paper`` shares in % as markers."""
+    """Pooled win shares (``pooled`` from :func:`coala_lib.evaluation.survey.analyse_responses`) with the two-way
+    (rater x item) bootstrap interval and, as a dashed line, the paper's Wald interval over raters; ``paper``
+    shares in % as markers."""
     sns.set_theme(style="whitegrid")
     fig, ax = plt.subplots(figsize=(6, 3.5))
     x = range(len(pooled))
@@ -85,7 +86,7 @@ def plot_survey_shares(pooled: pd.DataFrame, paper: Mapping[str, float] | None =
         fmt="none",
         ecolor="black",
         capsize=4,
-        label="Wilson, n = judgments",
+        label="two-way bootstrap (raters x items)",
     )
     if "wald_low" in pooled:
         ax.errorbar(
