@@ -37,25 +37,16 @@ if "google.colab" in sys.modules:
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", package], check=True)
 
 # %% tags=["parameters"]
-model = "smollm2"  # coala_lib.backbone.registry alias, local path or Hub id: "mistral", "llama", "dolphin" on a GPU
-dataset = "imdb"  # imdb (offline copy), ultrafeedback, hh-rlhf; edufeedback/helpsteer from the Hub
-n_pairs = 300  # training triplets (the paper: all of them, e.g. 25,000 for IMDb)
-n_eval = 200  # held-out triplets
-max_length = 128  # tokens per prompt + response (the paper's value)
-pooling = "mean"  # "mean" or "last"; the same pooling is used for guided decoding
-P = 10  # sampled activation patterns: at most 2P (here 20) hidden ReLUs (paper)
-beta = 1e-3  # Phase I group-lasso weight (paper)
-rho = 1e-3  # ADMM penalty (CRONOS's default; the reference code 1e-4, the paper's Table 10 0.01)
-cronos_max_iters = 300  # ADMM iterations at most (the reference code runs 6)
-phase2 = "pairwise"  # Phase II loss: "pairwise" (prompt-matched Bradley-Terry) or "pointwise" (eq. 9)
-phase2_beta = 2.5  # Phase II beta (paper)
-phase2_gamma = 0.5  # Phase II margin offset gamma (paper)
-phase2_l2 = 1e-4  # ridge that makes the Phase II optimum unique and certifiable
-adamw_epochs = 500  # the paper's Phase II AdamW: lr 1e-4, batch 128, 500 epochs
+# None keeps the default of coala_lib.head.config.HeadConfig, which documents every setting.
+model = None  # backbone alias, local path or Hub id (default SmolLM2-135M); "mistral", "llama", "dolphin" on a GPU
+dataset = None  # default imdb (offline copy); ultrafeedback, hh-rlhf; edufeedback/helpsteer from the Hub
+n_pairs = None  # training triplets (the paper: all of them, e.g. 25,000 for IMDb)
+n_eval = None  # held-out triplets
+seed = None
+head_options = {}  # any other HeadConfig field, e.g. {"P": 64, "cronos_max_iters": 1000} (papermill -y)
 mismatch_pairs = (
     40  # held-out pairs re-extracted with the other pooling (reference-code check)
 )
-seed = 0
 device = "auto"
 data_dir = None  # None: $COALA_DATA_DIR (offline copies) or the Hub
 
@@ -161,8 +152,12 @@ print(f"features: {len(f_train)} + {len(f_eval)} pairs of dimension {f_train.dim
 # %% [markdown]
 # ## 3. Phase I: CRONOS against AdamW on the same features
 #
-# Both heads are two-layer ReLU networks of (at most) the same width, trained on the same squared-loss
-# objective with weight decay $\beta$; only the solver differs. *Pointwise* accuracy is the sign accuracy
+# Both heads are two-layer ReLU networks of (at most) the same width on the same features, but the two
+# arms do **not** optimise the same objective. The **CRONOS** arm minimises the convex program with $P$
+# sampled patterns: squared loss plus the group penalty $\beta \sum_i (\|v_i\| + \|w_i\|)$, which equals
+# weight decay $\beta$ on the recovered network. The **AdamW** arm (the paper's baseline) minimises the
+# squared loss of the non-convex network on minibatches of 128 with AdamW's *decoupled* weight decay
+# $10^{-2}$ (not $\beta$), for a fixed number of steps, from a random start. *Pointwise* accuracy is the sign accuracy
 # $\operatorname{sign} s(f) = y$ over all texts; *pairwise* accuracy is the fraction of prompt-matched pairs
 # with $s(f_c) > s(f_r)$, the quantity a preference head is for. The paper's Table 7 reports the
 # CRONOS vs AdamW accuracy for 7-8B backbones on the full datasets (for IMDb: 90.43 vs 86.60 % on
@@ -201,7 +196,12 @@ plots.plot_head_accuracies(report)
 # $$L(\theta) = \frac1n \sum_{i=1}^n \log\!\left(1 + e^{-(\beta\,\theta^\top (h_{c,i} - h_{r,i}) - \gamma)}\right) + \frac{\lambda}{2}\|\theta\|^2 ,$$
 #
 # a logistic regression in $\theta$: convex, smooth, and strongly convex for $\lambda > 0$, so the gradient
-# norm certifies the solution, $L(\theta) - L^\star \le \|\nabla L(\theta)\|^2 / (2\lambda)$. The offset $\gamma$ is not a
+# norm certifies the solution, $L(\theta) - L^\star \le \|\nabla L(\theta)\|^2 / (2\lambda)$. **The ridge
+# $\lambda$ (`phase2_l2`, default $10^{-4}$) is this book's option, not the paper's**: the paper's loss has
+# $\lambda = 0$. Without it, training pairs that the frozen first layer separates (some $\theta$ with
+# $\theta^\top(h_c - h_r) \ge 0$ on every pair) give a loss with no finite minimiser: it only approaches its
+# infimum as $\|\theta\| \to \infty$, and a small gradient certifies nothing. The last cell checks which
+# case the deployed head is in (a linear programme) and records it for the ledger. The offset $\gamma$ is not a
 # logistic intercept (an intercept would change sign with the label); it asks every pair to clear a
 # margin, and the reference code's extra margin $m$ is the same thing with $\gamma + m$ in place of $\gamma$.
 #
@@ -231,7 +231,12 @@ plots.plot_margin_curves(report)
 # The AdamW run with the paper's learning rate moves $\theta$ slowly: after 500 epochs the objective is
 # still measurably above the optimum that Newton's method reaches in a handful of iterations on this
 # $2P$-dimensional problem. Phase II is a tiny convex problem (at most 20 unknowns) whatever the
-# backbone, so there is no reason to solve it approximately.
+# backbone, so there is no reason to solve it approximately. Its reward-margin curve rises at almost
+# every step nearly by construction: a small-step AdamW on a smooth convex loss of at most 20 unknowns,
+# started from Phase I's $w_2$ (which already separates the training pairs), lowers the loss steadily
+# and so raises the mean margin. The paper contrasts this curve with DPO's fluctuating one, a
+# non-convex LoRA fit of a different quantity; the ledger's margins rule compares the two shapes only
+# when both curves have enough points.
 #
 # ## 5. Proposition 4.1: from the DPO-style loss (eq. 8) to logistic regression (eq. 9)
 #
@@ -370,6 +375,17 @@ print(
 # %%
 import coala_lib.claims.ledger
 from coala_lib.claims.verdicts import curve_stats, round_sig
+from coala_lib.head.phase2 import design, solve_unregularised
+
+# Phase II as the paper states it (no ridge), on the deployed head's training pairs
+unregularised = solve_unregularised(
+    design(*h_train, config.phase2), config.phase2_beta, config.phase2_gamma
+)
+print(
+    f"Phase II without the ridge: separable pairs (no finite minimiser): {unregularised.separable}; "
+    f"loss {unregularised.loss:.3g}, gradient norm {unregularised.grad_norm:.2g} after "
+    f"{unregularised.iterations} Newton steps"
+)
 
 recorded = coala_lib.claims.ledger.record(
     "03_train",
@@ -384,6 +400,9 @@ recorded = coala_lib.claims.ledger.record(
         "phase2_optimum_loss": round_sig(p2["optimum_loss"]),
         "adamw_phase2_loss": round_sig(p2["adamw_loss"]),
         "margin_curve": curve_stats(p2["adamw_history"]["margin_sigmoid"]),
+        "phase2_separable": unregularised.separable,
+        "phase2_unregularised_loss": round_sig(unregularised.loss),
+        "phase2_unregularised_grad_norm": round_sig(unregularised.grad_norm),
         "pooling_mismatch": {name: round_sig(acc) for name, acc in mismatch.items()},
         "model_id": head.model_id,
     },
