@@ -86,6 +86,7 @@ def apply_sft(
     key = content_key(fields)
     directory = cache_dir(cache_root) / "sft" / key
     lora = lora_config(backbone.model, config.r, config.alpha, config.dropout)
+    torch.manual_seed(config.seed)  # the adapters' initialisation: the same run whatever came before
     peft_model = get_peft_model(backbone.model, lora)
     found = load_cached(directory, _read, kind=KIND, key=key, fields=fields, shape={"n": len(triplets)})
     cached = found is not None
