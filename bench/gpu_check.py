@@ -163,7 +163,6 @@ TINY = Settings(
     notebook_params={
         "n_pairs": 16,
         "n_eval": 8,
-        "max_length": 48,
         "P": 3,
         "cronos_max_iters": 20,
         "adamw_epochs": 3,

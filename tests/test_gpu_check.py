@@ -34,14 +34,14 @@ def bench():
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory) -> Path:
-    """A small IMDb file in the real format (notebook 03's data)."""
+    """A small IMDb file in the real format (notebook 03's data), reviews of 20 to 60 words."""
     rng = random.Random(0)
     rows = [
         {
             "id": i,
             "label": i % 2,
             "rating": 9 if i % 2 else 2,
-            "text": " ".join(rng.choice(WORDS[i % 2] if j % 3 == 0 else FILLER) for j in range(40)),
+            "text": " ".join(rng.choice(WORDS[i % 2] if j % 3 == 0 else FILLER) for j in range(rng.randint(20, 60))),
         }
         for i in range(120)
     ]
