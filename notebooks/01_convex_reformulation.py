@@ -39,7 +39,7 @@ n_points = (
     30  # 2-D points (two half-moons); the full pattern set has about n^2 patterns
 )
 noise = 0.15  # half-moon noise
-beta = 1e-2  # weight decay (non-convex) = group-lasso weight (convex)
+beta = 1e-2  # weight decay (non-convex), the group-lasso weight (convex)
 demo_gates = 6  # gates drawn in the first figure
 sampled_P = [
     4,

@@ -52,7 +52,7 @@ rho_values = [
 # IMDb heads
 n_train, n_test = 600, 400
 max_length = 128  # MiniLM word pieces per review (its limit is 256)
-P = 10  # sampled patterns, as in COALA (<= 2P hidden ReLUs)
+P = 10  # sampled patterns, as in COALA (at most 2P hidden ReLUs)
 beta = 1e-3  # COALA's Phase I weight
 cronos_iters = 300
 adam_lr = 1e-3

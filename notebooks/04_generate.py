@@ -46,7 +46,7 @@ seed = 0
 n_prompts = 8  # IMDb prefixes in the lambda sweep
 n_ultra = 2  # UltraFeedback prompts shown with and without guidance
 new_tokens = 32  # the paper decodes 256
-lambdas = [0.0, 4.0, 16.0]  # guidance scales of the sweep (0 = plain sampling)
+lambdas = [0.0, 4.0, 16.0]  # guidance scales of the sweep (0: plain sampling)
 show_lambda = 16.0  # the scale of the side-by-side examples
 judge_n_train = (
     1000  # sentiment judge settings of notebook 00 (a cache hit after 00 ran)

@@ -40,7 +40,7 @@ n_pairs = (
     300  # notebook 03's training triplets (COALA's head is trained on all of them)
 )
 n_eval = 200  # notebook 03's held-out triplets
-n_train = 8  # baselines train on the first n_train of COALA's training triplets (None = all n_pairs)
+n_train = 8  # baselines train on the first n_train of COALA's training triplets (None: all n_pairs)
 n_heldout = (
     16  # held-out pairs on which every implicit reward is compared (None = all n_eval)
 )
