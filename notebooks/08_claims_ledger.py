@@ -35,13 +35,11 @@ if "google.colab" in sys.modules:
 # %% tags=["parameters"]
 results_dir = None  # None: $COALA_RESULTS_DIR, else ../../results (relative to book/executed, where papermill runs)
 
-# %%
+# %% tags=["hide-input"]
 from pathlib import Path
 
-import pandas as pd
-from IPython.display import display
-
-from coala_lib.claims import VERDICTS, ledger_table, load_all_records
+from coala_lib.chapters.plots.ledger import ledger_view
+from coala_lib.claims import ledger_table, load_all_records
 from coala_lib.claims.ledger import results_dir as ledger_results_dir
 
 folder = (
@@ -67,17 +65,9 @@ print("records found in", folder.name + "/", ":", sorted(records) or "none")
 # The default runs use a 135M-parameter model on a 2-core CPU with a few hundred pairs, so a verdict
 # here is about the mechanism, not about the paper's 7-8B numbers.
 
-# %%
+# %% tags=["remove-input"]
 ledger = ledger_table(records)
-with pd.option_context("display.max_colwidth", None):
-    display(
-        ledger.style.hide(axis="index").set_properties(
-            **{"text-align": "left", "vertical-align": "top"}
-        )
-    )
-
-# %%
-print(ledger["verdict"].value_counts().reindex(VERDICTS, fill_value=0).to_string())
+ledger_view(ledger)
 
 # %% [markdown]
 # `tests/test_claims.py` drives every rule through each verdict it can reach, with records of the
