@@ -405,3 +405,37 @@ def test_a_damaged_sft_adapter_is_retrained(fresh_tiny, tmp_path: Path, monkeypa
     assert named(caught, entry) and calls == [1] and not again["cached"]
     for name, value in second.model.state_dict().items():
         torch.testing.assert_close(value, first.model.state_dict()[name])
+
+
+# ------------------------------------------------------------------------- notebook parameters
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+
+
+@pytest.mark.parametrize(
+    "path", sorted(NOTEBOOKS.glob("*.py")) + sorted(NOTEBOOKS.glob("*.ipynb")), ids=lambda p: p.name
+)
+def test_help_notebook_lists_every_parameter(path: Path, tmp_path: Path) -> None:
+    """``papermill --help-notebook`` skips a line with two '=' (e.g. a comment "2P = 20"): every name the
+    parameters cell assigns must be listed."""
+    import ast
+
+    import jupytext
+    import nbformat
+    import papermill
+
+    notebook = jupytext.read(path)
+    cells = [c for c in notebook.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(cells) == 1, f"{path.name} needs exactly one cell tagged 'parameters'"
+    assigned = [
+        target.id
+        for node in ast.parse(cells[0].source).body
+        for target in (node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)])
+        if isinstance(target, ast.Name)
+    ]
+    copy = tmp_path / f"{path.stem}.ipynb"
+    nbformat.write(notebook, copy)
+    listed = papermill.inspect_notebook(str(copy))
+    assert assigned and [name for name in assigned if name not in listed] == [], (
+        f"{path.name}: papermill --help-notebook misses these parameters (a line with more than one '=')"
+    )
