@@ -27,7 +27,6 @@ Two constructions are offered:
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -35,6 +34,7 @@ from typing import Any, Protocol
 
 import torch
 
+from coala_lib.core.cache import CacheEntry, CacheError, load_cached, publishing
 from coala_lib.core.files import atomic_write_json, cache_dir, content_key
 from coala_lib.core.files import data_dir as resolve_data_dir
 from coala_lib.data.schema import Triplet
@@ -43,6 +43,7 @@ from coala_lib.data.validation import BadLine, RowError, require_str
 
 log = logging.getLogger(__name__)
 
+GENERATED_KIND, GENERATED_FILE = "imdb-generated", "triplets.json"
 IMDB_SOURCE = Source(
     hub_id="stanfordnlp/imdb",
     local={"train": ("imdb-train.jsonl.gz",), "eval": ("imdb-test.jsonl.gz",)},
@@ -178,14 +179,19 @@ def generated_triplets(
     (at least) two sampled continuations; the one the judge finds more positive is chosen.
 
     ``generator_key`` must identify the generator completely (model id, sampling parameters, seed):
-    the result is cached under ``cache_dir(cache_root)/imdb_generated/`` keyed by it, the prompts and
-    ``judge.key``. Prompts whose two continuations get equal positivity are skipped.
+    the result is a cache entry (:mod:`coala_lib.core.cache`) under ``cache_dir(cache_root)/imdb_generated/``
+    keyed by it, the prompts and ``judge.key``, read back verified. Prompts whose two continuations get
+    equal positivity are skipped.
     """
     prompts = [split_words(record["text"], prompt_words, 0)[0] for _, record in rows]
-    key = content_key("imdb-generated", dict(generator_key), prompts, judge.key)
-    path = cache_dir(cache_root) / "imdb_generated" / f"{key}.json"
-    if path.exists():
-        return [Triplet.from_dict(d) for d in json.loads(path.read_text(encoding="utf-8"))]
+    fields = {"generator": dict(generator_key), "prompts": prompts, "judge": judge.key}
+    key = content_key("imdb-generated", fields)
+    path = cache_dir(cache_root) / "imdb_generated" / key
+    cached = load_cached(
+        path, _read_generated, kind=GENERATED_KIND, key=key, fields=fields, shape={"prompts": len(prompts)}
+    )
+    if cached is not None:
+        return cached
     samples = generator(prompts)
     if len(samples) != len(prompts) or any(len(s) < 2 for s in samples):
         raise ValueError("generator must return, for every prompt, a sequence of at least two continuations")
@@ -199,8 +205,17 @@ def generated_triplets(
         chosen, rejected = (first[i], second[i]) if a > b else (second[i], first[i])
         meta = {"positivity_chosen": max(a, b), "positivity_rejected": min(a, b), **dict(generator_key)}
         triplets.append(Triplet(prompts[i], chosen, rejected, "imdb", row_id, meta))
-    atomic_write_json(path, [t.to_dict() for t in triplets])
+    with publishing(path, kind=GENERATED_KIND, key=key, fields=fields, shape={"prompts": len(prompts)}) as stage:
+        atomic_write_json(stage.path / GENERATED_FILE, [t.to_dict() for t in triplets])
     return triplets
+
+
+def _read_generated(entry: CacheEntry) -> list[Triplet]:
+    records = entry.read_json(GENERATED_FILE)
+    try:
+        return [Triplet.from_dict(record) for record in records]
+    except (KeyError, TypeError, AttributeError) as err:
+        raise CacheError(f"cache entry {entry.path}: {GENERATED_FILE} does not hold triplets ({err!r})") from err
 
 
 def hf_sampler(
