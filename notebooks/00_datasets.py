@@ -25,7 +25,7 @@
 # On its defaults it reads the offline copies in `$COALA_DATA_DIR`; with `use_hub = True` it loads
 # the full datasets from the Hugging Face Hub.
 
-# %%
+# %% tags=["remove-cell"]
 # Colab only: install coala_lib and the packages Colab lacks; elsewhere this does nothing.
 import subprocess
 import sys

@@ -26,7 +26,7 @@
 # reviews) against an Adam-trained network of the same width, and measures the weak points of the
 # reference implementation that this book's solver avoids.
 
-# %%
+# %% tags=["remove-cell"]
 # Colab only: install coala_lib and the packages Colab lacks; elsewhere this does nothing.
 import subprocess
 import sys

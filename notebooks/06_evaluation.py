@@ -24,7 +24,7 @@
 # counted explicitly, and a length-controlled estimate separates preference from verbosity. Finally it
 # generates the blind multiple-choice survey page of the book and analyses (here: simulated) responses.
 
-# %%
+# %% tags=["remove-cell"]
 # Colab only: install coala_lib and the packages Colab lacks; elsewhere this does nothing.
 import subprocess
 import sys

@@ -23,7 +23,7 @@
 # COALA next to LoRA-DPO and full-parameter DPO, per 1,000 preference pairs, read from the committed
 # benchmark records; it cross-checks the counter against the analytic transformer formula live.
 
-# %%
+# %% tags=["remove-cell"]
 # Colab only: install coala_lib and the packages Colab lacks; elsewhere this does nothing.
 import subprocess
 import sys

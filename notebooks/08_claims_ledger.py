@@ -23,7 +23,7 @@
 # the paper's number, ours, the notebook and command that produced ours, the hardware, and a verdict
 # decided by a stated rule (`coala_lib.claims.verdicts`), never by hand.
 
-# %%
+# %% tags=["remove-cell"]
 # Colab only: install coala_lib and the packages Colab lacks; elsewhere this does nothing.
 import subprocess
 import sys

@@ -2,7 +2,8 @@
 
 ``_config.yml`` (``repository.url`` and ``repository.branch``) is that place. Cell 1 carries the Colab
 badge (a local SVG, ``book/assets/colab-badge.svg``, so the page needs no network) linking to the
-notebook on Colab; cell 2 installs coala_lib from the repository when run on Colab.
+notebook on Colab; cell 2 installs coala_lib from the repository when run on Colab (tagged
+``remove-cell``: the book's pages leave it out).
 
 Usage: python scripts/colab_cells.py [--check]   (rewrites notebooks/*.py in place; then
 ``jupytext --sync notebooks/*.py``). With ``--check`` nothing is written and the exit status says
@@ -35,7 +36,9 @@ if "google.colab" in sys.modules:
 
 BADGE_LINE = re.compile(r"^# \[!\[Open In Colab\]\([^)]*\)\]\([^)]*\)$", re.MULTILINE)
 # The code cell that follows the title cell, up to the next cell marker.
-SETUP_BLOCK = re.compile(r"(# %%\n)(# Colab only:.*?)(\n\n# %%)", re.DOTALL)
+SETUP_BLOCK = re.compile(r"(# %%[^\n]*\n)(# Colab only:.*?)(\n\n# %%)", re.DOTALL)
+#: The set-up cell's marker: the cell runs on Colab, and the book leaves it out (it does nothing there).
+SETUP_MARKER = '# %% tags=["remove-cell"]\n'
 
 
 def repository() -> tuple[str, str]:
@@ -70,7 +73,7 @@ def render(name: str, text: str) -> str:
     if not SETUP_BLOCK.search(text):
         raise ValueError(f"notebooks/{name}.py: cell 2 is not the '# Colab only:' set-up cell")
     text = BADGE_LINE.sub(lambda _: "# " + badge_markdown(name), text, count=1)
-    return SETUP_BLOCK.sub(lambda m: m.group(1) + setup_cell() + m.group(3), text, count=1)
+    return SETUP_BLOCK.sub(lambda m: SETUP_MARKER + setup_cell() + m.group(3), text, count=1)
 
 
 def main(argv: list[str]) -> int:

@@ -30,14 +30,14 @@ VERDICT_COLOURS: Mapping[str, str] = {
 COLUMNS = ("claim", "paper", "ours", "verdict", "note", "notebook", "command", "hardware")
 
 
-def verdict_badge(verdict: str) -> str:
-    """A verdict as an HTML badge, coloured by :data:`VERDICT_COLOURS`."""
+def verdict_badge(verdict: str, wrap: bool = False) -> str:
+    """A verdict as an HTML badge, coloured by :data:`VERDICT_COLOURS` (``wrap``: may break into lines)."""
     if verdict not in VERDICT_COLOURS:
         raise ValueError(f"verdict {verdict!r} is not one of {tuple(VERDICT_COLOURS)}")
     return (
         f'<span class="coala-verdict" data-verdict="{html.escape(verdict)}" style="display:inline-block;'
         f"padding:0.15em 0.6em;border-radius:0.8em;background:{VERDICT_COLOURS[verdict]};color:#fff;"
-        f'font-size:0.85em;font-weight:600;white-space:nowrap">{html.escape(verdict)}</span>'
+        f'font-size:0.85em;font-weight:600;white-space:{"normal" if wrap else "nowrap"}">{html.escape(verdict)}</span>'
     )
 
 
@@ -103,7 +103,7 @@ def ledger_html(table: pd.DataFrame, rules: Mapping[str, str]) -> str:
     """The ledger as an HTML table: claim (with its details fold), paper, ours, verdict badge."""
     head = "".join(
         f'<th style="text-align:left;padding:0.5em 0.6em;width:{w}">{name}</th>'
-        for name, w in (("Claim", "38%"), ("Paper", "22%"), ("Ours", "25%"), ("Verdict", "15%"))
+        for name, w in (("Claim", "32%"), ("Paper", "20%"), ("Ours", "31%"), ("Verdict", "17%"))
     )
     rows = []
     for _, row in table.iterrows():
@@ -113,7 +113,7 @@ def ledger_html(table: pd.DataFrame, rules: Mapping[str, str]) -> str:
             f'<td style="padding:0.5em 0.6em;vertical-align:top">{claim}</td>'
             + _cell(row["paper"])
             + _cell(row["ours"])
-            + f'<td style="padding:0.5em 0.6em;vertical-align:top">{verdict_badge(str(row["verdict"]))}</td></tr>'
+            + f'<td style="padding:0.5em 0.6em;vertical-align:top">{verdict_badge(str(row["verdict"]), wrap=True)}</td></tr>'
         )
     return (
         '<div class="coala-ledger" style="overflow-x:auto;max-width:100%">'
