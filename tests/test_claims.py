@@ -162,6 +162,15 @@ def _gpu_both() -> dict:
     return r
 
 
+@case(verdict_single_gpu, "holds")
+def _gpu_check_both() -> dict:  # scripts/gpu_check.sh's record: one H200, both shapes, bf16
+    def stage(gb: float) -> dict:
+        return {"status": "ok", "peak_memory_bytes": gb * 1e9, "memory_kind": "cuda_max_allocated"}
+
+    stages = {"extraction_llama8b": stage(16.9), "extraction_mistral7b": stage(15.2), "phase1": stage(9.1)}
+    return {**today(), "gpu_check": {"environment": H200, "stages": {**stages, "phase2": stage(0.4)}}}
+
+
 @case(verdict_single_gpu, "holds with caveats")
 def _gpu_one() -> dict:
     return {**today(), "bench_efficiency_cuda_llama8b": gpu_bench(1.5e13, 2e10, True, peak_gb=17.0)}
@@ -410,6 +419,8 @@ def test_frontier_record_is_read_when_present(tmp_path: Path) -> None:
     path.write_text(json.dumps(frontier((0.71, 0.67, 0.75), (0.58, 0.54, 0.62))))
     records = load_all_records(tmp_path)
     assert set(records) == {"06_evaluation", "bench_efficiency_cpu", "imdb_frontier"}
+    (tmp_path / "gpu_check.json").write_text(json.dumps(_gpu_check_both()["gpu_check"]))
+    assert verdict_single_gpu(load_all_records(tmp_path))[1] == "holds"
     ours, verdict, note = verdict_win_rates(records)
     assert verdict == "holds" and "imdb_frontier" in note and "coala: 0.71" in ours
     unselected = copy.deepcopy(records)

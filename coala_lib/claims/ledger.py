@@ -32,6 +32,8 @@ VERDICTS: tuple[str, ...] = (
 )
 #: Where the IMDb frontier experiment writes its record, relative to the results directory.
 FRONTIER_RECORD = Path("imdb_frontier") / "record.json"
+#: Where the GPU check (``scripts/gpu_check.sh``) record is copied, relative to the results directory.
+GPU_CHECK_RECORD = Path("gpu_check.json")
 
 
 def results_dir(explicit: str | os.PathLike | None = None) -> Path | None:
@@ -59,13 +61,17 @@ def load_records(directory: str | os.PathLike) -> dict[str, dict[str, Any]]:
 
 def load_all_records(directory: str | os.PathLike) -> dict[str, dict[str, Any]]:
     """What the verdict rules read: the notebooks' records (:func:`load_records`), every
-    ``<directory>/bench_*.json`` keyed by file stem, and the IMDb frontier record as ``"imdb_frontier"``."""
+    ``<directory>/bench_*.json`` keyed by file stem, the IMDb frontier record as ``"imdb_frontier"`` and
+    ``bench/gpu_check.py``'s record as ``"gpu_check"``."""
     root = Path(directory)
     records = load_records(root)
     records.update({p.stem: json.loads(p.read_text()) for p in sorted(root.glob("bench_*.json"))})
     frontier = root / FRONTIER_RECORD
     if frontier.is_file():
         records["imdb_frontier"] = json.loads(frontier.read_text())
+    gpu_check = root / GPU_CHECK_RECORD
+    if gpu_check.is_file():
+        records["gpu_check"] = json.loads(gpu_check.read_text())
     return records
 
 
