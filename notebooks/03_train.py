@@ -27,7 +27,7 @@
 # shows with numbers what the reference implementation got wrong. The defaults run on a CPU with
 # SmolLM2-135M-Instruct and IMDb; `-p model mistral` runs the paper's Mistral-7B on a GPU.
 
-# %%
+# %% tags=["remove-cell"]
 # Colab only: install coala_lib and the packages Colab lacks; elsewhere this does nothing.
 import subprocess
 import sys
@@ -61,9 +61,10 @@ from coala_lib.backbone.registry import load_backbone
 from coala_lib.chapters.plots import training as plots
 from coala_lib.core.files import cache_dir
 from coala_lib.core.runtime import resolve_device, seed_everything
+from coala_lib.head.config import HeadConfig
+from coala_lib.head.handoff import hand_off
 from coala_lib.head.phase2 import compare_pairings, objective_agreement
 from coala_lib.head.training import (
-    HeadConfig,
     head_features,
     load_splits,
     pooling_mismatch,
@@ -73,8 +74,10 @@ from coala_lib.head.training import (
 
 sns.set_theme(context="notebook", style="whitegrid")
 pd.set_option("display.precision", 4)
-seed_everything(seed)
+config = HeadConfig.select(model, dataset, n_pairs, n_eval, seed, **head_options)
+seed_everything(config.seed)
 dev = resolve_device(device)
+pd.Series(asdict(config), name="HeadConfig").to_frame()
 
 # %% [markdown]
 # ## 1. The backbone and the data
@@ -85,7 +88,7 @@ dev = resolve_device(device)
 # every cache key below contains.
 
 # %%
-backbone = load_backbone(model, dev, seed=seed)
+backbone = load_backbone(config.model, dev, revision=config.revision, seed=config.seed)
 print(backbone.identity(), "hidden size", backbone.hidden_size)
 
 # %% [markdown]
@@ -96,24 +99,6 @@ print(backbone.identity(), "hidden size", backbone.hidden_size)
 # is exactly the text the LM extends at generation time (notebook 04 uses the same function).
 
 # %%
-config = HeadConfig(
-    model=model,
-    dataset=dataset,
-    n_pairs=n_pairs,
-    n_eval=n_eval,
-    max_length=max_length,
-    pooling=pooling,
-    P=P,
-    beta=beta,
-    rho=rho,
-    cronos_max_iters=cronos_max_iters,
-    phase2=phase2,
-    phase2_beta=phase2_beta,
-    phase2_gamma=phase2_gamma,
-    phase2_l2=phase2_l2,
-    adamw_epochs=adamw_epochs,
-    seed=seed,
-)
 train, held = splits = load_splits(config, data_dir)
 example = train[0]
 print(f"{len(train)} training and {len(held)} held-out triplets\n")
@@ -139,14 +124,10 @@ print(render(backbone.tokenizer, example.prompt, example.chosen))
 
 # %%
 head, report = train_or_load_head(
-    **asdict(config),
-    device=str(dev),
-    data_dir=data_dir,
-    backbone=backbone,
-    splits=splits,
+    config, device=str(dev), data_dir=data_dir, backbone=backbone, splits=splits
 )
 f_train, f_eval = splits_features(backbone, config, splits)
-head_dir = cache_dir() / "heads" / report["key"]
+head_dir = cache_dir() / "heads" / report.key
 print(f"features: {len(f_train)} + {len(f_eval)} pairs of dimension {f_train.dim}")
 
 # %% [markdown]
@@ -168,10 +149,10 @@ print(f"features: {len(f_train)} + {len(f_eval)} pairs of dimension {f_train.dim
 # NBVAL_CHECK_OUTPUT
 table = plots.accuracy_table(report)
 print(table.drop(columns=["seconds"]).round(4).to_string())
-phase1 = report["phase1"]
+phase1 = report.phase1
 print(
-    f"\nCRONOS: {phase1['iterations']} ADMM iterations, converged: {phase1['converged']}, "
-    f"{phase1['width']} neurons kept of {2 * P}"
+    f"\nCRONOS: {phase1.iterations} ADMM iterations, converged: {phase1.converged}, "
+    f"{phase1.width} neurons kept of {2 * config.P}"
 )
 
 # %%
@@ -211,17 +192,17 @@ plots.plot_head_accuracies(report)
 
 # %%
 # NBVAL_CHECK_OUTPUT
-p2 = report["phase2"]
+p2 = report.phase2
 print(
-    f"Newton: certified (gradient norm < 1e-8): {p2['optimum_grad_norm'] < 1e-8}, L* = {p2['optimum_loss']:.4g}"
+    f"Newton: certified (gradient norm < 1e-8): {p2.optimum_grad_norm < 1e-8}, L* = {p2.optimum_loss:.4g}"
 )
 print(
-    f"AdamW after {adamw_epochs} epochs at lr 1e-4: L = {p2['adamw_loss']:.4g} "
-    f"(gap {p2['adamw_loss'] - p2['optimum_loss']:.2g})"
+    f"AdamW after {config.adamw_epochs} epochs at lr {config.adamw_lr:g}: L = {p2.adamw_loss:.4g} "
+    f"(gap {p2.adamw_loss - p2.optimum_loss:.2g})"
 )
 print(
-    f"held-out pairwise accuracy: Phase I head {p2['stage1_eval_pairwise']:.4g}, "
-    f"Phase II head {p2['eval_pairwise']:.4g}"
+    f"held-out pairwise accuracy: Phase I head {p2.stage1_eval_pairwise:.4g}, "
+    f"Phase II head {p2.eval_pairwise:.4g}"
 )
 
 # %%
@@ -269,7 +250,7 @@ plots.plot_margin_curves(report)
 # NBVAL_CHECK_OUTPUT
 h_train, h_eval = head_features(head, f_train), head_features(head, f_eval)
 agreement = pd.DataFrame(
-    objective_agreement(h_train, h_eval, gamma=phase2_gamma, l2=phase2_l2)
+    objective_agreement(h_train, h_eval, gamma=config.phase2_gamma, l2=config.phase2_l2)
 )
 print(agreement.round(4).to_string(index=False))
 
@@ -285,7 +266,9 @@ print(agreement.round(4).to_string(index=False))
 # %%
 # NBVAL_CHECK_OUTPUT
 pairing = pd.DataFrame(
-    compare_pairings(h_train, h_eval, phase2_beta, phase2_gamma, phase2_l2)
+    compare_pairings(
+        h_train, h_eval, config.phase2_beta, config.phase2_gamma, config.phase2_l2
+    )
 )
 summary = pairing.groupby(["objective", "pairing"])[
     ["loss", "train_pairwise", "eval_pairwise"]
@@ -321,7 +304,7 @@ plots.plot_pairing(pairing.to_dict("records"))
 # %%
 # NBVAL_CHECK_OUTPUT
 texts = [render(backbone.tokenizer, t.prompt, t.chosen) for t in held.triplets[:8]]
-drift = unmasked_mean_drift(backbone, texts, max_length)
+drift = unmasked_mean_drift(backbone, texts, config.max_length)
 print(
     f"relative change of a text's mean-pooled feature, batched vs alone: "
     f"masked {drift['masked']:.1g}, unmasked (reference) {drift['unmasked']:.2g}"
@@ -337,7 +320,9 @@ print(
 #   different functions of the text, not on this small measurement:
 
 # %%
-mismatch = pooling_mismatch(backbone, head, held.triplets[:mismatch_pairs], max_length)
+mismatch = pooling_mismatch(
+    backbone, head, held.triplets[:mismatch_pairs], config.max_length
+)
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -360,11 +345,13 @@ print(
 # ## 8. The saved head
 #
 # The head (safetensors + JSON, no pickle) and this run's report live in a content-keyed directory.
-# Notebook 04 calls `train_or_load_head` with the same defaults and loads this head instead of
-# retraining.
+# `hand_off` records this run's `HeadConfig` for notebooks 04-06: their `load_trained` reads it back and
+# loads this head instead of copying these settings (or retraining when they drift).
 
 # %%
+handoff = hand_off(config)
 print(head_dir.name, sorted(p.name for p in head_dir.iterdir()))
+print("handed off to notebooks 04-06:", handoff.name)
 print(
     f"head: {head.width} ReLUs on {head.dim}-d {head.pooling}-pooled features of {head.model_id}"
 )
@@ -390,16 +377,16 @@ print(
 recorded = coala_lib.claims.ledger.record(
     "03_train",
     values={
-        "cronos_accuracy": round_sig(phase1["eval"]["pairwise"]),
-        "adamw_accuracy": round_sig(report["adamw_head"]["eval"]["pairwise"]),
+        "cronos_accuracy": round_sig(phase1.eval.pairwise),
+        "adamw_accuracy": round_sig(report.adamw_head.eval.pairwise),
         "n_test": len(held),
-        "cronos_converged": bool(phase1["converged"]),
-        "cronos_iterations": int(phase1["iterations"]),
-        "phase2_eval_pairwise": round_sig(p2["eval_pairwise"]),
-        "phase2_grad_norm": round_sig(p2["optimum_grad_norm"]),
-        "phase2_optimum_loss": round_sig(p2["optimum_loss"]),
-        "adamw_phase2_loss": round_sig(p2["adamw_loss"]),
-        "margin_curve": curve_stats(p2["adamw_history"]["margin_sigmoid"]),
+        "cronos_converged": bool(phase1.converged),
+        "cronos_iterations": int(phase1.iterations),
+        "phase2_eval_pairwise": round_sig(p2.eval_pairwise),
+        "phase2_grad_norm": round_sig(p2.optimum_grad_norm),
+        "phase2_optimum_loss": round_sig(p2.optimum_loss),
+        "adamw_phase2_loss": round_sig(p2.adamw_loss),
+        "margin_curve": curve_stats(p2.adamw_history["margin_sigmoid"]),
         "phase2_separable": unregularised.separable,
         "phase2_unregularised_loss": round_sig(unregularised.loss),
         "phase2_unregularised_grad_norm": round_sig(unregularised.grad_norm),
@@ -407,23 +394,8 @@ recorded = coala_lib.claims.ledger.record(
         "model_id": head.model_id,
     },
     params={
-        "model": model,
-        "dataset": dataset,
-        "n_pairs": n_pairs,
-        "n_eval": n_eval,
-        "max_length": max_length,
-        "pooling": pooling,
-        "P": P,
-        "beta": beta,
-        "rho": rho,
-        "cronos_max_iters": cronos_max_iters,
-        "phase2": phase2,
-        "phase2_beta": phase2_beta,
-        "phase2_gamma": phase2_gamma,
-        "phase2_l2": phase2_l2,
-        "adamw_epochs": adamw_epochs,
+        **asdict(config),
         "mismatch_pairs": mismatch_pairs,
-        "seed": seed,
         "device": device,
         "data_dir": data_dir,
     },

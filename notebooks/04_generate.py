@@ -26,7 +26,7 @@
 # and measures what our KV-cached implementation saves over the reference script, which re-runs the
 # whole prefix for every candidate.
 
-# %%
+# %% tags=["remove-cell"]
 # Colab only: install coala_lib and the packages Colab lacks; elsewhere this does nothing.
 import subprocess
 import sys
@@ -37,12 +37,13 @@ if "google.colab" in sys.modules:
 
 # %% tags=["parameters"]
 data_dir = None  # None: $COALA_DATA_DIR (offline copies)
-model = "smollm2"  # a coala_lib.backbone.registry alias, local path or Hub id; "llama" for the paper's Llama-3.1-8B (GPU)
-dataset = "imdb"  # the head of notebook 03 (same defaults: a cache hit after 03 ran)
-n_pairs = 300  # notebook 03's training triplets ...
-n_eval = 200  # ... and held-out triplets, which identify its head
+# Which run of notebook 03 supplies the head (None: 03's default); its settings come from 03's hand-off.
+model = None  # e.g. "llama" for the paper's Llama-3.1-8B (GPU)
+dataset = None
+n_pairs = None
+n_eval = None
 device = "auto"
-seed = 0
+seed = None  # notebook 03's seed, also this notebook's sampling seed
 n_prompts = 8  # IMDb prefixes in the lambda sweep
 n_ultra = 2  # UltraFeedback prompts shown with and without guidance
 new_tokens = 32  # the paper decodes 256
@@ -80,6 +81,7 @@ from coala_lib.head.handoff import load_trained
 
 trained = load_trained(model, dataset, n_pairs, n_eval, seed, device, data_dir)
 backbone, head, report = trained.backbone, trained.head, trained.report
+seed = trained.config.seed
 dev = backbone.device
 judge = SentimentJudge.train_or_load(
     judge_n_train, seed, data_dir, n_test=judge_n_test, device=str(dev)
@@ -278,16 +280,15 @@ recorded = coala_lib.claims.ledger.record(
             f"{lam:g}": {k: round_sig(v) for k, v in row.items()}
             for lam, row in means.iterrows()
         },
-        "head_eval_pairwise": round_sig(report["phase2"]["eval_pairwise"]),
+        "head_eval_pairwise": round_sig(report.phase2.eval_pairwise),
         "judge_accuracy": round_sig(judge.accuracy),
         "model_id": backbone.model_id,
     },
     params={
+        **trained.config.selection(),  # the head's run of notebook 03 (its settings: head_config)
+        "head_config": trained.config,
         "data_dir": data_dir,
-        "model": model,
-        "dataset": dataset,
         "device": device,
-        "seed": seed,
         "n_prompts": n_prompts,
         "n_ultra": n_ultra,
         "new_tokens": new_tokens,
@@ -295,8 +296,6 @@ recorded = coala_lib.claims.ledger.record(
         "show_lambda": show_lambda,
         "judge_n_train": judge_n_train,
         "judge_n_test": judge_n_test,
-        "n_pairs": n_pairs,
-        "n_eval": n_eval,
         "bench_files": bench_files,
     },
 )

@@ -24,7 +24,7 @@
 # pairwise accuracy of its implicit reward on held-out pairs. It also redraws the paper's reward-margin
 # figure and explains why its axis mixes different quantities.
 
-# %%
+# %% tags=["remove-cell"]
 # Colab only: install coala_lib and the packages Colab lacks; elsewhere this does nothing.
 import subprocess
 import sys
@@ -34,37 +34,26 @@ if "google.colab" in sys.modules:
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", package], check=True)
 
 # %% tags=["parameters"]
-model = "smollm2"  # coala_lib.backbone.registry alias, local path or Hub id: "mistral", "llama", "dolphin" on a GPU
-dataset = "imdb"  # COALA's training data: the same call as notebook 03
-n_pairs = (
-    300  # notebook 03's training triplets (COALA's head is trained on all of them)
-)
-n_eval = 200  # notebook 03's held-out triplets
-n_train = 8  # baselines train on the first n_train of COALA's training triplets (None: all n_pairs)
+# Which run of notebook 03 supplies COALA's head and the triplets (None: 03's default; its settings come
+# from 03's hand-off); the baselines train on its training triplets.
+model = None  # e.g. "mistral", "llama", "dolphin" on a GPU
+dataset = None
+n_pairs = None
+n_eval = None
+seed = None  # notebook 03's seed, also every baseline run's
+baseline_options = {}  # n_train, grids or any BaselineConfig field (papermill -y); defaults: BaselineSuite
+# e.g. {"n_train": None, "max_length": 128}; the paper's grids: coala_lib.baselines.trl_training.GRIDS
 n_heldout = (
-    16  # held-out pairs on which every implicit reward is compared (None = all n_eval)
+    16  # held-out pairs on which every implicit reward is compared (None: all n_eval)
 )
-grids = {
-    "sft": {},
-    "dpo": {"beta": [0.1]},
-    "orpo": {"beta": [0.1]},
-    "simpo": {"beta": [2.0], "gamma": [0.5]},
-}
-# the paper's grids: coala_lib.baselines.trl_training.GRIDS (DPO beta 0.01/0.05/0.1, ORPO lambda 0.1/0.5/1/2, SimPO ...)
-max_length = 64  # tokens per prompt + response (paper: 128)
-batch_size = 2  # pairs per optimiser step (paper: 2 per device x 8 accumulation steps)
-epochs = 1.0
-max_steps = -1  # -1: run the epochs
-learning_rate = 2e-4  # paper
-training_args = {}  # passed to TRL's config: e.g. {"deepspeed": "ds_zero3.json", "gradient_accumulation_steps": 8}
-seed = 0
 device = "auto"
 data_dir = None  # None: $COALA_DATA_DIR (offline copies) or the Hub
 
 # %%
 import pandas as pd
 
-from coala_lib.baselines.trl_training import BaselineConfig, head_rewards, sweep
+from coala_lib.baselines.suite import BaselineSuite, hand_off_baselines
+from coala_lib.baselines.trl_training import head_rewards, sweep
 from coala_lib.chapters.plots.evaluation import plot_reward_margins
 from coala_lib.core.files import environment_record
 from coala_lib.evaluation.win_rates import margin_summary
@@ -73,14 +62,16 @@ from coala_lib.head.handoff import load_trained
 # %% [markdown]
 # ## 1. The same triplets as COALA
 #
-# `load_trained` makes notebook 03's calls with the same arguments: the same seeded splits, and COALA's head
-# (a cache hit once notebook 03 has run). The baselines train on the first `n_train` of those training
-# triplets (all of them at full scale), and every method is scored on the same held-out triplets.
+# `load_trained` reads the configuration notebook 03 handed off and makes 03's calls with it: the same
+# seeded splits, and COALA's head (a cache hit once notebook 03 has run). The baselines train on the first
+# `n_train` of those training triplets (`BaselineSuite`; all of them at full scale), and every method is
+# scored on the same held-out triplets. Notebook 06 reads this notebook's suite back the same way.
 
 # %%
 trained = load_trained(model, dataset, n_pairs, n_eval, seed, device, data_dir)
 backbone, head, report = trained.backbone, trained.head, trained.report
-train_triplets = trained.train.triplets[:n_train]
+suite = BaselineSuite.select(baseline_options, seed=trained.config.seed)
+train_triplets = trained.train.triplets[: suite.n_train]
 heldout = trained.held.triplets[:n_heldout]
 print(trained.describe())
 print(
@@ -105,16 +96,10 @@ print(
 # Runs are cached by content: notebook 06 loads these adapters instead of retraining.
 
 # %%
-base = BaselineConfig(
-    max_length=max_length,
-    batch_size=batch_size,
-    epochs=epochs,
-    max_steps=max_steps,
-    learning_rate=learning_rate,
-    seed=seed,
-    training_args=training_args,
-)
-runs = sweep(backbone, train_triplets, heldout, grids, base)
+runs = sweep(backbone, train_triplets, heldout, suite.grids, suite.config)
+hand_off_baselines(
+    suite, trained.config.selection()
+)  # notebook 06 evaluates these runs
 steps = {label: len(result.metric("loss")) for label, (result, _) in runs.items()}
 print("optimiser steps per run:", steps)
 
@@ -195,7 +180,7 @@ curves = {
     for label, (result, _) in runs.items()
     if result.metric("rewards/margins")
 }
-history = report["phase2"]["adamw_history"]
+history = report.phase2.adamw_history
 curves["coala (mean sigmoid margin)"] = (history["step"], history["margin_sigmoid"])
 fig = plot_reward_margins(curves, summary)
 
@@ -208,10 +193,11 @@ fig = plot_reward_margins(curves, summary)
 # DeepSpeed ZeRO-3) runs on a GPU with, for example:
 #
 # ```bash
-# papermill notebooks/05_baselines.ipynb out.ipynb -p model mistral -p n_train None -p n_heldout None \
-#   -p max_length 128 -p epochs 1 -y '{"grids": {"sft": {}, "dpo": {"beta": [0.01, 0.05, 0.1]},
-#   "orpo": {"beta": [0.1, 0.5, 1, 2]}, "simpo": {"beta": [2, 2.5], "gamma": [0.3, 0.5, 0.8, 1.0, 1.2, 1.4, 1.6]}},
-#   "training_args": {"warmup_steps": 1000, "gradient_accumulation_steps": 8, "deepspeed": "ds_zero3.json"}}'
+# papermill notebooks/05_baselines.ipynb out.ipynb -p model mistral -p n_heldout None \
+#   -y '{"baseline_options": {"n_train": null, "max_length": 128, "epochs": 1,
+#   "grids": {"sft": {}, "dpo": {"beta": [0.01, 0.05, 0.1]}, "orpo": {"beta": [0.1, 0.5, 1, 2]},
+#   "simpo": {"beta": [2, 2.5], "gamma": [0.3, 0.5, 0.8, 1.0, 1.2, 1.4, 1.6]}},
+#   "training_args": {"warmup_steps": 1000, "gradient_accumulation_steps": 8, "deepspeed": "ds_zero3.json"}}}'
 # ```
 
 # %%
@@ -223,7 +209,7 @@ print(
         "model": backbone.model_id,
         "n_train": len(train_triplets),
         "n_heldout": len(heldout),
-        "max_length": max_length,
+        "max_length": suite.config.max_length,
         "trl": next(iter(runs.values()))[0].params["trl"],
     }
 )
@@ -250,20 +236,10 @@ recorded = coala_lib.claims.ledger.record(
         "model_id": backbone.model_id,
     },
     params={
-        "model": model,
-        "dataset": dataset,
-        "n_pairs": n_pairs,
-        "n_eval": n_eval,
-        "n_train": n_train,
+        **trained.config.selection(),  # notebook 03's run (its settings: head_config)
+        "head_config": trained.config,
+        "baselines": suite,
         "n_heldout": n_heldout,
-        "grids": grids,
-        "max_length": max_length,
-        "batch_size": batch_size,
-        "epochs": epochs,
-        "max_steps": max_steps,
-        "learning_rate": learning_rate,
-        "training_args": training_args,
-        "seed": seed,
         "device": device,
         "data_dir": data_dir,
     },

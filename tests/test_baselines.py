@@ -6,7 +6,6 @@ import pytest
 import torch
 
 from coala_lib.backbone.lora import lora_config
-from coala_lib.backbone.registry import load_backbone
 from coala_lib.baselines import trl_training as baselines
 from coala_lib.baselines.training_step import dpo_loss, sequence_logps
 from coala_lib.baselines.trl_training import (
@@ -24,9 +23,10 @@ CONFIG = BaselineConfig(max_steps=2, batch_size=2, max_length=32)
 REWARD_KEYS = ("rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies")
 
 
-@pytest.fixture(scope="module")
-def backbone():
-    return load_backbone("tiny", device="cpu")
+@pytest.fixture
+def backbone(tiny):
+    """The shared tiny backbone of conftest.py (the baselines train deep copies of it)."""
+    return tiny
 
 
 @pytest.fixture(scope="module")

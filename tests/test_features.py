@@ -18,13 +18,7 @@ from coala_lib.backbone.features import (
     prompt_text,
     render,
 )
-from coala_lib.backbone.registry import load_backbone
 from coala_lib.data.schema import Triplet
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    return load_backbone("tiny", device="cpu")
 
 
 def make_triplets(n: int = 10) -> list[Triplet]:
@@ -87,7 +81,7 @@ def test_cache_hit_does_not_recompute(tiny, tmp_path, monkeypatch) -> None:
     "change",
     ["max_length", "pooling", "triplet text", "triplet order", "source", "backbone"],
 )
-def test_changing_any_key_field_misses(tiny, tmp_path, change: str) -> None:
+def test_changing_any_key_field_misses(tiny, fresh_tiny, tmp_path, change: str) -> None:
     triplets = make_triplets(6)
     args = {"max_length": 32, "pooling": "mean", "source": {"dataset": "t", "split": "train"}}
     base = pair_features(tiny, triplets, cache_root=tmp_path, progress=False, **args)
@@ -106,7 +100,7 @@ def test_changing_any_key_field_misses(tiny, tmp_path, change: str) -> None:
     elif change == "source":
         args["source"] = {"dataset": "t", "split": "eval"}
     else:
-        backbone = load_backbone("tiny", device="cpu", seed=1)
+        backbone = fresh_tiny(seed=1)
     other = pair_features(backbone, triplets, cache_root=tmp_path, progress=False, **args)
     assert other.key != base.key
     assert {p.name for p in (tmp_path / "features").iterdir()} == {base.key, other.key}

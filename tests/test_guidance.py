@@ -10,7 +10,6 @@ from bench_modules import load_bench
 from transformers.generation.logits_process import TopKLogitsWarper, TopPLogitsWarper
 
 from coala_lib.backbone.pooling import pool
-from coala_lib.backbone.registry import load_backbone
 from coala_lib.chapters.guidance_sweep import lambda_sweep, step_frame
 from coala_lib.chapters.plots.guidance import bench_frame, merge_bench_records, plot_bench, plot_lambda_sweep
 from coala_lib.guidance.decoding import GuidanceConfig, encode_prompts, guided_generate
@@ -29,9 +28,9 @@ PROMPTS = ["This movie was a quiet surprise and", "Bad", "I watched it twice, an
 
 
 @pytest.fixture(scope="module")
-def tiny():
-    backbone = load_backbone("tiny", device="cpu", seed=0)
-    return backbone.model, backbone.tokenizer
+def tiny(tiny):
+    """conftest.py's shared tiny backbone as (model, tokenizer)."""
+    return tiny.model, tiny.tokenizer
 
 
 def _model(tiny, dtype: torch.dtype):

@@ -5,21 +5,30 @@ from pathlib import Path
 import pytest
 
 from coala_lib.claims import ledger
+from coala_lib.core.files import RESULTS_DIR_ENV
+from coala_lib.head.config import HeadConfig
 
 
 def test_record_writes_nothing_without_a_results_dir(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(ledger.RESULTS_DIR_ENV, raising=False)
+    monkeypatch.delenv(RESULTS_DIR_ENV, raising=False)
     assert ledger.record("03_train", {"acc": 0.9}, {"n": 1}) is None
 
 
 def test_record_round_trip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(ledger.RESULTS_DIR_ENV, str(tmp_path))
+    monkeypatch.setenv(RESULTS_DIR_ENV, str(tmp_path))
     path = ledger.record("03_train", {"acc": 0.9}, {"n": 1})
     assert path == tmp_path / "claims" / "03_train.json"
     records = ledger.load_records(tmp_path)
     assert records["03_train"]["values"] == {"acc": 0.9}
     assert records["03_train"]["params"] == {"n": 1}
     assert records["03_train"]["environment"]["device"] in {"cpu", "cuda"}
+
+
+def test_record_writes_a_config_as_its_fields(tmp_path: Path) -> None:
+    config = HeadConfig(n_pairs=7, P=3)
+    ledger.record("03_train", {"acc": 0.9}, {"head": config, "extra": 1}, tmp_path)
+    params = ledger.load_records(tmp_path)["03_train"]["params"]
+    assert HeadConfig.from_dict(params["head"]) == config and params["extra"] == 1
 
 
 def _verdict_accuracy(records: dict) -> tuple[str, str, str]:

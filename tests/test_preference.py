@@ -11,9 +11,9 @@ from sklearn.linear_model import LogisticRegression
 from coala_lib.head.phase2 import (
     design,
     gradient,
+    head_pairwise_accuracy,
     loss_value,
     margins,
-    pairwise_accuracy,
     solve_newton,
     train_adamw,
 )
@@ -113,7 +113,7 @@ def test_adamw_descends_and_logs_exact_margins() -> None:
     d = margins(run.theta, hc, hr)
     assert run.history["margin"][-1] == pytest.approx(float(d.mean()))
     assert run.history["margin_sigmoid"][-1] == pytest.approx(float(torch.sigmoid(d).mean()))
-    assert pairwise_accuracy(run.theta, hc, hr) == pytest.approx(
+    assert head_pairwise_accuracy(run.theta, hc, hr) == pytest.approx(
         float(((hc - hr).double() @ run.theta > 0).double().mean())
     )
 
@@ -162,7 +162,7 @@ def test_comparison_tables() -> None:
         ("pairwise", "random"),
     ]
     matched = solve_newton(design(hc, hr), 2.5, 0.5, 1e-4).theta
-    assert rows[1]["eval_pairwise"] == pairwise_accuracy(matched, ec, er)
+    assert rows[1]["eval_pairwise"] == head_pairwise_accuracy(matched, ec, er)
     assert rows[2]["loss"] != rows[3]["loss"]  # two different random pairings
     agreement = objective_agreement((hc, hr), (ec, er), betas=(1e-3, 10.0), l2=1.0)
     assert agreement[0]["cosine"] > 1 - 1e-5 and agreement[1]["cosine"] < agreement[0]["cosine"]

@@ -8,7 +8,6 @@ from transformers import GPT2Config, GPT2LMHeadModel
 
 from coala_lib.backbone import sft
 from coala_lib.backbone.lora import lora_config, lora_targets
-from coala_lib.backbone.registry import load_backbone
 from coala_lib.backbone.sft import SFTConfig, apply_sft, sft_examples
 from coala_lib.data.schema import Triplet
 
@@ -22,8 +21,7 @@ def triplets(n: int = 8) -> list[Triplet]:
     ]
 
 
-def test_lora_targets_follow_the_paper() -> None:
-    tiny = load_backbone("tiny", device="cpu")
+def test_lora_targets_follow_the_paper(tiny) -> None:
     assert lora_targets(tiny.model) == ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
     gpt2 = GPT2LMHeadModel(GPT2Config(n_layer=1, n_embd=16, n_head=2, vocab_size=50))
     assert lora_targets(gpt2) == ["c_attn", "c_proj"]
@@ -33,8 +31,7 @@ def test_lora_targets_follow_the_paper() -> None:
         lora_config(tiny.model, dropout=1.0)
 
 
-def test_only_response_tokens_are_trained_on() -> None:
-    tiny = load_backbone("tiny", device="cpu")
+def test_only_response_tokens_are_trained_on(tiny) -> None:
     t = triplets(1)[0]
     ((ids, n_response),) = sft_examples(tiny, [t], max_length=48)
     assert tiny.tokenizer.decode(ids[len(ids) - n_response :]) == t.chosen
@@ -42,8 +39,8 @@ def test_only_response_tokens_are_trained_on() -> None:
     assert len(short) == 3 and n_short == 3
 
 
-def test_sft_merges_in_place_and_caches(tmp_path, monkeypatch) -> None:
-    tiny = load_backbone("tiny", device="cpu")
+def test_sft_merges_in_place_and_caches(fresh_tiny, tmp_path, monkeypatch) -> None:
+    tiny = fresh_tiny()  # SFT merges into the model in place
     base_revision = tiny.revision
     before = {k: v.clone() for k, v in tiny.model.state_dict().items()}
     summary = apply_sft(tiny, triplets(), CONFIG, cache_root=tmp_path, progress=False)
@@ -58,7 +55,7 @@ def test_sft_merges_in_place_and_caches(tmp_path, monkeypatch) -> None:
         raise AssertionError("trained again on a cache hit")
 
     monkeypatch.setattr(sft, "_train", no_training)
-    fresh = load_backbone("tiny", device="cpu")
+    fresh = fresh_tiny()
     again = apply_sft(fresh, triplets(), CONFIG, cache_root=tmp_path, progress=False)
     assert again["cached"] and fresh.revision == tiny.revision
     for k, v in fresh.model.state_dict().items():
@@ -66,6 +63,6 @@ def test_sft_merges_in_place_and_caches(tmp_path, monkeypatch) -> None:
     assert [p.name for p in (tmp_path / "sft").iterdir()] == [summary["key"]]
 
 
-def test_empty_data_is_an_error(tmp_path) -> None:
+def test_empty_data_is_an_error(tiny, tmp_path) -> None:
     with pytest.raises(ValueError, match="empty"):
-        apply_sft(load_backbone("tiny", device="cpu"), [], CONFIG, cache_root=tmp_path)
+        apply_sft(tiny, [], CONFIG, cache_root=tmp_path)

@@ -13,16 +13,16 @@ import pytest
 import torch
 
 from coala_lib.backbone.features import CacheError, pair_features
-from coala_lib.backbone.registry import load_backbone
 from coala_lib.backbone.sharding import block, extract_shard, full_key, merge_shards, staging_dir
 from coala_lib.data.schema import Triplet
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module")
-def backbone():
-    return load_backbone("tiny", "cpu")
+@pytest.fixture
+def backbone(tiny):
+    """The shared tiny backbone of conftest.py."""
+    return tiny
 
 
 def _triplets(n: int) -> list[Triplet]:

@@ -1,7 +1,8 @@
-"""The LM-updating baselines (SFT, DPO, ORPO, SimPO) through TRL, and one training step of each for
-measuring its cost.
+"""The LM-updating baselines (SFT, DPO, ORPO, SimPO) through TRL, notebook 05's suite of runs (handed to
+notebook 06), and one training step of each for measuring its cost.
 """
 
+from coala_lib.baselines.suite import BaselineSuite, hand_off_baselines, handed_off_baselines
 from coala_lib.baselines.training_step import (
     PairBatch,
     dpo_loss,
@@ -36,12 +37,15 @@ from coala_lib.baselines.trl_training import (
 __all__ = [
     "BaselineConfig",
     "BaselineResult",
+    "BaselineSuite",
     "PairBatch",
     "PairRewards",
     "build_trainer",
     "dpo_loss",
     "full_policy",
     "grid_points",
+    "hand_off_baselines",
+    "handed_off_baselines",
     "head_rewards",
     "implicit_rewards",
     "load_policy",

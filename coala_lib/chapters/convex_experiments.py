@@ -351,6 +351,8 @@ def iterate_comparison(results: dict[str, CronosResult], X: torch.Tensor, y: tor
             raise ValueError(f"results[{name!r}] is a gated model; the comparison needs model='relu'")
         P = result.patterns.num_patterns
         u = result.pcg_iterate
+        if u is None:
+            raise ValueError(f"results[{name!r}] has no PCG iterate (not solved by CRONOS's ADMM)")
         iterates = {
             "prox v (returned)": result.model,
             "PCG u (reference code)": ConvexReLU(result.patterns, u[:P].clone(), u[P:].clone()),

@@ -1,5 +1,6 @@
 """Shared ground: files and atomic publishing, the cache and data folders, runtime (device, seeds,
-timers) and input checks. Every other stage may import it; it imports no other stage.
+timers), input checks, the pairwise-accuracy metric, the results folder and the hand-offs between
+notebooks. Every other stage may import it; it imports no other stage.
 """
 
 from coala_lib.core.cache import (
@@ -20,7 +21,10 @@ from coala_lib.core.files import (
     content_key,
     data_dir,
     environment_record,
+    results_dir,
 )
+from coala_lib.core.handoff import read_handoff, write_handoff
+from coala_lib.core.metrics import pairwise_accuracy
 from coala_lib.core.runtime import progress_off, resolve_device, seed_everything, synchronize, timed
 
 __all__ = [
@@ -36,13 +40,17 @@ __all__ = [
     "environment_record",
     "load_cached",
     "open_entry",
+    "pairwise_accuracy",
     "progress_off",
     "publishing",
+    "read_handoff",
     "resolve_device",
+    "results_dir",
     "seed_everything",
     "sweep_leftovers",
     "synchronize",
     "timed",
     "validate_features",
     "validate_targets",
+    "write_handoff",
 ]

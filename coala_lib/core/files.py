@@ -8,6 +8,7 @@ with a manifest of content hashes) are published and verified by :mod:`coala_lib
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -18,6 +19,7 @@ from typing import Any
 
 DATA_DIR_ENV = "COALA_DATA_DIR"
 CACHE_DIR_ENV = "COALA_CACHE_DIR"
+RESULTS_DIR_ENV = "COALA_RESULTS_DIR"
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
@@ -44,7 +46,10 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
 
 
 def json_default(obj: Any) -> Any:
-    """JSON for paths (their text) and tensors or arrays (nested lists); anything else is an error."""
+    """JSON for paths (their text), tensors or arrays (nested lists) and dataclass instances (their fields,
+    e.g. a config recorded as a notebook's parameters); anything else is an error."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return dataclasses.asdict(obj)
     if isinstance(obj, Path):
         return str(obj)
     if hasattr(obj, "tolist"):
@@ -64,6 +69,27 @@ def cache_dir(explicit: str | os.PathLike | None = None) -> Path:
     path = Path(root).expanduser()
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def results_dir(explicit: str | os.PathLike | None = None, *, search: bool = True) -> Path | None:
+    """The results folder (benchmark records ``bench_*.json``, the ledger's ``claims/``): the one lookup.
+
+    ``explicit``, else ``$COALA_RESULTS_DIR``, else (with ``search``) ``results/`` of the checkout that holds
+    the working directory (its root, ``book/executed`` where the book's notebooks run, or any folder
+    inside it) or, for an editable install, the checkout coala_lib is imported from; a checkout is a
+    folder with ``pyproject.toml`` and ``coala_lib/``. Else ``None``: coala_lib pip-installed (as in
+    Colab) outside a checkout has no results. Writers pass ``search=False``: they write only where told.
+    """
+    root = explicit or os.environ.get(RESULTS_DIR_ENV)
+    if root:
+        return Path(root).expanduser()
+    if not search:
+        return None
+    here = Path.cwd().resolve()
+    for folder in (here, *here.parents, Path(__file__).resolve().parents[2]):
+        if (folder / "pyproject.toml").is_file() and (folder / "coala_lib").is_dir():
+            return folder / "results"
+    return None
 
 
 def data_dir(explicit: str | os.PathLike | None = None) -> Path | None:

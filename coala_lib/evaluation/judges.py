@@ -38,6 +38,7 @@ from safetensors.torch import save as save_safetensors
 
 from coala_lib.backbone.encoders import ENCODER_NAME, encode_texts
 from coala_lib.core.files import atomic_write_bytes, cache_dir, content_key
+from coala_lib.core.metrics import pairwise_accuracy
 from coala_lib.data.schema import Triplet
 from coala_lib.evaluation.sentiment import SentimentJudge, fit_logistic
 from coala_lib.evaluation.win_rates import outcomes_from_scores
@@ -123,7 +124,7 @@ class PreferenceJudge:
         weight, _ = fit_logistic(torch.cat([d, -d]), labels, l2)
         test_d = probe._differences([t.prompt for t in test], [t.chosen for t in test], [t.rejected for t in test])
         margin = test_d @ weight
-        accuracy = float(((margin > 0).double() + 0.5 * (margin == 0).double()).mean())
+        accuracy = pairwise_accuracy(margin, torch.zeros_like(margin))  # P(chosen > rejected) > 1/2
         params = {
             "encoder": ENCODER_NAME,
             "n_train": len(train),

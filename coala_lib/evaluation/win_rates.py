@@ -42,6 +42,8 @@ import pandas as pd
 import torch
 from scipy.stats import norm
 
+from coala_lib.core.metrics import pairwise_accuracy
+
 Ties = Literal["half", "exclude"]
 WIN, TIE, LOSS = 1.0, 0.5, 0.0
 
@@ -242,12 +244,6 @@ def _margins(chosen: torch.Tensor, rejected: torch.Tensor) -> torch.Tensor:
             f"chosen and rejected must be non-empty and row-aligned, got {tuple(c.shape)}, {tuple(r.shape)}"
         )
     return c - r
-
-
-def pairwise_accuracy(chosen: torch.Tensor, rejected: torch.Tensor) -> float:
-    """Fraction of pairs with :math:`r_c > r_r`, a tie counting one half."""
-    m = _margins(chosen, rejected)
-    return float(((m > 0).double() + 0.5 * (m == 0).double()).mean())
 
 
 def mean_sigmoid_margin(chosen: torch.Tensor, rejected: torch.Tensor) -> float:

@@ -3,21 +3,21 @@ one training call ``train_or_load_head`` and the hand-off of notebook 03's head 
 """
 
 from coala_lib.head.coala_head import CoalaHead
-from coala_lib.head.handoff import Trained, load_trained
+from coala_lib.head.config import Accuracy, CronosFit, HeadConfig, HeadReport, NetworkFit, PhaseTwoFit
+from coala_lib.head.handoff import Trained, hand_off, handed_off_config, load_trained
 from coala_lib.head.phase2 import (
     PhaseIIResult,
     compare_pairings,
     design,
     gradient,
+    head_pairwise_accuracy,
     loss_value,
     margins,
     objective_agreement,
-    pairwise_accuracy,
     solve_newton,
     train_adamw,
 )
 from coala_lib.head.training import (
-    HeadConfig,
     Normaliser,
     accuracies,
     fit_head,
@@ -30,23 +30,30 @@ from coala_lib.head.training import (
 )
 
 __all__ = [
+    "Accuracy",
     "CoalaHead",
+    "CronosFit",
     "HeadConfig",
+    "HeadReport",
+    "NetworkFit",
     "Normaliser",
     "PhaseIIResult",
+    "PhaseTwoFit",
     "Trained",
     "accuracies",
     "compare_pairings",
     "design",
     "fit_head",
     "gradient",
+    "hand_off",
+    "handed_off_config",
     "head_features",
+    "head_pairwise_accuracy",
     "load_splits",
     "load_trained",
     "loss_value",
     "margins",
     "objective_agreement",
-    "pairwise_accuracy",
     "pooling_mismatch",
     "solve_newton",
     "splits_features",

@@ -34,15 +34,14 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import torch
 from tqdm.auto import tqdm
 
+from coala_lib.core.metrics import pairwise_accuracy
 from coala_lib.core.runtime import progress_off
 
-Objective = Literal["pairwise", "pointwise"]
-Pairing = Literal["matched", "random"]
 OBJECTIVES: tuple[str, ...] = ("pairwise", "pointwise")
 PAIRINGS: tuple[str, ...] = ("matched", "random")
 
@@ -74,8 +73,8 @@ def _check_pair(h_chosen: torch.Tensor, h_rejected: torch.Tensor) -> None:
 def design(
     h_chosen: torch.Tensor,
     h_rejected: torch.Tensor,
-    objective: Objective = "pairwise",
-    pairing: Pairing = "matched",
+    objective: str = "pairwise",
+    pairing: str = "matched",
     seed: int = 0,
 ) -> torch.Tensor:
     """Rows :math:`z_i` of the loss in the module docstring, in float64 on the CPU."""
@@ -209,9 +208,12 @@ def margins(theta: torch.Tensor, h_chosen: torch.Tensor, h_rejected: torch.Tenso
     return (h_chosen.double().cpu() - h_rejected.double().cpu()) @ theta.double().cpu()
 
 
-def pairwise_accuracy(theta: torch.Tensor, h_chosen: torch.Tensor, h_rejected: torch.Tensor) -> float:
-    """Fraction of matched pairs ranked correctly, :math:`s_c > s_r`."""
-    return float((margins(theta, h_chosen, h_rejected) > 0).double().mean())
+def head_pairwise_accuracy(theta: torch.Tensor, h_chosen: torch.Tensor, h_rejected: torch.Tensor) -> float:
+    """:func:`coala_lib.core.metrics.pairwise_accuracy` (ties one half) of the scores :math:`\theta^\top h_c`
+    and :math:`\theta^\top h_r` of matched pairs."""
+    _check_pair(h_chosen, h_rejected)
+    theta64 = theta.double().cpu()
+    return pairwise_accuracy(h_chosen.double().cpu() @ theta64, h_rejected.double().cpu() @ theta64)
 
 
 def train_adamw(
@@ -298,7 +300,7 @@ def compare_pairings(
 ) -> list[dict[str, Any]]:
     """Certified optima of the pointwise, prompt-matched pairwise and randomly paired pairwise losses,
     one row each (one per seed for random pairing): train loss and held-out pairwise accuracy."""
-    runs: list[tuple[Objective, Pairing, int]] = [("pointwise", "matched", 0), ("pairwise", "matched", 0)]
+    runs: list[tuple[str, str, int]] = [("pointwise", "matched", 0), ("pairwise", "matched", 0)]
     runs += [("pairwise", "random", s) for s in random_seeds]
     rows = []
     for objective, pairing, seed in runs:
@@ -310,8 +312,8 @@ def compare_pairings(
                 "seed": seed,
                 "loss": fit.loss,
                 "grad_norm": fit.grad_norm,
-                "train_pairwise": pairwise_accuracy(fit.theta, *h_train),
-                "eval_pairwise": pairwise_accuracy(fit.theta, *h_eval),
+                "train_pairwise": head_pairwise_accuracy(fit.theta, *h_train),
+                "eval_pairwise": head_pairwise_accuracy(fit.theta, *h_eval),
             }
         )
     return rows
@@ -338,8 +340,8 @@ def objective_agreement(
             {
                 "beta": beta,
                 "cosine": cosine,
-                "eval_pointwise_head": pairwise_accuracy(point, *h_eval),
-                "eval_pairwise_head": pairwise_accuracy(pair, *h_eval),
+                "eval_pointwise_head": head_pairwise_accuracy(point, *h_eval),
+                "eval_pairwise_head": head_pairwise_accuracy(pair, *h_eval),
             }
         )
     return rows

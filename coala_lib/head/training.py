@@ -12,11 +12,14 @@ two-layer net of the same width is trained by AdamW on the same data
 reward-margin curve and its distance from that optimum.
 
 Accuracies: *pointwise* is the sign accuracy :math:`\\mathrm{sign}\\, s(f) = y` over all texts; *pairwise* is the
-fraction of prompt-matched pairs with :math:`s(f_c) > s(f_r)`.
+fraction of prompt-matched pairs with :math:`s(f_c) > s(f_r)`, a tie counting one half
+(:func:`coala_lib.core.metrics.pairwise_accuracy`).
 
-The head and a JSON report are stored under ``cache_dir()/heads/<key>`` where the key hashes every
-parameter, the backbone identity, the feature dtype and the exact triplets, so notebook 04 finds the
-head notebook 03 trained by calling this function with the same arguments. The entry is published and
+The pipeline takes a :class:`coala_lib.head.config.HeadConfig` and returns the head with a typed
+:class:`coala_lib.head.config.HeadReport`. Both are stored under ``cache_dir()/heads/<key>`` (the report as
+``report.json``) where the key hashes every parameter, the backbone identity, the feature dtype and the
+exact triplets, so notebooks 04-06 find the head notebook 03 trained by calling this function with
+notebook 03's config (:mod:`coala_lib.head.handoff`). The entry is published and
 read back verified by :mod:`coala_lib.core.cache` (hashes, key fields, row counts): a damaged or
 mismatched entry is reported with its path and retrained.
 """
@@ -24,7 +27,7 @@ mismatched entry is reported with its path and retrained.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,61 +37,22 @@ from safetensors import SafetensorError
 from coala_lib.backbone.features import PairFeatures, pair_features, triplets_digest
 from coala_lib.backbone.pooling import POOLINGS
 from coala_lib.backbone.registry import Backbone, default_dtype, load_backbone, resolve_model
-from coala_lib.convex.cronos import DEFAULT_RHO, fit_cronos
+from coala_lib.convex.cronos import fit_cronos
 from coala_lib.convex.two_layer import TwoLayerReLU, train_two_layer
 from coala_lib.core.cache import CacheEntry, CacheError, load_cached, publishing
 from coala_lib.core.files import atomic_write_json, cache_dir, content_key, environment_record
+from coala_lib.core.metrics import pairwise_accuracy
 from coala_lib.core.runtime import resolve_device, seed_everything, timed
 from coala_lib.data import Triplet, TripletDataset, load_triplets
 from coala_lib.data.sources import dataset_source
 from coala_lib.head.coala_head import CoalaHead
-from coala_lib.head.phase2 import design, pairwise_accuracy, solve_newton, train_adamw
+from coala_lib.head.config import Accuracy, CronosFit, HeadConfig, HeadReport, NetworkFit, PhaseTwoFit
+from coala_lib.head.phase2 import design, head_pairwise_accuracy, solve_newton, train_adamw
 
 PIPELINE_VERSION = 2
 REPORT = "report.json"
 KIND = "head"
 SCALE_FLOOR = 1e-6
-
-
-@dataclass(frozen=True)
-class HeadConfig:
-    """Every knob of the pipeline (all enter the cache key); ``rho`` is the ADMM penalty of CRONOS.
-
-    ``cronos_max_iters`` caps the ADMM iterations (the reference code runs 6; CRONOS stops earlier when
-    its residual tolerances are met). ``baseline_*`` set the same-width AdamW head of the comparison.
-    """
-
-    model: str = "smollm2"
-    dataset: str = "imdb"
-    n_pairs: int = 300
-    n_eval: int = 200
-    max_length: int = 128
-    pooling: str = "mean"
-    P: int = 10
-    beta: float = 1e-3
-    rho: float = DEFAULT_RHO
-    cronos_max_iters: int = 300
-    phase2: str = "pairwise"
-    pairing: str = "matched"
-    phase2_beta: float = 2.5
-    phase2_gamma: float = 0.5
-    phase2_l2: float = 1e-4
-    phase2_solver: str = "newton"
-    adamw_lr: float = 1e-4
-    adamw_epochs: int = 500
-    adamw_batch: int = 128
-    baseline_lr: float = 1e-3
-    baseline_steps: int = 1000
-    seed: int = 0
-    revision: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.n_pairs < 1 or self.n_eval < 1:
-            raise ValueError(f"n_pairs and n_eval must be >= 1, got {self.n_pairs} and {self.n_eval}")
-        if self.phase2_solver not in ("newton", "adamw"):
-            raise ValueError(
-                f"phase2_solver must be 'newton' (certified optimum) or 'adamw', got {self.phase2_solver!r}"
-            )
 
 
 @dataclass
@@ -150,14 +114,14 @@ def stacked(
     return X, y
 
 
-def accuracies(net: TwoLayerReLU, feats: PairFeatures, normaliser: Normaliser) -> dict[str, float]:
+def accuracies(net: TwoLayerReLU, feats: PairFeatures, normaliser: Normaliser) -> Accuracy:
     """Pointwise sign accuracy over all texts and pairwise accuracy :math:`s_c > s_r` over matched pairs."""
     W1 = net.W1.double().cpu()
     w2 = net.w2.double().cpu()
     s_c = torch.relu(normaliser(feats.chosen).double() @ W1.T) @ w2
     s_r = torch.relu(normaliser(feats.rejected).double() @ W1.T) @ w2
     pointwise = float(torch.cat([s_c > 0, s_r < 0]).double().mean())
-    return {"pointwise": pointwise, "pairwise": float((s_c > s_r).double().mean())}
+    return Accuracy(pointwise, pairwise_accuracy(s_c, s_r))
 
 
 def head_features(head: CoalaHead, feats: PairFeatures) -> tuple[torch.Tensor, torch.Tensor]:
@@ -166,16 +130,8 @@ def head_features(head: CoalaHead, feats: PairFeatures) -> tuple[torch.Tensor, t
 
 
 def train_or_load_head(
-    model: str = "smollm2",
-    dataset: str = "imdb",
-    n_pairs: int = 300,
-    max_length: int = 128,
-    pooling: str = "mean",
-    P: int = 10,
-    beta: float = 1e-3,
-    rho: float = DEFAULT_RHO,
-    phase2: str = "pairwise",
-    seed: int = 0,
+    config: HeadConfig,
+    *,
     device: str = "auto",
     data_dir: str | Path | None = None,
     cache_root: str | Path | None = None,
@@ -183,37 +139,25 @@ def train_or_load_head(
     splits: tuple[TripletDataset, TripletDataset] | None = None,
     force: bool = False,
     progress: bool = True,
-    **options: Any,
-) -> tuple[CoalaHead, dict[str, Any]]:
-    """Train the COALA head (or load it if these exact inputs were trained before); return (head, report).
+) -> tuple[CoalaHead, HeadReport]:
+    """Train the COALA head ``config`` describes (or load it if these exact inputs were trained before);
+    return (head, report).
 
-    ``options`` are the remaining fields of :class:`HeadConfig` (``n_eval``, ``phase2_beta``,
-    ``phase2_gamma``, ``phase2_l2``, ``phase2_solver``, ``pairing``, ``adamw_*``, ``baseline_*``, ``revision``).
-    ``backbone`` reuses an already loaded model (it must be ``model``); otherwise it is loaded only on a
-    cache miss. ``splits`` reuses the (train, eval) triplets :func:`load_splits` returned for these
-    arguments instead of reading the data again (they enter the cache key by content either way).
+    ``backbone`` reuses an already loaded model (it must be ``config.model``); otherwise it is loaded only
+    on a cache miss. ``splits`` reuses the (train, eval) triplets :func:`load_splits` returned for
+    ``config`` instead of reading the data again (they enter the cache key by content either way).
     ``force=True`` retrains and overwrites.
     """
-    unknown = set(options) - set(HeadConfig.__dataclass_fields__)
-    if unknown:
-        raise TypeError(f"unknown option(s) {sorted(unknown)}; valid: {sorted(HeadConfig.__dataclass_fields__)}")
-    config = HeadConfig(
-        model=model,
-        dataset=dataset,
-        n_pairs=n_pairs,
-        max_length=max_length,
-        pooling=pooling,
-        P=P,
-        beta=beta,
-        rho=rho,
-        phase2=phase2,
-        seed=seed,
-        **options,
-    )
+    if not isinstance(config, HeadConfig):
+        raise TypeError(
+            f"config must be a HeadConfig, got {type(config).__name__}; build one: HeadConfig(model=..., n_pairs=...)"
+        )
     dev = resolve_device(device)
     ref = resolve_model(config.model, config.revision, config.seed)
     if backbone is not None and backbone.model_id != ref.model_id:
-        raise ValueError(f"backbone is {backbone.model_id!r} but model={model!r} resolves to {ref.model_id!r}")
+        raise ValueError(
+            f"backbone is {backbone.model_id!r} but config.model={config.model!r} resolves to {ref.model_id!r}"
+        )
     dtype = backbone.dtype if backbone is not None else default_dtype(dev)
     train, held = splits = splits if splits is not None else load_splits(config, data_dir)
     identity = ref.identity()
@@ -240,8 +184,9 @@ def train_or_load_head(
         backbone = load_backbone(config.model, dev, revision=config.revision, seed=config.seed)
     with timed(backbone.device) as t_features:
         f_train, f_eval = splits_features(backbone, config, splits, cache_root, progress)
-    head, report = fit_head(config, f_train, f_eval, backbone.model_id, backbone.device, progress)
-    report.update(
+    head, fit = fit_head(config, f_train, f_eval, backbone.model_id, backbone.device, progress)
+    report = replace(
+        fit,
         key=key,
         backbone=backbone.identity(),
         feature_seconds=t_features["seconds"],
@@ -261,8 +206,9 @@ def fit_head(
     model_id: str,
     device: torch.device | str = "cpu",
     progress: bool = False,
-) -> tuple[CoalaHead, dict[str, Any]]:
-    """Phase I, the AdamW comparison and Phase II on given features (no caching); return (head, report)."""
+) -> tuple[CoalaHead, HeadReport]:
+    """Phase I, the AdamW comparison and Phase II on given features (no caching); return (head, report)
+    (the report's provenance fields stay empty: :func:`train_or_load_head` fills them)."""
     if f_train.dim != f_eval.dim:
         raise ValueError(f"train features have dimension {f_train.dim} but eval features {f_eval.dim}: same backbone?")
     dev = torch.device(device)
@@ -300,25 +246,25 @@ def fit_head(
             seed=config.seed,
             progress=progress,
         )
-    phase1 = {
-        "iterations": result.iterations,
-        "converged": result.converged,
-        "rho": result.rho,
-        "objective": result.model.objective(X, y, config.beta),
-        "width": net.width,
-        "seconds": t_phase1["seconds"],
-        "train": accuracies(net, f_train, normaliser),
-        "eval": accuracies(net, f_eval, normaliser),
-        "history": result.history.as_dict(),
-    }
-    adamw_head = {
-        "width": width,
-        "objective": baseline.objective(X, y, config.beta),
-        "seconds": t_baseline["seconds"],
-        "train": accuracies(baseline, f_train, normaliser),
-        "eval": accuracies(baseline, f_eval, normaliser),
-        "history": base_history.as_dict(),
-    }
+    phase1 = CronosFit(
+        width=net.width,
+        objective=result.model.objective(X, y, config.beta),
+        seconds=t_phase1["seconds"],
+        train=accuracies(net, f_train, normaliser),
+        eval=accuracies(net, f_eval, normaliser),
+        history=result.history.as_dict(),
+        iterations=result.iterations,
+        converged=result.converged,
+        rho=result.rho,
+    )
+    adamw_head = NetworkFit(
+        width=width,
+        objective=baseline.objective(X, y, config.beta),
+        seconds=t_baseline["seconds"],
+        train=accuracies(baseline, f_train, normaliser),
+        eval=accuracies(baseline, f_eval, normaliser),
+        history=base_history.as_dict(),
+    )
     del X, y
 
     W1 = net.W1.float().cpu()
@@ -326,14 +272,16 @@ def fit_head(
     hc, hr = head_features(stage1, f_train)
     ec, er = head_features(stage1, f_eval)
     Z = design(hc, hr, config.phase2, config.pairing, config.seed)
-    hyper = {"beta": config.phase2_beta, "gamma": config.phase2_gamma, "l2": config.phase2_l2}
+    beta2, gamma2, l2 = config.phase2_beta, config.phase2_gamma, config.phase2_l2
     with timed() as t_phase2:
-        optimum = solve_newton(Z, **hyper)
+        optimum = solve_newton(Z, beta=beta2, gamma=gamma2, l2=l2)
         adamw = train_adamw(
             Z,
             hc,
             hr,
-            **hyper,
+            beta=beta2,
+            gamma=gamma2,
+            l2=l2,
             lr=config.adamw_lr,
             epochs=config.adamw_epochs,
             batch_size=config.adamw_batch,
@@ -342,22 +290,22 @@ def fit_head(
             progress=progress,
         )
     chosen = optimum if config.phase2_solver == "newton" else adamw
-    phase2 = {
-        "solver": chosen.solver,
-        "loss": chosen.loss,
-        "grad_norm": chosen.grad_norm,
-        "gap_bound": chosen.gap_bound,
-        "optimum_loss": optimum.loss,
-        "optimum_grad_norm": optimum.grad_norm,
-        "optimum_converged": optimum.converged,
-        "adamw_loss": adamw.loss,
-        "adamw_grad_norm": adamw.grad_norm,
-        "adamw_history": adamw.history,
-        "train_pairwise": pairwise_accuracy(chosen.theta, hc, hr),
-        "eval_pairwise": pairwise_accuracy(chosen.theta, ec, er),
-        "stage1_eval_pairwise": pairwise_accuracy(net.w2, ec, er),
-        "seconds": t_phase2["seconds"],
-    }
+    phase2 = PhaseTwoFit(
+        solver=chosen.solver,
+        loss=chosen.loss,
+        grad_norm=chosen.grad_norm,
+        gap_bound=chosen.gap_bound,
+        optimum_loss=optimum.loss,
+        optimum_grad_norm=optimum.grad_norm,
+        optimum_converged=optimum.converged,
+        adamw_loss=adamw.loss,
+        adamw_grad_norm=adamw.grad_norm,
+        adamw_history=adamw.history,
+        train_pairwise=head_pairwise_accuracy(chosen.theta, hc, hr),
+        eval_pairwise=head_pairwise_accuracy(chosen.theta, ec, er),
+        stage1_eval_pairwise=head_pairwise_accuracy(net.w2, ec, er),
+        seconds=t_phase2["seconds"],
+    )
     head = CoalaHead(
         W1,
         chosen.theta.float(),
@@ -367,7 +315,7 @@ def fit_head(
         config.pooling,
         config={**asdict(config), "phase1_width": net.width},
     )
-    return head, {"config": asdict(config), "phase1": phase1, "adamw_head": adamw_head, "phase2": phase2}
+    return head, HeadReport(config, phase1, adamw_head, phase2)
 
 
 def pooling_mismatch(
@@ -383,25 +331,25 @@ def pooling_mismatch(
     out = {}
     for pooling in POOLINGS:
         feats = pair_features(backbone, triplets, max_length, pooling, cache_root=cache_root, progress=progress)
-        out[pooling] = float((head.score(feats.chosen) > head.score(feats.rejected)).double().mean())
+        out[pooling] = pairwise_accuracy(head.score(feats.chosen), head.score(feats.rejected))
     return out
 
 
 def _publish(
     directory: Path,
     head: CoalaHead,
-    report: dict[str, Any],
+    report: HeadReport,
     fields: dict[str, Any],
     shape: dict[str, int],
     replace: bool,
 ) -> None:
     """Publish head + report as one verified cache entry (:func:`coala_lib.core.cache.publishing`)."""
-    with publishing(directory, kind=KIND, key=report["key"], fields=fields, shape=shape, replace=replace) as stage:
+    with publishing(directory, kind=KIND, key=report.key, fields=fields, shape=shape, replace=replace) as stage:
         head.save(stage.path)
-        atomic_write_json(stage.path / REPORT, report)
+        atomic_write_json(stage.path / REPORT, report.to_dict())
 
 
-def _read_cached(entry: CacheEntry, key: str) -> tuple[CoalaHead, dict[str, Any]]:
+def _read_cached(entry: CacheEntry, key: str) -> tuple[CoalaHead, HeadReport]:
     """The head and report of a verified entry; both must carry ``key``."""
     entry.verify_files()
     try:
@@ -411,4 +359,8 @@ def _read_cached(entry: CacheEntry, key: str) -> tuple[CoalaHead, dict[str, Any]
     report = entry.read_json(REPORT)
     if not isinstance(report, dict) or report.get("key") != key or head.config.get("key") != key:
         raise CacheError(f"cache entry {entry.path}: its head or {REPORT} belongs to another key than {key!r}")
-    return head, report
+    try:
+        parsed = HeadReport.from_dict(report)
+    except (KeyError, TypeError, ValueError) as err:
+        raise CacheError(f"cache entry {entry.path}: {REPORT} is not a HeadReport ({err!r})") from err
+    return head, parsed

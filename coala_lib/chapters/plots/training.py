@@ -1,7 +1,8 @@
 """Figures and tables of the training chapter (notebook 03), drawn with seaborn from pipeline reports.
 
-Every function takes the report of :func:`coala_lib.head.training.train_or_load_head` (or rows from
-:mod:`coala_lib.head.phase2`) and only reshapes or draws.
+Every function takes the :class:`coala_lib.head.config.HeadReport` of
+:func:`coala_lib.head.training.train_or_load_head` (or rows from :mod:`coala_lib.head.phase2`) and only
+reshapes or draws.
 """
 
 from __future__ import annotations
@@ -15,37 +16,39 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
+from coala_lib.head.config import HeadReport
 
-def accuracy_table(report: Mapping[str, Any]) -> pd.DataFrame:
+
+def accuracy_table(report: HeadReport) -> pd.DataFrame:
     """Phase I heads (CRONOS vs AdamW, same width) and the Phase II head: accuracies and objectives."""
-    rows = []
-    for name, part in (("CRONOS (Phase I)", report["phase1"]), ("AdamW (Phase I)", report["adamw_head"])):
+    rows: list[dict[str, Any]] = []
+    for name, part in (("CRONOS (Phase I)", report.phase1), ("AdamW (Phase I)", report.adamw_head)):
         rows.append(
             {
                 "head": name,
-                "width": part["width"],
-                "objective": part["objective"],
-                "train pointwise": part["train"]["pointwise"],
-                "train pairwise": part["train"]["pairwise"],
-                "eval pointwise": part["eval"]["pointwise"],
-                "eval pairwise": part["eval"]["pairwise"],
-                "seconds": part["seconds"],
+                "width": part.width,
+                "objective": part.objective,
+                "train pointwise": part.train.pointwise,
+                "train pairwise": part.train.pairwise,
+                "eval pointwise": part.eval.pointwise,
+                "eval pairwise": part.eval.pairwise,
+                "seconds": part.seconds,
             }
         )
-    phase2 = report["phase2"]
+    phase2 = report.phase2
     rows.append(
         {
-            "head": f"Phase II ({phase2['solver']})",
-            "width": report["phase1"]["width"],
-            "train pairwise": phase2["train_pairwise"],
-            "eval pairwise": phase2["eval_pairwise"],
-            "seconds": phase2["seconds"],
+            "head": f"Phase II ({phase2.solver})",
+            "width": report.phase1.width,
+            "train pairwise": phase2.train_pairwise,
+            "eval pairwise": phase2.eval_pairwise,
+            "seconds": phase2.seconds,
         }
     )
     return pd.DataFrame(rows).set_index("head")
 
 
-def plot_head_accuracies(report: Mapping[str, Any]) -> Figure:
+def plot_head_accuracies(report: HeadReport) -> Figure:
     """Grouped bars: train / held-out, pointwise / pairwise accuracy of each head (the Table 7 analogue)."""
     table = accuracy_table(report).drop(columns=["width", "objective", "seconds"])
     tidy = table.reset_index().melt(id_vars="head", var_name="metric", value_name="accuracy").dropna()
@@ -60,12 +63,12 @@ def plot_head_accuracies(report: Mapping[str, Any]) -> Figure:
     return fig
 
 
-def plot_margin_curves(report: Mapping[str, Any]) -> Figure:
+def plot_margin_curves(report: HeadReport) -> Figure:
     """Phase II by AdamW, per step on the training pairs: objective gap to the certified optimum (log),
     mean score margin :math:`\\overline{s_c - s_r}` and mean :math:`\\overline{\\sigma(s_c - s_r)}` (the paper's COALA curve)."""
-    phase2 = report["phase2"]
-    history = pd.DataFrame(phase2["adamw_history"])
-    gap = (history["loss"] - phase2["optimum_loss"]).clip(lower=np.finfo(float).tiny)
+    phase2 = report.phase2
+    history = pd.DataFrame(phase2.adamw_history)
+    gap = (history["loss"] - phase2.optimum_loss).clip(lower=np.finfo(float).tiny)
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
     sns.lineplot(x=history["step"], y=gap, ax=axes[0])
     axes[0].set(yscale="log", xlabel="AdamW step", ylabel="$L(\\theta_t) - L^*$", title="distance to the optimum")

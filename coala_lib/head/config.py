@@ -1,0 +1,204 @@
+"""The inputs and the outputs of :func:`coala_lib.head.training.train_or_load_head`.
+
+:class:`HeadConfig` holds every knob of the pipeline (its defaults are notebook 03's run; every field
+enters the cache key). :class:`HeadReport` is what the pipeline measured: Phase I (CRONOS) and its
+same-width AdamW comparison (:class:`NetworkFit`), Phase II (:class:`PhaseTwoFit`) and where the
+head came from. :meth:`HeadReport.to_dict` is the ``report.json`` stored next to the head and
+:meth:`HeadReport.from_dict` reads it back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from coala_lib.convex.cronos import DEFAULT_RHO
+from coala_lib.head.phase2 import OBJECTIVES, PAIRINGS
+
+PHASE2_SOLVERS: tuple[str, ...] = ("newton", "adamw")
+
+
+@dataclass(frozen=True)
+class HeadConfig:
+    """Every knob of the pipeline; the defaults are notebook 03's (a 135M backbone on a CPU).
+
+    ``n_pairs``/``n_eval`` training and held-out triplets (the paper: all, e.g. 25,000 for IMDb);
+    ``max_length`` tokens per prompt + response (paper: 128); ``pooling`` ``"mean"`` or ``"last"`` (guided
+    decoding pools the same way); ``P`` sampled activation patterns, at most :math:`2P` hidden ReLUs
+    (paper: 10); ``beta`` Phase I's group-lasso weight (paper: 1e-3); ``rho`` CRONOS's ADMM penalty
+    (the reference code 1e-4, the paper's Table 10 0.01); ``cronos_max_iters`` caps the ADMM iterations
+    (the reference code runs 6; CRONOS stops earlier when its residual tolerances are met).
+    ``phase2`` the Phase II loss (``"pairwise"`` prompt-matched Bradley-Terry or ``"pointwise"``, eq. 9)
+    with ``pairing`` of its pairs, ``phase2_beta``/``phase2_gamma`` the paper's :math:`\\beta = 2.5`,
+    :math:`\\gamma = 0.5` and ``phase2_l2`` the ridge that makes the optimum unique and certifiable;
+    ``phase2_solver`` ``"newton"`` (certified optimum, the head kept) or ``"adamw"``. ``adamw_*`` the
+    paper's Phase II AdamW (lr 1e-4, batch 128, 500 epochs), ``baseline_*`` the same-width AdamW
+    two-layer head of the Phase I comparison. ``revision`` pins the backbone's Hub revision.
+    """
+
+    model: str = "smollm2"
+    dataset: str = "imdb"
+    n_pairs: int = 300
+    n_eval: int = 200
+    max_length: int = 128
+    pooling: str = "mean"
+    P: int = 10
+    beta: float = 1e-3
+    rho: float = DEFAULT_RHO
+    cronos_max_iters: int = 300
+    phase2: str = "pairwise"
+    pairing: str = "matched"
+    phase2_beta: float = 2.5
+    phase2_gamma: float = 0.5
+    phase2_l2: float = 1e-4
+    phase2_solver: str = "newton"
+    adamw_lr: float = 1e-4
+    adamw_epochs: int = 500
+    adamw_batch: int = 128
+    baseline_lr: float = 1e-3
+    baseline_steps: int = 1000
+    seed: int = 0
+    revision: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.n_pairs < 1 or self.n_eval < 1:
+            raise ValueError(f"n_pairs and n_eval must be >= 1, got {self.n_pairs} and {self.n_eval}")
+        if self.phase2 not in OBJECTIVES:
+            raise ValueError(f"phase2={self.phase2!r} is not one of {OBJECTIVES}")
+        if self.pairing not in PAIRINGS:
+            raise ValueError(f"pairing={self.pairing!r} is not one of {PAIRINGS}")
+        if self.phase2_solver not in PHASE2_SOLVERS:
+            raise ValueError(
+                f"phase2_solver must be 'newton' (certified optimum) or 'adamw', got {self.phase2_solver!r}"
+            )
+
+    @classmethod
+    def select(
+        cls,
+        model: str | None = None,
+        dataset: str | None = None,
+        n_pairs: int | None = None,
+        n_eval: int | None = None,
+        seed: int | None = None,
+        **options: Any,
+    ) -> HeadConfig:
+        """A config from notebook parameters: a selection field given as ``None`` keeps its default;
+        ``options`` set any other field (an unknown name is a ``TypeError`` naming it)."""
+        given: dict[str, Any] = {"model": model, "dataset": dataset, "n_pairs": n_pairs, "n_eval": n_eval, "seed": seed}
+        return cls(**{k: v for k, v in given.items() if v is not None}, **options)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> HeadConfig:
+        """The config of a saved head or report (extra keys such as ``key`` or ``phase1_width`` are ignored)."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in names})
+
+    def selection(self) -> dict[str, Any]:
+        """The fields that pick a run of notebook 03 (the rest are its settings): model, data, sizes, seed."""
+        return {k: getattr(self, k) for k in ("model", "dataset", "n_pairs", "n_eval", "seed")}
+
+
+@dataclass(frozen=True)
+class Accuracy:
+    """*pointwise*: sign accuracy :math:`\\mathrm{sign}\\, s(f) = y` over all texts; *pairwise*: the share of
+    prompt-matched pairs with :math:`s(f_c) > s(f_r)` (:func:`coala_lib.core.metrics.pairwise_accuracy`)."""
+
+    pointwise: float
+    pairwise: float
+
+
+@dataclass(frozen=True)
+class NetworkFit:
+    """A Phase I two-layer ReLU head: ``width`` hidden neurons, its objective, wall-clock ``seconds``,
+    train and held-out :class:`Accuracy` and the solver's per-iteration ``history``."""
+
+    width: int
+    objective: float
+    seconds: float
+    train: Accuracy
+    eval: Accuracy
+    history: dict[str, list[Any]]
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> NetworkFit:
+        return cls(**_with_accuracies(values))
+
+
+@dataclass(frozen=True)
+class CronosFit(NetworkFit):
+    """The CRONOS head of Phase I: a :class:`NetworkFit` plus ADMM ``iterations``, whether it ``converged``
+    (residual tolerances met) and the penalty ``rho`` it ended with."""
+
+    iterations: int
+    converged: bool
+    rho: float
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> CronosFit:
+        return cls(**_with_accuracies(values))
+
+
+@dataclass(frozen=True)
+class PhaseTwoFit:
+    """Phase II: the kept solution (``solver``, ``loss``, ``grad_norm``, ``gap_bound``), Newton's certified
+    optimum (``optimum_*``), the paper's AdamW run (``adamw_*``, its ``adamw_history`` of losses and reward
+    margins), pairwise accuracies of the kept head on train and held-out pairs, the held-out accuracy of
+    Phase I's :math:`w_2` (``stage1_eval_pairwise``) and the wall-clock ``seconds``."""
+
+    solver: str
+    loss: float
+    grad_norm: float
+    gap_bound: float
+    optimum_loss: float
+    optimum_grad_norm: float
+    optimum_converged: bool
+    adamw_loss: float
+    adamw_grad_norm: float
+    adamw_history: dict[str, list[float]]
+    train_pairwise: float
+    eval_pairwise: float
+    stage1_eval_pairwise: float
+    seconds: float
+
+
+@dataclass(frozen=True)
+class HeadReport:
+    """What :func:`coala_lib.head.training.train_or_load_head` measured, with the ``config`` it ran.
+
+    ``phase1`` is the CRONOS head, ``adamw_head`` the same-width AdamW head of the comparison (Table 7),
+    ``phase2`` the convex Phase II fit. The provenance fields are filled by ``train_or_load_head`` (empty
+    from :func:`coala_lib.head.training.fit_head`): the cache ``key``, the ``backbone`` identity, the feature
+    extraction's ``feature_seconds``, the feature cache keys, the data parameters and the ``environment``.
+    """
+
+    config: HeadConfig
+    phase1: CronosFit
+    adamw_head: NetworkFit
+    phase2: PhaseTwoFit
+    key: str = ""
+    backbone: dict[str, Any] = field(default_factory=dict)
+    feature_seconds: float | None = None
+    features: dict[str, Any] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)
+    environment: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready nesting (the stored ``report.json``)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> HeadReport:
+        """Read a ``report.json`` back (the inverse of :meth:`to_dict`)."""
+        return cls(
+            **{
+                **values,
+                "config": HeadConfig.from_dict(values["config"]),
+                "phase1": CronosFit.from_dict(values["phase1"]),
+                "adamw_head": NetworkFit.from_dict(values["adamw_head"]),
+                "phase2": PhaseTwoFit(**values["phase2"]),
+            }
+        )
+
+
+def _with_accuracies(values: dict[str, Any]) -> dict[str, Any]:
+    return {**values, "train": Accuracy(**values["train"]), "eval": Accuracy(**values["eval"])}
