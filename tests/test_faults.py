@@ -26,6 +26,7 @@ import torch
 from coala_lib.backbone import sft
 from coala_lib.backbone.features import load_features, pair_features
 from coala_lib.backbone.sft import SFTConfig, apply_sft
+from coala_lib.baselines.trl_training import BaselineConfig
 from coala_lib.core.cache import (
     MANIFEST,
     CacheError,
@@ -439,3 +440,18 @@ def test_help_notebook_lists_every_parameter(path: Path, tmp_path: Path) -> None
     assert assigned and [name for name in assigned if name not in listed] == [], (
         f"{path.name}: papermill --help-notebook misses these parameters (a line with more than one '=')"
     )
+
+
+@pytest.mark.parametrize(
+    "build, message",
+    [
+        (lambda: SFTConfig(batch_size="8"), "batch_size must be an integer, got the text '8'"),
+        (lambda: SFTConfig(lr=0), "lr must be > 0"),
+        (lambda: SFTConfig(dropout=1.0), r"dropout must be in \[0, 1\)"),
+        (lambda: BaselineConfig(max_steps="10"), "max_steps must be an integer, got the text '10'"),
+        (lambda: BaselineConfig(beta=-0.1), "beta must be > 0"),
+    ],
+)
+def test_settings_are_checked_when_built(build, message: str) -> None:
+    with pytest.raises((TypeError, ValueError), match=message):
+        build()

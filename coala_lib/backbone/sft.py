@@ -28,6 +28,7 @@ from coala_lib.backbone.features import prompt_text, render, tokenize, triplets_
 from coala_lib.backbone.lora import LORA_ALPHA, LORA_DROPOUT, LORA_R, lora_config
 from coala_lib.backbone.registry import Backbone
 from coala_lib.core.cache import CacheEntry, CacheError, load_cached, publishing
+from coala_lib.core.checks import check_int, check_number
 from coala_lib.core.files import atomic_write_bytes, atomic_write_json, cache_dir, content_key
 from coala_lib.core.runtime import progress_off
 from coala_lib.data.schema import Triplet
@@ -50,6 +51,15 @@ class SFTConfig:
     batch_size: int = 8
     max_length: int = 128
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("r", "alpha", "epochs", "batch_size", "max_length"):
+            check_int(name, getattr(self, name), minimum=1)
+        check_int("seed", self.seed)
+        check_number("lr", self.lr, positive=True)
+        check_number("dropout", self.dropout, minimum=0.0)
+        if self.dropout >= 1:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
 
 
 def sft_examples(backbone: Backbone, triplets: Sequence[Triplet], max_length: int) -> list[tuple[list[int], int]]:

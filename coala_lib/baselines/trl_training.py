@@ -53,6 +53,7 @@ from coala_lib.backbone.lora import LORA_ALPHA, LORA_DROPOUT, LORA_R, lora_confi
 from coala_lib.backbone.registry import Backbone
 from coala_lib.baselines.training_step import PairBatch, sequence_logps
 from coala_lib.core.cache import MANIFEST, CacheEntry, CacheError, load_cached, open_entry, publishing
+from coala_lib.core.checks import check_int, check_number
 from coala_lib.core.files import atomic_write_json, cache_dir, content_key, environment_record
 from coala_lib.core.runtime import progress_off
 from coala_lib.data.schema import Triplet
@@ -101,6 +102,20 @@ class BaselineConfig:
     lora_dropout: float = LORA_DROPOUT
     seed: int = 0
     training_args: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.beta is not None:
+            check_number("beta", self.beta, positive=True)
+        check_number("gamma", self.gamma)
+        check_number("epochs", self.epochs, positive=True)
+        check_number("learning_rate", self.learning_rate, positive=True)
+        check_number("lora_dropout", self.lora_dropout, minimum=0.0)
+        for name in ("max_length", "batch_size", "lora_r", "lora_alpha"):
+            check_int(name, getattr(self, name), minimum=1)
+        check_int("max_steps", self.max_steps, minimum=-1)
+        check_int("seed", self.seed)
+        if not isinstance(self.training_args, dict):
+            raise TypeError(f"training_args must be a dict of TrainingArguments fields, got {self.training_args!r}")
 
     def beta_for(self, method: str) -> float:
         """The beta (or lambda) used for ``method``: the explicit one, else the first grid value (SFT: 1)."""
