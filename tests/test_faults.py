@@ -455,3 +455,72 @@ def test_help_notebook_lists_every_parameter(path: Path, tmp_path: Path) -> None
 def test_settings_are_checked_when_built(build, message: str) -> None:
     with pytest.raises((TypeError, ValueError), match=message):
         build()
+
+
+# ----------------------------------------------------------------------------- baselines, sharding
+
+
+def test_a_damaged_baseline_run_is_retrained_and_named(tiny, tmp_path: Path, monkeypatch) -> None:
+    from coala_lib.baselines import trl_training as baselines
+
+    config = BaselineConfig(max_steps=1, batch_size=2, max_length=32)
+    first = baselines.train_or_load_baseline("sft", tiny, triplets(4), config, cache_root=tmp_path)
+    entry = first.adapter_dir.parent
+    weights = next(first.adapter_dir.glob("*.safetensors"))
+    blob = bytearray(weights.read_bytes())
+    blob[-2] ^= 0x08
+    weights.write_bytes(bytes(blob))
+    with pytest.raises(CacheError, match=r"force=True") as err:
+        baselines.load_result(entry)  # read directly, nothing can retrain: the error names the flag
+    assert str(entry) in str(err.value)
+    calls = []
+    real = baselines.train_baseline
+    monkeypatch.setattr(baselines, "train_baseline", lambda *a, **k: calls.append(1) or real(*a, **k))
+    with pytest.warns(CorruptCacheWarning, match="recomputing") as caught:
+        again = baselines.train_or_load_baseline("sft", tiny, triplets(4), config, cache_root=tmp_path)
+    assert named(caught, entry) and calls == [1] and again.adapter_dir == first.adapter_dir
+    baselines.load_result(entry)  # the retrained entry verifies
+
+
+def test_a_damaged_rank_entry_stops_the_merge_naming_the_rank(tiny, tmp_path: Path) -> None:
+    from coala_lib.backbone.sharding import extract_shard, merge_shards
+
+    data = triplets(5)
+    records = [extract_shard(tiny, data, rank, 2, max_length=24, cache_root=tmp_path) for rank in range(2)]
+    entry = tmp_path / "features" / json.loads(records[1].read_text())["entry"]
+    shard = next(entry.glob("shard-*.safetensors"))
+    shard.write_bytes(shard.read_bytes()[:-4])
+    with pytest.raises(CacheError, match="rerun extract_shard for rank 1") as err:
+        merge_shards(tiny, data, max_length=24, cache_root=tmp_path)
+    assert str(entry) in str(err.value)
+    with pytest.warns(CorruptCacheWarning) as caught:  # rerunning the rank recomputes its damaged entry
+        extract_shard(tiny, data, 1, 2, max_length=24, cache_root=tmp_path)
+    assert named(caught, entry)
+    merged = merge_shards(tiny, data, max_length=24, cache_root=tmp_path)
+    direct = pair_features(tiny, data, 24, cache=False, progress=False)
+    torch.testing.assert_close(merged.chosen, direct.chosen, atol=1e-5, rtol=1e-5)
+
+
+def test_a_damaged_generated_imdb_entry_is_regenerated(tmp_path: Path) -> None:
+    from coala_lib.data.imdb import generated_triplets
+
+    calls = []
+
+    def generator(prompts):
+        calls.append(len(prompts))
+        return [(p + " it was awful", p + " it was great") for p in prompts]
+
+    class Judge:
+        key = "toy-judge"
+
+        def positivity(self, texts):
+            return torch.tensor([0.9 if "great" in t else 0.1 for t in texts])
+
+    rows = [(i + 1, {"text": f"review {i} of a film that I watched", "label": i % 2}) for i in range(4)]
+    args = {"generator": generator, "generator_key": {"model": "toy"}, "judge": Judge(), "cache_root": tmp_path}
+    made = generated_triplets(rows, **args)
+    (entry,) = (tmp_path / "imdb_generated").iterdir()
+    (entry / "triplets.json").write_text("[]")  # a valid JSON file, not the one published
+    with pytest.warns(CorruptCacheWarning, match="recomputing") as caught:
+        again = generated_triplets(rows, **args)
+    assert named(caught, entry) and calls == [4, 4] and again == made
