@@ -73,6 +73,9 @@ SHAPES: dict[str, Shape] = {
     "tiny": Shape(
         "llama", 64, 2, 4, 2, 128, 50257, 10_000.0, True, "coala_lib.backbone.registry.build_tiny (GPT-2 vocabulary)"
     ),
+    "tiny_mistral": Shape(
+        "mistral", 64, 2, 4, 2, 128, 32000, 10_000.0, False, "Mistral-7B-v0.1's family and vocabulary at tiny width"
+    ),
     "smollm2": Shape(
         "llama", 576, 30, 9, 3, 1536, 49152, 100_000.0, True, "HuggingFaceTB/SmolLM2-135M-Instruct config.json"
     ),

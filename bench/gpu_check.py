@@ -144,7 +144,7 @@ GPU = Settings(
 #: Tiny shapes on a CPU: the same code paths in about a minute (the test suite's run).
 TINY = Settings(
     llama="tiny",
-    mistral="tiny",
+    mistral="tiny_mistral",
     guidance_shape="tiny",
     extraction_batch=4,
     extraction_seq_len=32,

@@ -81,6 +81,7 @@ def test_tiny_run_measures_every_stage(tiny_run) -> None:
     stages = record["stages"]
     assert stages["extraction_llama8b"]["metrics"]["tokens_per_second"] > 0
     assert stages["extraction_llama8b"]["params"]["shape"] == "tiny"
+    assert stages["extraction_mistral7b"]["params"]["shape"] == "tiny_mistral"
     assert stages["lora_dpo_llama8b"]["params"]["micro_batches"] == 2
     assert stages["phase1"]["params"]["n"] == 512 and stages["phase1"]["metrics"]["iterations"] >= 1
     assert stages["phase2"]["metrics"]["newton_converged"] is True
@@ -90,7 +91,7 @@ def test_tiny_run_measures_every_stage(tiny_run) -> None:
     assert notebook["params"]["returncode"] == 0 and notebook["params"]["papermill"]["n_pairs"] == 16
     assert notebook["metrics"]["notebook"] == "03_train" and notebook["metrics"]["values"]  # its ledger record
     executed = json.loads((tiny_run / "03_train.ipynb").read_text())
-    assert executed["metadata"]["papermill"]["parameters"]["model"].endswith("tiny-random")
+    assert executed["metadata"]["papermill"]["parameters"]["model"].endswith("tiny_mistral-random")
     assert record["versions"]["papermill"] != "absent" and record["seed"] == 0
     assert len(list(tiny_run.iterdir())) <= 8  # what the device machine returns: at most 8 files
 
