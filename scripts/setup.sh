@@ -22,3 +22,12 @@ mkdir -p book/_vendor/mathjax/output/chtml
 cp node_modules/mathjax/es5/tex-chtml.js book/_vendor/mathjax/
 rm -rf book/_vendor/mathjax/output/chtml/fonts
 cp -r node_modules/mathjax/es5/output/chtml/fonts book/_vendor/mathjax/output/chtml/
+# Headless Chromium (Debian's package) for tests/test_browser.py, where apt works; elsewhere the browser
+# tests skip and say why. Playwright (requirements.txt) drives /usr/bin/chromium; it downloads no browser.
+if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  if ! apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1; then
+    apt-get update -qq >/dev/null 2>&1 || true
+    apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1 \
+      || echo "setup.sh: could not install chromium with apt-get; tests/test_browser.py will skip" >&2
+  fi
+fi

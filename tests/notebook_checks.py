@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import importlib.util
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,3 +62,24 @@ def toc_files() -> list[str]:
 
     walk({k: v for k, v in toc.items() if k != "root"})
     return found
+
+
+_BUILT: dict[str, Path] = {}
+
+
+def built_book(factory: pytest.TempPathFactory) -> Path:
+    """The HTML book built once per test session (``jupyter-book build -W -n``) into a temporary folder;
+    the book and browser tests share it."""
+    if "html" not in _BUILT:
+        if not (ROOT / "book" / "_vendor" / "mathjax" / "tex-chtml.js").exists():
+            pytest.fail("MathJax is not vendored: run bash scripts/setup.sh")
+        out = factory.mktemp("book")
+        jupyter_book = Path(sys.executable).with_name("jupyter-book")
+        run = subprocess.run(
+            [str(jupyter_book), "build", str(ROOT), "--path-output", str(out), "-W", "-n", "--keep-going"],
+            capture_output=True,
+            text=True,
+        )
+        assert run.returncode == 0, f"jupyter-book build failed:\n{run.stdout[-6000:]}\n{run.stderr[-3000:]}"
+        _BUILT["html"] = out / "_build" / "html"
+    return _BUILT["html"]
