@@ -22,7 +22,8 @@ Every stage is checkpointed: the JSON record ``<out>/gpu_check.json`` is rewritt
 (status ``running``) and after it ends (``ok``, ``error`` with the message, or ``skipped`` with the reason),
 so a run stopped by a time limit still returns what it measured. A stage starts only when its estimate
 fits in what is left of ``--budget-s`` (counted from ``$GPU_CHECK_STARTED`` when the launcher sets it, so
-the wheel install counts too); otherwise it is skipped with the numbers. ``--stages`` runs only the
+the wheel install counts too); otherwise it is skipped with the numbers. At ``--hard-limit-s`` (eight
+minutes) the stage in flight is stopped and recorded as such. ``--stages`` runs only the
 named stages and keeps the others of the record in ``--out`` (or of ``--resume-from``): that is how an
 interrupted run is resumed. ``--tiny`` runs the same code on tiny shapes on the CPU in about a minute
 (the test suite does). Launch it through ``scripts/gpu_check.sh``, which installs the carried wheels.
@@ -37,13 +38,15 @@ import argparse
 import gc
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
@@ -106,6 +109,7 @@ class Settings:
     notebook_params: dict[str, Any]
     estimates: dict[str, float] = field(default_factory=dict)
     budget_seconds: float = 450.0
+    hard_limit_seconds: float = 480.0
 
 
 #: The paper's scale. Estimates are guesses made before any GPU run of this script (H100/H200 class):
@@ -139,6 +143,7 @@ GPU = Settings(
         "guidance": 120,
     },
     budget_seconds=450.0,
+    hard_limit_seconds=480.0,
 )
 
 #: Tiny shapes on a CPU: the same code paths in about a minute (the test suite's run).
@@ -163,6 +168,7 @@ TINY = Settings(
     notebook_params={"n_pairs": 16, "n_eval": 8, "mismatch_pairs": 4},  # parameters every revision of notebook 03 takes
     estimates=dict.fromkeys(GPU_CHECK_STAGES, 5.0) | {"notebook03": 60.0},
     budget_seconds=600.0,
+    hard_limit_seconds=900.0,
 )
 
 
@@ -240,6 +246,28 @@ def _gpt2_merges() -> list[str]:
     return [line for line in text.splitlines()[1:] if line.strip()]
 
 
+class DeadlineReached(Exception):
+    """Raised in the running stage when the hard time limit arrives (see :func:`hard_deadline`)."""
+
+
+@contextmanager
+def hard_deadline(seconds: float) -> Iterator[None]:
+    """Raise :class:`DeadlineReached` in the main thread after ``seconds`` (SIGALRM; between Python bytecodes,
+    so a long kernel finishes first; a papermill subprocess is killed by ``subprocess.run``). The stage in
+    flight records it as its error, and every later stage is skipped for lack of time."""
+
+    def stop(signum: int, frame: Any) -> None:
+        raise DeadlineReached(f"the hard limit of {seconds:.0f} s from the start arrived")
+
+    previous = signal.signal(signal.SIGALRM, stop)
+    signal.setitimer(signal.ITIMER_REAL, max(seconds, 1e-3))
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 class DeviceMemoryPeak:
     """Largest memory in use on GPU 0 as NVML reports it (every process on the device), sampled every
     0.2 s while the block runs: for a stage that runs in another process (the notebook). ``peak`` stays
@@ -285,6 +313,7 @@ class Check:
         self.args = args
         self.settings = TINY if args.tiny else GPU
         self.budget = args.budget_s if args.budget_s is not None else self.settings.budget_seconds
+        self.hard_limit = args.hard_limit_s if args.hard_limit_s is not None else self.settings.hard_limit_seconds
         self.started = float(os.environ.get("GPU_CHECK_STARTED") or time.time())
         self.device = resolve_device("cpu" if args.tiny else args.device)
         self.dtype = torch.bfloat16 if self.device.type == "cuda" else torch.float32
@@ -314,6 +343,7 @@ class Check:
                 "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(self.started)),
                 "install_seconds": float(os.environ.get("GPU_CHECK_INSTALL_SECONDS") or 0.0),
                 "budget_seconds": self.budget,
+                "hard_limit_seconds": self.hard_limit,
                 "device_name": self.device_name(),
             }
         )
@@ -557,7 +587,7 @@ class Check:
             "COALA_CACHE_DIR": str(self.work / "cache"),
             "HF_HUB_OFFLINE": "1",
         }
-        timeout = max(self.budget - self.elapsed(), 30.0)
+        timeout = max(self.hard_limit - self.elapsed(), 1.0)
         with DeviceMemoryPeak() as nvml, timed() as t_run:
             done = subprocess.run(command, env=env, timeout=timeout, check=False)
         ledger = self.work / "results" / "claims" / "03_train.json"
@@ -583,7 +613,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--stages", nargs="+", choices=GPU_CHECK_STAGES, default=None, help="run only these (others are kept)"
     )
     parser.add_argument("--resume-from", default=None, help=f"an earlier {GPU_CHECK_FILE} to keep stages from")
-    parser.add_argument("--budget-s", type=float, default=None, help="wall-time budget (default 450 s; tiny 600 s)")
+    parser.add_argument(
+        "--budget-s",
+        type=float,
+        default=None,
+        help="a stage starts only if its estimate fits (default 450 s; tiny 600)",
+    )
+    parser.add_argument(
+        "--hard-limit-s", type=float, default=None, help="the stage in flight is stopped here (default 480 s; tiny 900)"
+    )
     parser.add_argument("--device", default="auto")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data-dir", default=None, help="IMDb files for notebook 03 (default $COALA_DATA_DIR)")
@@ -617,9 +655,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     chosen = args.stages or [n for n in GPU_CHECK_STAGES if check.record["stages"].get(n, {}).get("status") != "ok"]
     check.save()
-    for name in GPU_CHECK_STAGES:
-        if name in chosen:
-            check.run_stage(name, plan[name])
+    try:
+        with hard_deadline(check.hard_limit - check.elapsed()):
+            for name in GPU_CHECK_STAGES:
+                if name in chosen:
+                    check.run_stage(name, plan[name])
+    except DeadlineReached as err:  # arrived between two stages: the record is complete up to there
+        check.record["stopped"] = str(err)
     check.release()
     check.record["finished"] = all(check.record["stages"].get(n, {}).get("status") == "ok" for n in GPU_CHECK_STAGES)
     check.save()

@@ -8,6 +8,7 @@ import json
 import os
 import random
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -124,6 +125,14 @@ def test_a_stage_that_does_not_fit_is_skipped_with_its_numbers(bench, tmp_path) 
     assert record["finished"] is False
     for stage in record["stages"].values():
         assert stage["status"] == "skipped" and "would not fit" in stage["reason"] and "--stages" in stage["reason"]
+
+
+def test_the_hard_limit_stops_the_stage_in_flight(bench, tmp_path) -> None:
+    check = bench.Check(bench.parse_args(["--tiny", "--out", str(tmp_path), "--work", str(tmp_path / "w")]))
+    with bench.hard_deadline(0.2):
+        check.run_stage("phase1", lambda: time.sleep(20) or {})
+    entry = read_gpu_check(tmp_path)["stages"]["phase1"]
+    assert entry["status"] == "error" and "DeadlineReached" in entry["error"] and entry["wall_seconds"] < 10
 
 
 def test_a_tiny_record_does_not_resume_a_gpu_one(bench, tmp_path) -> None:
