@@ -1,0 +1,968 @@
+"""The IMDb controlled-sentiment frontier: COALA against DPO, ORPO, SimPO, best-of-n and SFT, reward vs KL.
+
+The protocol of the DPO paper's sentiment task (Rafailov et al. 2023, section 6.1), on the book's offline
+models and data:
+
+* **Reference policy**: the backbone after a Stage-0 LoRA SFT (:func:`coala_lib.backbone.sft.apply_sft`) on
+  the genuine continuations of IMDb *training* reviews (both sentiments: the reference is not pushed
+  towards positive text). Every method starts from it and is measured against it.
+* **Training pairs**: the book's IMDb triplets (:func:`coala_lib.data.load_triplets`, ``variant="fast"``:
+  prompt = the first 8 words of a review, chosen = 48 words of a positive review, rejected = of a
+  negative one; off-policy pairs, no generation needed). The same ``n_train_pairs`` pairs train the COALA
+  head and every LM-updating baseline. IMDb's 25,000 training reviews are split 90/10 *by review* before
+  any pair is built, so no held-out prompt's review is in a training pair.
+* **Prompts**: the held-out reviews' pairs are shuffled by seed; the first pairs' prompts are the test
+  prompts, the next ones the validation prompts (guidance scale and beta are chosen there, never on the
+  test prompts), the remaining pairs the held-out pairs of the baselines' loss and accuracy.
+* **Sampling**: every policy samples at temperature 1 without truncation or repetition penalty, so its
+  per-token distribution is exactly its softmax and the sequence KL to the reference is finite
+  (:mod:`coala_lib.evaluation.kl`). COALA's guided modes truncate to their candidate pools as they are
+  defined (paper mode: top-k 50 / top-p 0.9 nucleus, lambda x min-max score every 5 tokens; ARGS: top-10,
+  ``log p + w s``, sampled); their KL is estimated from the recorded shifted distributions.
+* **Methods** (in the order the run does them, most valuable first): reference sampling; best-of-n with
+  the COALA head as scorer (n = 2, 4, 8, 16, from one pool of reference samples); COALA paper mode over a
+  lambda sweep; COALA ARGS mode over a weight sweep; DPO over a beta sweep; SFT on the chosen responses
+  (preferred-FT); ORPO; SimPO. Baselines train one epoch (the stopping rule: exactly one pass, no early
+  stopping), with LoRA, through TRL; their held-out loss and preference accuracy are recorded.
+* **Evaluation** per method and setting, on validation and test prompts: mean reward from the book's
+  sentiment judge and from VADER (a lexicon nothing here trained); the KL estimates; the win rate
+  against the reference's sample of the same prompt (Wilson and paired bootstrap intervals); perplexity
+  under the reference; distinct-2; counted FLOPs and wall time of training and of decoding.
+
+Every stage is cached by content under ``cache_dir()/imdb_frontier`` (decoding runs chunk by chunk),
+written atomically and verified on read, so a killed run resumes where it stopped. After every stage the
+record (``record.json``) and the generations (``generations.jsonl.gz``) are rewritten under ``--out``.
+
+CPU (the book's record; one torch thread, polite to other users of the machine)::
+
+    COALA_DATA_DIR=/work/shared/data HF_HUB_OFFLINE=1 nice -n 10 .venv/bin/python bench/imdb_frontier.py --threads 1
+
+GPU at the same scale or larger (``--model`` any alias of :mod:`coala_lib.backbone.registry`)::
+
+    .venv/bin/python bench/imdb_frontier.py --device cuda --model gpt2 --decode-batch 256
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import inspect
+import json
+import logging
+import math
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from coala_lib.accounting.counting import measure, package_versions
+from coala_lib.backbone.features import triplets_digest
+from coala_lib.backbone.registry import Backbone, load_backbone
+from coala_lib.backbone.sft import SFTConfig, apply_sft
+from coala_lib.baselines.trl_training import BaselineConfig, load_policy, train_or_load_baseline
+from coala_lib.core.files import atomic_write_bytes, atomic_write_json, cache_dir, content_key, environment_record
+from coala_lib.core.runtime import resolve_device, seed_everything
+from coala_lib.data import Triplet, TripletDataset, load_imdb_reviews, load_triplets
+from coala_lib.evaluation.frontier import heldout_preference, select_setting, summarise_setting
+from coala_lib.evaluation.kl import (
+    KLTerms,
+    SamplingRecorder,
+    best_of_n_kl_bound,
+    policy_kl_terms,
+    recorded_kl_terms,
+)
+from coala_lib.evaluation.lexicon import LexiconJudge
+from coala_lib.evaluation.sentiment import SentimentJudge
+from coala_lib.guidance import GuidanceConfig, encode_prompts, guided_generate
+from coala_lib.head import HeadConfig, train_or_load_head
+from coala_lib.head.coala_head import CoalaHead
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_OUT = ROOT / "results" / "imdb_frontier"
+RECORD, GENERATIONS = "record.json", "generations.jsonl.gz"
+VERSION = 1
+log = logging.getLogger("imdb_frontier")
+
+#: What the issue asks of the committed record for every method (checked into ``status.meets_minimums``).
+MINIMUMS = {"n_train_pairs": 1000, "n_test_prompts": 256, "max_new_tokens": 48, "samples": 2}
+#: Methods in the order of value: the run does them in this order.
+METHODS: tuple[str, ...] = ("reference", "best_of_n", "coala_paper", "coala_args", "dpo", "sft", "orpo", "simpo")
+TRAINED: tuple[str, ...] = ("dpo", "sft", "orpo", "simpo")
+SPLITS: tuple[str, ...] = ("validation", "test")
+
+
+@dataclass(frozen=True)
+class FrontierConfig:
+    """Every setting of the experiment (all enter the cache keys of the stages they affect)."""
+
+    model: str = "smollm2"
+    seed: int = 0
+    n_train_pairs: int = 1000
+    n_sft: int = 128
+    n_test_prompts: int = 256
+    n_val_prompts: int = 64
+    n_heldout_pairs: int = 128
+    samples: int = 2
+    max_new_tokens: int = 48
+    prompt_words: int = 8
+    max_words: int = 48
+    max_length: int = 128
+    sft_lr: float = 2e-4
+    sft_batch: int = 8
+    head_P: int = 10
+    head_max_iters: int = 300
+    paper_lambdas: tuple[float, ...] = (1.0, 2.0, 4.0)
+    paper_top_k: int = 50
+    paper_top_p: float = 0.9
+    paper_every: int = 5
+    args_weights: tuple[float, ...] = (0.5, 1.5, 4.0)
+    args_top_k: int = 10
+    bon_ns: tuple[int, ...] = (2, 4, 8, 16)
+    dpo_betas: tuple[float, ...] = (0.01, 0.05, 0.1)
+    orpo_lambda: float = 0.1
+    simpo_beta: float = 2.0
+    simpo_gamma: float = 0.5
+    baseline_lr: float = 2e-4
+    baseline_batch: int = 8
+    baseline_epochs: float = 1.0
+    judge_n_train: int = 1000
+    judge_n_test: int = 500
+    decode_batch: int = 32
+    n_boot: int = 2000
+    perplexity_guard: float = 2.0
+    methods: tuple[str, ...] = METHODS
+
+    def __post_init__(self) -> None:
+        unknown = set(self.methods) - set(METHODS)
+        if unknown:
+            raise ValueError(f"methods {sorted(unknown)} are unknown; choose among {METHODS}")
+        for name in ("n_train_pairs", "n_sft", "n_test_prompts", "n_val_prompts", "samples", "max_new_tokens"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}={getattr(self, name)} must be >= 1")
+        if self.decode_batch < 1:
+            raise ValueError(f"decode_batch={self.decode_batch} must be >= 1")
+
+    def meets_minimums(self) -> dict[str, bool]:
+        return {name: getattr(self, name) >= value for name, value in MINIMUMS.items()}
+
+
+#: A small configuration for the tests and a quick look (``--scale tiny``).
+TINY: dict[str, Any] = dict(
+    model="tiny",
+    n_train_pairs=8,
+    n_sft=8,
+    n_test_prompts=4,
+    n_val_prompts=2,
+    n_heldout_pairs=4,
+    max_new_tokens=4,
+    max_length=64,
+    paper_lambdas=(2.0,),
+    args_weights=(1.5,),
+    bon_ns=(2,),
+    dpo_betas=(0.1,),
+    head_max_iters=20,
+    judge_n_train=16,
+    judge_n_test=8,
+    decode_batch=4,
+    n_boot=50,
+    baseline_batch=4,
+)
+
+
+# ------------------------------------------------------------------------------------------ the cache
+
+
+class Cache:
+    """Content-keyed JSON entries under ``root``: written atomically with their key and a digest of their
+    payload, verified on read (a corrupt or foreign entry is recomputed, never used)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def path(self, kind: str, key: str) -> Path:
+        return self.root / kind / f"{key}.json"
+
+    def get(self, kind: str, key: str) -> dict[str, Any] | None:
+        path = self.path(kind, key)
+        if not path.is_file():
+            return None
+        try:
+            entry = json.loads(path.read_text(encoding="utf-8"))
+            ok = entry.get("key") == key and entry.get("digest") == content_key(entry.get("payload"))
+        except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
+            ok = False
+        if not ok:
+            log.warning("cache entry %s is corrupt or foreign: recomputing it", path)
+            return None
+        return entry["payload"]
+
+    def put(self, kind: str, key: str, payload: dict[str, Any]) -> dict[str, Any]:
+        payload = json.loads(json.dumps(payload, default=_jsonable))  # what a later read will see
+        atomic_write_json(self.path(kind, key), {"key": key, "digest": content_key(payload), "payload": payload})
+        return payload
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, torch.Tensor):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"cannot write {type(obj).__name__} to JSON")
+
+
+def chunk_seed(*parts: Any) -> int:
+    """A seed for one chunk, fixed by its identity (so a resumed run draws what an uninterrupted one would)."""
+    return int(content_key(*parts), 16) % (2**62)
+
+
+# ------------------------------------------------------------------------------------------- the data
+
+
+@dataclass
+class Data:
+    """Training pairs, SFT texts and the held-out prompts and pairs, with how they were made."""
+
+    train_set: TripletDataset
+    sft: list[Triplet]
+    prompts: dict[str, list[str]]
+    heldout_set: TripletDataset
+    params: dict[str, Any]
+
+    @property
+    def train(self) -> list[Triplet]:
+        return self.train_set.triplets
+
+    @property
+    def heldout_pairs(self) -> list[Triplet]:
+        return self.heldout_set.triplets
+
+
+def genuine_continuation(t: Triplet) -> str:
+    """The prompt's own review continued: chosen if the prompt opens the positive review, else rejected."""
+    return t.chosen if t.meta.get("prompt_from") == "positive" else t.rejected
+
+
+def load_data(config: FrontierConfig, data_dir: str | None = None) -> Data:
+    """The splits of the module docstring (seeded; the held-out ones come from the reviews' 10% split)."""
+    opts: dict[str, Any] = dict(prompt_words=config.prompt_words, max_words=config.max_words, data_dir=data_dir)
+    pool = load_triplets("imdb", "train", seed=config.seed, **opts)
+    if len(pool) < config.n_train_pairs + config.n_sft:
+        raise ValueError(f"the training split has {len(pool)} triplets, fewer than n_train_pairs + n_sft")
+    order = torch.randperm(len(pool), generator=torch.Generator().manual_seed(config.seed)).tolist()
+    train = replace(pool, triplets=[pool[i] for i in sorted(order[: config.n_train_pairs])])
+    train.params = {**pool.params, "n": config.n_train_pairs}
+    sft_rows = sorted(order[config.n_train_pairs : config.n_train_pairs + config.n_sft])
+    sft = [Triplet(pool[i].prompt, genuine_continuation(pool[i]), "", "imdb-sft", pool[i].row, {}) for i in sft_rows]
+    held = load_triplets("imdb", "eval", seed=config.seed, **opts)
+    by_pair: dict[Any, list[Triplet]] = {}
+    for t in held.triplets:
+        by_pair.setdefault(t.row, []).append(t)
+    order = torch.randperm(len(by_pair), generator=torch.Generator().manual_seed(config.seed)).tolist()
+    pairs = [list(by_pair)[i] for i in order]
+    prompts: dict[str, list[str]] = {"test": [], "validation": []}
+    wanted = {"test": config.n_test_prompts, "validation": config.n_val_prompts}
+    seen: set[str] = set()
+    rest: list[Triplet] = []
+    for pair in pairs:
+        split = next((s for s in ("test", "validation") if len(prompts[s]) < wanted[s]), None)
+        if split is None:
+            rest.extend(by_pair[pair])
+            continue
+        for t in by_pair[pair]:
+            if t.prompt not in seen and len(prompts[split]) < wanted[split]:
+                seen.add(t.prompt)
+                prompts[split].append(t.prompt)
+    for split, count in wanted.items():
+        if len(prompts[split]) < count:
+            raise ValueError(f"only {len(prompts[split])} {split} prompts available, {count} asked for")
+    heldout = [t for t in rest if t.prompt not in seen][: config.n_heldout_pairs]
+    params = {
+        "train": train.params,
+        "sft": "genuine continuations of other training-split triplets' prompts (both sentiments)",
+        "heldout": held.params,
+        "n_train_pairs": len(train.triplets),
+        "n_sft": len(sft),
+        "n_test_prompts": len(prompts["test"]),
+        "n_val_prompts": len(prompts["validation"]),
+        "n_heldout_pairs": len(heldout),
+        "split_rule": "IMDb train reviews split 90/10 by review before pairing; held-out pairs shuffled by "
+        "seed: test prompts first, validation prompts next, held-out pairs from the rest",
+        "pairs": "off-policy: a positive and a negative review's continuation of one prompt (variant='fast')",
+    }
+    return Data(train, sft, prompts, replace(held, triplets=heldout), params)
+
+
+# ------------------------------------------------------------------------------------------ the runs
+
+
+@dataclass(frozen=True)
+class Run:
+    """One decoding run: a method at one setting, sampled ``per_prompt`` times for each prompt of a split."""
+
+    method: str
+    setting: str
+    value: float | None
+    per_prompt: int
+
+    @property
+    def label(self) -> str:
+        return f"{self.method}[{self.setting}]"
+
+
+def decoding_runs(config: FrontierConfig) -> list[Run]:
+    """The decoding runs of every method in ``config.methods``, in the order of value."""
+    runs: list[Run] = []
+    s = config.samples
+    for method in config.methods:
+        if method == "reference":
+            runs.append(Run("reference", "T=1", None, s))
+        elif method == "best_of_n":
+            runs.append(Run("best_of_n", "pool", None, s * max(config.bon_ns)))
+        elif method == "coala_paper":
+            runs.extend(Run(method, f"lambda={v:g}", v, s) for v in config.paper_lambdas)
+        elif method == "coala_args":
+            runs.extend(Run(method, f"w={v:g}", v, s) for v in config.args_weights)
+        elif method == "dpo":
+            runs.extend(Run(method, f"beta={v:g}", v, s) for v in config.dpo_betas)
+        elif method == "orpo":
+            runs.append(Run(method, f"lambda={config.orpo_lambda:g}", config.orpo_lambda, s))
+        elif method == "simpo":
+            runs.append(Run(method, f"beta={config.simpo_beta:g},gamma={config.simpo_gamma:g}", config.simpo_beta, s))
+        else:  # sft
+            runs.append(Run(method, "chosen", None, s))
+    return runs
+
+
+def sampler(config: FrontierConfig, run: Run, vocab: int) -> GuidanceConfig:
+    """The sampler of ``run``: temperature 1, no truncation or penalty, except COALA's own candidate pools."""
+    common = dict(max_new_tokens=config.max_new_tokens, temperature=1.0, repetition_penalty=1.0)
+    if run.method == "coala_paper":
+        return GuidanceConfig.paper(
+            float(run.value or 0.0),
+            top_k=config.paper_top_k,
+            top_p=config.paper_top_p,
+            every=config.paper_every,
+            **common,
+        )
+    if run.method == "coala_args":
+        return GuidanceConfig.args(float(run.value or 0.0), top_k=config.args_top_k, greedy=False, **common)
+    return GuidanceConfig.plain(top_k=vocab, top_p=1.0, **common)
+
+
+def eos_ids(model: Any, tokenizer: Any) -> list[int]:
+    """The end-of-sequence ids decoding stops at (generation config first, as ``generate`` does)."""
+    eos = getattr(model.generation_config, "eos_token_id", None)
+    if eos is None:
+        eos = getattr(model.config, "eos_token_id", None) or tokenizer.eos_token_id
+    return [] if eos is None else ([int(eos)] if isinstance(eos, int) else [int(e) for e in eos])
+
+
+# ------------------------------------------------------------------------------------------ the stages
+
+
+@dataclass
+class Context:
+    """What the stages share: config, cache, loaded models and judges (loaded lazily, once)."""
+
+    config: FrontierConfig
+    device: torch.device
+    cache: Cache
+    data: Data
+    data_dir: str | None = None
+    cache_root: str | None = None
+    progress: bool = True
+    deadline: float = math.inf
+    _reference: Backbone | None = None
+    _head: CoalaHead | None = None
+    _judges: dict[str, Any] = field(default_factory=dict)
+    head_key: str = ""
+    stages: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def out_of_time(self) -> bool:
+        return time.monotonic() > self.deadline
+
+    # Stage 0: the reference policy -------------------------------------------------------------
+    def reference(self) -> Backbone:
+        if self._reference is None:
+            backbone = load_backbone(self.config.model, self.device, seed=self.config.seed)
+            sft_config = SFTConfig(
+                epochs=1,
+                lr=self.config.sft_lr,
+                batch_size=self.config.sft_batch,
+                max_length=self.config.max_length,
+                seed=self.config.seed,
+            )
+            key = content_key(VERSION, "sft", backbone.identity(), triplets_digest(self.data.sft), asdict(sft_config))
+            with measure("sft", self.device, count_flops=self.cache.get("stage", key) is None) as cost:
+                summary = apply_sft(
+                    backbone, self.data.sft, sft_config, cache_root=self.cache_root, progress=self.progress
+                )
+            stage = self.cache.get("stage", key)
+            if stage is None:
+                stage = self.cache.put("stage", key, {"summary": summary, "cost": cost.to_dict()})
+            self.stages["sft"] = {**stage, "revision": backbone.revision}
+            self._reference = backbone
+        return self._reference
+
+    # Stage 1: judges ---------------------------------------------------------------------------
+    def judges(self) -> dict[str, Any]:
+        if not self._judges:
+            book = SentimentJudge.train_or_load(
+                self.config.judge_n_train,
+                self.config.seed,
+                self.data_dir,
+                n_test=self.config.judge_n_test,
+                cache_root=self.cache_root,
+                progress=self.progress,
+            )
+            lexicon = LexiconJudge()
+            texts, labels = load_imdb_reviews(
+                "test", n=self.config.judge_n_test, seed=self.config.seed, data_dir=self.data_dir
+            )
+            self._judges = {"book": book, "vader": lexicon}
+            self.stages["judges"] = {
+                "book": {"key": book.key, "accuracy": book.accuracy, "params": book.params},
+                "vader": {"key": lexicon.key, "accuracy": lexicon.accuracy(texts, labels), "n_test": len(texts)},
+            }
+        return self._judges
+
+    # Stage 2: the COALA head -------------------------------------------------------------------
+    def head(self) -> CoalaHead:
+        if self._head is None:
+            reference = self.reference()
+            splits = (self.data.train_set, self.data.heldout_set)
+            head_config = HeadConfig(
+                model=self.config.model,
+                dataset="imdb",
+                n_pairs=len(self.data.train),
+                n_eval=len(self.data.heldout_pairs),
+                max_length=self.config.max_length,
+                P=self.config.head_P,
+                cronos_max_iters=self.config.head_max_iters,
+                seed=self.config.seed,
+            )
+            key = content_key(
+                VERSION,
+                "head",
+                reference.identity(),
+                asdict(head_config),
+                triplets_digest(self.data.train),
+                triplets_digest(self.data.heldout_pairs),
+            )
+            cached = self.cache.get("stage", key)
+            with measure("head", self.device, count_flops=cached is None) as cost:
+                head, report = _train_or_load_head(
+                    head_config,
+                    device=str(self.device),
+                    cache_root=self.cache_root,
+                    backbone=reference,
+                    splits=splits,
+                    progress=self.progress,
+                )
+            if cached is None:
+                cached = self.cache.put("stage", key, {"report": _head_summary(report), "cost": cost.to_dict()})
+            self.stages["head"] = cached
+            self.head_key = key
+            self._head = head.to(self.device)
+        return self._head
+
+    # Stage 3: LM-updating baselines -------------------------------------------------------------
+    def baseline_config(self, run: Run) -> BaselineConfig:
+        beta = {"dpo": run.value, "orpo": self.config.orpo_lambda, "simpo": self.config.simpo_beta}.get(run.method)
+        return BaselineConfig(
+            beta=beta,
+            gamma=self.config.simpo_gamma,
+            max_length=self.config.max_length,
+            epochs=self.config.baseline_epochs,
+            batch_size=self.config.baseline_batch,
+            learning_rate=self.config.baseline_lr,
+            seed=self.config.seed,
+        )
+
+    def train(self, run: Run) -> Path:
+        """Train (or load) the baseline of ``run``; record its stage; return its adapter directory."""
+        reference = self.reference()
+        bconfig = self.baseline_config(run)
+        key = content_key(
+            VERSION,
+            "baseline",
+            run.method,
+            asdict(bconfig),
+            reference.identity(),
+            triplets_digest(self.data.train),
+            triplets_digest(self.data.heldout_pairs),
+        )
+        stage = self.cache.get("stage", key)
+        with measure(f"train {run.label}", self.device, count_flops=stage is None) as cost:
+            result = train_or_load_baseline(run.method, reference, self.data.train, bconfig, self.cache_root)
+        if stage is None:
+            peft_policy = load_policy(reference, result.adapter_dir)
+            held = heldout_preference(
+                run.method,
+                peft_policy,
+                reference.tokenizer,
+                self.data.heldout_pairs,
+                bconfig.beta_for(run.method),
+                bconfig.gamma,
+                bconfig.max_length,
+            )
+            del peft_policy
+            stage = self.cache.put(
+                "stage",
+                key,
+                {
+                    "training": _training_summary(result.log_history),
+                    "heldout": held,
+                    "cost": cost.to_dict(),
+                    "params": {k: result.params[k] for k in ("method", "beta", "config", "n_triplets", "trl")},
+                    "stopping_rule": f"exactly {bconfig.epochs:g} epoch(s) over the training pairs, no early stopping",
+                },
+            )
+        self.stages[f"train {run.label}"] = stage
+        return result.adapter_dir
+
+    # Stage 4: decoding ---------------------------------------------------------------------------
+    def run_key(self, run: Run, split: str) -> str:
+        reference = self.reference()
+        parts: list[Any] = [
+            VERSION,
+            "decode",
+            asdict(run),
+            split,
+            self.data.prompts[split],
+            reference.identity(),
+            asdict(sampler(self.config, run, reference.model.config.vocab_size)),
+            self.config.seed,
+        ]
+        if run.method in ("best_of_n", "coala_paper", "coala_args"):
+            self.head()
+            parts.append(self.head_key)
+        if run.method in TRAINED:
+            parts.append(asdict(self.baseline_config(run)))
+            parts.append(triplets_digest(self.data.train))
+        parts.append({name: judge.key for name, judge in sorted(self.judges().items())})
+        return content_key(*parts)
+
+    def decode(self, run: Run, split: str) -> list[dict[str, Any]] | None:
+        """Every chunk of ``run`` on ``split`` (computing the missing ones); ``None`` if time ran out."""
+        key = self.run_key(run, split)
+        prompts = self.data.prompts[split]
+        rows = [(i, j) for i in range(len(prompts)) for j in range(run.per_prompt)]
+        chunks = [rows[k : k + self.config.decode_batch] for k in range(0, len(rows), self.config.decode_batch)]
+        done = [self.cache.get("chunk", f"{key}-{c}") for c in range(len(chunks))]
+        missing = [c for c, entry in enumerate(done) if entry is None]
+        adapter = self.train(run) if run.method in TRAINED else None
+        if missing:
+            policy = load_policy(self.reference(), adapter, merge=True) if adapter is not None else None
+            bar = tqdm(missing, desc=f"{run.label} {split}", unit="chunk", disable=not self.progress, leave=False)
+            for c in bar:
+                if self.out_of_time():
+                    return None
+                done[c] = self.cache.put(
+                    "chunk", f"{key}-{c}", self.decode_chunk(run, split, chunks[c], policy, key, c)
+                )
+        return [entry for entry in done if entry is not None]
+
+    def decode_chunk(
+        self, run: Run, split: str, rows: list[tuple[int, int]], policy: Any, key: str, index: int
+    ) -> dict[str, Any]:
+        reference = self.reference()
+        tok = reference.tokenizer
+        prompts = [self.data.prompts[split][i] for i, _ in rows]
+        ids, mask = encode_prompts(tok, prompts, self.device)
+        config = sampler(self.config, run, reference.model.config.vocab_size)
+        generator = torch.Generator(self.device).manual_seed(chunk_seed(key, index))
+        model = policy if policy is not None else reference.model
+        head = self.head() if run.method in ("best_of_n", "coala_paper", "coala_args") else None
+        recorder = SamplingRecorder()
+        with measure("decode", self.device) as cost:
+            if run.method.startswith("coala"):
+                with recorder.record():
+                    out = guided_generate(
+                        model, tok, head=head, config=config, generator=generator, input_ids=ids, attention_mask=mask
+                    )
+            else:
+                out = guided_generate(
+                    model, tok, head=head, config=config, generator=generator, input_ids=ids, attention_mask=mask
+                )
+        started = time.perf_counter()
+        eos = eos_ids(model, tok)
+        if run.method.startswith("coala"):
+            terms: KLTerms = recorded_kl_terms(recorder.steps, reference.model, out.sequences, mask, eos)
+        else:
+            terms = policy_kl_terms(model, reference.model, out.sequences, mask, eos)
+        judges = self.judges()
+        rewards = {name: judge.positivity(out.texts).tolist() for name, judge in judges.items()}
+        payload: dict[str, Any] = {
+            "rows": rows,
+            "texts": out.texts,
+            **terms.to_lists(),
+            "rewards": rewards,
+            "decode_seconds": cost.seconds,
+            "decode_flops": cost.flops,
+            "evaluation_seconds": time.perf_counter() - started,
+        }
+        if run.method == "best_of_n":
+            if out.final_scores is None:
+                raise RuntimeError("best-of-n sampling returned no head scores")
+            payload["head_score"] = out.final_scores.float().cpu().tolist()
+        return payload
+
+
+def _train_or_load_head(head_config: HeadConfig, **kwargs: Any) -> tuple[CoalaHead, Any]:
+    """:func:`coala_lib.head.train_or_load_head` with a :class:`HeadConfig`, whether the installed library
+    takes the config object or (its earlier form) the config's fields as keywords."""
+    if "config" in inspect.signature(train_or_load_head).parameters:
+        return train_or_load_head(head_config, **kwargs)
+    return train_or_load_head(**asdict(head_config), **kwargs)
+
+
+def _head_summary(head_report: Any) -> dict[str, Any]:
+    report = head_report.to_dict() if hasattr(head_report, "to_dict") else dict(head_report)
+    keep = ("key", "feature_seconds", "features", "config")
+    summary = {k: report[k] for k in keep if k in report}
+    summary["phase1"] = {
+        k: report["phase1"][k] for k in ("iterations", "converged", "width", "seconds", "train", "eval")
+    }
+    summary["phase2"] = {
+        k: report["phase2"][k] for k in ("solver", "loss", "train_pairwise", "eval_pairwise", "seconds")
+    }
+    return summary
+
+
+def _training_summary(history: list[dict[str, float]]) -> dict[str, Any]:
+    steps = [row for row in history if "loss" in row]
+    losses = [row["loss"] for row in steps]
+    accuracies = [row["rewards/accuracies"] for row in steps if "rewards/accuracies" in row]
+    tail = max(1, len(losses) // 10)
+    return {
+        "steps": len(losses),
+        "first_loss": losses[0] if losses else None,
+        "last_loss": losses[-1] if losses else None,
+        "mean_loss_last_10pct": sum(losses[-tail:]) / tail if losses else None,
+        "train_accuracy_last_10pct": sum(accuracies[-tail:]) / tail if accuracies else None,
+        "loss_curve": losses,
+        "epochs": max((row.get("epoch", 0.0) for row in history), default=0.0),
+        "train_runtime": next((row["train_runtime"] for row in history if "train_runtime" in row), None),
+    }
+
+
+# ------------------------------------------------------------------------------------------ the record
+
+
+def _matrix(
+    chunks: list[dict[str, Any]], name: str, n_prompts: int, per_prompt: int, judge: bool = False
+) -> list[list[Any]]:
+    """The chunks' per-row values of ``name`` (a judge's rewards with ``judge=True``) as a (prompts, samples) grid."""
+    grid: list[list[Any]] = [[None] * per_prompt for _ in range(n_prompts)]
+    for chunk in chunks:
+        values = chunk["rewards"][name] if judge else chunk[name]
+        for (i, j), v in zip(chunk["rows"], values):
+            grid[i][j] = v
+    return grid
+
+
+def run_rows(
+    run: Run, chunks: list[dict[str, Any]], n_prompts: int, config: FrontierConfig
+) -> dict[str, dict[str, Any]]:
+    """Per setting (best-of-n: one per n) the (prompts, samples) arrays of the chunks, and the texts."""
+
+    def grid(name: str, judge: bool = False) -> list[list[Any]]:
+        return _matrix(chunks, name, n_prompts, run.per_prompt, judge)
+
+    arrays = {name: grid(name) for name in ("texts", "mc", "rb", "logp_ref", "tokens")}
+    rewards = {j: grid(j, judge=True) for j in sorted(chunks[0]["rewards"])}
+    if run.method != "best_of_n":
+        return {
+            run.setting: {
+                "arrays": arrays,
+                "rewards": rewards,
+                "kl": {"rb": arrays["rb"], "mc": arrays["mc"]},
+                "value": run.value,
+            }
+        }
+    scores = grid("head_score")
+    big = max(config.bon_ns)
+    out = {}
+    for n in config.bon_ns:
+        picks = [
+            [j * big + max(range(n), key=lambda k: scores[i][j * big + k]) for j in range(config.samples)]
+            for i in range(n_prompts)
+        ]
+        out[f"n={n}"] = {
+            "arrays": {name: _take(values, picks) for name, values in arrays.items()},
+            "rewards": {j: _take(v, picks) for j, v in rewards.items()},
+            "kl": {"bound": best_of_n_kl_bound(n)},
+            "value": float(n),
+        }
+    return out
+
+
+def _take(grid: list[list[Any]], picks: list[list[int]]) -> list[list[Any]]:
+    """``grid[i][picks[i][j]]`` for every prompt ``i`` and sample ``j``."""
+    return [[grid[i][p] for p in row] for i, row in enumerate(picks)]
+
+
+def assemble(ctx: Context, finished: dict[tuple[Run, str], list[dict[str, Any]]], wall: float, out_dir: Path) -> dict:
+    """Summaries of every finished run, the validation choice, the status; record + generations written."""
+    config = ctx.config
+    settings: list[dict[str, Any]] = []
+    generations: list[dict[str, Any]] = []
+    reference_rewards: dict[str, Any] = {}
+    for split in SPLITS:
+        ref = next((chunks for (run, s), chunks in finished.items() if run.method == "reference" and s == split), None)
+        if ref is not None:
+            ref_run = next(run for (run, s) in finished if run.method == "reference" and s == split)
+            n = len(ctx.data.prompts[split])
+            reference_rewards[split] = run_rows(ref_run, ref, n, config)[ref_run.setting]["rewards"]
+    for (run, split), chunks in finished.items():
+        n_prompts = len(ctx.data.prompts[split])
+        cost = {
+            "decode_seconds": sum(c["decode_seconds"] for c in chunks),
+            "decode_flops": sum(c["decode_flops"] for c in chunks),
+            "evaluation_seconds": sum(c["evaluation_seconds"] for c in chunks),
+            "pool_samples_per_prompt": run.per_prompt,
+        }
+        for setting, data in run_rows(run, chunks, n_prompts, config).items():
+            ref = None if run.method == "reference" else reference_rewards.get(split)
+            if run.method != "reference" and ref is None:
+                continue
+            summary = summarise_setting(
+                data["rewards"],
+                ref,
+                data["kl"],
+                data["arrays"]["logp_ref"],
+                data["arrays"]["tokens"],
+                [t for row in data["arrays"]["texts"] for t in row],
+                primary="book",
+                n_boot=config.n_boot,
+                seed=config.seed,
+            )
+            train_cost = ctx.stages.get(f"train {run.label}", {}).get("cost")
+            settings.append(
+                {
+                    "method": run.method,
+                    "setting": setting,
+                    "value": data["value"],
+                    "split": split,
+                    "n_prompts": n_prompts,
+                    "samples": config.samples,
+                    "kl_kind": "bound" if "bound" in data["kl"] else "estimate",
+                    **summary,
+                    "cost": {**cost, "train": train_cost},
+                }
+            )
+            for i in range(n_prompts):
+                for j in range(config.samples):
+                    generations.append(
+                        {
+                            "method": run.method,
+                            "setting": setting,
+                            "split": split,
+                            "prompt_id": i,
+                            "sample": j,
+                            "prompt": ctx.data.prompts[split][i],
+                            "text": data["arrays"]["texts"][i][j],
+                            **{f"reward_{k}": v[i][j] for k, v in data["rewards"].items()},
+                            "kl_rb": data["arrays"]["rb"][i][j],
+                            "kl_mc": data["arrays"]["mc"][i][j],
+                            "logp_ref": data["arrays"]["logp_ref"][i][j],
+                            "tokens": data["arrays"]["tokens"][i][j],
+                        }
+                    )
+    selection = choose(settings, config)
+    for row in settings:
+        row["selected"] = selection.get(row["method"], {}).get("setting") == row["setting"]
+    planned = [f"decode {run.label} {split}" for run in decoding_runs(config) for split in SPLITS]
+    landed = [f"decode {run.label} {split}" for (run, split) in finished]
+    record = {
+        **ledger_view(settings, selection, ctx.data.params["n_train_pairs"], config),
+        "name": "imdb_frontier",
+        "format": VERSION,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "command": " ".join(sys.argv),
+        "config": asdict(config),
+        "minimums": MINIMUMS,
+        "environment": environment_record(),
+        "versions": {**package_versions(), "vaderSentiment": LexiconJudge().key},
+        "seeds": {"seed": config.seed, "chunk_seed": "content_key(run key, chunk index) % 2**62"},
+        "data": ctx.data.params,
+        "stages": ctx.stages,
+        "settings": settings,
+        "selection": selection,
+        "status": {
+            "decoding_runs_done": landed,
+            "decoding_runs_pending": [p for p in planned if p not in landed],
+            "config_meets_minimums": all(config.meets_minimums().values()),
+            "complete": not [p for p in planned if p not in landed],
+            "wall_seconds_this_invocation": wall,
+        },
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    lines = "".join(json.dumps(g, sort_keys=True) + "\n" for g in generations)
+    atomic_write_bytes(out_dir / GENERATIONS, gzip.compress(lines.encode("utf-8"), mtime=0))
+    atomic_write_json(out_dir / RECORD, record)
+    return record
+
+
+#: Ledger names of the methods whose headline win rates the claims rule compares (COALA = paper mode).
+LEDGER_NAMES = {"coala_paper": "coala", "dpo": "dpo", "orpo": "orpo", "simpo": "simpo", "sft": "sft"}
+
+
+def ledger_view(
+    settings: list[dict[str, Any]], selection: dict[str, dict[str, Any]], train_pairs: int, config: FrontierConfig
+) -> dict[str, Any]:
+    """What :mod:`coala_lib.claims.verdicts` reads: per method the test win rate at its validation-chosen
+    setting (``win_rate``, ``win_low``, ``win_high`` Wilson, ``win_boot_*``, ``n``). Written only once COALA
+    and at least one trained baseline have test results, so a partial record never compares COALA with
+    nothing."""
+    rates: dict[str, dict[str, Any]] = {}
+    for method, name in LEDGER_NAMES.items():
+        candidates = [r for r in settings if r["method"] == method and r["split"] == "test"]
+        chosen = selection.get(method, {}).get("setting")
+        row = next((r for r in candidates if r["setting"] == chosen), None)
+        if row is None and len(candidates) == 1:
+            row = candidates[0]
+        if row is not None:
+            keys = ("win_rate", "win_low", "win_high", "win_boot_low", "win_boot_high", "n", "setting")
+            rates[name] = {k: row[k] for k in keys}
+    if "coala" not in rates or not set(rates) - {"coala"}:
+        return {}
+    chosen = selection.get("coala_paper", {})
+    return {
+        "win_rates": rates,
+        "train_pairs": train_pairs,
+        "epochs": config.baseline_epochs,
+        "lambda_selection": {"split": "validation", "judge": "book", "chosen": chosen.get("setting")},
+    }
+
+
+def choose(settings: list[dict[str, Any]], config: FrontierConfig) -> dict[str, dict[str, Any]]:
+    """Per method with several settings: the validation rule of :func:`select_setting` (never test prompts)."""
+    ref = next((r for r in settings if r["method"] == "reference" and r["split"] == "validation"), None)
+    if ref is None:
+        return {}
+    out = {}
+    for method in {r["method"] for r in settings} - {"reference"}:
+        rows = [r for r in settings if r["method"] == method and r["split"] == "validation"]
+        best = select_setting(rows, ref["perplexity"], config.perplexity_guard) if rows else None
+        if best is not None:
+            out[method] = {
+                "setting": best["setting"],
+                "validation_win_rate": best["win_rate"],
+                "rule": f"highest validation win rate among settings with perplexity <= "
+                f"{config.perplexity_guard:g} x the reference's; ties: smaller KL",
+            }
+    return out
+
+
+# ------------------------------------------------------------------------------------------ main
+
+
+def run_frontier(
+    config: FrontierConfig,
+    device: str = "auto",
+    out_dir: Path = DEFAULT_OUT,
+    cache_root: str | None = None,
+    data_dir: str | None = None,
+    max_minutes: float | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Run (or resume) every stage in the order of value; the record is rewritten after each one."""
+    start = time.monotonic()
+    seed_everything(config.seed)
+    dev = resolve_device(device)
+    root = cache_dir(cache_root) / "imdb_frontier"
+    ctx = Context(
+        config,
+        dev,
+        Cache(root),
+        load_data(config, data_dir),
+        data_dir=data_dir,
+        cache_root=cache_root,
+        progress=progress,
+        deadline=start + 60 * max_minutes if max_minutes else math.inf,
+    )
+    finished: dict[tuple[Run, str], list[dict[str, Any]]] = {}
+    shared: list[Callable[[], Any]] = [ctx.reference, ctx.judges]
+    if any(m in config.methods for m in ("best_of_n", "coala_paper", "coala_args")):
+        shared.append(ctx.head)
+    for stage in shared:  # the record is rewritten as each one lands
+        stage()
+        record = assemble(ctx, finished, time.monotonic() - start, out_dir)
+    work = [(run, split) for run in decoding_runs(config) for split in SPLITS]
+    for run, split in tqdm(work, desc="frontier", unit="run", disable=not progress):
+        chunks = ctx.decode(run, split)
+        if chunks is None:
+            log.warning(
+                "time budget spent: stopping before %s %s finished (resume with the same command)", run.label, split
+            )
+            break
+        finished[(run, split)] = chunks
+        record = assemble(ctx, finished, time.monotonic() - start, out_dir)
+        if ctx.out_of_time():
+            break
+    return record
+
+
+def parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", default=None, help="backbone alias or path (default smollm2; tiny with --scale tiny)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--scale", choices=["full", "tiny"], default="full", help="tiny: the test configuration")
+    p.add_argument("--methods", nargs="+", default=None, choices=METHODS, help="a subset, run in the order of value")
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="folder of record.json and generations.jsonl.gz")
+    p.add_argument("--cache-dir", default=None, help="cache root (default $COALA_CACHE_DIR or ~/.cache/coala)")
+    p.add_argument("--data-dir", default=None, help="IMDb files (default $COALA_DATA_DIR, else the Hub)")
+    p.add_argument("--max-minutes", type=float, default=None, help="stop after the chunk that crosses this budget")
+    p.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE", help="override any FrontierConfig field")
+    p.add_argument("--quiet", action="store_true")
+    return p.parse_args(argv)
+
+
+def build_config(args: argparse.Namespace) -> FrontierConfig:
+    config = FrontierConfig(**(TINY if args.scale == "tiny" else {}))
+    changes: dict[str, Any] = {}
+    types = {f.name: f.type for f in fields(FrontierConfig)}
+    for item in args.set:
+        name, _, value = item.partition("=")
+        if name not in types:
+            raise SystemExit(f"--set {item!r}: {name!r} is not a FrontierConfig field; fields: {sorted(types)}")
+        current = getattr(config, name)
+        if isinstance(current, tuple):
+            kind = type(current[0]) if current else float
+            changes[name] = tuple(v if kind is str else kind(v) for v in value.split(",") if v)
+        else:
+            changes[name] = type(current)(value)
+    if args.model:
+        changes["model"] = args.model
+    if args.methods:
+        changes["methods"] = tuple(m for m in METHODS if m in args.methods)
+    return replace(config, **changes)
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    args = parse(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    config = build_config(args)
+    record = run_frontier(
+        config, args.device, args.out, args.cache_dir, args.data_dir, args.max_minutes, progress=not args.quiet
+    )
+    status = record["status"]
+    print(
+        f"{len(status['decoding_runs_done'])} decoding runs done, {len(status['decoding_runs_pending'])} pending; "
+        f"record: {args.out / RECORD}"
+    )
+    return record
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,195 @@
+"""Reading the IMDb frontier record (``bench/imdb_frontier.py``) for notebook 09: checks, tables, examples.
+
+The record is never recomputed here; these functions only check its schema and turn it into tidy
+frames: one row per (method, setting, split) with the reward, KL, win-rate, fluency, diversity and cost
+columns the bench script writes (:func:`coala_lib.evaluation.frontier.summarise_setting`).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+RECORD, GENERATIONS = "record.json", "generations.jsonl.gz"
+#: Keys every record has, and keys every setting row has.
+RECORD_KEYS: tuple[str, ...] = (
+    "name",
+    "config",
+    "environment",
+    "versions",
+    "seeds",
+    "data",
+    "stages",
+    "settings",
+    "selection",
+    "status",
+    "minimums",
+)
+SETTING_KEYS: tuple[str, ...] = (
+    "method",
+    "setting",
+    "split",
+    "n_prompts",
+    "samples",
+    "reward_book",
+    "reward_book_low",
+    "reward_book_high",
+    "reward_vader",
+    "perplexity",
+    "distinct_2",
+    "mean_new_tokens",
+    "kl_kind",
+    "cost",
+    "selected",
+)
+#: Keys of every setting compared with the reference (all but the reference itself).
+WIN_KEYS: tuple[str, ...] = ("win_rate", "win_low", "win_high", "win_boot_low", "win_boot_high", "n", "win_rate_vader")
+METHOD_ORDER: tuple[str, ...] = (
+    "reference",
+    "best_of_n",
+    "coala_paper",
+    "coala_args",
+    "dpo",
+    "sft",
+    "orpo",
+    "simpo",
+)
+
+
+def check_record(record: dict[str, Any]) -> dict[str, Any]:
+    """Raise ``ValueError`` naming the first missing field; return the record."""
+    missing = [k for k in RECORD_KEYS if k not in record]
+    if missing:
+        raise ValueError(f"the frontier record lacks {missing}; rerun bench/imdb_frontier.py to rewrite it")
+    for row in record["settings"]:
+        keys = SETTING_KEYS + (() if row.get("method") == "reference" else WIN_KEYS)
+        absent = [k for k in keys if k not in row]
+        if absent:
+            raise ValueError(f"setting {row.get('method')}[{row.get('setting')}] ({row.get('split')}) lacks {absent}")
+        if row["kl_kind"] == "estimate" and not {"kl_rb", "kl_mc"} <= set(row):
+            raise ValueError(f"setting {row['method']}[{row['setting']}] has no KL estimates")
+        if row["kl_kind"] == "bound" and "kl_bound" not in row:
+            raise ValueError(f"setting {row['method']}[{row['setting']}] has no KL bound")
+    return record
+
+
+def load_record(folder: str | Path) -> dict[str, Any] | None:
+    """The checked record in ``folder``, or ``None`` if the experiment has not written one yet."""
+    path = Path(folder) / RECORD
+    if not path.is_file():
+        return None
+    return check_record(json.loads(path.read_text(encoding="utf-8")))
+
+
+def read_generations(folder: str | Path) -> list[dict[str, Any]]:
+    """Every generated continuation (method, setting, split, prompt id, sample, prompt, text, rewards, KL)."""
+    path = Path(folder) / GENERATIONS
+    if not path.is_file():
+        return []
+    with gzip.open(path, "rt", encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle]
+
+
+def frontier_frame(record: dict[str, Any], split: str = "test") -> pd.DataFrame:
+    """One row per method and setting of ``split``: the frontier's coordinates and every summary number.
+
+    ``kl`` is the Rao-Blackwellised estimate (``kl_low``/``kl_high`` its prompt-bootstrap interval) or, for
+    best-of-n, the bound (no interval).
+    """
+    rows = []
+    for row in record["settings"]:
+        if row["split"] != split:
+            continue
+        flat = {k: v for k, v in row.items() if k != "cost"}
+        bound = row["kl_kind"] == "bound"
+        flat["kl"] = row["kl_bound"] if bound else row["kl_rb"]
+        flat["kl_low"] = row["kl_bound"] if bound else row["kl_rb_low"]
+        flat["kl_high"] = row["kl_bound"] if bound else row["kl_rb_high"]
+        flat["decode_seconds"] = row["cost"]["decode_seconds"]
+        flat["decode_flops"] = row["cost"]["decode_flops"]
+        train = row["cost"].get("train") or {}
+        flat["train_seconds"] = train.get("seconds", 0.0)
+        flat["train_flops"] = train.get("flops", 0)
+        rows.append(flat)
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return frame
+    frame["order"] = frame["method"].map({m: i for i, m in enumerate(METHOD_ORDER)})
+    return frame.sort_values(["order", "value"], na_position="first").drop(columns="order").reset_index(drop=True)
+
+
+def win_rate_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Win rate against the reference per method and setting: both judges, Wilson and bootstrap intervals."""
+    if frame.empty:
+        return frame
+    rows = frame[frame["method"] != "reference"]
+    columns = [
+        "method",
+        "setting",
+        "selected",
+        "n",
+        "win_rate",
+        "win_low",
+        "win_high",
+        "win_boot_low",
+        "win_boot_high",
+        "win_rate_vader",
+        "win_vader_low",
+        "win_vader_high",
+        "reward_book",
+        "reward_vader",
+        "kl",
+    ]
+    return rows[[c for c in columns if c in rows.columns]].reset_index(drop=True)
+
+
+def cost_table(frame: pd.DataFrame, stages: dict[str, Any]) -> pd.DataFrame:
+    """Counted FLOPs and wall time, training and decoding apart, per method and setting (test prompts),
+    with the shared stages (SFT reference, COALA head) on rows of their own."""
+    rows = [
+        {"what": f"train: {name}", "seconds": stage["cost"]["seconds"], "flops": stage["cost"]["flops"]}
+        for name, stage in stages.items()
+        if isinstance(stage, dict) and "cost" in stage and name in ("sft", "head")
+    ]
+    for _, row in frame.iterrows():
+        if row["train_seconds"]:
+            rows.append(
+                {
+                    "what": f"train: {row['method']} {row['setting']}",
+                    "seconds": row["train_seconds"],
+                    "flops": row["train_flops"],
+                }
+            )
+        rows.append(
+            {
+                "what": f"decode: {row['method']} {row['setting']}",
+                "seconds": row["decode_seconds"],
+                "flops": row["decode_flops"],
+            }
+        )
+    table = pd.DataFrame(rows)
+    if not table.empty:
+        table["TFLOPs"] = table["flops"] / 1e12
+    return table
+
+
+def examples(
+    generations: Sequence[dict[str, Any]],
+    methods: Sequence[tuple[str, str]],
+    split: str = "test",
+    prompts: int = 3,
+    sample: int = 0,
+) -> pd.DataFrame:
+    """Side by side, for the first ``prompts`` prompt ids: the prompt and each ``(method, setting)``'s text."""
+    wanted = {(m, s) for m, s in methods}
+    table: dict[int, dict[str, str]] = {}
+    for g in generations:
+        key = (g["method"], g["setting"])
+        if g["split"] == split and g["sample"] == sample and key in wanted and g["prompt_id"] < prompts:
+            table.setdefault(g["prompt_id"], {"prompt": g["prompt"]})[f"{key[0]} [{key[1]}]"] = g["text"]
+    return pd.DataFrame.from_dict(table, orient="index").sort_index()

@@ -1,0 +1,332 @@
+"""The IMDb frontier experiment on tiny models and data: the KL estimator against exact enumeration, the
+lexicon judge, the statistics, resumption after a kill and the record's schema."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import random
+
+import numpy as np
+import pytest
+import torch
+from bench_modules import load_bench
+from transformers import LlamaConfig, LlamaForCausalLM
+
+from coala_lib.chapters.frontier import check_record, frontier_frame, read_generations
+from coala_lib.data import write_jsonl_gz
+from coala_lib.evaluation.frontier import cluster_bootstrap, distinct_n, select_setting, summarise_setting
+from coala_lib.evaluation.kl import (
+    SamplingRecorder,
+    best_of_n_kl_bound,
+    generated_mask,
+    policy_kl_terms,
+    recorded_kl_terms,
+    step_kl,
+)
+from coala_lib.evaluation.lexicon import LexiconJudge
+from coala_lib.guidance import GuidanceConfig, guided_generate
+from coala_lib.head.coala_head import CoalaHead
+
+V, HIDDEN, T = 6, 16, 3
+PROMPT = [1, 2]
+
+
+def toy_lm(seed: int) -> LlamaForCausalLM:
+    """A one-layer Llama over a 6-token vocabulary: every continuation of 3 tokens can be enumerated."""
+    torch.manual_seed(seed)
+    config = LlamaConfig(
+        vocab_size=V,
+        hidden_size=HIDDEN,
+        intermediate_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=32,
+        pad_token_id=0,
+        eos_token_id=5,
+        attn_implementation="eager",
+    )
+    model = LlamaForCausalLM(config).eval()
+    with torch.no_grad():
+        model.lm_head.weight.mul_(8.0)  # spread the next-token distributions
+    model.generation_config.eos_token_id = 5
+    return model
+
+
+def toy_head(seed: int = 0) -> CoalaHead:
+    gen = torch.Generator().manual_seed(seed)
+    return CoalaHead(
+        torch.randn(8, HIDDEN, generator=gen),
+        torch.randn(8, generator=gen),
+        torch.zeros(HIDDEN),
+        torch.ones(HIDDEN),
+        "toy",
+        "mean",
+    )
+
+
+@torch.no_grad()
+def ref_logprobs(model: LlamaForCausalLM, prefix: list[int]) -> torch.Tensor:
+    return model(torch.tensor([prefix])).logits[0, -1].double().log_softmax(-1)
+
+
+@torch.no_grad()
+def paper_logprobs(model, head, prefix: list[int], step: int, lam: float, k: int, every: int) -> torch.Tensor:
+    """The paper-mode distribution of one step written out directly: top-k pool of the temperature-1
+    logits; on a scored step (``step % every == 0``) each candidate's mean-pooled features are scored,
+    min-max normalised over the pool and added times lambda."""
+    logits = model(torch.tensor([prefix])).logits[0, -1].double()
+    pool = torch.topk(logits, k).indices
+    shifted = torch.full_like(logits, -math.inf)
+    shifted[pool] = logits[pool]
+    if step % every == 0:
+        scores = []
+        for c in pool.tolist():
+            hidden = model.model(torch.tensor([prefix + [c]])).last_hidden_state[0]
+            scores.append(float(head.score(hidden.mean(0, keepdim=True))))
+        s = torch.tensor(scores, dtype=torch.float64)
+        normalised = (s - s.min()) / (s.max() - s.min()) if s.max() > s.min() else torch.zeros_like(s)
+        shifted[pool] = logits[pool] + lam * normalised
+    return shifted.log_softmax(-1)
+
+
+def enumerate_kl(q_of, p_of) -> tuple[float, dict[tuple[int, ...], tuple[float, float]]]:
+    """Exact KL(q || p) over all V^T continuations, and per continuation (log q(y), sum_t KL(q_t || p_t))."""
+    total, per = 0.0, {}
+    for y in itertools.product(range(V), repeat=T):
+        logq = logp = rb = 0.0
+        for t in range(T):
+            q_t, p_t = q_of(PROMPT + list(y[:t]), t), p_of(PROMPT + list(y[:t]))
+            logq += float(q_t[y[t]])
+            logp += float(p_t[y[t]])
+            rb += float(step_kl(q_t, p_t))
+        per[y] = (logq, rb)
+        if logq > -math.inf:
+            total += math.exp(logq) * (logq - logp)
+    return total, per
+
+
+def test_step_kl_and_bounds() -> None:
+    q = torch.tensor([[0.5, 0.5, 0.0]]).log()
+    p = torch.tensor([[0.25, 0.25, 0.5]]).log()
+    assert float(step_kl(q, p)) == pytest.approx(math.log(2))
+    assert float(step_kl(p, p)) == pytest.approx(0.0)
+    with pytest.raises(ValueError, match="infinite"):
+        step_kl(p, q)
+    assert best_of_n_kl_bound(1) == 0.0
+    assert best_of_n_kl_bound(4) == pytest.approx(math.log(4) - 0.75)
+    mask = generated_mask(torch.tensor([[3, 5, 5, 0], [3, 3, 3, 3]]), [5])
+    assert mask.tolist() == [[True, True, False, False], [True, True, True, True]]
+
+
+def test_guided_kl_matches_exact_enumeration() -> None:
+    model, head = toy_lm(0), toy_head()
+    lam, k, every = 3.0, 3, 2
+    exact, per = enumerate_kl(
+        lambda prefix, t: paper_logprobs(model, head, prefix, t, lam, k, every),
+        lambda prefix: ref_logprobs(model, prefix),
+    )
+    n = 3000
+    ids = torch.tensor([PROMPT] * n)
+    config = GuidanceConfig.paper(
+        lam, top_k=k, top_p=1.0, every=every, temperature=1.0, repetition_penalty=1.0, max_new_tokens=T, ignore_eos=True
+    )
+    recorder = SamplingRecorder()
+    with recorder.record():
+        out = guided_generate(
+            model,
+            None,
+            head=head,
+            config=config,
+            generator=torch.Generator().manual_seed(0),
+            input_ids=ids,
+            attention_mask=torch.ones_like(ids),
+        )
+    terms = recorded_kl_terms(recorder.steps, model, out.sequences, torch.ones_like(ids), [], row_chunk=512)
+    samples = [tuple(row) for row in out.new_tokens.tolist()]
+    # per sample, the recorded sampler log-probability and the exact per-step KLs are the enumeration's
+    assert np.allclose(terms.logq.numpy(), [per[y][0] for y in samples], atol=1e-4)
+    assert np.allclose(terms.rb.numpy(), [per[y][1] for y in samples], atol=1e-4)
+    # the chain rule: E_q[sum_t KL_t] is the sequence KL, and both estimates are unbiased
+    assert sum(math.exp(lq) * rb for lq, rb in per.values() if lq > -math.inf) == pytest.approx(exact, rel=1e-6)
+    for estimate in (terms.mc, terms.rb):
+        se = float(estimate.std()) / math.sqrt(n)
+        assert abs(float(estimate.mean()) - exact) < 4 * se + 1e-9
+    assert exact > 0.05  # guidance and truncation move the distribution: the test is not vacuous
+
+
+def test_policy_kl_matches_exact_enumeration() -> None:
+    policy, reference = toy_lm(1), toy_lm(2)
+    exact, per = enumerate_kl(
+        lambda prefix, t: ref_logprobs(policy, prefix), lambda prefix: ref_logprobs(reference, prefix)
+    )
+    n = 3000
+    ids = torch.tensor([PROMPT] * n)
+    config = GuidanceConfig.plain(
+        top_k=V, top_p=1.0, temperature=1.0, repetition_penalty=1.0, max_new_tokens=T, ignore_eos=True
+    )
+    out = guided_generate(
+        policy,
+        None,
+        config=config,
+        generator=torch.Generator().manual_seed(1),
+        input_ids=ids,
+        attention_mask=torch.ones_like(ids),
+    )
+    terms = policy_kl_terms(policy, reference, out.sequences, torch.ones_like(ids), [], row_chunk=512)
+    samples = [tuple(row) for row in out.new_tokens.tolist()]
+    assert np.allclose(terms.logq.numpy(), [per[y][0] for y in samples], atol=1e-4)
+    for estimate in (terms.mc, terms.rb):
+        se = float(estimate.std()) / math.sqrt(n)
+        assert abs(float(estimate.mean()) - exact) < 4 * se + 1e-9
+    same = policy_kl_terms(reference, reference, out.sequences, torch.ones_like(ids), [])
+    assert float(same.mc.abs().max()) == 0.0 and float(same.rb.abs().max()) == 0.0
+
+
+def test_recorder_refuses_an_untruncated_sampler_and_restores_sample() -> None:
+    from coala_lib.guidance import decoding
+
+    original = decoding.sample
+    recorder = SamplingRecorder(max_support=2)
+    with pytest.raises(ValueError, match="teacher forcing"), recorder.record():
+        decoding.sample(torch.zeros(1, 4), None)
+    assert decoding.sample is original
+
+
+def test_lexicon_judge() -> None:
+    judge = LexiconJudge()
+    scores = judge.positivity(["A wonderful, moving film. I loved it!", "Boring, awful and a waste of time.", ""])
+    assert scores.shape == (3,) and scores[0] > 0.75 > 0.25 > scores[1] and scores[2] == 0.5
+    assert judge.key.startswith("vaderSentiment-")
+    assert judge.accuracy(["great fun", "terrible"], torch.tensor([1.0, -1.0])) == 1.0
+    with pytest.raises(TypeError, match="not one string"):
+        judge.positivity("a single string")
+
+
+def test_statistics() -> None:
+    assert distinct_n(["a b a b", "a b"], 2) == pytest.approx(2 / 4)
+    low, high = cluster_bootstrap(np.array([[0.0, 1.0]] * 20 + [[1.0, 1.0]] * 20), n_boot=200)
+    assert low < 0.75 < high
+    rewards = np.array([[0.9, 0.8], [0.7, 0.6], [0.2, 0.9]])
+    ref = np.array([[0.1, 0.8], [0.8, 0.1], [0.1, 0.1]])
+    row = summarise_setting(
+        {"book": rewards},
+        {"book": ref},
+        {"rb": np.ones((3, 2))},
+        np.full((3, 2), -4.0),
+        np.full((3, 2), 2.0),
+        ["a b c"] * 6,
+        primary="book",
+        n_boot=100,
+    )
+    assert row["win_rate"] == pytest.approx((4 + 0.5) / 6) and row["n"] == 6 and row["win_counts"] == [4, 1, 1]
+    assert row["win_low"] < row["win_rate"] < row["win_high"]
+    assert row["perplexity"] == pytest.approx(math.exp(2.0)) and row["kl_rb"] == 1.0
+    rows = [
+        {"setting": "a", "win_rate": 0.7, "perplexity": 50.0, "kl_rb": 1.0},
+        {"setting": "b", "win_rate": 0.6, "perplexity": 10.0, "kl_rb": 0.5},
+    ]
+    assert select_setting(rows, reference_perplexity=10.0)["setting"] == "b"  # a is not fluent enough
+    assert select_setting(rows, reference_perplexity=30.0)["setting"] == "a"
+
+
+# ------------------------------------------------------------------------------------- the bench script
+
+POSITIVE = "a wonderful moving film with great acting and a lovely story that I enjoyed very much indeed"
+NEGATIVE = "a boring awful film with bad acting and a stupid story that I hated very much indeed"
+
+
+def imdb_dir(root):
+    rng = random.Random(0)
+
+    def rows(count, offset):
+        out = []
+        for i in range(count):
+            words = (POSITIVE if i % 2 else NEGATIVE).split()
+            rng.shuffle(words)
+            out.append({"id": offset + i, "label": i % 2, "text": f"Review {offset + i} says " + " ".join(words * 3)})
+        return out
+
+    write_jsonl_gz(root / "imdb-train.jsonl.gz", rows(200, 0))
+    write_jsonl_gz(root / "imdb-test.jsonl.gz", rows(40, 1000))
+    return root
+
+
+@pytest.fixture
+def bench():
+    return load_bench("imdb_frontier")
+
+
+def tiny_args(tmp_path, *extra: str) -> list[str]:
+    data = imdb_dir(tmp_path / "data")
+    return [
+        "--scale",
+        "tiny",
+        "--quiet",
+        "--methods",
+        "reference",
+        "coala_paper",
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--data-dir",
+        str(data),
+        "--out",
+        str(tmp_path / "out"),
+        *extra,
+    ]
+
+
+def test_resume_after_a_kill_and_the_record(tmp_path, bench, monkeypatch) -> None:
+    calls = {"n": 0}
+    original = bench.Context.decode_chunk
+
+    def killed_after_two(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt("killed")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(bench.Context, "decode_chunk", killed_after_two)
+    with pytest.raises(KeyboardInterrupt):
+        bench.main(tiny_args(tmp_path))
+    chunk_dir = tmp_path / "cache" / "imdb_frontier" / "chunk"
+    published = sorted(chunk_dir.glob("*.json"))
+    assert len(published) == 2
+    (chunk_dir / ".half-written.json.tmp").write_text("{")  # a crash's leftover is never read
+
+    calls["n"] = -1000
+    record = bench.main(tiny_args(tmp_path))
+    # 4 runs (reference, lambda=2; validation, test): 2 prompts x 2 samples = 1 chunk, 4 x 2 = 2 chunks each
+    assert calls["n"] == -1000 + 6 - 2
+    assert record["status"]["complete"] and not record["status"]["decoding_runs_pending"]
+
+    # a damaged entry is recomputed, and a chunk's draws depend on its identity only: same texts again
+    victim = published[0]
+    before = json.loads(victim.read_text())["payload"]
+    victim.write_text(victim.read_text()[:-20])
+    again = bench.main(tiny_args(tmp_path))
+    assert json.loads(victim.read_text())["payload"]["texts"] == before["texts"]
+    assert [s["reward_book"] for s in again["settings"]] == [s["reward_book"] for s in record["settings"]]
+
+    check_record(record)
+    assert "win_rates" not in record  # no trained baseline ran: COALA is never compared with nothing
+    rows = {(s["method"], s["split"]): s for s in record["settings"]}
+    assert rows[("reference", "test")]["kl_rb"] == 0.0 and rows[("reference", "test")]["kl_mc"] == 0.0
+    guided = rows[("coala_paper", "test")]
+    assert guided["n"] == 8 and 0 <= guided["win_low"] <= guided["win_rate"] <= guided["win_high"] <= 1
+    assert guided["kl_rb"] > 0 and record["selection"]["coala_paper"]["setting"] == "lambda=2"
+    assert record["config"]["n_test_prompts"] == 4 and not record["status"]["config_meets_minimums"]
+    generations = read_generations(tmp_path / "out")
+    assert len(generations) == 2 * (2 + 4) * 2
+    assert set(generations[0]) >= {"method", "setting", "split", "prompt_id", "sample", "text"}
+    frame = frontier_frame(record, split="test")
+    assert set(frame["method"]) == {"reference", "coala_paper"}
+
+
+def test_bad_settings_are_named(bench) -> None:
+    with pytest.raises(SystemExit, match="not a FrontierConfig field"):
+        bench.build_config(bench.parse(["--set", "n_prompts=3"]))
+    with pytest.raises(ValueError, match="n_test_prompts"):
+        bench.FrontierConfig(n_test_prompts=0)
