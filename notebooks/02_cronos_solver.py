@@ -57,7 +57,7 @@ beta = 1e-3  # COALA's Phase I weight
 cronos_iters = 300
 adam_lr = 1e-3
 adam_step_grid = [10, 30, 100, 300]
-solver_bench_file = "../../results/bench_solver_cpu_grid.json"  # bench/solver.py's record (relative to book/executed)
+solver_bench_file = "bench_solver_cpu_grid.json"  # bench/solver.py's, in results/
 
 # %%
 import json
@@ -75,6 +75,7 @@ from coala_lib.claims.verdicts import difference_interval
 from coala_lib.convex.cronos import fit_cronos
 from coala_lib.convex.reformulation import sample_gates
 from coala_lib.core.files import environment_record
+from coala_lib.core.files import results_dir as find_results_dir
 from coala_lib.core.runtime import resolve_device
 from coala_lib.data import load_imdb_reviews
 
@@ -267,7 +268,9 @@ for name, frame in convergence.groupby("run", sort=False):
 
 # %%
 # NBVAL_CHECK_OUTPUT
-bench = json.loads(Path(solver_bench_file).read_text())
+# the results folder: $COALA_RESULTS_DIR or the checkout's (pip-installed: none)
+results = find_results_dir() or Path("results")
+bench = json.loads((results / solver_bench_file).read_text())
 env, params = bench["environment"], bench["parameters"]
 print(
     f"{env['device']} ({env['device_name']}), {env.get('torch_threads', params.get('threads'))} torch thread(s), "

@@ -54,9 +54,9 @@ judge_n_train = (
 )
 judge_n_test = 500
 bench_files = [
-    "../../results/bench_guidance_cpu.json",
-    "../../results/bench_guidance_cpu_batch8.json",
-]  # relative to book/executed
+    "bench_guidance_cpu.json",
+    "bench_guidance_cpu_batch8.json",
+]  # in the results folder (coala_lib.core.files.results_dir)
 
 # %%
 import json
@@ -74,6 +74,7 @@ from coala_lib.chapters.plots.guidance import (
     plot_lambda_sweep,
 )
 from coala_lib.claims.verdicts import lambda_sweep_outcome
+from coala_lib.core.files import results_dir as find_results_dir
 from coala_lib.data import load_triplets
 from coala_lib.evaluation.sentiment import SentimentJudge
 from coala_lib.guidance.decoding import GuidanceConfig, guided_generate
@@ -248,8 +249,9 @@ print("independent judge:", lambda_sweep_outcome(sweep_means, "judge"))
 
 # %%
 # NBVAL_CHECK_OUTPUT
+results = find_results_dir() or Path("results")  # pip-installed (Colab): no records
 record = merge_bench_records(
-    [json.loads(Path(name).read_text()) for name in bench_files]
+    [json.loads((results / name).read_text()) for name in bench_files]
 )
 env = record["environment"]
 print(

@@ -33,7 +33,7 @@ if "google.colab" in sys.modules:
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", package], check=True)
 
 # %% tags=["parameters"]
-results_dir = None  # folder of bench_efficiency_*.json; None: $COALA_RESULTS_DIR, else the checkout's results/
+results_dir = None  # folder of bench_*.json; None: coala_lib.core.files.results_dir()
 live_model = "tiny"  # backbone of the small live measurement (an alias of coala_lib.backbone.registry)
 live_batch = 4  # sequences in the live extraction batch
 live_seq_len = 64  # tokens per sequence in the live batch
@@ -41,28 +41,22 @@ device = "auto"
 seed = 0
 
 # %%
-from pathlib import Path
-
 import torch
 from IPython.display import display
 
-import coala_lib
 from coala_lib.accounting.counting import decoder_forward_flops, measure
 from coala_lib.backbone.features import pooled_from_ids
 from coala_lib.backbone.registry import load_backbone
 from coala_lib.chapters.plots import efficiency as pe
-from coala_lib.claims.ledger import results_dir as ledger_results_dir
+from coala_lib.core.files import results_dir as find_results_dir
 from coala_lib.core.runtime import resolve_device, seed_everything
 
 seed_everything(seed)
-folder = (
-    Path(results_dir)
-    if results_dir
-    else ledger_results_dir()
-    or Path(coala_lib.__file__).resolve().parents[1] / "results"
-)
-records = pe.find_bench_records(folder)
-print("benchmark records found:", sorted(records) or "none", "in", folder.name + "/")
+# the argument, $COALA_RESULTS_DIR or the checkout's results/ (None when coala_lib is pip-installed, e.g. Colab)
+folder = find_results_dir(results_dir)
+records = pe.find_bench_records(folder) if folder else {}
+where = folder.name + "/" if folder else "no results folder (not a checkout)"
+print("benchmark records found:", sorted(records) or "none", "in", where)
 
 # %% [markdown]
 # ## What is counted, and how

@@ -33,18 +33,16 @@ if "google.colab" in sys.modules:
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", package], check=True)
 
 # %% tags=["parameters"]
-results_dir = None  # None: $COALA_RESULTS_DIR, else ../../results (relative to book/executed, where papermill runs)
+results_dir = None  # None: coala_lib.core.files.results_dir() ($COALA_RESULTS_DIR or the checkout's results/)
 
 # %% tags=["hide-input"]
 from pathlib import Path
 
 from coala_lib.chapters.plots.ledger import ledger_view
 from coala_lib.claims import ledger_table, load_all_records
-from coala_lib.claims.ledger import results_dir as ledger_results_dir
+from coala_lib.core.files import results_dir as find_results_dir
 
-folder = (
-    Path(results_dir) if results_dir else ledger_results_dir() or Path("../../results")
-)
+folder = find_results_dir(results_dir) or Path("results")  # pip-installed: no records
 records = load_all_records(folder)
 print("records found in", folder.name + "/", ":", sorted(records) or "none")
 
