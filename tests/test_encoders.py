@@ -34,11 +34,11 @@ def test_batching_and_order_do_not_change_embeddings():
 
 def test_disk_cache_round_trip(tmp_path):
     first = encode_texts(TEXTS, progress=False, cache=True, cache_root=tmp_path)
-    files = list((tmp_path / "embeddings").glob("*.safetensors"))
+    files = list((tmp_path / "embeddings").glob("*/embeddings.safetensors"))
     assert len(files) == 1
     assert torch.equal(encode_texts(TEXTS, progress=False, cache=True, cache_root=tmp_path), first)
     encode_texts(TEXTS[:2], progress=False, cache=True, cache_root=tmp_path)
-    assert len(list((tmp_path / "embeddings").glob("*.safetensors"))) == 2  # other texts, other key
+    assert len(list((tmp_path / "embeddings").glob("*/embeddings.safetensors"))) == 2  # other texts, other key
 
 
 def test_bad_input():

@@ -31,6 +31,7 @@ from coala_lib.core.cache import (
     MANIFEST,
     CacheError,
     CorruptCacheWarning,
+    cached_file,
     load_cached,
     open_entry,
     publishing,
@@ -524,3 +525,46 @@ def test_a_damaged_generated_imdb_entry_is_regenerated(tmp_path: Path) -> None:
     with pytest.warns(CorruptCacheWarning, match="recomputing") as caught:
         again = generated_triplets(rows, **args)
     assert named(caught, entry) and calls == [4, 4] and again == made
+
+
+def test_one_file_artefacts_are_verified_and_remade(tmp_path: Path) -> None:
+    made = []
+
+    def cached(value: int) -> int:
+        return cached_file(
+            tmp_path / "one",
+            kind="toy-file",
+            key="one",
+            fields={"v": 1},
+            name="value.txt",
+            make=lambda: made.append(value) or value,
+            encode=lambda v: str(v).encode(),
+            decode=lambda blob: int(blob.decode()),
+        )
+
+    assert cached(7) == 7 and cached(8) == 7 and made == [7]  # the second call reads the entry
+    (tmp_path / "one" / "value.txt").write_bytes(b"9")  # same size, other content
+    with pytest.warns(CorruptCacheWarning) as caught:
+        assert cached(7) == 7
+    assert named(caught, tmp_path / "one") and made == [7, 7]
+    manifest = json.loads((tmp_path / "one" / MANIFEST).read_text())
+    (tmp_path / "one" / "value.txt").write_bytes(b"x")  # hash updated too: verified bytes that do not decode
+    manifest["files"]["value.txt"] = {"sha256": hashlib.sha256(b"x").hexdigest(), "bytes": 1}
+    (tmp_path / "one" / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.warns(CorruptCacheWarning, match="does not decode"):
+        assert cached(7) == 7
+
+
+def test_cached_embeddings_are_verified(tmp_path: Path) -> None:
+    from coala_lib.backbone.encoders import encode_texts
+
+    texts = ["a fine film", "a dull film"]
+    first = encode_texts(texts, progress=False, cache=True, cache_root=tmp_path)
+    (entry,) = (tmp_path / "embeddings").iterdir()
+    file = entry / "embeddings.safetensors"
+    blob = bytearray(file.read_bytes())
+    blob[-1] ^= 0x01
+    file.write_bytes(bytes(blob))
+    with pytest.warns(CorruptCacheWarning) as caught:
+        again = encode_texts(texts, progress=False, cache=True, cache_root=tmp_path)
+    assert named(caught, entry) and torch.equal(again, first)

@@ -41,7 +41,7 @@ def test_judge_trains_on_small_sample_and_is_cached(tmp_path):
     assert judge.accuracy >= 0.9
     p = judge.positivity(["About the plot: a masterpiece.", "About the plot: a disaster."])
     assert p.shape == (2,) and p[0] > 0.5 > p[1]
-    cached = list((tmp_path / "cache" / "sentiment_judge").glob("*.safetensors"))
+    cached = list((tmp_path / "cache" / "sentiment_judge").glob("*/judge.safetensors"))
     assert len(cached) == 1
     again = SentimentJudge.train_or_load(**kwargs)
     assert torch.equal(again.weight, judge.weight) and again.accuracy == judge.accuracy and again.key == judge.key

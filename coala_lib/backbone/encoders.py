@@ -13,18 +13,21 @@ also be cached on disk (safetensors, keyed by the texts and settings) with ``cac
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
 import torch
-from safetensors.torch import load_file
+from safetensors.torch import load
 from safetensors.torch import save as save_safetensors
 from tqdm.auto import tqdm
 
 from coala_lib.backbone.pooling import pool
-from coala_lib.core.files import atomic_write_bytes, cache_dir, content_key
+from coala_lib.core.cache import cached_file
+from coala_lib.core.files import cache_dir, content_key
 from coala_lib.core.runtime import progress_off, resolve_device
 
 ENCODER_NAME = "sentence-transformers/all-MiniLM-L6-v2"
@@ -69,8 +72,9 @@ def encode_texts(
 
     Texts are encoded in batches of ``batch_size`` sorted by length (less padding), and returned
     in the input order. ``normalize`` L2-normalises each row (cosine similarity = dot product).
-    With ``cache=True`` the result is stored under ``cache_dir(cache_root)/embeddings/`` keyed by
-    the texts and every setting, and later calls with the same content load it instead.
+    With ``cache=True`` the result is a verified cache entry (:func:`coala_lib.core.cache.cached_file`)
+    under ``cache_dir(cache_root)/embeddings/`` keyed by the texts and every setting, and later calls
+    with the same content load it instead.
     """
     if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
         raise TypeError("texts must be a list of strings; wrap a single text as [text].")
@@ -81,12 +85,34 @@ def encode_texts(
     texts = list(texts)
     if not texts:
         return torch.empty(0, EMBEDDING_DIM)
-    path = None
-    if cache:
-        key = content_key(ENCODER_NAME, max_length, normalize, texts)
-        path = cache_dir(cache_root) / "embeddings" / f"minilm-{key}.safetensors"
-        if path.exists():
-            return load_file(str(path))["embeddings"]
+    if not cache:
+        return _embed(texts, batch_size, device, normalize, progress, max_length)
+    digest = hashlib.sha256(json.dumps(texts).encode("utf-8")).hexdigest()
+    fields = {"encoder": ENCODER_NAME, "max_length": max_length, "normalize": normalize, "texts": digest}
+    key = content_key(fields)
+
+    def decode(blob: bytes) -> torch.Tensor:
+        embeddings = load(blob)["embeddings"]
+        if embeddings.shape != (len(texts), EMBEDDING_DIM):
+            raise ValueError(f"embeddings of shape {tuple(embeddings.shape)}, not ({len(texts)}, {EMBEDDING_DIM})")
+        return embeddings
+
+    return cached_file(
+        cache_dir(cache_root) / "embeddings" / f"minilm-{key}",
+        kind="embeddings",
+        key=key,
+        fields=fields,
+        name="embeddings.safetensors",
+        make=lambda: _embed(texts, batch_size, device, normalize, progress, max_length),
+        encode=lambda out: save_safetensors({"embeddings": out.contiguous()}),
+        decode=decode,
+    )
+
+
+def _embed(
+    texts: list[str], batch_size: int, device: str | torch.device, normalize: bool, progress: bool, max_length: int
+) -> torch.Tensor:
+    """MiniLM embeddings of ``texts`` (see :func:`encode_texts`), computed in length-sorted batches."""
     tokenizer, model = load_encoder(device)
     dev = next(model.parameters()).device
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
@@ -103,6 +129,4 @@ def encode_texts(
         if normalize:
             emb = torch.nn.functional.normalize(emb, dim=1)
         out[idx] = emb.cpu()
-    if path is not None:
-        atomic_write_bytes(path, save_safetensors({"embeddings": out.contiguous()}))
     return out

@@ -221,6 +221,37 @@ def load_cached(
         return None
 
 
+def cached_file(
+    final: str | os.PathLike,
+    *,
+    kind: str,
+    key: str,
+    fields: Mapping[str, Any],
+    name: str,
+    make: Callable[[], T],
+    encode: Callable[[T], bytes],
+    decode: Callable[[bytes], T],
+) -> T:
+    """An artefact stored as one file ``name`` of entry ``final``: decoded from its verified bytes, or
+    made, encoded and published. A failure to decode verified bytes is treated like damage (warned,
+    recomputed)."""
+
+    def read(entry: CacheEntry) -> T:
+        blob = entry.read_bytes(name)
+        try:
+            return decode(blob)
+        except Exception as err:  # verified bytes that do not decode: the entry is unusable, whatever the cause
+            raise CacheError(f"cache entry {entry.path}: {name} does not decode ({err!r})") from err
+
+    found = load_cached(final, read, kind=kind, key=key, fields=fields)
+    if found is not None:
+        return found
+    value = make()
+    with publishing(final, kind=kind, key=key, fields=fields) as stage:
+        (stage.path / name).write_bytes(encode(value))
+    return value
+
+
 @dataclass
 class Stage:
     """A staging folder being filled: write files under ``path``; set ``shape`` and ``meta`` as known."""

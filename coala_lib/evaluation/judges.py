@@ -33,14 +33,15 @@ from typing import Any, Protocol
 
 import numpy as np
 import torch
-from safetensors import safe_open
+from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
 from coala_lib.backbone.encoders import ENCODER_NAME, encode_texts
-from coala_lib.core.files import atomic_write_bytes, cache_dir, content_key
+from coala_lib.core.cache import cached_file
+from coala_lib.core.files import cache_dir, content_key
 from coala_lib.core.metrics import pairwise_accuracy
 from coala_lib.data.schema import Triplet
-from coala_lib.evaluation.sentiment import SentimentJudge, fit_logistic
+from coala_lib.evaluation.sentiment import SentimentJudge, fit_logistic, safetensors_metadata
 from coala_lib.evaluation.win_rates import outcomes_from_scores
 
 
@@ -146,16 +147,25 @@ class PreferenceJudge:
         """:meth:`fit`, cached as safetensors under ``cache_dir()/preference_judge/<key>`` (key: the pairs and settings)."""
         digest = [[t.prompt, t.chosen, t.rejected] for t in (*train, *test)]
         key = content_key("preference-judge", ENCODER_NAME, len(train), l2, max_length, digest)
-        path = cache_dir(cache_root) / "preference_judge" / f"{key}.safetensors"
-        if path.exists():
-            with safe_open(str(path), framework="pt") as handle:
-                meta = handle.metadata()
-                weight = handle.get_tensor("weight")
-            return cls(weight, float(meta["accuracy"]), json.loads(meta["params"]))
-        judge = cls.fit(train, test, l2, max_length)
-        meta = {"accuracy": repr(judge.accuracy), "params": json.dumps(judge.params)}
-        atomic_write_bytes(path, save_safetensors({"weight": judge.weight.contiguous()}, metadata=meta))
-        return judge
+
+        def encode(judge: PreferenceJudge) -> bytes:
+            meta = {"accuracy": repr(judge.accuracy), "params": json.dumps(judge.params)}
+            return save_safetensors({"weight": judge.weight.contiguous()}, metadata=meta)
+
+        def decode(blob: bytes) -> PreferenceJudge:
+            meta = safetensors_metadata(blob)
+            return cls(load_safetensors(blob)["weight"], float(meta["accuracy"]), json.loads(meta["params"]))
+
+        return cached_file(
+            cache_dir(cache_root) / "preference_judge" / key,
+            kind="preference-judge",
+            key=key,
+            fields={"encoder": ENCODER_NAME, "n_train": len(train), "l2": l2, "max_length": max_length},
+            name="judge.safetensors",
+            make=lambda: cls.fit(train, test, l2, max_length),
+            encode=encode,
+            decode=decode,
+        )
 
 
 @dataclass

@@ -22,11 +22,12 @@ from functools import partial
 from typing import Any
 
 import torch
-from safetensors import safe_open
+from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
 from coala_lib.backbone.encoders import ENCODER_NAME, encode_texts
-from coala_lib.core.files import atomic_write_bytes, cache_dir, content_key
+from coala_lib.core.cache import cached_file
+from coala_lib.core.files import cache_dir, content_key
 from coala_lib.data.imdb import load_imdb_reviews
 
 
@@ -76,24 +77,40 @@ class SentimentJudge:
             "max_length": max_length,
         }
         key = content_key("sentiment-judge", params, train_x, train_y, test_x)
-        path = cache_dir(cache_root) / "sentiment_judge" / f"{key}.safetensors"
-        if path.exists():
-            return cls._read(path, key)
-        encode = partial(encode_texts, device=device, progress=progress, max_length=max_length)
-        weight, bias = fit_logistic(encode(train_x), train_y, l2)
-        scores = encode(test_x).double() @ weight + bias
-        accuracy = float((torch.sign(scores) == test_y.double()).double().mean())
-        judge = cls(weight, bias, accuracy, params, key)
-        metadata = {"params": json.dumps(params), "accuracy": repr(accuracy), "bias": repr(bias)}
-        atomic_write_bytes(path, save_safetensors({"weight": weight.contiguous()}, metadata=metadata))
-        return judge
 
-    @classmethod
-    def _read(cls, path: os.PathLike, key: str) -> SentimentJudge:
-        with safe_open(str(path), framework="pt") as handle:
-            metadata = handle.metadata()
-            weight = handle.get_tensor("weight")
-        return cls(weight, float(metadata["bias"]), float(metadata["accuracy"]), json.loads(metadata["params"]), key)
+        def make() -> SentimentJudge:
+            encode = partial(encode_texts, device=device, progress=progress, max_length=max_length)
+            weight, bias = fit_logistic(encode(train_x), train_y, l2)
+            scores = encode(test_x).double() @ weight + bias
+            accuracy = float((torch.sign(scores) == test_y.double()).double().mean())
+            return cls(weight, bias, accuracy, params, key)
+
+        def encode(judge: SentimentJudge) -> bytes:
+            metadata = {"params": json.dumps(params), "accuracy": repr(judge.accuracy), "bias": repr(judge.bias)}
+            return save_safetensors({"weight": judge.weight.contiguous()}, metadata=metadata)
+
+        def decode(blob: bytes) -> SentimentJudge:
+            meta = safetensors_metadata(blob)
+            weight = load_safetensors(blob)["weight"]
+            return cls(weight, float(meta["bias"]), float(meta["accuracy"]), json.loads(meta["params"]), key)
+
+        return cached_file(
+            cache_dir(cache_root) / "sentiment_judge" / key,
+            kind="sentiment-judge",
+            key=key,
+            fields={"params": params},
+            name="judge.safetensors",
+            make=make,
+            encode=encode,
+            decode=decode,
+        )
+
+
+def safetensors_metadata(blob: bytes) -> dict[str, str]:
+    """The ``__metadata__`` of a safetensors file held in memory (its header: an 8-byte little-endian
+    length, then that many bytes of JSON)."""
+    size = int.from_bytes(blob[:8], "little")
+    return dict(json.loads(blob[8 : 8 + size].decode("utf-8")).get("__metadata__") or {})
 
 
 def fit_logistic(
