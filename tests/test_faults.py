@@ -40,6 +40,7 @@ from coala_lib.core.cache import (
 from coala_lib.data import load_triplets, write_jsonl_gz
 from coala_lib.data.schema import Triplet
 from coala_lib.data.sources import DataFileError
+from coala_lib.head.config import HeadConfig
 
 TRAIN = "ultrafeedback-binarized-sample-train.jsonl.gz"
 EVAL = "ultrafeedback-binarized-sample-eval.jsonl.gz"
@@ -451,6 +452,21 @@ def test_help_notebook_lists_every_parameter(path: Path, tmp_path: Path) -> None
         (lambda: SFTConfig(dropout=1.0), r"dropout must be in \[0, 1\)"),
         (lambda: BaselineConfig(max_steps="10"), "max_steps must be an integer, got the text '10'"),
         (lambda: BaselineConfig(beta=-0.1), "beta must be > 0"),
+        (lambda: HeadConfig(n_pairs="300"), "n_pairs must be an integer, got the text '300'"),
+        (lambda: HeadConfig(P=2.5), r"P must be an integer, got 2\.5 \(float\)"),
+        (lambda: HeadConfig(beta="1e-3"), "beta must be a finite number, got the text '1e-3'"),
+        (lambda: HeadConfig(dataset="imbd"), "dataset='imbd' is not allowed; choose one of 'imdb', 'ultrafeedback'"),
+        (
+            lambda: HeadConfig(phase2="listwise"),
+            "phase2='listwise' is not allowed; choose one of 'pairwise', 'pointwise'",
+        ),
+        (
+            lambda: HeadConfig(pairing="shuffled"),
+            "pairing='shuffled' is not allowed; choose one of 'matched', 'random'",
+        ),
+        (lambda: HeadConfig(pooling="max"), "pooling='max' is not allowed; choose one of 'mean', 'last'"),
+        (lambda: HeadConfig(phase2="pointwise", pairing="random"), "pairing applies only to phase2='pairwise'"),
+        (lambda: HeadConfig(n_eval=0), "n_eval must be an integer >= 1, got 0"),
     ],
 )
 def test_settings_are_checked_when_built(build, message: str) -> None:

@@ -12,7 +12,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from coala_lib.backbone.pooling import POOLINGS
 from coala_lib.convex.cronos import DEFAULT_RHO
+from coala_lib.core.checks import check_choice, check_int, check_number
+from coala_lib.data.loaders import DATASETS
 from coala_lib.head.phase2 import OBJECTIVES, PAIRINGS
 
 PHASE2_SOLVERS: tuple[str, ...] = ("newton", "adamw")
@@ -61,16 +64,28 @@ class HeadConfig:
     revision: str | None = None
 
     def __post_init__(self) -> None:
-        if self.n_pairs < 1 or self.n_eval < 1:
-            raise ValueError(f"n_pairs and n_eval must be >= 1, got {self.n_pairs} and {self.n_eval}")
-        if self.phase2 not in OBJECTIVES:
-            raise ValueError(f"phase2={self.phase2!r} is not one of {OBJECTIVES}")
-        if self.pairing not in PAIRINGS:
-            raise ValueError(f"pairing={self.pairing!r} is not one of {PAIRINGS}")
-        if self.phase2_solver not in PHASE2_SOLVERS:
-            raise ValueError(
-                f"phase2_solver must be 'newton' (certified optimum) or 'adamw', got {self.phase2_solver!r}"
-            )
+        """Check every field when the config is built (before data or a model is loaded): one sentence
+        naming the field, what was given and what is allowed (text such as papermill ``-r`` passes is refused)."""
+        if not isinstance(self.model, str) or not self.model:
+            raise TypeError(f"model must be a registry alias, a local path or a Hub id (text), got {self.model!r}")
+        check_choice("dataset", self.dataset, DATASETS)
+        check_choice("pooling", self.pooling, POOLINGS)
+        check_choice("phase2", self.phase2, OBJECTIVES)
+        check_choice("pairing", self.pairing, PAIRINGS)
+        check_choice("phase2_solver", self.phase2_solver, PHASE2_SOLVERS)
+        if self.phase2 == "pointwise" and self.pairing != "matched":
+            raise ValueError("pairing applies only to phase2='pairwise'; leave pairing='matched' with 'pointwise'")
+        for name in ("n_pairs", "n_eval", "max_length", "P", "cronos_max_iters", "adamw_epochs", "adamw_batch"):
+            check_int(name, getattr(self, name), minimum=1)
+        check_int("baseline_steps", self.baseline_steps, minimum=0)
+        check_int("seed", self.seed)
+        for name in ("rho", "phase2_beta", "adamw_lr", "baseline_lr"):
+            check_number(name, getattr(self, name), positive=True)
+        for name in ("beta", "phase2_l2"):
+            check_number(name, getattr(self, name), minimum=0.0)
+        check_number("phase2_gamma", self.phase2_gamma)
+        if self.revision is not None and not isinstance(self.revision, str):
+            raise TypeError(f"revision must be a Hub revision (text) or None, got {self.revision!r}")
 
     @classmethod
     def select(
