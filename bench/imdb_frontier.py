@@ -39,7 +39,7 @@ CPU (the book's record; one torch thread, polite to other users of the machine):
 
 GPU at the same scale or larger (``--model`` any alias of :mod:`coala_lib.backbone.registry`)::
 
-    .venv/bin/python bench/imdb_frontier.py --device cuda --model gpt2 --decode-batch 256
+    .venv/bin/python bench/imdb_frontier.py --device cuda --model gpt2 --set decode_batch=256
 """
 
 from __future__ import annotations
@@ -65,6 +65,7 @@ from coala_lib.backbone.features import triplets_digest
 from coala_lib.backbone.registry import Backbone, load_backbone
 from coala_lib.backbone.sft import SFTConfig, apply_sft
 from coala_lib.baselines.trl_training import BaselineConfig, load_policy, train_or_load_baseline
+from coala_lib.core.cache import CacheEntry, CacheError, load_cached, publishing
 from coala_lib.core.files import atomic_write_bytes, atomic_write_json, cache_dir, content_key, environment_record
 from coala_lib.core.runtime import resolve_device, seed_everything
 from coala_lib.data import Triplet, TripletDataset, load_imdb_reviews, load_triplets
@@ -86,6 +87,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "results" / "imdb_frontier"
 RECORD, GENERATIONS = "record.json", "generations.jsonl.gz"
 VERSION = 1
+PAYLOAD = "payload.json"  # the one file of a stage or chunk cache entry
 log = logging.getLogger("imdb_frontier")
 
 #: What the issue asks of the committed record for every method (checked into ``status.meets_minimums``).
@@ -178,33 +180,31 @@ TINY: dict[str, Any] = dict(
 
 
 class Cache:
-    """Content-keyed JSON entries under ``root``: written atomically with their key and a digest of their
-    payload, verified on read (a corrupt or foreign entry is recomputed, never used)."""
+    """Content-keyed JSON stages and decoding chunks under ``root``: each a cache entry of
+    :mod:`coala_lib.core.cache` (published atomically with its SHA-256, read back verified; a corrupt or
+    foreign entry is reported with its path and recomputed, never used)."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
 
     def path(self, kind: str, key: str) -> Path:
-        return self.root / kind / f"{key}.json"
+        return self.root / kind / key
 
     def get(self, kind: str, key: str) -> dict[str, Any] | None:
-        path = self.path(kind, key)
-        if not path.is_file():
-            return None
-        try:
-            entry = json.loads(path.read_text(encoding="utf-8"))
-            ok = entry.get("key") == key and entry.get("digest") == content_key(entry.get("payload"))
-        except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
-            ok = False
-        if not ok:
-            log.warning("cache entry %s is corrupt or foreign: recomputing it", path)
-            return None
-        return entry["payload"]
+        return load_cached(self.path(kind, key), _read_payload, kind=f"imdb-frontier-{kind}", key=key)
 
     def put(self, kind: str, key: str, payload: dict[str, Any]) -> dict[str, Any]:
         payload = json.loads(json.dumps(payload, default=_jsonable))  # what a later read will see
-        atomic_write_json(self.path(kind, key), {"key": key, "digest": content_key(payload), "payload": payload})
+        with publishing(self.path(kind, key), kind=f"imdb-frontier-{kind}", key=key, fields={}) as stage:
+            atomic_write_json(stage.path / PAYLOAD, payload)
         return payload
+
+
+def _read_payload(entry: CacheEntry) -> dict[str, Any]:
+    payload = entry.read_json(PAYLOAD)
+    if not isinstance(payload, dict):
+        raise CacheError(f"cache entry {entry.path}: {PAYLOAD} is not a JSON object")
+    return payload
 
 
 def _jsonable(obj: Any) -> Any:
