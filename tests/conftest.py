@@ -1,4 +1,9 @@
-"""Fixtures shared by the test files: the seeded ``tiny`` backbone, built once per session.
+"""Fixtures shared by the test files (the seeded ``tiny`` backbone, built once per session) and the
+``book`` marker of the fast lane.
+
+Tests that need the built book (the ``html`` and ``browser`` fixtures of test_book.py and
+test_browser.py) are marked ``book`` here, so ``scripts/test.sh --fast`` (``-m "not slow and not book"``)
+leaves them, with nbval, to the full lane.
 
 ``tiny`` is the randomly initialised two-layer Llama of :func:`coala_lib.backbone.registry.build_tiny`
 (seed 0, CPU, GPT-2's BPE). Tests only read it (the baselines train deep copies); a test that modifies
@@ -28,3 +33,14 @@ def fresh_tiny() -> Callable[..., Backbone]:
         return load_backbone("tiny", device="cpu", seed=seed)
 
     return build
+
+
+#: Fixtures that build the Jupyter Book (minutes): their tests belong to the full lane.
+BOOK_FIXTURES = {"html", "browser"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test that uses a book-building fixture ``book``."""
+    for item in items:
+        if BOOK_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.book)
