@@ -15,6 +15,7 @@ from bench_modules import load_bench
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from coala_lib.chapters.frontier import check_record, frontier_frame, read_generations
+from coala_lib.core.cache import CorruptCacheWarning
 from coala_lib.data import write_jsonl_gz
 from coala_lib.evaluation.frontier import cluster_bootstrap, distinct_n, select_setting, summarise_setting
 from coala_lib.evaluation.kl import (
@@ -23,6 +24,7 @@ from coala_lib.evaluation.kl import (
     generated_mask,
     policy_kl_terms,
     recorded_kl_terms,
+    reference_kl_terms,
     step_kl,
 )
 from coala_lib.evaluation.lexicon import LexiconJudge
@@ -184,14 +186,44 @@ def test_policy_kl_matches_exact_enumeration() -> None:
     assert float(same.mc.abs().max()) == 0.0 and float(same.rb.abs().max()) == 0.0
 
 
-def test_recorder_refuses_an_untruncated_sampler_and_restores_sample() -> None:
+def test_reference_sampling_needs_no_second_forward_and_records_are_checked() -> None:
+    reference = toy_lm(3)
+    ids = torch.tensor([PROMPT] * 64)
+    ones = torch.ones_like(ids)
+    plain = GuidanceConfig.plain(
+        top_k=V, top_p=1.0, temperature=1.0, repetition_penalty=1.0, max_new_tokens=T, ignore_eos=True
+    )
+    recorder = SamplingRecorder(max_support=2)  # the untruncated support (6 tokens) is not kept
+    with recorder.record():
+        out = guided_generate(
+            reference,
+            None,
+            config=plain,
+            generator=torch.Generator().manual_seed(2),
+            input_ids=ids,
+            attention_mask=ones,
+        )
+    terms = reference_kl_terms(recorder.steps, out.sequences, ids.shape[1], [])
+    forced = policy_kl_terms(reference, reference, out.sequences, ones, [])
+    assert np.allclose(terms.logp_ref.numpy(), forced.logp_ref.numpy(), atol=1e-4)
+    assert float(terms.mc.abs().max()) == 0.0 and float(terms.rb.abs().max()) == 0.0
+    with pytest.raises(ValueError, match="untruncated"):
+        recorded_kl_terms(recorder.steps, reference, out.sequences, ones, [])
+    truncated = SamplingRecorder()
+    with truncated.record():
+        again = guided_generate(
+            reference,
+            None,
+            config=plain.with_(top_k=2),
+            generator=torch.Generator().manual_seed(2),
+            input_ids=ids,
+            attention_mask=ones,
+        )
+    with pytest.raises(ValueError, match="truncated"):
+        reference_kl_terms(truncated.steps, again.sequences, ids.shape[1], [])
     from coala_lib.guidance import decoding
 
-    original = decoding.sample
-    recorder = SamplingRecorder(max_support=2)
-    with pytest.raises(ValueError, match="teacher forcing"), recorder.record():
-        decoding.sample(torch.zeros(1, 4), None)
-    assert decoding.sample is original
+    assert decoding.sample.__name__ == "sample"  # the recorder put the sampler back
 
 
 def test_lexicon_judge() -> None:
@@ -293,7 +325,7 @@ def test_resume_after_a_kill_and_the_record(tmp_path, bench, monkeypatch) -> Non
     with pytest.raises(KeyboardInterrupt):
         bench.main(tiny_args(tmp_path))
     chunk_dir = tmp_path / "cache" / "imdb_frontier" / "chunk"
-    published = sorted(chunk_dir.glob("*.json"))
+    published = sorted(p for p in chunk_dir.iterdir() if not p.name.startswith("."))  # cache entries (folders)
     assert len(published) == 2
     (chunk_dir / ".half-written.json.tmp").write_text("{")  # a crash's leftover is never read
 
@@ -304,11 +336,12 @@ def test_resume_after_a_kill_and_the_record(tmp_path, bench, monkeypatch) -> Non
     assert record["status"]["complete"] and not record["status"]["decoding_runs_pending"]
 
     # a damaged entry is recomputed, and a chunk's draws depend on its identity only: same texts again
-    victim = published[0]
-    before = json.loads(victim.read_text())["payload"]
+    victim = published[0] / "payload.json"
+    before = json.loads(victim.read_text())
     victim.write_text(victim.read_text()[:-20])
-    again = bench.main(tiny_args(tmp_path))
-    assert json.loads(victim.read_text())["payload"]["texts"] == before["texts"]
+    with pytest.warns(CorruptCacheWarning, match="recomputing"):
+        again = bench.main(tiny_args(tmp_path))
+    assert json.loads(victim.read_text())["texts"] == before["texts"]
     assert [s["reward_book"] for s in again["settings"]] == [s["reward_book"] for s in record["settings"]]
 
     check_record(record)
