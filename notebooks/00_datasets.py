@@ -125,7 +125,7 @@ issues
 
 # %%
 # NBVAL_CHECK_OUTPUT
-counts_table(list(splits.values()))
+counts_table(list(splits.values()), coala_paper.DATASET_PAIRS)
 
 # %% [markdown]
 # ## What the triplets look like

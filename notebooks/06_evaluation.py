@@ -51,7 +51,7 @@ pair_judge_train = 200  # held-out IMDb pairs the pairwise judge is trained on .
 pair_judge_test = 100  # ... and the further held-out pairs it is tested on
 survey_page = "../survey/imdb.md"  # relative to book/executed, where papermill runs
 survey_key = "../survey/keys/imdb.json"  # the answer key, stored apart and not linked from the page
-simulated_raters = 107  # the paper's number of raters, for the dry run of the analysis
+simulated_raters = None  # raters in the dry run; None: the paper's (claims.paper)
 seed = None  # notebook 03's seed, also this notebook's sampling and survey seed
 device = "auto"
 data_dir = None  # None: $COALA_DATA_DIR (offline copies) or the Hub
@@ -277,6 +277,7 @@ print(f"{len(items)} items written")
 # NBVAL_CHECK_OUTPUT
 key = json.loads(Path(key_path).read_text())
 shares = coala_paper.human_study_shares("imdb")
+simulated_raters = simulated_raters or coala_paper.HUMAN_STUDY_RATERS
 analysis = analyse_responses(
     simulate_responses(key, shares, simulated_raters, seed=seed), key, seed=seed
 )

@@ -1,4 +1,5 @@
-"""Dataset summaries for the book: our triplet counts next to the paper's Table 2, and text lengths."""
+"""Dataset summaries for the book: our triplet counts (next to the paper's, given by the caller from
+:data:`coala_lib.claims.paper.DATASET_PAIRS`, the paper numbers' one home), and text lengths."""
 
 from __future__ import annotations
 
@@ -9,24 +10,18 @@ import pandas as pd
 from coala_lib.data.loaders import TripletDataset
 from coala_lib.data.schema import Triplet
 
-# Paper (Feng & Pilanci, ICML 2026), Table 2: number of preference triplets per dataset.
-PAPER_TRIPLET_COUNTS: dict[str, int] = {
-    "edufeedback": 65_606,
-    "ultrafeedback": 60_917,
-    "imdb": 25_000,
-    "helpsteer": 7_708,
-}
 
-
-def counts_table(splits: Sequence[TripletDataset]) -> pd.DataFrame:
-    """One row per dataset: the paper's count, ours per split and in total, rows read, and where ours came from."""
+def counts_table(splits: Sequence[TripletDataset], paper_counts: Mapping[str, int] | None = None) -> pd.DataFrame:
+    """One row per dataset: the paper's count (``paper_counts``, its Table 2), ours per split and in total,
+    rows read, and where ours came from."""
+    paper_counts = paper_counts or {}
     records: dict[str, dict] = {}
     for ds in splits:
         rec = records.setdefault(
             ds.name,
             {
                 "dataset": ds.name,
-                "paper (Table 2)": PAPER_TRIPLET_COUNTS.get(ds.name),
+                "paper (Table 2)": paper_counts.get(ds.name),
                 "ours: train": 0,
                 "ours: eval": 0,
                 "rows read": 0,

@@ -18,7 +18,7 @@ import seaborn as sns
 from matplotlib.figure import Figure
 
 from coala_lib.accounting.counting import ResultRecord
-from coala_lib.claims.paper import ASSUMED_TFLOPS_PER_SECOND, REPORTED_TFLOPS
+from coala_lib.claims.paper import ASSUMED_TFLOPS_PER_SECOND, MODEL_NAMES, REPORTED_TFLOPS
 
 METHOD_LABELS = {
     "coala": "COALA (extraction + Phase I + II)",
@@ -27,7 +27,6 @@ METHOD_LABELS = {
     "lora_orpo": "LoRA-ORPO",
     "lora_sft": "LoRA-SFT",
 }
-PAPER_MODELS = {"llama": "Llama-3.1-8B", "mistral": "Mistral-7B", "gpt2": "GPT-2"}
 
 
 def find_bench_records(directory: str | os.PathLike, prefix: str = "bench_efficiency_") -> dict[str, ResultRecord]:
@@ -101,7 +100,7 @@ def paper_table() -> pd.DataFrame:
     """The paper's Table 5 (EduFeedback) with the wall seconds its "TFLOPs" stand for (÷ 231 TFLOP/s)."""
     rows = [
         {
-            "model": PAPER_MODELS[model],
+            "model": MODEL_NAMES[model],
             "method": method,
             "paper_tflops": value,
             "implied_seconds": value / ASSUMED_TFLOPS_PER_SECOND,
