@@ -67,8 +67,8 @@ from coala_lib.accounting.gpu_check import GPU_CHECK_FILE, GPU_CHECK_FORMAT, GPU
 from coala_lib.baselines.trl_training import PAPER_TRAINING_ARGS, BaselineConfig  # noqa: E402
 from coala_lib.core.files import atomic_write_json, environment_record  # noqa: E402
 from coala_lib.core.runtime import resolve_device, seed_everything, timed  # noqa: E402
+from coala_lib.head.config import HeadConfig  # noqa: E402
 from coala_lib.head.phase2 import design, solve_newton, train_adamw  # noqa: E402
-from coala_lib.head.training import HeadConfig  # noqa: E402
 
 NOTEBOOK = ROOT / "notebooks" / "03_train.ipynb"
 VERSIONED = (
