@@ -66,7 +66,6 @@ from coala_lib.backbone.registry import Backbone, load_backbone
 from coala_lib.backbone.sft import SFTConfig, apply_sft
 from coala_lib.baselines.trl_training import BaselineConfig, load_policy, train_or_load_baseline
 from coala_lib.core.cache import CacheEntry, CacheError, load_cached, publishing
-from coala_lib.core.cache import CacheEntry, CacheError, load_cached, publishing
 from coala_lib.core.files import atomic_write_bytes, atomic_write_json, cache_dir, content_key, environment_record
 from coala_lib.core.runtime import resolve_device, seed_everything
 from coala_lib.data import Triplet, TripletDataset, load_imdb_reviews, load_triplets
@@ -88,7 +87,6 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "results" / "imdb_frontier"
 RECORD, GENERATIONS = "record.json", "generations.jsonl.gz"
 VERSION = 1
-PAYLOAD = "payload.json"  # the one file of a stage or chunk cache entry
 PAYLOAD = "payload.json"  # the one file of a stage or chunk cache entry
 log = logging.getLogger("imdb_frontier")
 
