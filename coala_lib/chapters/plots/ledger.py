@@ -103,7 +103,7 @@ def ledger_html(table: pd.DataFrame, rules: Mapping[str, str]) -> str:
     """The ledger as an HTML table: claim (with its details fold), paper, ours, verdict badge."""
     head = "".join(
         f'<th style="text-align:left;padding:0.5em 0.6em;width:{w}">{name}</th>'
-        for name, w in (("Claim", "32%"), ("Paper", "20%"), ("Ours", "31%"), ("Verdict", "17%"))
+        for name, w in (("Claim", "29%"), ("Paper", "19%"), ("Ours", "30%"), ("Verdict", "22%"))
     )
     rows = []
     for _, row in table.iterrows():
