@@ -81,10 +81,14 @@ pd.set_option("display.max_colwidth", 80)
 # ## One schema, validated
 #
 # Every loader yields `Triplet(prompt, chosen, rejected, source, row, meta)`; `row` points back to
-# the source row. Each row goes through four checks in order: **schema** (a field missing or of the
-# wrong type), **empty** (a blank prompt or response), **identical** (chosen equals rejected) and
-# **duplicate** (the same triplet seen before in the split). A failing row is recorded with its
-# dataset, row and field, dropped and counted; nothing stops the load. Splits: datasets that ship
+# the source row (in a local file, its line number counted from 1). Each row goes through five
+# checks in order: **schema** (a line that is not a JSON record, a field missing or of the wrong
+# type), **empty** (a blank prompt or response), **length** (a text over 100,000 characters),
+# **identical** (chosen equals rejected) and **duplicate** (the same triplet seen before in the
+# split). Control characters (NUL, backspace, ...) are removed first and the cleaned triplets
+# counted. A failing row is recorded with its dataset, row and field, dropped and counted; nothing
+# stops the load, but a file that cannot be read, or a split left with no triplet, is an error
+# naming the file. Splits: datasets that ship
 # a split keep it; the others are divided 90/10 by `seed` by conversation (or prompt) before any
 # triplet is built, so that no prompt lands on both sides.
 
