@@ -478,7 +478,7 @@ class Check:
             result = fit_phase1(X, y, s, self.args.seed)
         self.phase1 = (X, y, result)
         record.params.update(max_iters=s.phase1_max_iters, dtype="float32", data="bench/solver.py planted_data")
-        return stage_result(record, **scalars(result))
+        return stage_result(record, **(scalars(result) | {"converged": bool(result.converged)}))
 
     def phase2_stage(self) -> dict[str, Any]:
         s, config = self.settings, HeadConfig()

@@ -178,7 +178,7 @@ def test_summary_takes_coala_peak_over_its_gpu_stages(tmp_path) -> None:
     record = record_with(
         extraction_llama8b=ok(17 * 2**30, tokens_per_second=30_000.0),
         extraction_mistral7b=ok(16 * 2**30),
-        phase1=ok(5 * 2**30, iterations=40, converged=True),
+        phase1=ok(5 * 2**30, iterations=40, converged=True, certificate={"relative_gap": 5e-5, "certified": True}),
         lora_dpo_llama8b=ok(30 * 2**30, seconds_per_step=2.0),  # a baseline: not COALA's peak
         guidance={"status": "skipped", "reason": "would not fit"},
         notebook03={"status": "running"},
@@ -189,6 +189,7 @@ def test_summary_takes_coala_peak_over_its_gpu_stages(tmp_path) -> None:
     assert summary["lora_dpo_peak_memory_bytes"] == 30 * 2**30 and summary["lora_dpo_seconds_per_step"] == 2.0
     assert summary["extraction_tokens_per_second"] == {"llama8b": 30_000.0, "mistral7b": None}
     assert summary["phase1_iterations"] == 40 and summary["phase1_converged"] is True
+    assert summary["phase1_relative_gap"] == 5e-5
     assert summary["status"]["phase2"] == "not run"
     assert summary["not_measured"] == {"notebook03": "stopped while running", "guidance": "would not fit"}
     record["stages"]["phase1"] = ok(SINGLE_GPU_BYTES + 1)

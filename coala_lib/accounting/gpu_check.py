@@ -124,6 +124,7 @@ def gpu_check_summary(record: dict[str, Any]) -> dict[str, Any]:
         "phase1_seconds": ok["phase1"]["seconds"] if "phase1" in ok else None,
         "phase1_iterations": metric("phase1", "iterations"),
         "phase1_converged": metric("phase1", "converged"),
+        "phase1_relative_gap": (metric("phase1", "certificate") or {}).get("relative_gap"),
         "coala_peak_bytes": coala_peak,
         "coala_fits_24gb": None if coala_peak is None else coala_peak <= SINGLE_GPU_BYTES,
     }
