@@ -76,6 +76,7 @@ from coala_lib.evaluation.kl import (
     best_of_n_kl_bound,
     policy_kl_terms,
     recorded_kl_terms,
+    reference_kl_terms,
 )
 from coala_lib.evaluation.lexicon import LexiconJudge
 from coala_lib.evaluation.sentiment import SentimentJudge
@@ -553,8 +554,11 @@ class Context:
         key = self.run_key(run, split)
         prompts = self.data.prompts[split]
         rows = [(i, j) for i in range(len(prompts)) for j in range(run.per_prompt)]
-        chunks = [rows[k : k + self.config.decode_batch] for k in range(0, len(rows), self.config.decode_batch)]
-        done = [self.cache.get("chunk", f"{key}-{c}") for c in range(len(chunks))]
+        size = self.config.decode_batch
+        starts = list(range(0, len(rows), size))
+        chunks = [rows[k : k + size] for k in starts]
+        names = [f"{key}-{k}-{k + len(chunk)}" for k, chunk in zip(starts, chunks)]  # rows [k, k + len)
+        done = [self.cache.get("chunk", name) for name in names]
         missing = [c for c, entry in enumerate(done) if entry is None]
         adapter = self.train(run) if run.method in TRAINED else None
         if missing:
@@ -563,41 +567,34 @@ class Context:
             for c in bar:
                 if self.out_of_time():
                     return None
-                done[c] = self.cache.put(
-                    "chunk", f"{key}-{c}", self.decode_chunk(run, split, chunks[c], policy, key, c)
-                )
+                done[c] = self.cache.put("chunk", names[c], self.decode_chunk(run, split, chunks[c], policy, names[c]))
         return [entry for entry in done if entry is not None]
 
-    def decode_chunk(
-        self, run: Run, split: str, rows: list[tuple[int, int]], policy: Any, key: str, index: int
-    ) -> dict[str, Any]:
+    def decode_chunk(self, run: Run, split: str, rows: list[tuple[int, int]], policy: Any, name: str) -> dict[str, Any]:
         reference = self.reference()
         tok = reference.tokenizer
         prompts = [self.data.prompts[split][i] for i, _ in rows]
         ids, mask = encode_prompts(tok, prompts, self.device)
         config = sampler(self.config, run, reference.model.config.vocab_size)
-        generator = torch.Generator(self.device).manual_seed(chunk_seed(key, index))
+        generator = torch.Generator(self.device).manual_seed(chunk_seed(name))
         model = policy if policy is not None else reference.model
         head = self.head() if run.method in ("best_of_n", "coala_paper", "coala_args") else None
         recorder = SamplingRecorder()
-        with measure("decode", self.device) as cost:
-            if run.method.startswith("coala"):
-                with recorder.record():
-                    out = guided_generate(
-                        model, tok, head=head, config=config, generator=generator, input_ids=ids, attention_mask=mask
-                    )
-            else:
-                out = guided_generate(
-                    model, tok, head=head, config=config, generator=generator, input_ids=ids, attention_mask=mask
-                )
+        with measure("decode", self.device) as cost, recorder.record():
+            out = guided_generate(
+                model, tok, head=head, config=config, generator=generator, input_ids=ids, attention_mask=mask
+            )
         started = time.perf_counter()
         eos = eos_ids(model, tok)
-        if run.method.startswith("coala"):
-            terms: KLTerms = recorded_kl_terms(recorder.steps, reference.model, out.sequences, mask, eos)
-        else:
+        terms: KLTerms
+        if run.method.startswith("coala"):  # the shifted distributions as recorded, against the reference
+            terms = recorded_kl_terms(recorder.steps, reference.model, out.sequences, mask, eos)
+        elif policy is None:  # the reference's own softmax: KL 0, log-probabilities as recorded
+            terms = reference_kl_terms(recorder.steps, out.sequences, ids.shape[1], eos)
+        else:  # a trained policy's own softmax, both sides by teacher forcing
             terms = policy_kl_terms(model, reference.model, out.sequences, mask, eos)
         judges = self.judges()
-        rewards = {name: judge.positivity(out.texts).tolist() for name, judge in judges.items()}
+        rewards = {judge_name: judge.positivity(out.texts).tolist() for judge_name, judge in judges.items()}
         payload: dict[str, Any] = {
             "rows": rows,
             "texts": out.texts,
@@ -790,7 +787,7 @@ def assemble(ctx: Context, finished: dict[tuple[Run, str], list[dict[str, Any]]]
         "minimums": MINIMUMS,
         "environment": environment_record(),
         "versions": {**package_versions(), "vaderSentiment": LexiconJudge().key},
-        "seeds": {"seed": config.seed, "chunk_seed": "content_key(run key, chunk index) % 2**62"},
+        "seeds": {"seed": config.seed, "chunk_seed": "int(content_key(run key-first row-end row), 16) % 2**62"},
         "data": ctx.data.params,
         "stages": ctx.stages,
         "settings": settings,

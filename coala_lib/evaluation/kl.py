@@ -155,23 +155,27 @@ def _concat(parts: list[KLTerms]) -> KLTerms:
 
 @dataclass
 class RecordedSteps:
-    """The sampler's distribution at every step: support ids and their log-probabilities, ``(B, k_t)`` each
-    (padding slots: id 0 with ``-inf``)."""
+    """The sampler at every step: the log-probability of the drawn token ``(B,)``, whether the distribution
+    was untruncated (every token finite), and, when its support is small enough, the support ids and their
+    log-probabilities ``(B, k_t)`` (padding slots: id 0 with ``-inf``; ``None`` for a wider support)."""
 
-    ids: list[torch.Tensor] = field(default_factory=list)
-    logq: list[torch.Tensor] = field(default_factory=list)
+    chosen: list[torch.Tensor] = field(default_factory=list)
+    untruncated: list[bool] = field(default_factory=list)
+    ids: list[torch.Tensor | None] = field(default_factory=list)
+    logq: list[torch.Tensor | None] = field(default_factory=list)
 
     def __len__(self) -> int:
-        return len(self.ids)
+        return len(self.chosen)
 
 
 class SamplingRecorder:
-    """Records the logits every draw of :func:`coala_lib.guidance.guided_generate` is made from.
+    """Records the distribution every draw of :func:`coala_lib.guidance.guided_generate` is made from.
 
     The decoding loop draws each token with :func:`coala_lib.guidance.sampling.sample` from
-    ``softmax(logits)``; inside :meth:`record` every such call is seen, and the support of the
-    distribution (the finite logits) is kept with its log-probabilities. Greedy decoding draws nothing
-    and cannot be recorded (its distribution is a point mass); the recorder then raises.
+    ``softmax(logits)``; inside :meth:`record` every such call is seen: the drawn token's log-probability
+    is kept, and the support of the distribution (the finite logits) with its log-probabilities when it
+    has at most ``max_support`` tokens. Greedy decoding draws nothing, so nothing is recorded for it
+    (its distribution is a point mass) and the KL functions then refuse the record.
     """
 
     def __init__(self, max_support: int = MAX_RECORDED_SUPPORT) -> None:
@@ -182,17 +186,19 @@ class SamplingRecorder:
         def recording_sample(logits: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
             finite = torch.isfinite(logits)
             k = int(finite.sum(dim=-1).max())
+            norm = torch.logsumexp(logits, dim=-1, keepdim=True)
+            token = original(logits, generator)
+            self.steps.chosen.append((logits.gather(-1, token[:, None]) - norm).squeeze(-1).double().cpu())
+            self.steps.untruncated.append(bool(finite.all()))
             if k > self.max_support:
-                raise ValueError(
-                    f"the sampler's support has {k} tokens (> {self.max_support}): an untruncated sampler; "
-                    "estimate its KL by teacher forcing (policy_kl_terms) instead"
-                )
+                self.steps.ids.append(None)
+                self.steps.logq.append(None)
+                return token
             values, ids = torch.topk(logits, k, dim=-1)
-            logq = values - torch.logsumexp(logits, dim=-1, keepdim=True)
             keep = torch.isfinite(values)
             self.steps.ids.append(torch.where(keep, ids, torch.zeros_like(ids)).cpu())
-            self.steps.logq.append(torch.where(keep, logq, torch.full_like(logq, -math.inf)).float().cpu())
-            return original(logits, generator)
+            self.steps.logq.append(torch.where(keep, values - norm, torch.full_like(values, -math.inf)).float().cpu())
+            return token
 
         return recording_sample
 
@@ -221,8 +227,12 @@ def recorded_kl_terms(
     :math:`p_t` by teacher-forcing ``reference`` over the prompt and the continuation."""
     prompt_length = prompt_mask.shape[1]
     new = sequences[:, prompt_length:]
-    if len(steps) < new.shape[1]:
-        raise ValueError(f"{len(steps)} recorded steps for {new.shape[1]} generated tokens: record the whole decode")
+    _check_steps(steps, new.shape[1])
+    if any(ids is None for ids in steps.ids[: new.shape[1]]):
+        raise ValueError(
+            f"a recorded step has a support wider than {MAX_RECORDED_SUPPORT} tokens (an untruncated sampler): "
+            "estimate its KL by teacher forcing (policy_kl_terms), or reference_kl_terms for the reference itself"
+        )
     mask = generated_mask(new, eos_ids)
     parts = []
     for start in range(0, sequences.shape[0], row_chunk):
@@ -231,8 +241,8 @@ def recorded_kl_terms(
         tok = new[rows].to(p.device)
         logq_tok, logp_tok, rb = [], [], []
         for t in range(new.shape[1]):
-            ids = steps.ids[t][rows].to(p.device)
-            lq = steps.logq[t][rows].to(p.device).double()
+            ids = _present(steps.ids[t])[rows].to(p.device)
+            lq = _present(steps.logq[t])[rows].to(p.device).double()
             lp = p[:, t].gather(-1, ids)
             rb.append(step_kl(lq, lp))
             hit = ids == tok[:, t, None]
@@ -240,6 +250,31 @@ def recorded_kl_terms(
             logp_tok.append(p[:, t].gather(-1, tok[:, t, None]).squeeze(-1))
         parts.append(_sum_terms(torch.stack(logq_tok, 1), torch.stack(logp_tok, 1), torch.stack(rb, 1), mask[rows]))
     return _concat(parts)
+
+
+def reference_kl_terms(
+    steps: RecordedSteps, sequences: torch.Tensor, prompt_length: int, eos_ids: list[int]
+) -> KLTerms:
+    """KL terms of continuations drawn from the *reference's own* untruncated softmax (temperature 1, no
+    top-k/top-p, no repetition penalty): :math:`q_t = p_t`, so both estimates are exactly 0 and the
+    reference log-probabilities are the recorded ones (no second forward). Refuses truncated steps."""
+    new = sequences[:, prompt_length:]
+    _check_steps(steps, new.shape[1])
+    if not all(steps.untruncated[: new.shape[1]]):
+        raise ValueError("a recorded step was truncated (top-k/top-p): its sampler is not the reference's softmax")
+    logq = torch.stack(steps.chosen[: new.shape[1]], dim=1)
+    return _sum_terms(logq, logq, torch.zeros_like(logq), generated_mask(new, eos_ids))
+
+
+def _check_steps(steps: RecordedSteps, generated: int) -> None:
+    if len(steps) < generated:
+        raise ValueError(f"{len(steps)} recorded steps for {generated} generated tokens: record the whole decode")
+
+
+def _present(tensor: torch.Tensor | None) -> torch.Tensor:
+    if tensor is None:  # excluded by recorded_kl_terms' check
+        raise ValueError("a recorded step has no support")
+    return tensor
 
 
 def best_of_n_kl_bound(n: int) -> float:
