@@ -404,8 +404,9 @@ class Context:
                     backbone, self.data.sft, sft_config, cache_root=self.cache_root, progress=self.progress
                 )
             stage = self.cache.get("stage", key)
-            if stage is None:
-                stage = self.cache.put("stage", key, {"summary": summary, "cost": cost.to_dict()})
+            if stage is None:  # a cost measured around a cache hit is not the training's: not recorded
+                measured = None if summary.get("cached") else cost.to_dict()
+                stage = self.cache.put("stage", key, {"summary": summary, "cost": measured})
             self.stages["sft"] = {**stage, "revision": backbone.revision}
             self._reference = backbone
         return self._reference

@@ -154,7 +154,7 @@ def cost_table(frame: pd.DataFrame, stages: dict[str, Any]) -> pd.DataFrame:
     rows = [
         {"what": f"train: {name}", "seconds": stage["cost"]["seconds"], "flops": stage["cost"]["flops"]}
         for name, stage in stages.items()
-        if isinstance(stage, dict) and "cost" in stage and name in ("sft", "head")
+        if isinstance(stage, dict) and stage.get("cost") and name in ("sft", "head")
     ]
     for _, row in frame.iterrows():
         if row["train_seconds"]:
