@@ -110,9 +110,10 @@ print(
 # reweighting by $e^{\lambda \hat s}$). The released script tilts the same way but not by the same
 # amount or over the same pool: it adds $2.0 \times$ the normalised score to the 15 highest logits
 # *before* dividing by the temperature 0.7 (an effective $\lambda = 2/0.7$), samples from the top-$p$
-# nucleus of the whole vocabulary, divides every seen token's logit by 1.1 and guides every 6th token;
-# this book does not implement that sampler (`GuidanceConfig.additive` is a variant of ours, not the
-# script). Because $\hat s \in [0, 1]$, $\lambda$ bounds the odds change between two candidates
+# nucleus of the whole vocabulary, divides every seen token's logit by 1.1 and guides every 6th token.
+# `GuidanceConfig.released_script()` (mode `"released"`) reproduces that sampler step for step; the
+# pages here decode in the paper's mode (`GuidanceConfig.additive` is a variant of ours, neither of the
+# two). Because $\hat s \in [0, 1]$, $\lambda$ bounds the odds change between two candidates
 # by $e^{\lambda}$; the tiny head scores of a random-ish pool therefore need a larger $\lambda$ to show
 # an effect than the paper's 8B model might. Here is one guided step for the first IMDb prefix.
 

@@ -13,7 +13,11 @@ Modes (all use the same head, the same sampler and the same KV-cached backbone):
   adds ``lambda x score`` to the 15 highest logits *before* dividing by the temperature, samples from the
   top-p nucleus of the *whole* vocabulary, divides every seen token's logit by 1.1 whatever its sign (not
   the CTRL penalty used here) and guides every 6th token (the 6th, 12th, ...), not every 5th from the first.
-  This library does not implement the released script's sampler.
+* ``released``: the released script, step for step (COALA.md section 5): every seen token's logit divided
+  by ``repetition_penalty`` (1.1) whatever its sign; plain steps sample from the top-p nucleus of the
+  whole vocabulary at temperature T (no top-k); on a guided step (the ``every``-th token: the 6th, 12th,
+  ...) the ``top_k`` (15) highest logits get ``lambda x min-max score`` added *before* the division by T,
+  then the top-p nucleus of the whole vocabulary. ``use_cache=False`` also reproduces its cost.
 * ``args``: ARGS (Khanov et al., ICLR 2024): every token (``every`` is ignored), the top-k candidates are ranked by
   :math:`\\log p(v \\mid x) + w\\, s(x v)` with the raw head score; greedy (ARGS-greedy) or sampled
   from ``softmax(rank / temperature)`` over the k candidates (ARGS-stochastic).
@@ -27,9 +31,9 @@ from typing import Any, Literal
 
 from coala_lib.backbone.pooling import POOLINGS
 
-Mode = Literal["plain", "paper", "additive", "args", "best_of_n"]
-MODES: tuple[str, ...] = ("plain", "paper", "additive", "args", "best_of_n")
-GUIDED_MODES: tuple[str, ...] = ("paper", "additive", "args", "best_of_n")
+Mode = Literal["plain", "paper", "additive", "released", "args", "best_of_n"]
+MODES: tuple[str, ...] = ("plain", "paper", "additive", "released", "args", "best_of_n")
+GUIDED_MODES: tuple[str, ...] = ("paper", "additive", "released", "args", "best_of_n")
 
 
 @dataclass(frozen=True)
@@ -101,6 +105,13 @@ class GuidanceConfig:
         """Our ``additive`` variant (module docstring): pool = top-k 15 of the tempered logits, ``+ lambda x
         normalised score`` on the pool, then top-p, every ``every`` tokens. Not the released script."""
         return cls(**{"mode": "additive", "guidance_scale": guidance_scale, "top_k": 15, **overrides})
+
+    @classmethod
+    def released_script(cls, **overrides: Any) -> GuidanceConfig:
+        """The released script (``guidance_sampling_pool2.py``): lambda 2.0 on the 15 highest logits before the
+        temperature 0.7, whole-vocabulary top-p 0.9, seen logits / 1.1, every 6th token guided."""
+        settings = {"mode": "released", "guidance_scale": 2.0, "top_k": 15, "every": 6}
+        return cls(**{**settings, "top_p": 0.9, "temperature": 0.7, "repetition_penalty": 1.1, **overrides})
 
     @classmethod
     def args(cls, weight: float = 1.5, top_k: int = 10, greedy: bool = True, **overrides: Any) -> GuidanceConfig:

@@ -20,6 +20,9 @@ temperature :math:`T`, top-k, top-p; see :mod:`coala_lib.guidance.sampling`) and
   :math:`\\lambda / T` (it adds before the temperature) over the whole vocabulary's nucleus, with its own
   repetition rule and every 6th token (:class:`~coala_lib.guidance.config.GuidanceConfig` lists the differences).
 * ``additive``: the pool is the top-k of :math:`z` before top-p; the shift is applied, then top-p.
+* ``released``: the released script: :math:`z` = logits with every seen token's logit divided by the
+  penalty; pool = the top-k of :math:`z`; :math:`v \\sim \\mathrm{softmax}(\\mathrm{top}_p((z + \\lambda \\hat s)/T))` over
+  the whole vocabulary, on the 6th, 12th, ... token; plain steps draw from :math:`\\mathrm{top}_p(z / T)`.
 * ``args``: every token, :math:`r_v = \\log p(v \\mid x) + w\\, s(xv)` over the top-k of the
   repetition-penalised log-probabilities; greedy :math:`\\arg\\max r`, or :math:`\\mathrm{softmax}(r / T)`.
 * ``best_of_n``: n plain samples per prompt, keep the one whose final pooled features score highest.
@@ -44,8 +47,10 @@ from coala_lib.guidance.config import GuidanceConfig
 from coala_lib.guidance.lm import CachedPrefix, Prefix, RecomputedPrefix
 from coala_lib.guidance.sampling import (
     add_to_pool,
+    divide_seen,
     minmax_normalise,
     pool_of,
+    released_shift,
     repetition_penalty,
     sample,
     sampling_logits,
@@ -155,7 +160,7 @@ def _guided_token(
     generator: torch.Generator | None,
     step: int,
 ) -> tuple[torch.Tensor, GuidedStep]:
-    """One scored step of the ``paper``, ``additive`` or ``args`` mode."""
+    """One scored step of the ``paper``, ``additive``, ``released`` or ``args`` mode."""
     if config.mode == "args":
         logprobs = penalised.log_softmax(dim=-1)
         ids, valid = pool_of(top_k_filter(logprobs, config.top_k), config.top_k)
@@ -163,6 +168,15 @@ def _guided_token(
         ranked = add_to_pool(logprobs, ids, valid, config.guidance_scale * scores)
         token = ranked.argmax(dim=-1) if config.greedy else sample(ranked / config.temperature, generator)
         return token, GuidedStep(step, ids, valid, logprobs.gather(1, ids), scores, scores, token)
+    if config.mode == "released":
+        ids, valid = pool_of(top_k_filter(penalised, config.top_k), config.top_k)
+        scores = _score(head, prefix.candidate_features(ids))
+        normalised = minmax_normalise(scores, valid)
+        shifted = released_shift(
+            penalised, ids, valid, config.guidance_scale * normalised, config.temperature, config.top_p
+        )
+        token = sample(shifted, generator)
+        return token, GuidedStep(step, ids, valid, penalised.gather(1, ids), scores, normalised, token)
     tempered = penalised / config.temperature
     if config.mode == "paper":
         base = sampling_logits(penalised, config.temperature, config.top_k, config.top_p)
@@ -198,14 +212,18 @@ def _decode(
     eos = eos.to(input_ids.device)
     finished = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
     steps: list[GuidedStep] = []
-    guided_mode = config.mode in ("paper", "additive", "args")
+    guided_mode = config.mode in ("paper", "additive", "released", "args")
+    released = config.mode == "released"
+    penalty = divide_seen if released else repetition_penalty
     for step in tqdm(range(config.max_new_tokens), desc=f"decode ({config.mode})", disable=progress_off(progress)):
-        penalised = repetition_penalty(
-            prefix.logits, prefix.input_ids, prefix.attention_mask, config.repetition_penalty
-        )
-        if head is not None and guided_mode and (config.mode == "args" or step % config.every == 0):
+        penalised = penalty(prefix.logits, prefix.input_ids, prefix.attention_mask, config.repetition_penalty)
+        # the released script's counter guides the every-th token (6th, 12th, ...); the others the 1st, (N+1)th, ...
+        scored = config.mode == "args" or (step + int(released)) % config.every == 0
+        if head is not None and guided_mode and scored:
             token, record = _guided_token(prefix, head, penalised, config, generator, step)
             steps.append(record)
+        elif released:
+            token = sample(top_p_filter(penalised / config.temperature, config.top_p), generator)
         else:
             token = sample(sampling_logits(penalised, config.temperature, config.top_k, config.top_p), generator)
         token = torch.where(finished, torch.full_like(token, pad_id), token)

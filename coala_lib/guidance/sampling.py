@@ -6,7 +6,9 @@ penalty, temperature, top-k, top-p, then ``torch.multinomial`` on the softmax, s
 here and there draw the same tokens from the same seed.
 
 * Repetition penalty (CTRL, Keskar et al. 2019): for every token id present in the prefix,
-  :math:`\\ell \\mapsto \\ell / \\rho` if :math:`\\ell > 0` else :math:`\\ell \\rho`.
+  :math:`\\ell \\mapsto \\ell / \\rho` if :math:`\\ell > 0` else :math:`\\ell \\rho`. The released COALA script
+  instead divides every seen token's logit by :math:`\\rho` whatever its sign (:func:`divide_seen`), which
+  *raises* a negative logit.
 * Top-k keeps the logits :math:`\\ge` the k-th largest; top-p keeps the smallest high-probability set
   whose mass reaches p (tokens whose ascending cumulative mass is :math:`\\le 1 - p` are dropped).
 * Min-max normalisation within a pool :math:`P`: :math:`\\hat s_c = (s_c - \\min_P s) / (\\max_P s - \\min_P s)`,
@@ -31,6 +33,24 @@ def repetition_penalty(
     seen = torch.gather(widened, 1, ids)
     seen = torch.where(seen < 0, seen * penalty, seen / penalty)
     return widened.scatter(1, ids, seen)[:, :-1]
+
+
+def divide_seen(logits: torch.Tensor, token_ids: torch.Tensor, token_mask: torch.Tensor, factor: float) -> torch.Tensor:
+    """The released script's rule: every token id in the real prefix has its logit divided by ``factor``."""
+    if factor == 1.0:
+        return logits
+    ids = token_ids.masked_fill(token_mask == 0, logits.shape[-1])  # padding goes to a spare column
+    widened = torch.cat([logits, logits.new_zeros(logits.shape[0], 1)], dim=1)
+    return widened.scatter(1, ids, torch.gather(widened, 1, ids) / factor)[:, :-1]
+
+
+def released_shift(
+    logits: torch.Tensor, ids: torch.Tensor, valid: torch.Tensor, bonus: torch.Tensor, temperature: float, top_p: float
+) -> torch.Tensor:
+    """The released script's guided logits: ``bonus`` added to the pool ids *before* the temperature, every
+    other token kept, then the top-p nucleus of the whole vocabulary: ``top_p((z + b) / T)``."""
+    shifted = logits.scatter_add(1, ids, torch.where(valid, bonus, torch.zeros_like(bonus)))
+    return top_p_filter(shifted / temperature, top_p)
 
 
 def top_k_filter(logits: torch.Tensor, k: int) -> torch.Tensor:
