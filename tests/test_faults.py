@@ -584,3 +584,79 @@ def test_cached_embeddings_are_verified(tmp_path: Path) -> None:
     with pytest.warns(CorruptCacheWarning) as caught:
         again = encode_texts(texts, progress=False, cache=True, cache_root=tmp_path)
     assert named(caught, entry) and torch.equal(again, first)
+
+
+# -------------------------------------------------------------------------------------------- heads
+
+HEAD_SMALL = dict(n_pairs=20, n_eval=4, P=2, cronos_max_iters=20, baseline_steps=10, adamw_epochs=2, max_length=32)
+
+
+@pytest.fixture(scope="module")
+def imdb_dir(tmp_path_factory) -> Path:
+    """120 short reviews in the IMDb file format (60 positive, 60 negative)."""
+    rows = [
+        {
+            "id": i,
+            "label": i % 2,
+            "text": f"review {i}: " + ("a superb moving film " if i % 2 else "a dull boring film ") * 4,
+        }
+        for i in range(120)
+    ]
+    root = tmp_path_factory.mktemp("imdb")
+    write_jsonl_gz(root / "imdb-train.jsonl.gz", rows)
+    return root
+
+
+HEAD_DAMAGE = ["flip head", "truncate report", "swapped entry", "report of another key", "killed writer"]
+
+
+@pytest.mark.parametrize("damage", HEAD_DAMAGE)
+def test_damaged_head_entries_are_retrained_never_returned(
+    tiny, imdb_dir: Path, tmp_path: Path, monkeypatch, damage
+) -> None:
+    from coala_lib.head import training
+
+    config = HeadConfig(model="tiny", **HEAD_SMALL)
+    args = {"device": "cpu", "data_dir": imdb_dir, "cache_root": tmp_path, "backbone": tiny, "progress": False}
+    head, report = training.train_or_load_head(config, **args)
+    entry = tmp_path / "heads" / report.key
+    if damage == "flip head":
+        file = entry / "head.safetensors"
+        blob = bytearray(file.read_bytes())
+        blob[-4] ^= 0x01  # inside W1, w2 or the normaliser: a loadable head with other numbers
+        file.write_bytes(bytes(blob))
+    elif damage == "truncate report":
+        file = entry / training.REPORT
+        file.write_bytes(file.read_bytes()[:-10])
+    elif damage == "swapped entry":  # another valid head (other seed) copied into this key's folder
+        _, other = training.train_or_load_head(HeadConfig(model="tiny", seed=1, **HEAD_SMALL), **args)
+        shutil.rmtree(entry)
+        shutil.copytree(tmp_path / "heads" / other.key, entry)
+    elif damage == "report of another key":  # report.json rewritten and its hash updated: self-consistent
+        stored = json.loads((entry / training.REPORT).read_text())
+        stored["key"] = "f" * 16
+        blob = json.dumps(stored).encode()
+        (entry / training.REPORT).write_bytes(blob)
+        manifest = json.loads((entry / MANIFEST).read_text())
+        manifest["files"][training.REPORT] = {"sha256": hashlib.sha256(blob).hexdigest(), "bytes": len(blob)}
+        (entry / MANIFEST).write_text(json.dumps(manifest))
+    else:  # a writer killed before its rename
+        shutil.rmtree(entry)
+        subprocess.run([sys.executable, "-c", KILLED_WRITER, str(entry)], check=False)
+    calls = []
+    real = training.fit_head
+    monkeypatch.setattr(training, "fit_head", lambda *a, **k: calls.append(1) or real(*a, **k))
+    if damage == "killed writer":
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", CorruptCacheWarning)
+            again, again_report = training.train_or_load_head(config, **args)
+    else:
+        with pytest.warns(CorruptCacheWarning, match="recomputing") as caught:
+            again, again_report = training.train_or_load_head(config, **args)
+        assert named(caught, entry)
+    assert calls == [1] and again_report.key == report.key
+    for name in ("W1", "w2", "feature_mean", "feature_scale"):
+        torch.testing.assert_close(getattr(again, name), getattr(head, name))
+    loaded, _ = training.train_or_load_head(config, **args)  # the rewritten entry is a clean hit
+    assert calls == [1] and torch.equal(loaded.W1, again.W1)
+    assert [p.name for p in (tmp_path / "heads").iterdir() if p.name.startswith(".")] == []
