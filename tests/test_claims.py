@@ -191,6 +191,15 @@ def _share_short_texts() -> dict:  # features at the paper's 128 tokens, DPO at 
     return {**today(), "bench_efficiency_cuda_llama8b": gpu_bench(3.6e12, 2.4e10, True)}
 
 
+@case(verdict_compute_share, "holds")
+def _share_frontier() -> dict:  # the frontier's own counts: 1,000 pairs of 135M features, 256 x 2 x 48 tokens
+    compute = {
+        "coala": {"extraction": 3.4e13, "head": 2.1e9, "guided_decoding": 9.0e12},
+        "dpo": {"lora_dpo_epoch": 2.9e14, "plain_decoding": 4.2e12},
+    }
+    return {**today(), "imdb_frontier": {**frontier((0.6, 0.55, 0.65), (0.5, 0.45, 0.55)), "compute": compute}}
+
+
 @case(verdict_compute_share, "holds with caveats")
 def _share_close() -> dict:  # features at 448 tokens: about 20% of a DPO step
     return {**today(), "bench_efficiency_cuda_llama8b": gpu_bench(1.26e13, 2.4e10, True)}

@@ -15,6 +15,9 @@ Records other experiments write, in the minimal form these rules read:
   (ties half) with its Wilson interval; ``method`` is ``"coala"``, ``"dpo"``, ``"orpo"``, ``"simpo"``,
   ``"sft"``, ... at the setting chosen on validation prompts. Optional: ``lambda_selection``
   (``{"split": "validation", "judge": ..., "chosen": lambda}``), ``train_pairs`` and ``epochs``.
+* **Compute at the frontier's scale** (optional ``compute`` of the frontier record, counted FLOPs of its own
+  run): ``{"coala": {"extraction", "head", "guided_decoding"}, "dpo": {"lora_dpo_epoch", "plain_decoding"}}``,
+  the decoding terms over the same test prompts. Read first when present.
 * **Compute** (a ``bench_efficiency_*`` record): stages ``extraction``, ``phase1``, ``phase2``,
   ``guided_decoding``, ``lora_dpo`` and optionally ``plain_decoding`` with counted ``flops`` and the
   ``pairs`` / ``tokens`` they processed; ``summary.meta_counted`` for extraction and LoRA-DPO at real shapes.
@@ -184,10 +187,16 @@ class ComputeShare:
 
 
 def compute_share_bounds(records: Records) -> ComputeShare | None:
-    """The share from the bench records, scaled to the paper's workload (:data:`paper.TRAIN_PAIRS` training
+    """The share from the frontier record's ``compute`` when present (module docstring), else from the bench
+    records, scaled to the paper's workload (:data:`paper.TRAIN_PAIRS` training
     pairs, :data:`paper.EVAL_PROMPTS` prompts of :data:`paper.NEW_TOKENS` new tokens): a record at a real shape
     with every stage counted, else the CPU record's meta-device counts at the 7-8B shapes (extraction and
     LoRA-DPO per pair only, which bound the share from below)."""
+    compute = (records.get("imdb_frontier") or {}).get("compute")
+    if compute:
+        c, d = compute["coala"], compute["dpo"]
+        share = (c["extraction"] + c["head"] + c["guided_decoding"]) / (d["lora_dpo_epoch"] + d["plain_decoding"])
+        return ComputeShare(share, share, "imdb_frontier", "every term counted on the frontier's own run")
     for key, record in sorted(records.items()):
         if not key.startswith("bench_efficiency_") or record.get("parameters", {}).get("shape") not in REAL_SHAPES:
             continue
