@@ -10,11 +10,16 @@ it decides. (The word *judge* is kept for the comparison protocols of :mod:`coal
 
 Records other experiments write, in the minimal form these rules read:
 
-* **IMDb frontier** (``results/imdb_frontier/record.json``): ``win_rates``: ``{method: {"rate", "low",
-  "high", "n"}}``, each method's win rate against the reference policy's sample for the same prompt
-  (ties half) with its Wilson interval; ``method`` is ``"coala"``, ``"dpo"``, ``"orpo"``, ``"simpo"``,
-  ``"sft"``, ... at the setting chosen on validation prompts. Optional: ``lambda_selection``
-  (``{"split": "validation", "judge": ..., "chosen": lambda}``), ``train_pairs`` and ``epochs``.
+* **IMDb frontier** (``results/imdb_frontier/record.json``): ``win_rates``: ``{method: {"win_rate",
+  "win_low", "win_high", "n"}}`` (or ``rate``/``low``/``high``), each method's win rate against the reference
+  policy's sample for the same prompt (ties half) with its Wilson interval, and, preferred when present,
+  the prompt-bootstrap interval ``win_boot_low``/``win_boot_high`` (samples of one prompt are not
+  independent); ``method`` is ``"coala"``, ``"dpo"``, ``"orpo"``, ``"simpo"``, ``"sft"``, ... at the setting
+  chosen on validation prompts. Optional: ``lambda_selection`` (``{"split": "validation", "judge": ...,
+  "chosen": lambda}``), ``train_pairs`` and ``epochs``.
+* **GPU check** (``results/gpu_check.json``, ``scripts/gpu_check.sh``): ``stages`` by name with ``status``,
+  ``peak_memory_bytes`` and ``memory_kind``; the single-GPU rule reads ``extraction_<shape>``, ``phase1``,
+  ``phase2``.
 * **Compute at the frontier's scale** (optional ``compute`` of the frontier record, counted FLOPs of its own
   run): ``{"coala": {"extraction", "head", "guided_decoding"}, "dpo": {"lora_dpo_epoch", "plain_decoding"}}``,
   the decoding terms over the same test prompts. Read first when present.
