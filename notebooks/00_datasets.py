@@ -67,6 +67,7 @@ import pandas as pd
 
 from coala_lib.chapters.plots.datasets import plot_apm, plot_judge_scores, plot_lengths
 from coala_lib.claims import paper as coala_paper
+from coala_lib.core.metrics import pairwise_accuracy
 from coala_lib.core.runtime import resolve_device
 from coala_lib.data import apm_triplets, load_hh_conversations, load_triplets
 from coala_lib.data.summary import counts_table, length_frame, show_triplet
@@ -253,16 +254,15 @@ print(
 # %% [markdown]
 # Does the judge agree with the fast variant's labels? It scores both responses of the first
 # `n_judged` evaluation triplets; agreement is the share where the chosen text is judged more
-# positive than the rejected one.
+# positive than the rejected one (`coala_lib.core.metrics.pairwise_accuracy`).
 
 # %%
 if "imdb" in datasets:
     judged = splits[("imdb", "eval")].triplets[:n_judged]
     p_chosen = judge.positivity([t.chosen for t in judged])
     p_rejected = judge.positivity([t.rejected for t in judged])
-    print(
-        f"judge agrees with the label on {float((p_chosen > p_rejected).float().mean()):.4g} of {len(judged)} triplets"
-    )
+    agreement = pairwise_accuracy(p_chosen, p_rejected)  # a tie would count one half
+    print(f"judge agrees with the label on {agreement:.4g} of {len(judged)} triplets")
     plot_judge_scores(p_chosen, p_rejected)
 
 # %% [markdown]
