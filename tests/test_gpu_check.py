@@ -196,6 +196,16 @@ def test_summary_takes_coala_peak_over_its_gpu_stages(tmp_path) -> None:
     assert gpu_check_summary(record)["coala_fits_24gb"] is False
 
 
+@pytest.mark.parametrize(("phase1_peak", "fits", "verdict"), [(23.9e9, True, "holds"), (24.1e9, False, "does not")])
+def test_summary_and_ledger_read_24_gb_alike(phase1_peak, fits, verdict) -> None:
+    from coala_lib.claims.verdicts import verdict_single_gpu
+
+    record = record_with(extraction_llama8b=ok(17e9), extraction_mistral7b=ok(16e9), phase1=ok(phase1_peak))
+    record["environment"] = {"device_name": "NVIDIA H200"}
+    assert gpu_check_summary(record)["coala_fits_24gb"] is fits
+    assert verdict_single_gpu({"gpu_check": record})[1].startswith(verdict)
+
+
 def test_summary_of_a_cpu_record_claims_no_gpu_memory() -> None:
     summary = gpu_check_summary(record_with(extraction_llama8b=ok(10**6, kind="cpu_rss_growth")))
     assert summary["coala_peak_bytes"] is None and summary["coala_fits_24gb"] is None

@@ -5,8 +5,9 @@ The record holds one entry per stage with a ``status``: ``ok`` (measured: ``seco
 and its ``memory_kind``, ``params``, ``metrics``), ``skipped`` (with the ``reason``), ``error`` (with the
 ``error``) or ``running`` (the run was stopped inside that stage). The single-GPU claim compares COALA's
 peak memory on the GPU, the largest over its GPU stages (feature extraction with each backbone and
-Phase I; Phase II runs on the CPU by design), with a 24 GB card, taken as 24 GiB = 24 x 2^30 bytes (what
-such a card holds; 25.8e9 bytes).
+Phase I; Phase II runs on the CPU by design), with a 24 GB card, read as 24e9 bytes: the claims
+ledger's reading (``coala_lib.claims.verdicts.PAPER_GPU_GB``) and the conservative one, since such a card
+holds 24 GiB = 25.8e9 bytes.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ GPU_CHECK_STAGES: tuple[str, ...] = (
 STATUSES: tuple[str, ...] = ("ok", "skipped", "error", "running")
 #: COALA's stages that hold memory on the GPU: their largest peak is the single-GPU claim's number.
 COALA_GPU_STAGES: tuple[str, ...] = ("extraction_llama8b", "extraction_mistral7b", "phase1")
-SINGLE_GPU_BYTES = 24 * 2**30
+SINGLE_GPU_BYTES = 24 * 10**9
 
 
 def find_gpu_check(folder: str | os.PathLike) -> Path | None:
