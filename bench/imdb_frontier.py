@@ -783,7 +783,7 @@ def assemble(ctx: Context, finished: dict[tuple[Run, str], list[dict[str, Any]]]
         "name": "imdb_frontier",
         "format": VERSION,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "command": " ".join(sys.argv),
+        "command": " ".join(sys.argv).replace(f"{ROOT}/", ""),  # no machine path in the record
         "config": asdict(config),
         "minimums": MINIMUMS,
         "environment": environment_record(),
