@@ -242,15 +242,16 @@ def build_trainer(
     args = trl_config(method, config, output_dir)
     data = trl_dataset(tokenizer, triplets, method)
     peft = lora_config(model, config.lora_r, config.lora_alpha, config.lora_dropout)
+    trainer_class: Any  # four TRL classes with the same constructor
     if method == "sft":
-        from trl import SFTTrainer as Trainer
+        from trl import SFTTrainer as trainer_class
     elif method == "dpo":
-        from trl import DPOTrainer as Trainer
+        from trl import DPOTrainer as trainer_class
     elif method == "orpo":
-        from trl.experimental.orpo import ORPOTrainer as Trainer
+        from trl.experimental.orpo import ORPOTrainer as trainer_class
     else:
-        from trl.experimental.cpo import CPOTrainer as Trainer
-    return Trainer(model=model, args=args, train_dataset=data, processing_class=tokenizer, peft_config=peft)
+        from trl.experimental.cpo import CPOTrainer as trainer_class
+    return trainer_class(model=model, args=args, train_dataset=data, processing_class=tokenizer, peft_config=peft)
 
 
 def train_baseline(
@@ -370,7 +371,8 @@ def train_grid(
     for method, grid in grids.items():
         for point in grid_points(method, grid):
             label = " ".join([method, *(f"{k}={v:g}" for k, v in point.items())])
-            out[label] = train_or_load_baseline(method, backbone, train, replace(config, **point), cache_root)
+            point_config = replace(config, beta=point.get("beta", config.beta), gamma=point.get("gamma", config.gamma))
+            out[label] = train_or_load_baseline(method, backbone, train, point_config, cache_root)
     return out
 
 
