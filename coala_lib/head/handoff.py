@@ -87,8 +87,8 @@ def load_trained(
     config, source = handed_off_config(model, dataset, n_pairs, n_eval, seed, cache_root)
     seed_everything(config.seed)
     dev = resolve_device(device)
+    train, held = load_splits(config, data_dir)  # before the model: a bad data setting fails in seconds
     backbone = load_backbone(config.model, dev, revision=config.revision, seed=config.seed)
-    train, held = load_splits(config, data_dir)
     head, report = train_or_load_head(
         config,
         device=str(dev),
