@@ -10,6 +10,7 @@ import pytest
 from coala_lib.baselines.suite import BaselineSuite, hand_off_baselines, handed_off_baselines
 from coala_lib.baselines.trl_training import BaselineConfig
 from coala_lib.core import files
+from coala_lib.core.cache import CacheError
 from coala_lib.core.files import RESULTS_DIR_ENV, results_dir
 from coala_lib.core.handoff import handoff_path, read_handoff, write_handoff
 
@@ -26,11 +27,14 @@ def test_handoff_round_trip_is_keyed_by_the_selection(tmp_path: Path) -> None:
 
 def test_a_handoff_of_another_selection_is_refused(tmp_path: Path) -> None:
     path = write_handoff("03_train", SELECTION, {"P": 3}, tmp_path)
-    payload = json.loads(path.read_text())
-    payload["selection"]["seed"] = 5
-    path.write_text(json.dumps(payload))
-    with pytest.raises(ValueError, match="delete the file"):
+    payload = json.loads((path / "settings.json").read_text())
+    payload["settings"]["P"] = 30  # hand-edited (or a flipped byte): the hash no longer matches
+    (path / "settings.json").write_text(json.dumps(payload))
+    with pytest.raises(CacheError, match="re-run the notebook that writes hand-off '03_train'") as err:
         read_handoff("03_train", SELECTION, tmp_path)
+    assert str(path) in str(err.value)
+    write_handoff("03_train", SELECTION, {"P": 4}, tmp_path)  # re-running the notebook replaces it
+    assert read_handoff("03_train", SELECTION, tmp_path) == {"P": 4}
     with pytest.raises(ValueError, match="file-name part"):
         handoff_path("a/b", SELECTION, tmp_path)
 
