@@ -8,13 +8,14 @@ from coala_lib.data.apm import Conversation, Turn, apm_role_matrix, apm_triplets
 from coala_lib.data.imdb import load_imdb_reviews
 from coala_lib.data.loaders import DATASETS, TripletDataset, load_hh_conversations, load_triplets
 from coala_lib.data.schema import Triplet
-from coala_lib.data.sources import write_jsonl_gz
+from coala_lib.data.sources import DataFileError, write_jsonl_gz
 from coala_lib.data.validation import CHECKS, Issue, ValidationReport
 
 __all__ = [
     "CHECKS",
     "DATASETS",
     "Conversation",
+    "DataFileError",
     "Issue",
     "Triplet",
     "TripletDataset",
