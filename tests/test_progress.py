@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import re
+from pathlib import Path
 
 import pytest
 from tqdm.auto import tqdm
@@ -33,3 +35,16 @@ def test_env_silences_a_bar_that_passes_disable(monkeypatch: pytest.MonkeyPatch)
     for _ in tqdm(range(3), file=sink, disable=progress_off(True)):
         pass
     assert "3/3" in sink.getvalue()
+
+
+def test_library_bars_use_progress_off() -> None:
+    """A ``tqdm(..., disable=not progress)`` would ignore $TQDM_DISABLE and print bars into the book's pages."""
+    root = Path(__file__).resolve().parents[1] / "coala_lib"
+    pattern = re.compile(r"disable\s*=\s*not\b")
+    offenders = [
+        f"{path.relative_to(root.parent)}:{number}"
+        for path in sorted(root.rglob("*.py"))
+        for number, line in enumerate(path.read_text().splitlines(), start=1)
+        if pattern.search(line)
+    ]
+    assert not offenders, f"use disable=progress_off(progress) (coala_lib.core.runtime) at: {offenders}"

@@ -297,7 +297,7 @@ def _compute(
     shards: list[dict[str, Any]] = []
     tok = backbone.tokenizer
     starts = range(0, n, shard_rows)
-    for index, start in enumerate(tqdm(starts, desc=f"features ({n} pairs)", disable=not progress)):
+    for index, start in enumerate(tqdm(starts, desc=f"features ({n} pairs)", disable=progress_off(progress))):
         rows = triplets[start : start + shard_rows]
         texts = [render(tok, t.prompt, t.chosen) for t in rows] + [render(tok, t.prompt, t.rejected) for t in rows]
         pooled = pooled_features(backbone, texts, max_length, pooling, batch_size, progress=progress)
