@@ -72,6 +72,7 @@ def tiny_run(tmp_path_factory, data_dir) -> Path:
     return out
 
 
+@pytest.mark.slow  # end to end in subprocesses: the full lane runs it, scripts/test.sh --fast does not
 def test_tiny_run_measures_every_stage(tiny_run) -> None:
     record = read_gpu_check(tiny_run)  # checks the schema
     assert record["tiny"] is True and record["finished"] is True and record["device_name"] == "cpu"
@@ -97,6 +98,7 @@ def test_tiny_run_measures_every_stage(tiny_run) -> None:
     assert len(list(tiny_run.iterdir())) <= 8  # what the device machine returns: at most 8 files
 
 
+@pytest.mark.slow  # end to end in subprocesses: the full lane runs it, scripts/test.sh --fast does not
 def test_resume_keeps_the_other_stages(tiny_run, tmp_path, data_dir) -> None:
     before = read_gpu_check(tiny_run)
     launch(

@@ -56,6 +56,7 @@ def no_hub_env(tmp_path: Path, offline: bool) -> dict[str, str]:
     return env
 
 
+@pytest.mark.slow  # end to end in subprocesses: the full lane runs it, scripts/test.sh --fast does not
 @pytest.mark.parametrize("offline", [True, False], ids=["HF_HUB_OFFLINE=1", "no-network"])
 def test_readme_full_scale_line_fails_fast_offline(tmp_path: Path, offline: bool) -> None:
     run, seconds = run_papermill(readme_command(), tmp_path, no_hub_env(tmp_path, offline))
@@ -73,6 +74,7 @@ def test_readme_full_scale_line_fails_fast_offline(tmp_path: Path, offline: bool
     assert seconds < LIMIT_S, f"failing took {seconds:.0f} s (limit {LIMIT_S} s)"
 
 
+@pytest.mark.slow  # end to end in subprocesses: the full lane runs it, scripts/test.sh --fast does not
 def test_dataset_without_local_copy_fails_fast_offline(tmp_path: Path) -> None:
     args = [*readme_command()[:3], "-p", "model", "tiny", "-p", "dataset", "ultrafeedback"]
     env = no_hub_env(tmp_path, offline=False)

@@ -109,6 +109,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@pytest.mark.slow  # end to end in subprocesses: the full lane runs it, scripts/test.sh --fast does not
 def test_two_processes_with_torchrun(tmp_path: Path) -> None:
     """Two CPU ranks (gloo) extract their blocks; rank 0 merges; the entry holds every pair."""
     data = os.environ.get("COALA_DATA_DIR")
