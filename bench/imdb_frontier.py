@@ -19,9 +19,10 @@ models and data:
   (:mod:`coala_lib.evaluation.kl`). COALA's guided modes truncate to their candidate pools as they are
   defined (paper mode: top-k 50 / top-p 0.9 nucleus, lambda x min-max score every 5 tokens; ARGS: top-10,
   ``log p + w s``, sampled); their KL is estimated from the recorded shifted distributions.
-* **Methods** (in the order the run does them, most valuable first): reference sampling; best-of-n with
-  the COALA head as scorer (n = 2, 4, 8, 16, from one pool of reference samples); COALA paper mode over a
-  lambda sweep; COALA ARGS mode over a weight sweep; DPO over a beta sweep; SFT on the chosen responses
+* **Methods** (in the order the run does them, most valuable first): reference sampling; COALA paper mode
+  over a lambda sweep (the paper's lambda = 2 first); best-of-n with the COALA head as scorer (n = 2, 4, 8,
+  16, from one pool of 16 x 2 reference samples per prompt, the costliest run); COALA ARGS mode over a
+  weight sweep; DPO over a beta sweep; SFT on the chosen responses
   (preferred-FT); ORPO; SimPO. Baselines train one epoch (the stopping rule: exactly one pass, no early
   stopping), with LoRA, through TRL; their held-out loss and preference accuracy are recorded.
 * **Evaluation** per method and setting, on validation and test prompts: mean reward from the book's
@@ -94,7 +95,7 @@ log = logging.getLogger("imdb_frontier")
 #: What the issue asks of the committed record for every method (checked into ``status.meets_minimums``).
 MINIMUMS = {"n_train_pairs": 1000, "n_test_prompts": 256, "max_new_tokens": 48, "samples": 2}
 #: Methods in the order of value: the run does them in this order.
-METHODS: tuple[str, ...] = ("reference", "best_of_n", "coala_paper", "coala_args", "dpo", "sft", "orpo", "simpo")
+METHODS: tuple[str, ...] = ("reference", "coala_paper", "best_of_n", "coala_args", "dpo", "sft", "orpo", "simpo")
 TRAINED: tuple[str, ...] = ("dpo", "sft", "orpo", "simpo")
 SPLITS: tuple[str, ...] = ("validation", "test")
 
@@ -119,7 +120,7 @@ class FrontierConfig:
     sft_batch: int = 8
     head_P: int = 10
     head_max_iters: int = 300
-    paper_lambdas: tuple[float, ...] = (1.0, 2.0, 4.0)
+    paper_lambdas: tuple[float, ...] = (2.0, 1.0, 4.0)  # the paper's value first
     paper_top_k: int = 50
     paper_top_p: float = 0.9
     paper_every: int = 5
