@@ -1,11 +1,20 @@
 """CRONOS: proximal steps, the u-system, Nystrom PCG, and agreement with an independent solver."""
 
+import warnings
+
 import cvxpy as cp
 import numpy as np
 import pytest
 import torch
 
-from coala_lib.convex.cronos import SystemOperator, fit_cronos, group_soft_threshold, project_nonnegative
+from coala_lib.convex.cronos import (
+    CronosConfig,
+    SystemOperator,
+    UncertifiedWarning,
+    fit_cronos,
+    group_soft_threshold,
+    project_nonnegative,
+)
 from coala_lib.convex.nystrom import build_nystrom
 from coala_lib.convex.pcg import pcg
 from coala_lib.convex.reformulation import LinearMaps, sample_gates
@@ -170,82 +179,138 @@ def _clarabel_objective(X, y, masks, beta, kind):
 
 
 @pytest.mark.parametrize("preconditioner", ["kronecker", "block_nystrom", "nystrom", "none"])
-@pytest.mark.parametrize("kind, rho, iters", [("relu", 0.01, 2000), ("gated", 1e-3, 500)])
-def test_objective_matches_clarabel(kind, rho, iters, preconditioner):
+@pytest.mark.parametrize("kind, rho, iters, tol", [("relu", 0.01, 4000, 1e-3), ("gated", 1e-3, 1000, 1e-5)])
+def test_cronos_reaches_a_certified_clarabel_optimum(kind, rho, iters, tol, preconditioner):
     X, y = _problem()
     beta = 1e-3
     pats = sample_gates(X, 6, seed=0)
     reference = _clarabel_objective(X, y, pats.masks(X), beta, kind)
-    result = fit_cronos(
-        X,
-        y,
-        patterns=pats,
+    config = CronosConfig(
         beta=beta,
         rho=rho,
         model=kind,
+        method="cronos",
         max_iters=iters,
-        rtol=1e-10,
-        atol=1e-12,
+        tol=tol,
+        certify_every=10,
+        cone_tol=tol,
         pcg_max_iters=50,
         preconditioner=preconditioner,
     )
-    assert result.model.objective(X, y, beta) == pytest.approx(reference, rel=1e-4)
-    assert result.model.constraint_violation(X).relative < 1e-3
-    assert result.history.objective[-1] == pytest.approx(result.model.objective(X, y, beta), rel=1e-10)
+    result = fit_cronos(X, y, config, patterns=pats)
+    cert = result.certificate
+    assert result.certified and result.iterations < iters
+    assert cert.lower_bound <= reference * (1 + 1e-7)
+    assert cert.lower_bound >= reference * (1 - tol)
+    assert result.model.objective(X, y, beta) == pytest.approx(reference, rel=tol)
+    assert result.model.constraint_violation(X).relative == pytest.approx(cert.cone_violation_rel, abs=1e-12)
+    assert cert.primal == pytest.approx(result.model.objective(X, y, beta), rel=1e-10)
+    assert result.history.objective[-1] == pytest.approx(cert.primal, rel=1e-10)
 
 
 @pytest.mark.parametrize("kind", ["relu", "gated"])
-def test_residuals_decrease_and_run_is_bitwise_reproducible(kind):
+def test_default_method_reaches_a_certified_clarabel_optimum(kind):
+    X, y = _problem()
+    beta = 1e-2
+    pats = sample_gates(X, 6, seed=0)
+    reference = _clarabel_objective(X, y, pats.masks(X), beta, kind)
+    result = fit_cronos(X, y, CronosConfig(beta=beta, model=kind, tol=1e-6, cone_tol=1e-6), patterns=pats)
+    assert result.method == ("alm" if kind == "relu" else "fista")
+    assert result.certified
+    assert result.certificate.lower_bound <= reference * (1 + 1e-7)
+    assert result.certificate.lower_bound >= reference * (1 - 3e-6)  # primal may sit below p* by its violation
+    assert result.model.objective(X, y, beta) == pytest.approx(reference, rel=1e-5)
+    assert result.multipliers is None if kind == "gated" else bool((result.multipliers >= 0).all())
+
+
+@pytest.mark.parametrize("method", ["cronos", "auto"])
+@pytest.mark.parametrize("kind", ["relu", "gated"])
+def test_run_is_bitwise_reproducible(kind, method):
     X, y = _problem(n=80, d=6, seed=3)
-    kwargs = dict(P=5, model=kind, rho=0.3, max_iters=800, rtol=1e-12, atol=1e-14, seed=4)
-    a, b = fit_cronos(X, y, **kwargs), fit_cronos(X, y, **kwargs)
-    h = a.history
-    assert h.primal_residual[-1] < h.primal_residual[0] / 100
-    assert h.dual_residual[-1] < max(h.dual_residual[:10]) / 100
+    config = CronosConfig(P=5, model=kind, method=method, rho=0.3, max_iters=300, seed=4, tol=1e-6, cone_tol=1e-6)
+    a, b = fit_cronos(X, y, config), fit_cronos(X, y, config)
     assert torch.equal(a.model.stacked, b.model.stacked) and torch.equal(a.patterns.gates, b.patterns.gates)
-    assert h.objective == b.history.objective
+    assert a.history.objective == b.history.objective and a.history.checks == b.history.checks
 
 
-def test_converges_by_residual_test_and_prox_iterate_is_group_sparse():
+def test_cronos_residuals_decrease_and_prox_iterate_is_group_sparse():
     X, y = _problem(n=80, d=6, seed=3)
-    result = fit_cronos(X, y, P=8, beta=5.0, rho=3.0, max_iters=1000, rtol=1e-3)
-    assert result.converged and result.iterations < 1000
+    result = fit_cronos(X, y, CronosConfig(P=8, beta=5.0, rho=3.0, method="cronos", max_iters=3000))
+    assert result.certified and result.iterations < 3000
     h = result.history
-    assert h.primal_residual[-1] <= h.primal_tol[-1] and h.dual_residual[-1] <= h.dual_tol[-1]
+    assert h.primal_residual[-1] < h.primal_residual[0] / 100
     norms = torch.linalg.vector_norm(result.model.stacked, dim=1)
     assert bool((norms == 0).any()), "a large beta must zero out some groups exactly"
+    assert result.pcg_iterate is not None
     assert bool((torch.linalg.vector_norm(result.pcg_iterate, dim=1) > 0).all())
 
 
+def test_uncertified_stop_is_reported_loudly():
+    X, y = _problem()
+    with pytest.warns(UncertifiedWarning, match="NOT certified"):
+        result = fit_cronos(X, y, CronosConfig(P=4, max_iters=3))
+    assert not result.certified and not result.converged and result.iterations == 3
+    assert result.certificate.relative_gap > result.certificate.tol or result.certificate.cone_violation_rel > 1e-4
+    assert result.summary()["certificate_certified"] is False
+
+
+def test_paper_variant_runs_six_iterations_and_returns_the_dense_pcg_iterate():
+    X, y = _problem()
+    config = CronosConfig.paper(P=4)
+    assert (config.max_iters, config.rho, config.keep, config.method) == (6, 1e-4, "pcg", "cronos")
+    with pytest.warns(UncertifiedWarning):
+        result = fit_cronos(X, y, config)
+    assert result.iterations == 6 and len(result.history) == 6
+    assert torch.equal(result.model.stacked, result.pcg_iterate)
+    reference = _clarabel_objective(X, y, result.patterns.masks(X), config.beta, "relu")
+    assert result.certificate.lower_bound <= reference * (1 + 1e-7)
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_dtype_follows_the_data(dtype):
+@pytest.mark.parametrize("method", ["cronos", "auto"])
+def test_dtype_follows_the_data(dtype, method):
     X, y = _problem(dtype=dtype)
-    result = fit_cronos(X, y, P=4, max_iters=20)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UncertifiedWarning)
+        result = fit_cronos(X, y, CronosConfig(P=4, max_iters=20, method=method))
     assert result.model.v.dtype == dtype and result.model.predict(X).dtype == dtype
     assert all(np.isfinite(result.history.objective))
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA is not available")
-def test_cuda_matches_cpu():
+@pytest.mark.parametrize("method", ["cronos", "auto"])
+def test_cuda_matches_cpu(method):
     X, y = _problem()
-    cpu = fit_cronos(X, y, P=6, max_iters=50)
-    gpu = fit_cronos(X.cuda(), y.cuda(), P=6, max_iters=50)
+    config = CronosConfig(P=6, max_iters=50, method=method, stop_on_certificate=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UncertifiedWarning)
+        cpu = fit_cronos(X, y, config)
+        gpu = fit_cronos(X.cuda(), y.cuda(), config)
     assert gpu.model.v.is_cuda
     torch.testing.assert_close(gpu.model.stacked.cpu(), cpu.model.stacked, rtol=1e-6, atol=1e-8)
 
 
 def test_bad_inputs_raise_clear_errors():
     X, y = _problem()
-    with pytest.raises(ValueError, match="rho"):
-        fit_cronos(X, y, rho=0.0)
-    with pytest.raises(ValueError, match="beta"):
-        fit_cronos(X, y, beta=-1.0)
-    with pytest.raises(ValueError, match="P"):
-        fit_cronos(X, y, P=0)
-    with pytest.raises(ValueError, match="preconditioner"):
-        fit_cronos(X, y, preconditioner="jacobi")
-    with pytest.raises(ValueError, match="model"):
-        fit_cronos(X, y, model="tanh")
+    for field, value in [
+        ("rho", 0.0),
+        ("beta", -1.0),
+        ("P", 0),
+        ("preconditioner", "jacobi"),
+        ("model", "tanh"),
+        ("tol", 0.0),
+        ("method", "sgd"),
+        ("keep", "both"),
+        ("certify_every", 0),
+    ]:
+        with pytest.raises(ValueError, match=f"CronosConfig.{field}"):
+            CronosConfig(**{field: value})
+    with pytest.raises(ValueError, match="'fista' has no cone constraints"):
+        CronosConfig(model="relu", method="fista")
+    with pytest.raises(ValueError, match="keep"):
+        CronosConfig(keep="pcg", method="alm")
+    with pytest.raises(TypeError, match="CronosConfig"):
+        fit_cronos(X, y, {"P": 4})
     with pytest.raises(ValueError, match=r"\+1"):
         fit_cronos(X, (y + 1) / 2)
     with pytest.raises(ValueError, match="shape"):
@@ -257,4 +322,5 @@ def test_bad_inputs_raise_clear_errors():
     pats = sample_gates(X[:, :3], 4)
     with pytest.raises(ValueError, match="d=3"):
         fit_cronos(X, y, patterns=pats)
-    fit_cronos(X, 0.5 * y, allow_real_targets=True, max_iters=2)
+    with pytest.warns(UncertifiedWarning):
+        fit_cronos(X, 0.5 * y, CronosConfig(allow_real_targets=True, max_iters=2))

@@ -1,11 +1,16 @@
 """Phase I: activation patterns, the convex and non-convex two-layer models, recovery of the network,
-CRONOS (ADMM) and its linear algebra (PCG, Nystrom, Kronecker-sum preconditioners).
+the solvers (CRONOS = ADMM with its linear algebra: PCG, Nystrom, Kronecker-sum preconditioners;
+accelerated proximal gradient and an augmented Lagrangian), the duality-gap certificate and an
+interior-point reference (``coala_lib.convex.reference``, needs cvxpy).
 """
 
+from coala_lib.convex.certificate import Certificate, certify
 from coala_lib.convex.cronos import (
+    CronosConfig,
     CronosHistory,
     CronosResult,
     SystemOperator,
+    UncertifiedWarning,
     fit_cronos,
     group_soft_threshold,
     project_nonnegative,
@@ -33,9 +38,11 @@ from coala_lib.convex.two_layer import GatedTwoLayer, TrainHistory, TwoLayerReLU
 __all__ = [
     "ActivationPatterns",
     "BlockNystromPreconditioner",
+    "Certificate",
     "ConstraintViolation",
     "ConvexGatedReLU",
     "ConvexReLU",
+    "CronosConfig",
     "CronosHistory",
     "CronosResult",
     "GatedTwoLayer",
@@ -47,8 +54,10 @@ __all__ = [
     "SystemOperator",
     "TrainHistory",
     "TwoLayerReLU",
+    "UncertifiedWarning",
     "build_block_nystrom",
     "build_nystrom",
+    "certify",
     "fit_cronos",
     "group_norms",
     "group_soft_threshold",

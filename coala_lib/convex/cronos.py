@@ -1,11 +1,25 @@
-"""CRONOS: scaled ADMM with Nystrom-preconditioned CG for the convex two-layer programs.
+"""Phase I solvers behind one entry point, :func:`fit_cronos`, each fit ending with a duality-gap certificate.
+
+``fit_cronos(X, y, config)`` with a :class:`CronosConfig` runs in four parts: **set-up** (gates,
+masks, the maps :math:`F`, :math:`G`; :func:`setup_problem`), the solver's **step** (one of the methods
+below), **stopping** (:func:`should_stop`: the certified relative gap and the relative cone violation of
+:mod:`coala_lib.convex.certificate`, both at most ``tol``/``cone_tol``, checked every ``certify_every``
+steps; otherwise ``max_iters``), and **recovery** (:func:`recover_model`). A run that ends without a
+certificate says so: ``result.certified`` is ``False`` and a :class:`UncertifiedWarning` is issued.
+
+Methods (``config.method``):
+
+* ``"fista"`` (gated ReLU; default there): accelerated proximal gradient with restarts
+  (:mod:`coala_lib.convex.proximal`);
+* ``"alm"`` (ReLU; default there): augmented Lagrangian on the cone constraints, FISTA inside;
+* ``"cronos"``: the paper's ADMM (CRONOS; Feng, Frangella & Pilanci 2024), kept as described next.
 
 The convex ReLU program of :mod:`coala_lib.convex.reformulation` is split as
 
 .. math:: \\min\\ \\tfrac12\\|F u - y\\|^2 + \\beta\\|v\\|_{2,1} + \\mathbb I_{\\ge 0}(s)
           \\quad \\text{s.t.}\\quad u = v,\\ G u = s,
 
-and solved by scaled ADMM with penalty :math:`\\rho` and step :math:`\\gamma = 1` (Feng, Frangella & Pilanci 2024):
+and solved by scaled ADMM with penalty :math:`\\rho` and step :math:`\\gamma = 1`:
 
 1. u-step: :math:`(I + F^\\top F/\\rho + G^\\top G)\\, u = F^\\top y/\\rho + v - \\lambda + G^\\top(s - \\nu)` by PCG,
    warm-started at the previous :math:`u`, to relative tolerance :math:`\\text{tol}_k = \\text{pcg\\_tol}/k^2`
@@ -14,6 +28,8 @@ and solved by scaled ADMM with penalty :math:`\\rho` and step :math:`\\gamma = 1
 3. s-step: :math:`s = \\max(G u + \\nu, 0)`;
 4. duals: :math:`\\lambda \\mathrel{+}= u - v`, :math:`\\nu \\mathrel{+}= G u - s`.
 
+Its cone multipliers for the certificate are :math:`\\mu = -\\rho c\\,\\nu \\ge 0` (projected; the ADMM
+Lagrangian carries :math:`\\rho\\nu^\\top(cGu - s)`, and :math:`s \\ge 0` makes :math:`\\rho\\nu \\le 0` at a solution).
 The gated-ReLU program has no :math:`G` and no :math:`s`. The system matrix never changes, so its
 preconditioner is built once before the first iteration (``preconditioner=``):
 
@@ -22,45 +38,38 @@ preconditioner is built once before the first iteration (``preconditioner=``):
   (2P, 2P) matrix :math:`Q`, inverted exactly by two eigendecompositions
   (:class:`coala_lib.convex.pcg.KroneckerSumInverse`). It captures the dominant :math:`1/\\rho` part of the spectrum,
   which is *not* low rank (about :math:`Pd` eigenvalues of order :math:`1/\\rho`), so PCG needs a few iterations
-  per u-step whatever :math:`\\rho` (``bench/solver.py``: 139 PCG iterations to a 1e-3 gap against 860);
+  per u-step whatever :math:`\\rho`;
 * ``"block_nystrom"``: :math:`B = I_{2P} \\otimes (I + c^2 X^\\top X)` inverted exactly (one Cholesky) plus a rank-``rank``
   Nystrom sketch of :math:`F^\\top F/\\rho` in the :math:`B`-whitened space (:mod:`coala_lib.convex.nystrom`);
 * ``"nystrom"``: the spec's rank-``rank`` randomized Nystrom preconditioner of :math:`F^\\top F/\\rho + G^\\top G`;
 * ``"none"``: plain CG. :math:`G^\\top G = I_{2P} \\otimes X^\\top X`, so a
-matvec costs about :math:`2ndP` multiply-adds for :math:`F^\\top F` (:math:`F` only sees :math:`v - w`) plus
-:math:`2Pd^2` with the precomputed Gram matrix (used when :math:`d < 2n`).
-
-Stopping follows Boyd et al. (2011, sec. 3.3): primal residual :math:`r = (u - v, Gu - s)`, dual residual
-:math:`\\rho\\,(\\Delta v + G^\\top \\Delta s)`, with tolerances :math:`\\sqrt{p}\\,\\text{atol} + \\text{rtol}\\cdot\\text{scale}`.
+  matvec costs about :math:`2ndP` multiply-adds for :math:`F^\\top F` (:math:`F` only sees :math:`v - w`) plus
+  :math:`2Pd^2` with the precomputed Gram matrix (used when :math:`d < 2n`).
 
 The returned model is the **group-sparse prox iterate** :math:`v` (its zero groups are exactly zero,
 so the recovered network has only the neurons :math:`v` selects); the PCG iterate :math:`u` is kept in
-the result for comparison (the reference code returns :math:`u`, which is dense and whose recovery
-differs from the convex model).
+the result. ``keep="pcg"`` returns :math:`u` instead, as the reference code does (dense; its recovery
+differs from the convex model): :meth:`CronosConfig.paper` is that setting, 6 ADMM iterations.
 
-Choosing :math:`\\rho`. Under :math:`X \\to aX` the solution maps to :math:`u/a` and :math:`Gu` is unchanged, so the
-penalty on the cone constraint :math:`Gu = s` is measured in the units of the loss (squared
-predictions) whatever the feature scale, while the consensus penalty on :math:`u = v` scales like
-:math:`\\rho/a^2`; the former dominates convergence in our sweeps (``tests``, ``bench/solver.py``). Hence a
-constant default ``DEFAULT_RHO = 1e-3`` (between the code's 1e-4 and the paper's 0.01), which reached
-1e-4 relative gap to Clarabel on standardised data; larger :math:`\\rho` (1e-2 .. 1) leaves the cone
-constraints tighter but slows the objective, smaller is erratic. ``cone_scale`` :math:`c` optionally
-writes the cone constraint as :math:`cGu = s` (the same program; the u-step matrix becomes
-:math:`I + F^\\top F/\\rho + c^2 G^\\top G`), which decouples the two penalties: :math:`\\rho c^2` for the cone,
-:math:`\\rho` for consensus. A large :math:`\\rho` with :math:`\\rho c^2 \\approx 10^{-3}` makes the u-system better conditioned.
+``rho`` and ``cone_scale`` (ADMM only): under :math:`X \\to aX` the penalty on :math:`Gu = s` is measured in
+the units of the loss whatever the feature scale, the consensus penalty scales like :math:`\\rho/a^2`;
+hence the constant ``DEFAULT_RHO = 1e-3``. ``cone_scale`` :math:`c` writes the cone constraint as
+:math:`cGu = s` (same program; the u-matrix becomes :math:`I + F^\\top F/\\rho + c^2 G^\\top G`).
 """
 
 from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Literal
 
 import torch
 from tqdm.auto import tqdm
 
+from coala_lib.convex.certificate import Certificate, certify
 from coala_lib.convex.nystrom import (
     BlockNystromPreconditioner,
     NystromPreconditioner,
@@ -68,6 +77,14 @@ from coala_lib.convex.nystrom import (
     build_nystrom,
 )
 from coala_lib.convex.pcg import KroneckerSumInverse, pcg
+from coala_lib.convex.proximal import (
+    AugmentedLagrangianState,
+    FistaState,
+    group_soft_threshold,
+    project_nonnegative,
+    squared_norm_F,
+    squared_norm_X,
+)
 from coala_lib.convex.reformulation import (
     ActivationPatterns,
     ConvexGatedReLU,
@@ -83,20 +100,133 @@ from coala_lib.core.runtime import progress_off, synchronize
 DEFAULT_RHO = 1e-3
 PRECONDITIONERS = ("kronecker", "block_nystrom", "nystrom", "none")
 Preconditioner = Literal["kronecker", "block_nystrom", "nystrom", "none"]
+METHODS = ("auto", "cronos", "fista", "alm")
+Method = Literal["auto", "cronos", "fista", "alm"]
+
+__all__ = [
+    "DEFAULT_RHO",
+    "METHODS",
+    "PRECONDITIONERS",
+    "CronosConfig",
+    "CronosHistory",
+    "CronosResult",
+    "Problem",
+    "SystemOperator",
+    "UncertifiedWarning",
+    "fit_cronos",
+    "group_soft_threshold",
+    "project_nonnegative",
+    "recover_model",
+    "setup_problem",
+    "should_stop",
+]
 
 
-def group_soft_threshold(Z: torch.Tensor, threshold: float) -> torch.Tensor:
-    """Prox of :math:`t\\sum_i\\|z_i\\|_2`: rows shrink by ``threshold`` in norm, or vanish if shorter."""
-    if threshold < 0:
-        raise ValueError(f"threshold must be >= 0, got {threshold}")
-    norms = group_norms(Z).unsqueeze(-1)
-    scale = torch.clamp(1 - threshold / torch.clamp(norms, min=torch.finfo(Z.dtype).tiny), min=0.0)
-    return Z * scale
+class UncertifiedWarning(UserWarning):
+    """A Phase I fit stopped before its duality-gap certificate reached the tolerance."""
 
 
-def project_nonnegative(Z: torch.Tensor) -> torch.Tensor:
-    """Euclidean projection onto the nonnegative orthant, :math:`\\max(Z, 0)`."""
-    return torch.clamp(Z, min=0.0)
+@dataclass(frozen=True)
+class CronosConfig:
+    """Everything a Phase I fit needs besides the data.
+
+    ``model``: ``"relu"`` (cone-constrained) or ``"gated"``; ``P`` gates drawn with ``seed``; ``beta``
+    the group-lasso weight. ``method``: ``"auto"`` (``"alm"`` for ReLU, ``"fista"`` for gated),
+    ``"cronos"``, ``"fista"`` (gated only) or ``"alm"`` (ReLU only). Stopping: certified relative gap
+    ``<= tol`` and relative cone violation ``<= cone_tol``, checked every ``certify_every`` steps
+    (``None``: 1 for CRONOS, 10 for the first-order methods), at most ``max_iters`` steps;
+    ``stop_on_certificate=False`` always runs ``max_iters`` steps (the paper's fixed budget).
+    ``alm_rho``: initial augmented-Lagrangian penalty in units of :math:`\\|F\\|^2/\\|X\\|^2` (scale-free).
+    CRONOS only: ``rho``, ``pcg_max_iters``, ``pcg_tol``, ``rank``, ``preconditioner``, ``cone_scale``,
+    ``use_gram`` (``None``: precompute :math:`X^\\top X` when ``d < 2n``) and ``keep`` (``"prox"``: the
+    group-sparse :math:`v`; ``"pcg"``: the dense PCG iterate :math:`u`, as the reference code).
+    """
+
+    P: int = 10
+    beta: float = 1e-3
+    model: Literal["relu", "gated"] = "relu"
+    method: Method = "auto"
+    tol: float = 1e-4
+    cone_tol: float = 1e-4
+    max_iters: int = 20_000
+    certify_every: int | None = None
+    stop_on_certificate: bool = True
+    seed: int = 0
+    alm_rho: float = 1.0
+    rho: float = DEFAULT_RHO
+    pcg_max_iters: int = 32
+    pcg_tol: float = 1e-3
+    rank: int = 20
+    preconditioner: Preconditioner = "kronecker"
+    cone_scale: float = 1.0
+    use_gram: bool | None = None
+    keep: Literal["prox", "pcg"] = "prox"
+    allow_real_targets: bool = False
+
+    def __post_init__(self) -> None:
+        def bad(name: str, rule: str) -> ValueError:
+            return ValueError(f"CronosConfig.{name} {rule}, got {getattr(self, name)!r}")
+
+        if self.model not in ("relu", "gated"):
+            raise bad("model", "must be 'relu' or 'gated'")
+        if self.method not in METHODS:
+            raise bad("method", f"must be one of {METHODS}")
+        if self.method == "fista" and self.model == "relu":
+            raise bad("method", "'fista' has no cone constraints: use 'alm' or 'cronos' for model='relu'")
+        if self.method == "alm" and self.model == "gated":
+            raise bad("method", "'alm' handles cone constraints: use 'fista' or 'cronos' for model='gated'")
+        if not isinstance(self.P, int) or self.P < 1:
+            raise bad("P", "(number of sampled patterns) must be an integer >= 1")
+        if not (self.beta >= 0 and math.isfinite(self.beta)):
+            raise bad("beta", "(group-lasso weight) must be finite and >= 0")
+        for name in ("rho", "cone_scale", "alm_rho", "tol", "cone_tol", "pcg_tol"):
+            if not (getattr(self, name) > 0 and math.isfinite(getattr(self, name))):
+                raise bad(name, f"must be finite and > 0 (rho's default is {DEFAULT_RHO})")
+        for name in ("max_iters", "pcg_max_iters", "rank"):
+            if getattr(self, name) < 1:
+                raise bad(name, "must be >= 1")
+        if self.certify_every is not None and self.certify_every < 1:
+            raise bad("certify_every", "must be >= 1 or None")
+        if self.preconditioner not in PRECONDITIONERS:
+            raise bad("preconditioner", f"must be one of {PRECONDITIONERS}")
+        if self.keep not in ("prox", "pcg"):
+            raise bad("keep", "must be 'prox' (group-sparse iterate) or 'pcg' (dense PCG iterate)")
+        if self.keep == "pcg" and self.resolved_method != "cronos":
+            raise bad("keep", "'pcg' exists only for method='cronos'")
+
+    @property
+    def resolved_method(self) -> str:
+        """The method ``"auto"`` stands for: ``"alm"`` (ReLU) or ``"fista"`` (gated)."""
+        if self.method != "auto":
+            return self.method
+        return "alm" if self.model == "relu" else "fista"
+
+    @property
+    def check_interval(self) -> int:
+        if self.certify_every is not None:
+            return self.certify_every
+        return 1 if self.resolved_method == "cronos" else 10
+
+    @classmethod
+    def paper(cls, **overrides: Any) -> CronosConfig:
+        """The reference code's Phase I: CRONOS, 6 ADMM iterations, rho 1e-4, 32 PCG iterations, Nystrom rank
+        20, beta 1e-3, P 10, returning the dense PCG iterate (an early-stopped solution, certified or not)."""
+        base = cls(
+            P=10,
+            beta=1e-3,
+            method="cronos",
+            rho=1e-4,
+            max_iters=6,
+            pcg_max_iters=32,
+            rank=20,
+            preconditioner="nystrom",
+            keep="pcg",
+            stop_on_certificate=False,
+        )
+        return replace(base, **overrides)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 class SystemOperator:
@@ -179,19 +309,186 @@ class SystemOperator:
 
 
 @dataclass
+class Problem:
+    """The set-up shared by every method: data, gates, maps (with CRONOS's ``cone_scale``) and the
+    unscaled maps the certificate uses."""
+
+    X: torch.Tensor
+    y: torch.Tensor
+    beta: float
+    patterns: ActivationPatterns
+    maps: LinearMaps
+    plain_maps: LinearMaps
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.maps.groups, int(self.X.shape[1]))
+
+
+def setup_problem(
+    X: torch.Tensor, y: torch.Tensor, config: CronosConfig, patterns: ActivationPatterns | None = None
+) -> Problem:
+    """Check the data, draw (or check) the gates and build the maps (set-up of :func:`fit_cronos`)."""
+    validate_features(X)
+    validate_targets(y, X, config.allow_real_targets)
+    y = y.to(X.device, X.dtype)
+    if patterns is None:
+        patterns = sample_gates(X, config.P, config.seed)
+    elif patterns.dim != X.shape[1]:
+        raise ValueError(f"patterns were drawn for d={patterns.dim} but X has d={X.shape[1]}")
+    patterns = patterns.to(X.device, X.dtype)
+    n, d = X.shape
+    relu = config.model == "relu"
+    use_gram = config.use_gram if config.use_gram is not None else (relu and d < 2 * n)
+    gram = X.T @ X if use_gram and relu and config.resolved_method == "cronos" else None
+    masks = patterns.masks(X)
+    maps = LinearMaps(X, masks, config.model, gram, config.cone_scale)
+    plain = maps if config.cone_scale == 1.0 else LinearMaps(X, masks, config.model, gram)
+    return Problem(X, y, float(config.beta), patterns, maps, plain)
+
+
+class AdmmState:
+    """CRONOS's iterates (module docstring) and one ADMM iteration per :meth:`step`."""
+
+    def __init__(self, problem: Problem, config: CronosConfig):
+        self.problem, self.config = problem, config
+        maps = problem.maps
+        self.rho = float(config.rho)
+        self.system = SystemOperator(maps, self.rho)
+        self.Fty = maps.FT(problem.y) / self.rho
+        self.precond = self.system.preconditioner(config.preconditioner, config.rank, config.seed)
+        X = problem.X
+        self.relu = maps.kind == "relu"
+        self.u = torch.zeros(problem.shape, dtype=X.dtype, device=X.device)
+        self.v, self.lam = torch.zeros_like(self.u), torch.zeros_like(self.u)
+        n = X.shape[0]
+        self.s = torch.zeros(n, 2 * maps.P, dtype=X.dtype, device=X.device) if self.relu else None
+        self.nu = torch.zeros_like(self.s) if self.s is not None else None
+        self.Gt_s_minus_nu = torch.zeros_like(self.u)
+        self.floor = 10 * torch.finfo(X.dtype).eps
+        self.k = 0
+        self.left_uv = maps.left(torch.stack([self.u, self.v]))
+        self.pcg_iters = 0
+        self.primal_residual = math.nan
+        self.dual_residual = math.nan
+
+    @property
+    def penalty(self) -> float:
+        return self.rho
+
+    @property
+    def U(self) -> torch.Tensor:
+        """The iterate the fit returns: :math:`v` (``keep="prox"``) or :math:`u` (``"pcg"``)."""
+        return self.u if self.config.keep == "pcg" else self.v
+
+    @property
+    def left(self) -> torch.Tensor:
+        return self.left_uv[:, 0] if self.config.keep == "pcg" else self.left_uv[:, 1]
+
+    def multipliers(self) -> torch.Tensor | None:
+        """:math:`\\mu = (-\\rho c\\,\\nu)_+` for the unscaled cone map (None for gated)."""
+        if self.nu is None:
+            return None
+        return (-self.rho * self.problem.maps.cone_scale * self.nu).clamp(min=0.0)
+
+    def step(self) -> None:
+        maps, rho = self.problem.maps, self.rho
+        self.k += 1
+        rhs = self.Fty + self.v - self.lam + self.Gt_s_minus_nu
+        tol = max(self.config.pcg_tol / self.k**2, self.floor)
+        solve = pcg(self.system, rhs, self.u, self.precond, tol=tol, max_iters=self.config.pcg_max_iters)
+        self.u, v_old = solve.x, self.v
+        self.pcg_iters = solve.iterations
+        self.v = group_soft_threshold(self.u + self.lam, self.problem.beta / rho)
+        self.lam = self.lam + self.u - self.v
+        self.left_uv = maps.left(torch.stack([self.u, self.v]))  # one pass over X: X u^T and X v^T
+        primal_sq = float((self.u - self.v).square().sum())
+        dual_vec = self.v - v_old
+        if self.s is not None and self.nu is not None:
+            Gu = maps.outputs(self.left_uv[:, 0])[1]
+            assert Gu is not None
+            s_old = self.s
+            self.s = project_nonnegative(Gu + self.nu)
+            self.nu = self.nu + Gu - self.s
+            primal_sq += float((Gu - self.s).square().sum())
+            Gt = maps.GT(torch.stack([self.s - self.nu, self.s - s_old], dim=1))  # one pass over X
+            self.Gt_s_minus_nu = Gt[0]
+            dual_vec = dual_vec + Gt[1]
+        self.primal_residual = primal_sq**0.5
+        self.dual_residual = rho * float(torch.linalg.vector_norm(dual_vec))
+
+    def observe(self, certificate: Certificate) -> None:
+        """CRONOS keeps its penalty fixed (the paper's method)."""
+
+
+class FirstOrder:
+    """Adapter giving :class:`FistaState` / :class:`AugmentedLagrangianState` the solver interface of
+    :func:`fit_cronos`; the ALM updates its multipliers from the certificate (see :meth:`observe`)."""
+
+    def __init__(self, problem: Problem, config: CronosConfig):
+        maps, X = problem.maps, problem.X
+        norm_F = squared_norm_F(maps, seed=config.seed)
+        U0 = torch.zeros(problem.shape, dtype=X.dtype, device=X.device)
+        self.state: FistaState
+        if maps.kind == "relu":
+            norm_G = squared_norm_X(X)
+            rho = config.alm_rho * norm_F / norm_G
+            self.state = AugmentedLagrangianState(maps, problem.y, problem.beta, norm_F, norm_G, rho, U0)
+        else:
+            self.state = FistaState(maps, problem.y, problem.beta, norm_F, U0)
+        self.cone_tol = config.cone_tol
+        self.pcg_iters = 0
+        self.primal_residual = math.nan
+        self.dual_residual = math.nan
+
+    @property
+    def U(self) -> torch.Tensor:
+        return self.state.U
+
+    @property
+    def left(self) -> torch.Tensor:
+        return self.state.left
+
+    def multipliers(self) -> torch.Tensor | None:
+        return self.state.multipliers()
+
+    @property
+    def penalty(self) -> float:
+        """The augmented-Lagrangian penalty (NaN for FISTA)."""
+        return self.state.rho if isinstance(self.state, AugmentedLagrangianState) else math.nan
+
+    def step(self) -> None:
+        self.state.step()
+
+    def observe(self, certificate: Certificate) -> None:
+        """ALM: update :math:`\\mu` once the inner problem is solved to the accuracy the certificate shows,
+        i.e. when the unscaled dual point's infeasibility is at most the cone violation (or a tenth of
+        the gap): then more inner steps cannot help, only new multipliers can."""
+        state = self.state
+        if not isinstance(state, AugmentedLagrangianState) or certificate.certified:
+            return
+        target = max(certificate.cone_violation_rel, 0.1 * abs(certificate.relative_gap))
+        if certificate.dual_infeasibility <= target:
+            state.update_multipliers(certificate.cone_violation_rel, self.cone_tol)
+
+
+Solver = AdmmState | FirstOrder
+
+
+@dataclass
 class CronosHistory:
-    """One entry per ADMM iteration. ``objective`` is at the prox iterate :math:`v`;
-    ``violation`` is :math:`\\|(-Gv)_+\\| / \\|Gv\\|` (0 for gated); ``seconds`` is the wall time since the
-    start of :func:`fit_cronos` (Nystrom build included), synchronised on CUDA."""
+    """One entry per step (``objective`` and ``violation`` at the iterate the fit returns, ``pcg_iters``
+    0 for the first-order methods, ADMM residuals NaN for them; ``seconds`` since the start of
+    :func:`fit_cronos`, synchronised on CUDA) and one ``checks`` entry per certificate
+    (:meth:`Certificate.as_dict` plus ``iteration``, ``seconds`` and the solver's ``penalty``)."""
 
     objective: list[float] = field(default_factory=list)
+    violation: list[float] = field(default_factory=list)
     primal_residual: list[float] = field(default_factory=list)
     dual_residual: list[float] = field(default_factory=list)
-    primal_tol: list[float] = field(default_factory=list)
-    dual_tol: list[float] = field(default_factory=list)
-    violation: list[float] = field(default_factory=list)
     pcg_iters: list[int] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
+    checks: list[dict[str, Any]] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.objective)
@@ -202,177 +499,169 @@ class CronosHistory:
 
 @dataclass
 class CronosResult:
-    """What :func:`fit_cronos` returns: the model (prox iterate :math:`v`), history and timings."""
+    """What :func:`fit_cronos` returns: the model, its certificate, the history and timings.
+
+    ``certificate`` is that of ``model`` (primal objective, lower bound, relative gap, cone violation);
+    ``certified`` repeats its verdict. ``pcg_iterate`` is CRONOS's :math:`u` (``None`` for other methods),
+    ``multipliers`` the cone multipliers the certificate used (``None`` for gated)."""
 
     model: ConvexModel
+    certificate: Certificate
     history: CronosHistory
     patterns: ActivationPatterns
-    converged: bool
+    config: CronosConfig
+    method: str
     iterations: int
-    beta: float
-    rho: float
-    pcg_iterate: torch.Tensor
+    pcg_iterate: torch.Tensor | None
+    multipliers: torch.Tensor | None
     setup_seconds: float
-    nystrom_seconds: float
+    preconditioner_seconds: float
     total_seconds: float
+
+    @property
+    def certified(self) -> bool:
+        return self.certificate.certified
+
+    @property
+    def converged(self) -> bool:
+        """Same as :attr:`certified`: a fit counts as converged only when its certificate says so."""
+        return self.certificate.certified
+
+    @property
+    def beta(self) -> float:
+        return float(self.config.beta)
+
+    @property
+    def rho(self) -> float:
+        return float(self.config.rho)
+
+    def summary(self) -> dict[str, Any]:
+        """Flat record for reports: method, iterations, seconds and the certificate's fields."""
+        return {"method": self.method, "iterations": self.iterations, "seconds": self.total_seconds} | {
+            f"certificate_{k}": v for k, v in self.certificate.as_dict().items()
+        }
+
+
+def should_stop(certificate: Certificate, config: CronosConfig) -> bool:
+    """Stopping rule: the certificate holds (gap and cone violation within tolerance), unless the
+    config asks for a fixed number of steps."""
+    return config.stop_on_certificate and certificate.certified
+
+
+def recover_model(problem: Problem, U: torch.Tensor) -> ConvexModel:
+    """The convex model of the stacked iterate ``U`` (recovery of :func:`fit_cronos`)."""
+    if problem.maps.kind == "relu":
+        P = problem.maps.P
+        return ConvexReLU(problem.patterns, U[:P].clone(), U[P:].clone())
+    return ConvexGatedReLU(problem.patterns, U.clone())
+
+
+def _objective_and_violation(problem: Problem, solver: Solver) -> tuple[float, float]:
+    pred, GU = problem.plain_maps.outputs(solver.left)
+    objective = 0.5 * float((pred - problem.y).square().sum()) + problem.beta * float(group_norms(solver.U).sum())
+    if GU is None:
+        return objective, 0.0
+    total = float(torch.linalg.vector_norm(GU))
+    return objective, (float(torch.linalg.vector_norm(torch.relu(-GU))) / total if total > 0 else 0.0)
 
 
 def fit_cronos(
     X: torch.Tensor,
     y: torch.Tensor,
+    config: CronosConfig | None = None,
     *,
-    P: int = 10,
-    beta: float = 1e-3,
-    rho: float = DEFAULT_RHO,
-    model: Literal["relu", "gated"] = "relu",
-    max_iters: int = 500,
-    rtol: float = 1e-4,
-    atol: float = 1e-7,
-    pcg_max_iters: int = 32,
-    pcg_tol: float = 1e-3,
-    rank: int = 20,
-    seed: int = 0,
-    preconditioner: Preconditioner = "kronecker",
     patterns: ActivationPatterns | None = None,
-    cone_scale: float = 1.0,
-    use_gram: bool | None = None,
-    allow_real_targets: bool = False,
     progress: bool = False,
     callback: Callable[[int, torch.Tensor], None] | None = None,
 ) -> CronosResult:
-    """Fit the convex ReLU (``model="relu"``) or gated-ReLU (``"gated"``) program by CRONOS.
+    """Fit the convex ReLU or gated-ReLU program of ``config`` (default :class:`CronosConfig`) and certify it.
 
-    ``X`` (n, d) float32/float64 on any device (all work stays there; dtype follows ``X``);
-    ``y`` (n,) with labels +1/-1 (real targets need ``allow_real_targets=True``). ``patterns``
-    reuses given gates, else ``P`` gates are drawn with ``seed`` (:func:`coala_lib.convex.reformulation.sample_gates`).
-    ``rho``/``cone_scale``: see the module docstring. Stops when both Boyd residual tests pass with ``rtol`` /
-    ``atol`` or after ``max_iters``. ``use_gram=None`` precomputes :math:`X^\\top X` when ``d < 2n``.
-    ``callback(k, v)`` sees the stacked prox iterate after each iteration. The Nystrom sketch and
-    the gates share ``seed``, so a CPU run is bitwise reproducible. ``preconditioner``: see the module
-    docstring (``rank`` is used by the two Nystrom variants only); ``nystrom_seconds`` in the result is the
-    build time of whichever preconditioner was chosen.
+    ``X`` (n, d) float32/float64 on any device (all work stays there; dtype follows ``X``); ``y`` (n,)
+    labels +1/-1 (real targets need ``config.allow_real_targets``). ``patterns`` reuses given gates, else
+    ``config.P`` gates are drawn with ``config.seed``. ``callback(k, U)`` sees the stacked iterate the
+    fit would return after step ``k``. The result carries the model's :class:`Certificate`; when it
+    is not certified a :class:`UncertifiedWarning` says by how much. CPU runs are bitwise reproducible.
     """
-    validate_features(X)
-    validate_targets(y, X, allow_real_targets)
-    if model not in ("relu", "gated"):
-        raise ValueError(f"model must be 'relu' or 'gated', got {model!r}")
-    if beta < 0 or not math.isfinite(beta):
-        raise ValueError(f"beta (group-lasso weight) must be finite and >= 0, got {beta}")
-    if not (rho > 0 and math.isfinite(rho)):
-        raise ValueError(f"rho (ADMM penalty) must be finite and > 0, got {rho}; the default is {DEFAULT_RHO}")
-    if not (cone_scale > 0 and math.isfinite(cone_scale)):
-        raise ValueError(f"cone_scale must be finite and > 0, got {cone_scale}")
-    if max_iters < 1 or pcg_max_iters < 1 or rank < 1:
-        raise ValueError(f"max_iters, pcg_max_iters and rank must be >= 1, got {max_iters}, {pcg_max_iters}, {rank}")
-    if preconditioner not in PRECONDITIONERS:
-        raise ValueError(f"preconditioner must be one of {PRECONDITIONERS}, got {preconditioner!r}")
-    if rtol < 0 or atol < 0 or rtol + atol == 0:
-        raise ValueError(f"need rtol, atol >= 0 and not both zero, got rtol={rtol}, atol={atol}")
-    y = y.to(X.device, X.dtype)
+    config = config if config is not None else CronosConfig()
+    if not isinstance(config, CronosConfig):
+        raise TypeError(
+            f"config must be a CronosConfig, got {type(config).__name__}; build one: CronosConfig(P=..., beta=...)"
+        )
     device = X.device
-
     synchronize(device)
     start = time.perf_counter()
-    if patterns is None:
-        patterns = sample_gates(X, P, seed)
-    elif patterns.dim != X.shape[1]:
-        raise ValueError(f"patterns were drawn for d={patterns.dim} but X has d={X.shape[1]}")
-    patterns = patterns.to(device, X.dtype)
-    n, d = X.shape
-    if use_gram is None:
-        use_gram = model == "relu" and d < 2 * n
-    gram = X.T @ X if use_gram and model == "relu" else None
-    maps = LinearMaps(X, patterns.masks(X), model, gram, cone_scale)
-    rho = float(rho)
-    system = SystemOperator(maps, rho)
-    Fty = maps.FT(y) / rho
+    problem = setup_problem(X, y, config, patterns)
     synchronize(device)
     setup_seconds = time.perf_counter() - start
-
-    precond = system.preconditioner(preconditioner, rank, seed)
+    method = config.resolved_method
+    solver: Solver = AdmmState(problem, config) if method == "cronos" else FirstOrder(problem, config)
     synchronize(device)
-    nystrom_seconds = time.perf_counter() - start - setup_seconds
+    preconditioner_seconds = time.perf_counter() - start - setup_seconds
 
-    relu = model == "relu"
-    shape = system.shape
-    u = torch.zeros(shape, dtype=X.dtype, device=device)
-    v, lam = torch.zeros_like(u), torch.zeros_like(u)
-    s = torch.zeros(n, 2 * maps.P, dtype=X.dtype, device=device) if relu else None
-    nu = torch.zeros_like(s) if relu else None
-    Gt_s_minus_nu = torch.zeros_like(u)
-    Gt_nu = torch.zeros_like(u)
-    floor = 10 * torch.finfo(X.dtype).eps
     history = CronosHistory()
-    converged = False
-    p_dim = u.numel() + (s.numel() if relu else 0)
+    every = config.check_interval
+    bound = -math.inf
+    certificate: Certificate | None = None
     k = 0
-    for k in tqdm(range(1, max_iters + 1), disable=progress_off(progress), desc="cronos"):
-        rhs = Fty + v - lam + Gt_s_minus_nu
-        solve = pcg(system, rhs, u, precond, tol=max(pcg_tol / k**2, floor), max_iters=pcg_max_iters)
-        u = solve.x
-        v_old = v
-        v = group_soft_threshold(u + lam, beta / rho)
-        lam = lam + u - v
-        # One pass over X gives X u^T, X v^T: hence Gu, Gv and F v.
-        XUV = maps.left(torch.stack([u, v]))  # (n, 2, groups)
-        Fv = (XUV[:, 1, : maps.P] - XUV[:, 1, maps.P :] if relu else XUV[:, 1]) * maps.masks
-        Fv = Fv.sum(-1)
-        objective = 0.5 * float((Fv - y).square().sum()) + beta * float(group_norms(v).sum())
-        primal_sq = float((u - v).square().sum())
-        u_sq, v_sq = float(u.square().sum()), float(v.square().sum())
-        dual_vec = v - v_old
-        if relu:
-            signs = torch.cat([maps.signs, maps.signs], dim=1)
-            Gu, Gv = XUV[:, 0] * signs, XUV[:, 1] * signs
-            s_old = s
-            s = project_nonnegative(Gu + nu)
-            nu = nu + Gu - s
-            primal_sq += float((Gu - s).square().sum())
-            u_sq += float(Gu.square().sum())
-            v_sq += float(s.square().sum())
-            Gt = maps.GT(torch.stack([s - nu, s - s_old, nu], dim=1))  # one pass over X
-            Gt_s_minus_nu, Gt_nu = Gt[0], Gt[2]
-            dual_vec = dual_vec + Gt[1]
-            neg = float(torch.relu(-Gv).square().sum()) ** 0.5
-            violation = neg / max(float(Gv.square().sum()) ** 0.5, torch.finfo(X.dtype).tiny)
-        else:
-            violation = 0.0
-        primal = primal_sq**0.5
-        dual = rho * float(torch.linalg.vector_norm(dual_vec))
-        primal_tol = p_dim**0.5 * atol + rtol * max(u_sq, v_sq) ** 0.5
-        dual_tol = u.numel() ** 0.5 * atol + rtol * rho * float(torch.linalg.vector_norm(lam + Gt_nu))
+
+    def check() -> Certificate:
+        nonlocal bound
+        cert = certify(
+            problem.plain_maps,
+            problem.y,
+            problem.beta,
+            solver.U,
+            solver.multipliers(),
+            tol=config.tol,
+            cone_tol=config.cone_tol,
+            lower_bound=bound,
+            left=solver.left,
+        )
+        bound = cert.lower_bound
+        synchronize(device)
+        history.checks.append(
+            {"iteration": k, "seconds": time.perf_counter() - start, "penalty": solver.penalty} | cert.as_dict()
+        )
+        return cert
+
+    for k in tqdm(range(1, config.max_iters + 1), disable=progress_off(progress), desc=f"phase I ({method})"):
+        solver.step()
+        objective, violation = _objective_and_violation(problem, solver)
         synchronize(device)
         history.objective.append(objective)
-        history.primal_residual.append(primal)
-        history.dual_residual.append(dual)
-        history.primal_tol.append(primal_tol)
-        history.dual_tol.append(dual_tol)
         history.violation.append(violation)
-        history.pcg_iters.append(solve.iterations)
+        history.primal_residual.append(solver.primal_residual)
+        history.dual_residual.append(solver.dual_residual)
+        history.pcg_iters.append(solver.pcg_iters)
         history.seconds.append(time.perf_counter() - start)
         if callback is not None:
-            callback(k, v)
-        if primal <= primal_tol and dual <= dual_tol:
-            converged = True
-            break
-
-    P_ = maps.P
-    fitted: ConvexModel
-    if relu:
-        fitted = ConvexReLU(patterns, v[:P_].clone(), v[P_:].clone())
-    else:
-        fitted = ConvexGatedReLU(patterns, v.clone())
+            callback(k, solver.U)
+        certificate = None
+        if k % every == 0 or k == config.max_iters:
+            certificate = check()
+            if should_stop(certificate, config):
+                break
+            solver.observe(certificate)
+    if certificate is None:
+        certificate = check()
+    if not certificate.certified:
+        warnings.warn(
+            f"Phase I ({method}, {k} steps) is NOT certified: {certificate.summary()}",
+            UncertifiedWarning,
+            stacklevel=2,
+        )
     synchronize(device)
     return CronosResult(
-        model=fitted,
+        model=recover_model(problem, solver.U),
+        certificate=certificate,
         history=history,
-        patterns=patterns,
-        converged=converged,
+        patterns=problem.patterns,
+        config=config,
+        method=method,
         iterations=k,
-        beta=float(beta),
-        rho=rho,
-        pcg_iterate=u,
+        pcg_iterate=solver.u.clone() if isinstance(solver, AdmmState) else None,
+        multipliers=solver.multipliers(),
         setup_seconds=setup_seconds,
-        nystrom_seconds=nystrom_seconds,
+        preconditioner_seconds=preconditioner_seconds,
         total_seconds=time.perf_counter() - start,
     )

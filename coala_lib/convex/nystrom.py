@@ -131,7 +131,7 @@ def build_block_nystrom(
     sketch of the whitened :math:`S = \\tilde L^{-1} H \\tilde L^{-\\top}` costs ``rank`` matvecs with ``H`` done as
     one block product; its shift is :math:`\\mu = 1` (the whitened :math:`B` is the identity).
     """
-    k, d = shape
+    _, d = shape
     if block.shape != (d, d):
         raise ValueError(f"block must be ({d}, {d}) to match shape {shape}, got {tuple(block.shape)}")
     L64 = torch.linalg.cholesky(0.5 * (block + block.T).to(torch.float64))

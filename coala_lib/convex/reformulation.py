@@ -156,6 +156,24 @@ class LinearMaps:
         """Adjoint :math:`G^\\top Z` for (n, ..., 2P) input, shape (..., 2P, d) (ReLU only)."""
         return self.right(Z * self._sign_view(Z))
 
+    def outputs(self, left: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(:math:`FU`, :math:`GU`) from ``left`` = :meth:`left` of an unbatched ``U`` (one pass over ``X``
+        serves both); :math:`GU` is ``None`` for gated."""
+        if self.kind == "relu":
+            pred = ((left[:, : self.P] - left[:, self.P :]) * self.masks).sum(-1)
+            return pred, left * self._sign_view(left)
+        return (left * self.masks).sum(-1), None
+
+    def adjoint(self, r: torch.Tensor, mu: torch.Tensor | None = None) -> torch.Tensor:
+        """:math:`F^\\top r - G^\\top \\mu` for residuals ``r`` (n,) and cone multipliers ``mu`` (n, 2P) in one pass
+        over ``X`` (``mu=None``: :math:`F^\\top r`), shape (groups, d)."""
+        R = r[:, None] * self.masks
+        if self.kind == "relu":
+            R = torch.cat([R, -R], dim=1)
+            if mu is not None:
+                R = R - mu * self._sign_view(mu)
+        return self.right(R)
+
     def GTG(self, U: torch.Tensor) -> torch.Tensor:
         """:math:`G^\\top G U = U X^\\top X` (since :math:`(2D_i - I)^2 = I`), via the Gram matrix when given."""
         if self.gram is not None:
