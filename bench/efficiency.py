@@ -41,7 +41,7 @@ from coala_lib.backbone.features import pooled_from_ids
 from coala_lib.backbone.lora import LORA_R
 from coala_lib.backbone.registry import Backbone
 from coala_lib.baselines.training_step import full_policy, lora_policy, random_pair_batch, train_step
-from coala_lib.convex.cronos import fit_cronos
+from coala_lib.convex.cronos import CronosConfig, fit_cronos
 from coala_lib.core.runtime import resolve_device, seed_everything
 from coala_lib.guidance.config import GuidanceConfig
 from coala_lib.guidance.decoding import guided_generate
@@ -172,7 +172,8 @@ def head_stages(
     params = {"pairs": pairs, "dim": dim, "P": config.P, "max_iters": phase1_iters}
 
     def phase1() -> Any:
-        return fit_cronos(X, y, P=config.P, beta=config.beta, rho=config.rho, max_iters=phase1_iters, seed=seed)
+        phase1_config = CronosConfig(P=config.P, beta=config.beta, rho=config.rho, max_iters=phase1_iters, seed=seed)
+        return fit_cronos(X, y, phase1_config)
 
     record1 = timed_and_counted("phase1", device, phase1, repeats=1, warmup=0, **params)
     result = phase1()

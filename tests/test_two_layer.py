@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from coala_lib.convex.cronos import fit_cronos
+from coala_lib.convex.cronos import CronosConfig, fit_cronos
 from coala_lib.convex.reformulation import sample_gates
 from coala_lib.convex.two_layer import TwoLayerReLU, init_two_layer, train_two_layer
 
@@ -29,9 +29,8 @@ def test_adam_decreases_the_objective_and_is_seeded(optimizer, batch_size):
 def test_convex_solution_gives_the_same_nonconvex_objective():
     X, y = _problem()
     beta = 1e-3
-    result = fit_cronos(
-        X, y, patterns=sample_gates(X, 6), beta=beta, rho=0.01, max_iters=600, rtol=1e-10, atol=1e-12, pcg_max_iters=50
-    )
+    result = fit_cronos(X, y, CronosConfig(beta=beta, tol=1e-6, cone_tol=1e-6), patterns=sample_gates(X, 6))
+    assert result.certified
     net = result.model.to_two_layer()
     assert net.objective(X, y, beta) == pytest.approx(result.model.objective(X, y, beta), rel=1e-3)
     # Training starts exactly there (the sampled-pattern optimum need not be the global non-convex one).

@@ -17,8 +17,9 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from coala_lib.convex.cronos import DEFAULT_RHO, CronosResult, SystemOperator, fit_cronos
+from coala_lib.convex.cronos import DEFAULT_RHO, CronosConfig, CronosResult, SystemOperator, fit_cronos
 from coala_lib.convex.pcg import pcg
+from coala_lib.convex.reference import solve_reference
 from coala_lib.convex.reformulation import ActivationPatterns, ConvexReLU, LinearMaps, recovery_gap, sample_gates
 from coala_lib.convex.two_layer import TwoLayerReLU, train_two_layer
 
@@ -105,28 +106,10 @@ def grid_inputs(
 
 
 def solve_convex_relu_cvxpy(X: torch.Tensor, y: torch.Tensor, patterns: ActivationPatterns, beta: float) -> ConvexReLU:
-    """The convex ReLU program (``coala_lib.convex.reformulation``) solved by an interior-point method (Clarabel).
-
-    Independent of CRONOS: a second-order-cone program in float64, for small problems (it forms
-    :math:`XV` for all :math:`P` patterns as dense expressions).
-    """
-    import cvxpy as cp
-
-    Xn = X.detach().cpu().double().numpy()
-    yn = y.detach().cpu().double().numpy()
-    masks = patterns.masks(X.detach().cpu().double()).numpy()
-    d, P = Xn.shape[1], masks.shape[1]
-    V, W = cp.Variable((d, P)), cp.Variable((d, P))
-    XV, XW = Xn @ V, Xn @ W
-    residual = cp.sum(cp.multiply(masks, XV - XW), axis=1) - yn
-    objective = 0.5 * cp.sum_squares(residual) + beta * (cp.sum(cp.norm(V, axis=0)) + cp.sum(cp.norm(W, axis=0)))
-    signs = 2 * masks - 1
-    problem = cp.Problem(cp.Minimize(objective), [cp.multiply(signs, XV) >= 0, cp.multiply(signs, XW) >= 0])
-    problem.solve(solver="CLARABEL")
-    if problem.status not in ("optimal", "optimal_inaccurate"):
-        raise RuntimeError(f"Clarabel did not solve the convex program: status {problem.status}")
-    to_torch = lambda M: torch.as_tensor(np.ascontiguousarray(M.T), dtype=X.dtype)  # noqa: E731
-    return ConvexReLU(patterns.to(dtype=X.dtype), to_torch(V.value), to_torch(W.value))
+    """The convex ReLU program solved by an interior-point method (Clarabel; :mod:`coala_lib.convex.reference`)."""
+    model = solve_reference(X, y, patterns, beta, "relu").model
+    assert isinstance(model, ConvexReLU)
+    return model
 
 
 def sampled_program_optima(
@@ -390,13 +373,18 @@ def _accuracy(net: TwoLayerReLU, X: torch.Tensor, y: torch.Tensor) -> float:
 
 
 def cronos_accuracy_curve(
-    X_train: torch.Tensor, y_train: torch.Tensor, X_test: torch.Tensor, y_test: torch.Tensor, **cronos_kwargs
+    X_train: torch.Tensor,
+    y_train: torch.Tensor,
+    X_test: torch.Tensor,
+    y_test: torch.Tensor,
+    config: CronosConfig,
+    patterns: ActivationPatterns | None = None,
 ) -> tuple[pd.DataFrame, CronosResult]:
     """Fit CRONOS and record, per ADMM iteration, the test accuracy of the ReLU net recovered from
     that iteration's prox iterate, against the solver's own wall clock (``history.seconds``; the
     callback only clones the iterate, accuracies are computed afterwards)."""
     iterates: list[torch.Tensor] = []
-    result = fit_cronos(X_train, y_train, callback=lambda k, v: iterates.append(v.clone()), **cronos_kwargs)
+    result = fit_cronos(X_train, y_train, config, patterns=patterns, callback=lambda k, v: iterates.append(v.clone()))
     P = result.patterns.num_patterns
     rows = []
     for k, v in enumerate(iterates):

@@ -9,6 +9,7 @@ head came from. :meth:`HeadReport.to_dict` is the ``report.json`` stored next to
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -29,8 +30,9 @@ class HeadConfig:
     ``max_length`` tokens per prompt + response (paper: 128); ``pooling`` ``"mean"`` or ``"last"`` (guided
     decoding pools the same way); ``P`` sampled activation patterns, at most :math:`2P` hidden ReLUs
     (paper: 10); ``beta`` Phase I's group-lasso weight (paper: 1e-3); ``rho`` CRONOS's ADMM penalty
-    (the reference code 1e-4, the paper's Table 10 0.01); ``cronos_max_iters`` caps the ADMM iterations
-    (the reference code runs 6; CRONOS stops earlier when its residual tolerances are met).
+    (the reference code 1e-4, the paper's Table 10 0.01); ``cronos_max_iters`` caps Phase I's solver steps
+    (the reference code runs 6 ADMM iterations); the solver stops when its duality-gap certificate
+    reaches ``phase1_tol`` (relative gap and relative cone violation).
     ``phase2`` the Phase II loss (``"pairwise"`` prompt-matched Bradley-Terry or ``"pointwise"``, eq. 9)
     with ``pairing`` of its pairs, ``phase2_beta``/``phase2_gamma`` the paper's :math:`\\beta = 2.5`,
     :math:`\\gamma = 0.5` and ``phase2_l2`` the ridge that makes the optimum unique and certifiable;
@@ -48,7 +50,8 @@ class HeadConfig:
     P: int = 10
     beta: float = 1e-3
     rho: float = DEFAULT_RHO
-    cronos_max_iters: int = 300
+    cronos_max_iters: int = 2_000
+    phase1_tol: float = 1e-4
     phase2: str = "pairwise"
     pairing: str = "matched"
     phase2_beta: float = 2.5
@@ -79,7 +82,7 @@ class HeadConfig:
             check_int(name, getattr(self, name), minimum=1)
         check_int("baseline_steps", self.baseline_steps, minimum=0)
         check_int("seed", self.seed)
-        for name in ("rho", "phase2_beta", "adamw_lr", "baseline_lr"):
+        for name in ("rho", "phase1_tol", "phase2_beta", "adamw_lr", "baseline_lr"):
             check_number(name, getattr(self, name), positive=True)
         for name in ("beta", "phase2_l2"):
             check_number(name, getattr(self, name), minimum=0.0)
@@ -141,12 +144,21 @@ class NetworkFit:
 
 @dataclass(frozen=True)
 class CronosFit(NetworkFit):
-    """The CRONOS head of Phase I: a :class:`NetworkFit` plus ADMM ``iterations``, whether it ``converged``
-    (residual tolerances met) and the penalty ``rho`` it ended with."""
+    """The Phase I head: a :class:`NetworkFit` plus the solver's ``method`` and ``iterations``, its
+    duality-gap certificate (:mod:`coala_lib.convex.certificate`: ``lower_bound`` on the optimum,
+    ``certified_gap`` relative, the returned model's cone violation ``cone_violation_rel``/``_max``,
+    ``certified`` when both are within ``HeadConfig.phase1_tol``; ``converged`` is the same verdict) and
+    the ADMM penalty ``rho`` of the config. Reports written before the certificate existed read as NaN / uncertified."""
 
     iterations: int
     converged: bool
     rho: float
+    method: str = "cronos"
+    lower_bound: float = math.nan
+    certified_gap: float = math.nan
+    cone_violation_rel: float = math.nan
+    cone_violation_max: float = math.nan
+    certified: bool = False
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> CronosFit:

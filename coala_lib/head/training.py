@@ -37,7 +37,7 @@ from safetensors import SafetensorError
 from coala_lib.backbone.features import PairFeatures, pair_features, triplets_digest
 from coala_lib.backbone.pooling import POOLINGS
 from coala_lib.backbone.registry import Backbone, default_dtype, load_backbone, resolve_model
-from coala_lib.convex.cronos import fit_cronos
+from coala_lib.convex.cronos import CronosConfig, fit_cronos
 from coala_lib.convex.two_layer import TwoLayerReLU, train_two_layer
 from coala_lib.core.cache import CacheEntry, CacheError, load_cached, publishing
 from coala_lib.core.files import atomic_write_json, cache_dir, content_key, environment_record
@@ -218,17 +218,17 @@ def fit_head(
     X, y = stacked(f_train, normaliser, dtype, dev)
 
     with timed(dev) as t_phase1:
-        result = fit_cronos(
-            X,
-            y,
+        cronos_config = CronosConfig(
             P=config.P,
             beta=config.beta,
             rho=config.rho,
             model="relu",
             seed=config.seed,
             max_iters=config.cronos_max_iters,
-            progress=progress,
+            tol=config.phase1_tol,
+            cone_tol=config.phase1_tol,
         )
+        result = fit_cronos(X, y, cronos_config, progress=progress)
     net = result.model.to_two_layer()
     if net.width == 0:
         raise ValueError(f"Phase I kept no neuron (beta={config.beta} zeroes every group); lower beta")
@@ -256,6 +256,12 @@ def fit_head(
         iterations=result.iterations,
         converged=result.converged,
         rho=result.rho,
+        method=result.method,
+        lower_bound=result.certificate.lower_bound,
+        certified_gap=result.certificate.relative_gap,
+        cone_violation_rel=result.certificate.cone_violation_rel,
+        cone_violation_max=result.certificate.cone_violation_max,
+        certified=result.certified,
     )
     adamw_head = NetworkFit(
         width=width,
