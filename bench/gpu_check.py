@@ -177,12 +177,19 @@ TINY = Settings(
 
 def fit_phase1(X: torch.Tensor, y: torch.Tensor, settings: Settings, seed: int) -> Any:
     """The one call of CRONOS in this script (its API is changing: update it here only)."""
-    from coala_lib.convex.cronos import fit_cronos
+    from coala_lib.convex.cronos import CronosConfig, fit_cronos
 
     config = HeadConfig()
-    return fit_cronos(
-        X, y, P=settings.phase1_P, beta=config.beta, rho=config.rho, max_iters=settings.phase1_max_iters, seed=seed
+    phase1 = CronosConfig(
+        P=settings.phase1_P,
+        beta=config.beta,
+        rho=config.rho,
+        max_iters=settings.phase1_max_iters,
+        seed=seed,
+        tol=config.phase1_tol,
+        cone_tol=config.phase1_tol,
     )
+    return fit_cronos(X, y, phase1)
 
 
 def scalars(obj: Any) -> dict[str, Any]:
