@@ -92,6 +92,8 @@ def test_generated_variant_uses_judge_and_caches(imdb_dir, tmp_path):
     assert calls == [8] and [t.to_dict() for t in again] == [t.to_dict() for t in ds]  # read from the cache
     with pytest.raises(ValueError, match="generator="):
         load_triplets("imdb", "train", data_dir=imdb_dir, variant="generated")
+    with pytest.raises(ValueError, match=r"n=500 but the imdb split holds \d+ valid reviews"):
+        load_triplets("imdb", "train", data_dir=imdb_dir, **{**opts, "n": 500})  # never silently fewer
 
 
 def test_hf_sampler_gives_two_continuations_per_prompt():

@@ -340,6 +340,10 @@ def _build_imdb(
         )
 
     def generate(clean: list[Row]) -> list[Row]:  # batched: one generator call for the whole split
+        if n is not None and n > len(clean):
+            raise ValueError(
+                f"n={n} but the imdb split holds {len(clean)} valid reviews to prompt from; pass n <= {len(clean)}"
+            )
         chosen_rows = subsample(clean, n, seed)
         made = generated_triplets(
             chosen_rows,
