@@ -37,9 +37,10 @@ from coala_lib.core.cache import (
     publishing,
     sweep_leftovers,
 )
-from coala_lib.data import load_triplets, write_jsonl_gz
+from coala_lib.data import load_imdb_reviews, load_triplets, write_jsonl_gz
 from coala_lib.data.schema import Triplet
 from coala_lib.data.sources import DataFileError
+from coala_lib.evaluation.sentiment import SentimentJudge
 from coala_lib.head.config import HeadConfig
 
 TRAIN = "ultrafeedback-binarized-sample-train.jsonl.gz"
@@ -467,6 +468,8 @@ def test_help_notebook_lists_every_parameter(path: Path, tmp_path: Path) -> None
         (lambda: HeadConfig(pooling="max"), "pooling='max' is not allowed; choose one of 'mean', 'last'"),
         (lambda: HeadConfig(phase2="pointwise", pairing="random"), "pairing applies only to phase2='pairwise'"),
         (lambda: HeadConfig(n_eval=0), "n_eval must be an integer >= 1, got 0"),
+        (lambda: load_imdb_reviews("train", n="10"), "n must be an integer or None, got the text '10'"),
+        (lambda: SentimentJudge.train_or_load(n_train="1000"), "n_train must be an integer, got the text '1000'"),
     ],
 )
 def test_settings_are_checked_when_built(build, message: str) -> None:

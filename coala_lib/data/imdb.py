@@ -35,6 +35,7 @@ from typing import Any, Protocol
 import torch
 
 from coala_lib.core.cache import CacheEntry, CacheError, load_cached, publishing
+from coala_lib.core.checks import check_int
 from coala_lib.core.files import atomic_write_json, cache_dir, content_key
 from coala_lib.core.files import data_dir as resolve_data_dir
 from coala_lib.data.schema import Triplet
@@ -77,6 +78,8 @@ def load_imdb_reviews(
     """
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test' (IMDb's own splits), got {split!r}")
+    check_int("n", n, minimum=2, allow_none=True)
+    check_int("seed", seed)
     parts = resolve_parts(IMDB_SOURCE, resolve_data_dir(data_dir))
     rows = read_part(IMDB_SOURCE, parts["train" if split == "train" else "eval"])
     by_label: dict[int, list[str]] = {0: [], 1: []}
@@ -99,9 +102,7 @@ def load_imdb_reviews(
         )
     if bad:
         log.warning("imdb %s (%s): %d malformed rows skipped: %s", split, where, len(bad), "; ".join(bad[:3]))
-    if n is not None:
-        if n < 2:
-            raise ValueError(f"n must be >= 2 for a balanced sample (or None for all), got {n}")
+    if n is not None:  # at least 2 (checked above): one review of each label
         wanted = {0: n // 2, 1: n - n // 2}
         for label, count in wanted.items():
             if count > len(by_label[label]):

@@ -27,6 +27,7 @@ from safetensors.torch import save as save_safetensors
 
 from coala_lib.backbone.encoders import ENCODER_NAME, encode_texts
 from coala_lib.core.cache import cached_file
+from coala_lib.core.checks import check_int, check_number
 from coala_lib.core.files import cache_dir, content_key
 from coala_lib.data.imdb import load_imdb_reviews
 
@@ -62,8 +63,9 @@ class SentimentJudge:
     ) -> SentimentJudge:
         """Train on ``n_train`` balanced IMDb train reviews, test on ``n_test`` balanced test reviews,
         or load the cached judge with the same training data and settings."""
-        if n_train < 2 or n_test < 2:
-            raise ValueError(f"n_train and n_test must be >= 2, got {n_train}, {n_test}")
+        check_int("n_train", n_train, minimum=2)
+        check_int("n_test", n_test, minimum=2)
+        check_number("l2", l2)
         if l2 <= 0:
             raise ValueError(f"l2 must be > 0 (it keeps the problem strongly convex), got {l2}")
         train_x, train_y = load_imdb_reviews("train", n=n_train, seed=seed, data_dir=data_dir)
