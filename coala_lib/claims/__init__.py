@@ -9,7 +9,6 @@ from coala_lib.claims.ledger import (
     load_all_records,
     load_records,
     record,
-    results_dir,
 )
 from coala_lib.claims.verdicts import (
     CLAIMS,
@@ -44,7 +43,6 @@ __all__ = [
     "load_records",
     "papermill_command",
     "record",
-    "results_dir",
     "round_sig",
     "verdict_apm",
     "verdict_compute_share",

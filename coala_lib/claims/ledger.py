@@ -16,9 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from coala_lib.core.files import atomic_write_json, environment_record
+from coala_lib.core.files import atomic_write_json, environment_record, results_dir
 
-RESULTS_DIR_ENV = "COALA_RESULTS_DIR"
 Verdict = Literal["holds", "holds with caveats", "does not hold at our scale", "inconclusive", "not testable here"]
 #: The five verdicts: the evidence agrees; agrees with a stated reservation; contradicts the claim; cannot
 #: separate the claim from its negation (an interval containing the null, too few points, no certificate);
@@ -36,17 +35,14 @@ FRONTIER_RECORD = Path("imdb_frontier") / "record.json"
 GPU_CHECK_RECORD = Path("gpu_check.json")
 
 
-def results_dir(explicit: str | os.PathLike | None = None) -> Path | None:
-    """``explicit``, else ``$COALA_RESULTS_DIR``, else ``None`` (do not write)."""
-    root = explicit or os.environ.get(RESULTS_DIR_ENV)
-    return Path(root).expanduser() if root else None
-
-
 def record(
     name: str, values: dict[str, Any], params: dict[str, Any], directory: str | os.PathLike | None = None
 ) -> Path | None:
-    """Write one notebook's measured ``values`` with its ``params`` and environment; return the path."""
-    root = results_dir(directory)
+    """Write one notebook's measured ``values`` with its ``params`` and environment; return the path.
+
+    ``params`` are the run's settings themselves: a config dataclass among them (e.g. ``{"head": config}``)
+    is written as its fields (:func:`coala_lib.core.files.json_default`), so nothing is re-typed."""
+    root = results_dir(directory, search=False)  # write only where told (coala_lib.core.files.results_dir)
     if root is None:
         return None
     payload = {"notebook": name, "values": values, "params": params, "environment": environment_record()}
