@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import sys
+from types import SimpleNamespace
 
 import pytest
 import torch
 from bench_modules import load_bench
 
-from coala_lib.chapters.convex_experiments import solver_bench_frame
+from coala_lib.chapters.convex_experiments import solver_bench_frame, targets_frame
 
 
 @pytest.fixture(scope="module")
@@ -113,3 +114,40 @@ def test_frame_reads_records_written_before_the_drift_field() -> None:
     record = {"configs": [{"n": 100, "d": 4, "P": 2, "runs": {"nystrom": run}}]}
     row = solver_bench_frame(record, "nystrom").iloc[0]
     assert row["status"] == "ok" and row["reference_drift"] is None and not row["n < 2dP"]
+
+
+def test_seconds_to_certificate_is_the_first_check_meeting_both_tolerances(bench) -> None:
+    checks = [
+        {"seconds": 1.0, "relative_gap": 1e-2, "cone_violation_rel": 0.0},
+        {"seconds": 2.0, "relative_gap": 1e-5, "cone_violation_rel": 1e-2},
+        {"seconds": 3.0, "relative_gap": 1e-5, "cone_violation_rel": 1e-6},
+    ]
+    Run = SimpleNamespace(history=SimpleNamespace(checks=checks))
+
+    assert bench.seconds_to_certificate(Run, 1e-4, 1e-4) == 3.0
+    assert bench.seconds_to_certificate(Run, 1e-6, 1e-4) is None
+
+
+def test_targets_on_planted_data_record_a_certificate_per_run(bench, tmp_path, monkeypatch) -> None:
+    out = tmp_path / "targets.json"
+    argv = ["solver.py", "--targets", "--device", "cpu", "--planted", "120,6,3", "--dtype", "float64"]
+    argv += ["--threads", "1", "--target-iters", "400", "--cronos-iters", "3", "--out", str(out)]
+    monkeypatch.setattr(sys, "argv", argv)
+    threads = torch.get_num_threads()
+    try:
+        bench.main()
+    finally:
+        torch.set_num_threads(threads)
+    record = json.loads(out.read_text())
+    assert record["finished"] and record["cross_checks"] == []
+    runs = {(r["model"], r["method"]): r for r in record["runs"]}
+    assert set(runs) == {("gated", "fista"), ("gated", "cronos"), ("relu", "alm"), ("relu", "cronos")}
+    assert runs[("gated", "cronos")]["iterations"] == 3 and not runs[("gated", "cronos")]["certificate"]["certified"]
+    for run in runs.values():
+        cert = run["certificate"]
+        assert cert["lower_bound"] <= cert["primal"] * (1 + 1e-6) or cert["cone_violation_rel"] > 0
+        assert run["met"] == (
+            run["seconds_to_target"] is not None and run["seconds_to_target"] <= run["target_seconds"]
+        )
+    frame = targets_frame(record)
+    assert len(frame) == 4 and set(frame["method"]) == {"fista", "alm", "cronos"}

@@ -334,12 +334,14 @@ def iterate_comparison(results: dict[str, CronosResult], X: torch.Tensor, y: tor
             raise ValueError(f"results[{name!r}] is a gated model; the comparison needs model='relu'")
         P = result.patterns.num_patterns
         u = result.pcg_iterate
-        if u is None:
-            raise ValueError(f"results[{name!r}] has no PCG iterate (not solved by CRONOS's ADMM)")
-        iterates = {
-            "prox v (returned)": result.model,
-            "PCG u (reference code)": ConvexReLU(result.patterns, u[:P].clone(), u[P:].clone()),
-        }
+        iterates = {"returned": result.model}
+        if u is not None and result.config.keep == "prox":
+            iterates = {
+                "prox v (returned)": result.model,
+                "PCG u (reference code)": ConvexReLU(result.patterns, u[:P].clone(), u[P:].clone()),
+            }
+        elif u is not None:
+            iterates = {"PCG u (returned, reference code)": result.model}
         for iterate, model in iterates.items():
             rows.append(
                 {
@@ -372,6 +374,56 @@ def _accuracy(net: TwoLayerReLU, X: torch.Tensor, y: torch.Tensor) -> float:
     return float((torch.where(net.predict(X) >= 0, 1.0, -1.0).to(y.dtype) == y).double().mean())
 
 
+def certificate_table(results: dict[str, CronosResult], X_test: torch.Tensor, y_test: torch.Tensor) -> pd.DataFrame:
+    """One row per named fit: method, steps, seconds, its certificate (primal, lower bound, relative gap,
+    relative cone violation, certified) and the held-out accuracy of the recovered network."""
+    rows = []
+    for name, result in results.items():
+        cert = result.certificate
+        model = result.model
+        assert isinstance(model, ConvexReLU)
+        rows.append(
+            {
+                "fit": name,
+                "method": result.method,
+                "steps": result.iterations,
+                "seconds": result.total_seconds,
+                "primal": cert.primal,
+                "lower_bound": cert.lower_bound,
+                "certified_gap": cert.relative_gap,
+                "cone_violation": cert.cone_violation_rel,
+                "certified": cert.certified,
+                "test_accuracy": _accuracy(model.to_two_layer(), X_test, y_test),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def targets_frame(record: dict) -> pd.DataFrame:
+    """``bench/solver.py --targets``'s JSON as one row per run: size, model, method, certified gap reached,
+    seconds to the target gap (``None``: not reached within the step cap), the target and whether it was met."""
+    rows = []
+    for run in record["runs"]:
+        cert = run["certificate"]
+        rows.append(
+            {
+                "n": run["n"],
+                "P": run["P"],
+                "model": run["model"],
+                "method": run["method"],
+                "active": f"{run['active_groups']}/{run['groups']}",
+                "certified_gap": cert["relative_gap"],
+                "cone_violation": cert["cone_violation_rel"],
+                "seconds_to_target": run["seconds_to_target"],
+                "target": f"{run['target_gap']:g} in {run['target_seconds']:g} s",
+                "met": run["met"],
+                "steps": run["iterations"],
+                "seconds": run["total_seconds"],
+            }
+        )
+    return pd.DataFrame(rows)
+
+
 def cronos_accuracy_curve(
     X_train: torch.Tensor,
     y_train: torch.Tensor,
@@ -391,7 +443,7 @@ def cronos_accuracy_curve(
         net = ConvexReLU(result.patterns, v[:P], v[P:]).to_two_layer()
         rows.append(
             {
-                "method": "CRONOS (convex)",
+                "method": "convex head",
                 "step": k + 1,
                 "seconds": result.history.seconds[k],
                 "train_accuracy": _accuracy(net, X_train, y_train),
