@@ -25,10 +25,12 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import torch
 import torch.nn.functional as F
 
 from coala_lib.baselines.training_step import dpo_loss, orpo_loss
 from coala_lib.baselines.trl_training import response_logps
+from coala_lib.core.metrics import pairwise_accuracy
 from coala_lib.evaluation.win_rates import outcomes_from_scores, win_rate
 
 Statistic = Callable[[np.ndarray], float]
@@ -180,5 +182,5 @@ def heldout_preference(
         margin = mean[0] - mean[1]
     else:
         raise ValueError(f"method={method!r} is not a trained baseline; choose sft, dpo, orpo or simpo")
-    accuracy = ((margin > 0).double() + 0.5 * (margin == 0).double()).mean()
-    return {"heldout_loss": float(loss), "heldout_accuracy": float(accuracy), "heldout_pairs": len(triplets)}
+    accuracy = pairwise_accuracy(margin, torch.zeros_like(margin))  # coala_lib.core.metrics: a tie one half
+    return {"heldout_loss": float(loss), "heldout_accuracy": accuracy, "heldout_pairs": len(triplets)}
