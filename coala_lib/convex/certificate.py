@@ -116,16 +116,20 @@ def certify(
     cone_tol: float = 1e-4,
     lower_bound: float = -float("inf"),
     left: torch.Tensor | None = None,
+    dual_residual: torch.Tensor | None = None,
 ) -> Certificate:
     """The :class:`Certificate` of the stacked iterate ``U`` with cone multipliers ``mu`` (module docstring).
 
     ``lower_bound`` is a bound already proven (e.g. from an earlier iterate); the larger one is kept.
     ``left`` optionally passes ``maps.left(U)`` when the caller has it (saves one pass over ``X``).
+    ``dual_residual`` replaces :math:`\\lambda_0 = FU - y` by another residual :math:`FU' - y` (any
+    :math:`\\lambda_0` gives a valid bound; ADMM's stationarity holds at its PCG iterate, not at ``U``).
     """
     pred, GU = maps.outputs(maps.left(U) if left is None else left)
     residual = pred - y
     primal = 0.5 * float(residual.square().sum()) + beta * float(group_norms(U).sum())
-    bound, t, infeasibility = dual_bound(maps, y, beta, residual, mu)
+    lam0 = residual if dual_residual is None else dual_residual
+    bound, t, infeasibility = dual_bound(maps, y, beta, lam0, mu)
     bound = max(bound, lower_bound)
     vmax, vrel = violation_of(GU)
     gap = primal - bound

@@ -385,6 +385,11 @@ class AdmmState:
     def left(self) -> torch.Tensor:
         return self.left_uv[:, 0] if self.config.keep == "pcg" else self.left_uv[:, 1]
 
+    def pcg_residual(self) -> torch.Tensor:
+        """:math:`F u - y` at the PCG iterate, where the u-step's stationarity holds: the certificate's
+        :math:`\\lambda_0` (with :math:`\\mu = -\\rho c\\nu`, the dual point is feasible up to ADMM's residuals)."""
+        return self.problem.plain_maps.outputs(self.left_uv[:, 0])[0] - self.problem.y
+
     def multipliers(self) -> torch.Tensor | None:
         """:math:`\\mu = (-\\rho c\\,\\nu)_+` for the unscaled cone map (None for gated)."""
         if self.nu is None:
@@ -617,6 +622,19 @@ def fit_cronos(
             lower_bound=bound,
             left=solver.left,
         )
+        if isinstance(solver, AdmmState):  # a second dual point: the PCG iterate's residual
+            cert = certify(
+                problem.plain_maps,
+                problem.y,
+                problem.beta,
+                solver.U,
+                solver.multipliers(),
+                tol=config.tol,
+                cone_tol=config.cone_tol,
+                lower_bound=cert.lower_bound,
+                left=solver.left,
+                dual_residual=solver.pcg_residual(),
+            )
         bound = cert.lower_bound
         synchronize(device)
         history.checks.append(
