@@ -86,6 +86,8 @@ def test_tiny_run_measures_every_stage(tiny_run) -> None:
     assert stages["extraction_mistral7b"]["params"]["shape"] == "tiny_mistral"
     assert stages["lora_dpo_llama8b"]["params"]["micro_batches"] == 2
     assert stages["phase1"]["params"]["n"] == 512 and stages["phase1"]["metrics"]["iterations"] >= 1
+    assert stages["phase1"]["metrics"]["certificate"]["relative_gap"] >= 0
+    assert stages["phase1_cronos"]["metrics"]["method"] == "cronos"
     assert stages["phase2"]["metrics"]["newton_converged"] is True
     assert {row["method"] for row in stages["guidance"]["rows"]} == {"plain", "cached_guided", "naive_guided"}
     assert len(stages["guidance"]["metrics"]["summary"]) == 4  # 2 prompt lengths x 2 batch sizes
@@ -130,11 +132,14 @@ def test_a_stage_that_does_not_fit_is_skipped_with_its_numbers(bench, tmp_path) 
 
 
 def test_the_hard_limit_stops_the_stage_in_flight(bench, tmp_path) -> None:
-    check = bench.Check(bench.parse_args(["--tiny", "--out", str(tmp_path), "--work", str(tmp_path / "w")]))
-    with bench.hard_deadline(0.2):
-        check.run_stage("phase1", lambda: time.sleep(20) or {})
+    args = ["--tiny", "--out", str(tmp_path), "--work", str(tmp_path / "w"), "--hard-limit-s", "0.5"]
+    check = bench.Check(bench.parse_args(args))
+    check.run_stage("phase1", lambda: time.sleep(20) or {})
     entry = read_gpu_check(tmp_path)["stages"]["phase1"]
-    assert entry["status"] == "error" and "DeadlineReached" in entry["error"] and entry["wall_seconds"] < 10
+    assert entry["status"] == "error" and "DeadlineReached" in entry["error"] and "hard limit" in entry["error"]
+    assert entry["wall_seconds"] < 10 and entry["allowance_seconds"] <= 0.5
+    with bench.hard_deadline(0.1, "a test"), pytest.raises(bench.DeadlineReached, match="a test"):
+        time.sleep(5)
 
 
 def test_a_tiny_record_does_not_resume_a_gpu_one(bench, tmp_path) -> None:

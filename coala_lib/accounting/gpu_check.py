@@ -24,6 +24,7 @@ GPU_CHECK_STAGES: tuple[str, ...] = (
     "extraction_llama8b",
     "lora_dpo_llama8b",
     "phase1",
+    "phase1_cronos",
     "phase2",
     "extraction_mistral7b",
     "notebook03",
