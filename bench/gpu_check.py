@@ -73,6 +73,8 @@ from coala_lib.head.config import HeadConfig  # noqa: E402
 from coala_lib.head.phase2 import design, solve_newton, train_adamw  # noqa: E402
 
 NOTEBOOK = ROOT / "notebooks" / "03_train.ipynb"
+#: Phase I steps refitted for Phase II's first layer when no Phase I result of this call exists.
+PHASE2_REFIT_STEPS = 50
 VERSIONED = (
     "torch",
     "transformers",
@@ -181,10 +183,12 @@ TINY = Settings(
 # ------------------------------------------------------------------------------------------- helpers
 
 
-def fit_phase1(X: torch.Tensor, y: torch.Tensor, settings: Settings, seed: int, method: str = "auto") -> Any:
+def fit_phase1(
+    X: torch.Tensor, y: torch.Tensor, settings: Settings, seed: int, method: str = "auto", max_iters: int | None = None
+) -> Any:
     """The one call of Phase I's solver in this script, with the head's settings (:class:`HeadConfig`):
     ``method="auto"`` is the book's default, ``"cronos"`` the paper's ADMM; both stop on the certified
-    gap and cone violation (``phase1_tol``) or at their step cap."""
+    gap and cone violation (``phase1_tol``) or at their step cap (``max_iters`` overrides the settings')."""
     from coala_lib.convex.cronos import CronosConfig, UncertifiedWarning, fit_cronos
 
     config = HeadConfig()
@@ -193,7 +197,7 @@ def fit_phase1(X: torch.Tensor, y: torch.Tensor, settings: Settings, seed: int, 
         beta=config.beta,
         rho=config.rho,
         method=method,  # type: ignore[arg-type]
-        max_iters=settings.phase1_cronos_max_iters if method == "cronos" else settings.phase1_max_iters,
+        max_iters=max_iters or (settings.phase1_cronos_max_iters if method == "cronos" else settings.phase1_max_iters),
         seed=seed,
         tol=config.phase1_tol,
         cone_tol=config.phase1_tol,
@@ -516,9 +520,11 @@ class Check:
     def phase2_stage(self) -> dict[str, Any]:
         s, config = self.settings, HeadConfig()
         rerun = self.phase1 is None
-        if rerun:  # resumed without phase1 in this call: refit it (not timed) to get the first layer
+        if (
+            rerun
+        ):  # no Phase I result in this call: a short untimed fit gives a first layer (its cost is not Phase II's)
             X, y = self.phase1_data()
-            self.phase1 = (X, y, fit_phase1(X, y, s, self.args.seed))
+            self.phase1 = (X, y, fit_phase1(X, y, s, self.args.seed, max_iters=PHASE2_REFIT_STEPS))
         X, y, result = self.phase1
         net = result.model.to_two_layer()
         H = torch.relu(X @ net.W1.to(X.device, X.dtype).T).double().cpu()
@@ -559,7 +565,7 @@ class Check:
         result_entry["note"] = (
             "Phase II runs in float64 on the CPU by design (at most 2P unknowns); the AdamW time of the paper's "
             f"{config.adamw_epochs} epochs is extrapolated linearly from {epochs} timed epochs"
-            + ("; Phase I was refitted (untimed) to get the first layer" if rerun else "")
+            + (f"; the first layer comes from an untimed {PHASE2_REFIT_STEPS}-step Phase I refit" if rerun else "")
         )
         return result_entry
 

@@ -120,7 +120,7 @@ def test_resume_keeps_the_other_stages(tiny_run, tmp_path, data_dir) -> None:
         if name != "phase2":
             assert after["stages"][name] == before["stages"][name]
     assert after["stages"]["phase2"]["started"] >= before["stages"]["phase2"]["started"]
-    assert after["stages"]["phase2"]["status"] == "ok" and "refitted" in after["stages"]["phase2"]["note"]
+    assert after["stages"]["phase2"]["status"] == "ok" and "refit" in after["stages"]["phase2"]["note"]
 
 
 def test_a_stage_that_does_not_fit_is_skipped_with_its_numbers(bench, tmp_path) -> None:
