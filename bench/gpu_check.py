@@ -520,9 +520,7 @@ class Check:
     def phase2_stage(self) -> dict[str, Any]:
         s, config = self.settings, HeadConfig()
         rerun = self.phase1 is None
-        if (
-            rerun
-        ):  # no Phase I result in this call: a short untimed fit gives a first layer (its cost is not Phase II's)
+        if rerun:  # no Phase I result in this call: a short untimed fit gives the first layer
             X, y = self.phase1_data()
             self.phase1 = (X, y, fit_phase1(X, y, s, self.args.seed, max_iters=PHASE2_REFIT_STEPS))
         X, y, result = self.phase1
