@@ -614,10 +614,11 @@ class Check:
             "COALA_CACHE_DIR": str(self.work / "cache"),
             "HF_HUB_OFFLINE": "1",
         }
+        ledger = self.work / "results" / "claims" / "03_train.json"
+        ledger.unlink(missing_ok=True)  # what is read below is this run's record, or nothing
         timeout = max(self.hard_limit - self.elapsed(), 1.0)
         with DeviceMemoryPeak() as nvml, timed() as t_run:
             done = subprocess.run(command, env=env, timeout=timeout, check=False)
-        ledger = self.work / "results" / "claims" / "03_train.json"
         entry: dict[str, Any] = {
             "seconds": t_run["seconds"],
             "peak_memory_bytes": nvml.peak or 0,
