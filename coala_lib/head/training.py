@@ -223,6 +223,7 @@ def fit_head(
             beta=config.beta,
             rho=config.rho,
             model="relu",
+            method=config.phase1_method,
             seed=config.seed,
             max_iters=config.cronos_max_iters,
             tol=config.phase1_tol,
