@@ -67,7 +67,6 @@ solver_targets_file = "bench_solver_targets_cpu.json"  # bench/solver.py --targe
 
 # %%
 import json
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pandas as pd
@@ -80,8 +79,7 @@ from coala_lib.claims import paper as coala_paper
 from coala_lib.claims.verdicts import difference_interval
 from coala_lib.convex.cronos import CronosConfig, fit_cronos
 from coala_lib.convex.reformulation import sample_gates
-from coala_lib.core.files import environment_record
-from coala_lib.core.files import results_dir as find_results_dir
+from coala_lib.core.files import environment_record, results_file
 from coala_lib.core.runtime import resolve_device
 from coala_lib.data import load_imdb_reviews
 
@@ -341,9 +339,7 @@ for name, frame in convergence.groupby("run", sort=False):
 
 # %%
 # NBVAL_CHECK_OUTPUT
-# the results folder: $COALA_RESULTS_DIR or the checkout's (pip-installed: none)
-results = find_results_dir() or Path("results")
-bench = json.loads((results / solver_bench_file).read_text())
+bench = json.loads(results_file(solver_bench_file).read_text())  # in results_dir()
 env, params = bench["environment"], bench["parameters"]
 print(
     f"{env['device']} ({env['device_name']}), {env.get('torch_threads', params.get('threads'))} torch thread(s), "
@@ -371,7 +367,7 @@ print(
 
 # %%
 # NBVAL_CHECK_OUTPUT
-targets = json.loads((results / solver_targets_file).read_text())
+targets = json.loads(results_file(solver_targets_file).read_text())
 print(f"{targets['features']}\ncontention: {targets['contention']}")
 print(
     ex.targets_frame(targets).to_string(

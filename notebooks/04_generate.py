@@ -60,7 +60,6 @@ bench_files = [
 
 # %%
 import json
-from pathlib import Path
 
 import pandas as pd
 import torch
@@ -74,7 +73,7 @@ from coala_lib.chapters.plots.guidance import (
     plot_lambda_sweep,
 )
 from coala_lib.claims.verdicts import lambda_sweep_outcome
-from coala_lib.core.files import results_dir as find_results_dir
+from coala_lib.core.files import results_file
 from coala_lib.data import load_triplets
 from coala_lib.evaluation.sentiment import SentimentJudge
 from coala_lib.guidance.decoding import GuidanceConfig, guided_generate
@@ -250,9 +249,8 @@ print("independent judge:", lambda_sweep_outcome(sweep_means, "judge"))
 
 # %%
 # NBVAL_CHECK_OUTPUT
-results = find_results_dir() or Path("results")  # pip-installed (Colab): no records
 record = merge_bench_records(
-    [json.loads((results / name).read_text()) for name in bench_files]
+    [json.loads(results_file(name).read_text()) for name in bench_files]
 )
 env = record["environment"]
 print(

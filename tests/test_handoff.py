@@ -69,3 +69,11 @@ def test_results_dir_explicit_env_checkout_and_none(tmp_path: Path, monkeypatch:
     root = Path(files.__file__).resolve().parents[2]
     installed_from_checkout = (root / "pyproject.toml").is_file() and (root / "coala_lib").is_dir()
     assert results_dir() == (root / "results" if installed_from_checkout else None)  # None: pip-installed
+
+
+def test_results_file_names_where_it_looked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(RESULTS_DIR_ENV, str(tmp_path))
+    (tmp_path / "bench_x.json").write_text("{}")
+    assert files.results_file("bench_x.json") == tmp_path / "bench_x.json"
+    with pytest.raises(FileNotFoundError, match=rf"no bench_y\.json in {tmp_path}; set {RESULTS_DIR_ENV}"):
+        files.results_file("bench_y.json")

@@ -23,6 +23,7 @@ from coala_lib.core.files import (
     data_dir,
     environment_record,
     results_dir,
+    results_file,
 )
 from coala_lib.core.handoff import read_handoff, write_handoff
 from coala_lib.core.metrics import pairwise_accuracy
@@ -48,6 +49,7 @@ __all__ = [
     "read_handoff",
     "resolve_device",
     "results_dir",
+    "results_file",
     "seed_everything",
     "sweep_leftovers",
     "synchronize",

@@ -92,6 +92,22 @@ def results_dir(explicit: str | os.PathLike | None = None, *, search: bool = Tru
     return None
 
 
+def results_file(name: str, explicit: str | os.PathLike | None = None) -> Path:
+    """The record ``name`` (e.g. ``"bench_guidance_cpu.json"``) in :func:`results_dir`; a missing folder or
+    file is a ``FileNotFoundError`` saying where it looked and how to get the record."""
+    folder = results_dir(explicit)
+    path = None if folder is None else folder / name
+    if path is None or not path.is_file():
+        where = (
+            f"in {folder}" if folder is not None else "(no results folder: not in a checkout, no $COALA_RESULTS_DIR)"
+        )
+        raise FileNotFoundError(
+            f"no {name} {where}; set {RESULTS_DIR_ENV} to the folder holding it (a checkout's results/) "
+            "or produce it with the benchmark under bench/ that writes it"
+        )
+    return path
+
+
 def data_dir(explicit: str | os.PathLike | None = None) -> Path | None:
     """Local data directory: ``explicit``, else ``$COALA_DATA_DIR``, else ``None`` (use the Hub).
 
