@@ -11,7 +11,11 @@ export TQDM_DISABLE=1 HF_HUB_DISABLE_PROGRESS_BARS=1
 mkdir -p book/executed
 names=("$@")
 if [ ${#names[@]} -eq 0 ]; then
-  for nb in notebooks/*.ipynb; do names+=("$(basename "$nb" .ipynb)"); done
+  # The claims ledger reads every other notebook's record, so it runs last whatever its number.
+  for nb in notebooks/*.ipynb; do
+    case "$nb" in *claims_ledger.ipynb) ;; *) names+=("$(basename "$nb" .ipynb)") ;; esac
+  done
+  for nb in notebooks/*claims_ledger.ipynb; do names+=("$(basename "$nb" .ipynb)"); done
 fi
 for name in "${names[@]}"; do
   start=$(date +%s)
