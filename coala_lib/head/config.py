@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from coala_lib.backbone.pooling import POOLINGS
-from coala_lib.convex.cronos import DEFAULT_RHO
+from coala_lib.convex.cronos import DEFAULT_RHO, Method
 from coala_lib.core.checks import check_choice, check_int, check_number
 from coala_lib.data.loaders import DATASETS
 from coala_lib.head.phase2 import OBJECTIVES, PAIRINGS
@@ -53,7 +53,7 @@ class HeadConfig:
     P: int = 10
     beta: float = 1e-3
     rho: float = DEFAULT_RHO
-    phase1_method: str = "cronos"
+    phase1_method: Method = "cronos"
     cronos_max_iters: int = 300
     phase1_tol: float = 1e-4
     phase2: str = "pairwise"
