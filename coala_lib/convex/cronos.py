@@ -611,18 +611,10 @@ def fit_cronos(
 
     def check() -> Certificate:
         nonlocal bound
-        cert = certify(
-            problem.plain_maps,
-            problem.y,
-            problem.beta,
-            solver.U,
-            solver.multipliers(),
-            tol=config.tol,
-            cone_tol=config.cone_tol,
-            lower_bound=bound,
-            left=solver.left,
-        )
-        if isinstance(solver, AdmmState):  # a second dual point: the PCG iterate's residual
+        # The solver's own dual point, and for ADMM a second one from the PCG iterate's residual; the
+        # best lower bound seen so far is carried through both.
+        residuals = [None, solver.pcg_residual()] if isinstance(solver, AdmmState) else [None]
+        for dual_residual in residuals:
             cert = certify(
                 problem.plain_maps,
                 problem.y,
@@ -631,11 +623,11 @@ def fit_cronos(
                 solver.multipliers(),
                 tol=config.tol,
                 cone_tol=config.cone_tol,
-                lower_bound=cert.lower_bound,
+                lower_bound=bound,
                 left=solver.left,
-                dual_residual=solver.pcg_residual(),
+                dual_residual=dual_residual,
             )
-        bound = cert.lower_bound
+            bound = cert.lower_bound
         synchronize(device)
         history.checks.append(
             {"iteration": k, "seconds": time.perf_counter() - start, "penalty": solver.penalty} | cert.as_dict()
