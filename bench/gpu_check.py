@@ -106,7 +106,7 @@ class Settings:
     phase1_d: int
     phase1_P: int
     phase1_max_iters: int  # steps of the book's default Phase I method
-    phase1_cronos_max_iters: int  # ADMM iterations of CRONOS, the paper's method
+    cronos_iters: int  # ADMM iterations of CRONOS, the paper's method
     phase2_adamw_epochs: int
     guidance_new_tokens: int
     guidance_prompt_lengths: tuple[int, ...]
@@ -132,8 +132,8 @@ GPU = Settings(
     phase1_n=131_072,
     phase1_d=4096,
     phase1_P=10,
-    phase1_max_iters=HeadConfig().cronos_max_iters,
-    phase1_cronos_max_iters=300,
+    phase1_max_iters=HeadConfig().phase1_max_iters,
+    cronos_iters=300,
     phase2_adamw_epochs=5,
     guidance_new_tokens=128,
     guidance_prompt_lengths=(64, 512),
@@ -168,7 +168,7 @@ TINY = Settings(
     phase1_d=16,
     phase1_P=4,
     phase1_max_iters=30,
-    phase1_cronos_max_iters=30,
+    cronos_iters=30,
     phase2_adamw_epochs=2,
     guidance_new_tokens=6,
     guidance_prompt_lengths=(16, 64),
@@ -197,7 +197,7 @@ def fit_phase1(
         beta=config.beta,
         rho=config.rho,
         method=method,  # type: ignore[arg-type]
-        max_iters=max_iters or (settings.phase1_cronos_max_iters if method == "cronos" else settings.phase1_max_iters),
+        max_iters=max_iters or (settings.cronos_iters if method == "cronos" else settings.phase1_max_iters),
         seed=seed,
         tol=config.phase1_tol,
         cone_tol=config.phase1_tol,
@@ -503,7 +503,7 @@ class Check:
         elif self.phase1 is None:
             del X, y
             self.release()
-        cap = s.phase1_cronos_max_iters if method == "cronos" else s.phase1_max_iters
+        cap = s.cronos_iters if method == "cronos" else s.phase1_max_iters
         record.params.update(max_iters=cap, dtype="float32", data="bench/solver.py planted_data")
         return stage_result(record, **(scalars(result) | {"converged": bool(result.converged)}))
 

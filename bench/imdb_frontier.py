@@ -119,7 +119,7 @@ class FrontierConfig:
     sft_lr: float = 2e-4
     sft_batch: int = 8
     head_P: int = 10
-    head_max_iters: int = 300
+    head_max_iters: int = 5000
     paper_lambdas: tuple[float, ...] = (2.0, 1.0, 4.0)  # the paper's value first
     paper_top_k: int = 50
     paper_top_p: float = 0.9
@@ -446,7 +446,7 @@ class Context:
                 n_eval=len(self.data.heldout_pairs),
                 max_length=self.config.max_length,
                 P=self.config.head_P,
-                cronos_max_iters=self.config.head_max_iters,
+                phase1_max_iters=self.config.head_max_iters,
                 seed=self.config.seed,
             )
             key = content_key(

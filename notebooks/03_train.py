@@ -43,7 +43,7 @@ dataset = None  # default imdb (offline copy); ultrafeedback, hh-rlhf; edufeedba
 n_pairs = None  # training triplets (the paper: all of them, e.g. 25,000 for IMDb)
 n_eval = None  # held-out triplets
 seed = None
-head_options = {}  # any other HeadConfig field, e.g. {"P": 64, "cronos_max_iters": 1000} (papermill -y)
+head_options = {}  # any other HeadConfig field, e.g. {"P": 64, "phase1_max_iters": 1000} (papermill -y)
 mismatch_pairs = (
     40  # held-out pairs re-extracted with the other pooling (reference-code check)
 )
@@ -114,7 +114,7 @@ print(render(backbone.tokenizer, example.prompt, example.chosen))
 # * **Phase I**: stacks $X = [\tilde F_c; \tilde F_r]$ with labels $y = [+1; -1]$ and solves the convex ReLU
 #   program with $P$ sampled patterns (notebook 02: the augmented-Lagrangian solver by default, CRONOS
 #   as the paper's method) until its duality-gap certificate reaches `phase1_tol` or for at most
-#   `cronos_max_iters` steps, then recovers the two-layer network $(W_1, w_2)$ from the group-sparse iterate; for
+#   `phase1_max_iters` steps, then recovers the two-layer network $(W_1, w_2)$ from the group-sparse iterate; for
 #   comparison it trains a network of the same width $2P$ by AdamW.
 # * **Phase II**: freezes $W_1$, computes $h = (W_1 \tilde f)_+$ and fits $\theta_2$ by the convex loss of
 #   section 4 with Newton's method to a gradient norm below $10^{-10}$; it also runs the paper's AdamW
@@ -170,7 +170,7 @@ plots.plot_head_accuracies(report)
 # only 600 of them in 576 dimensions), so the comparison that matters is held out. The line above says
 # how far Phase I's head is from the optimum of its convex program: the certified relative gap (primal
 # objective against a rigorous dual lower bound, notebook 02) and the cone violation of the returned
-# model, and whether both reached `phase1_tol` within `cronos_max_iters` solver steps; compare the two
+# model, and whether both reached `phase1_tol` within `phase1_max_iters` solver steps; compare the two
 # held-out accuracies printed above with the paper's Table 7 ordering (CRONOS ahead of AdamW). With
 # $\beta = 10^{-3}$ and fewer texts than parameters, the convex optimum is a near-interpolating network,
 # while AdamW stops far from its optimum: a comparison of a global optimum with an implicitly
@@ -346,7 +346,7 @@ print(
 # * **Phase I solver.** The reference runs 6 ADMM iterations and keeps the PCG iterate rather than the
 #   group-sparse one, so the recovered network is not the convex model it solved; here the head is
 #   recovered from the group-sparse iterate, and the report records the steps run, the certified
-#   duality gap and cone violation and whether they reached `phase1_tol` (raise `cronos_max_iters` if
+#   duality gap and cone violation and whether they reached `phase1_tol` (raise `phase1_max_iters` if
 #   they did not; notebook 02 derives the certificate and compares the solvers).
 # * **Phase II.** The reference minimises its loss approximately with AdamW; here the optimum is
 #   certified (section 4) and AdamW is kept only to draw the paper's curve.

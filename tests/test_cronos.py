@@ -8,6 +8,9 @@ import pytest
 import torch
 
 from coala_lib.convex.cronos import (
+    ADMM_RHO_PER_BETA,
+    DEFAULT_RHO,
+    WOODBURY_MAX_N,
     CronosConfig,
     SystemOperator,
     UncertifiedWarning,
@@ -16,7 +19,7 @@ from coala_lib.convex.cronos import (
     project_nonnegative,
 )
 from coala_lib.convex.nystrom import build_nystrom
-from coala_lib.convex.pcg import pcg
+from coala_lib.convex.pcg import WoodburyInverse, pcg
 from coala_lib.convex.reformulation import LinearMaps, sample_gates
 
 
@@ -208,19 +211,48 @@ def test_cronos_reaches_a_certified_clarabel_optimum(kind, rho, iters, tol, prec
     assert result.history.objective[-1] == pytest.approx(cert.primal, rel=1e-10)
 
 
-@pytest.mark.parametrize("kind", ["relu", "gated"])
-def test_default_method_reaches_a_certified_clarabel_optimum(kind):
+@pytest.mark.parametrize(
+    ("kind", "method", "resolved"),
+    [("relu", "auto", "admm"), ("relu", "alm", "alm"), ("gated", "auto", "fista"), ("gated", "admm", "admm")],
+)
+def test_methods_reach_a_certified_clarabel_optimum(kind, method, resolved):
     X, y = _problem()
     beta = 1e-2
     pats = sample_gates(X, 6, seed=0)
     reference = _clarabel_objective(X, y, pats.masks(X), beta, kind)
-    result = fit_cronos(X, y, CronosConfig(beta=beta, model=kind, tol=1e-6, cone_tol=1e-6), patterns=pats)
-    assert result.method == ("alm" if kind == "relu" else "fista")
+    config = CronosConfig(beta=beta, model=kind, method=method, tol=1e-6, cone_tol=1e-6)
+    result = fit_cronos(X, y, config, patterns=pats)
+    assert result.method == resolved
     assert result.certified
     assert result.certificate.lower_bound <= reference * (1 + 1e-7)
     assert result.certificate.lower_bound >= reference * (1 - 3e-6)  # primal may sit below p* by its violation
     assert result.model.objective(X, y, beta) == pytest.approx(reference, rel=1e-5)
     assert result.multipliers is None if kind == "gated" else bool((result.multipliers >= 0).all())
+
+
+def test_auto_picks_the_exact_admm_up_to_the_woodbury_limit_and_the_alm_above():
+    config = CronosConfig()
+    assert config.method_for(WOODBURY_MAX_N) == "admm" and config.method_for(WOODBURY_MAX_N + 1) == "alm"
+    assert CronosConfig(model="gated").method_for(10) == "fista"
+    assert config.penalty_for("admm") == pytest.approx(ADMM_RHO_PER_BETA * config.beta)
+    assert config.penalty_for("cronos") == DEFAULT_RHO and CronosConfig(rho=0.5).penalty_for("admm") == 0.5
+    X = torch.randn(WOODBURY_MAX_N + 1, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    y = torch.sign(X[:, 0])
+    with pytest.raises(ValueError, match="WOODBURY_MAX_N"):
+        fit_cronos(X, y, CronosConfig(P=2, method="admm", max_iters=1))
+
+
+@pytest.mark.parametrize("kind", ["relu", "gated"])
+def test_woodbury_inverse_is_the_exact_inverse_of_the_u_matrix(kind):
+    X, _ = _problem(n=30, d=4, seed=2)
+    maps = LinearMaps(X, sample_gates(X, 3).masks(X), kind, cone_scale=0.7)
+    system = SystemOperator(maps, rho=0.05)
+    A = system.dense()
+    inverse = WoodburyInverse(maps, system.block(), 0.05)
+    N = A.shape[0]
+    eye = torch.eye(N, dtype=X.dtype).reshape(N, *system.shape)
+    applied = torch.stack([inverse(e) for e in eye]).reshape(N, N).T
+    torch.testing.assert_close(applied @ A, torch.eye(N, dtype=X.dtype), atol=1e-9, rtol=0)
 
 
 @pytest.mark.parametrize("method", ["cronos", "auto"])

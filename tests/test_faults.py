@@ -591,7 +591,7 @@ def test_cached_embeddings_are_verified(tmp_path: Path) -> None:
 
 # -------------------------------------------------------------------------------------------- heads
 
-HEAD_SMALL = dict(n_pairs=20, n_eval=4, P=2, cronos_max_iters=20, baseline_steps=10, adamw_epochs=2, max_length=32)
+HEAD_SMALL = dict(n_pairs=20, n_eval=4, P=2, phase1_max_iters=20, baseline_steps=10, adamw_epochs=2, max_length=32)
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ from coala_lib.head.training import fit_head, load_splits, splits_features, trai
 POSITIVE = ["wonderful", "brilliant", "moving", "superb", "delightful", "great", "charming", "excellent"]
 NEGATIVE = ["awful", "boring", "dreadful", "terrible", "clumsy", "dull", "tedious", "painful"]
 FILLER = ["the", "film", "plot", "acting", "story", "was", "and", "really", "quite", "cast"]
-SMALL = dict(n_pairs=40, n_eval=6, P=3, cronos_max_iters=40, baseline_steps=30, adamw_epochs=5, max_length=48)
+SMALL = dict(n_pairs=40, n_eval=6, P=3, phase1_max_iters=40, baseline_steps=30, adamw_epochs=5, max_length=48)
 CONFIG = HeadConfig(model="tiny", dataset="imdb", **SMALL)
 
 

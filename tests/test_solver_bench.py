@@ -141,7 +141,7 @@ def test_targets_on_planted_data_record_a_certificate_per_run(bench, tmp_path, m
     record = json.loads(out.read_text())
     assert record["finished"] and record["cross_checks"] == []
     runs = {(r["model"], r["method"]): r for r in record["runs"]}
-    assert set(runs) == {("gated", "fista"), ("gated", "cronos"), ("relu", "alm"), ("relu", "cronos")}
+    assert set(runs) == {("gated", "fista"), ("gated", "cronos"), ("relu", "admm"), ("relu", "alm"), ("relu", "cronos")}
     assert runs[("gated", "cronos")]["iterations"] == 3 and not runs[("gated", "cronos")]["certificate"]["certified"]
     for run in runs.values():
         cert = run["certificate"]
@@ -150,4 +150,4 @@ def test_targets_on_planted_data_record_a_certificate_per_run(bench, tmp_path, m
             run["seconds_to_target"] is not None and run["seconds_to_target"] <= run["target_seconds"]
         )
     frame = targets_frame(record)
-    assert len(frame) == 4 and set(frame["method"]) == {"fista", "alm", "cronos"}
+    assert len(frame) == 5 and set(frame["method"]) == {"fista", "admm", "alm", "cronos"}

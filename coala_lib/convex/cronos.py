@@ -11,7 +11,15 @@ Methods (``config.method``):
 
 * ``"fista"`` (gated ReLU; default there): accelerated proximal gradient with restarts
   (:mod:`coala_lib.convex.proximal`);
-* ``"alm"`` (ReLU; default there): augmented Lagrangian on the cone constraints, FISTA inside;
+* ``"admm"`` (ReLU with at most ``WOODBURY_MAX_N`` texts; default there): the ADMM below with an
+  **exact** u-step (:class:`coala_lib.convex.pcg.WoodburyInverse` as the preconditioner: PCG stops after
+  one or two iterations, which refine the direct solve), over-relaxation :math:`\\alpha = 1.8` (Eckstein &
+  Bertsekas 1992: :math:`\\hat u = \\alpha u + (1 - \\alpha) v` replaces :math:`u` in the v-step and the
+  :math:`\\lambda` update, likewise :math:`\\alpha Gu + (1 - \\alpha)s` for the cone) and :math:`\\rho = 0.1\\beta`
+  unless ``rho`` is given (the rule that certified fastest on both notebook 03's head,
+  :math:`\\beta = 10^{-3}`, and the MiniLM targets of ``bench/solver.py``, :math:`\\beta \\approx 190`);
+* ``"alm"`` (ReLU above ``WOODBURY_MAX_N`` texts; default there): augmented Lagrangian on the cone
+  constraints, FISTA inside;
 * ``"cronos"``: the paper's ADMM (CRONOS; Feng, Frangella & Pilanci 2024), kept as described next.
 
 The convex ReLU program of :mod:`coala_lib.convex.reformulation` is split as
@@ -76,7 +84,7 @@ from coala_lib.convex.nystrom import (
     build_block_nystrom,
     build_nystrom,
 )
-from coala_lib.convex.pcg import KroneckerSumInverse, pcg
+from coala_lib.convex.pcg import KroneckerSumInverse, WoodburyInverse, pcg
 from coala_lib.convex.proximal import (
     AugmentedLagrangianState,
     FistaState,
@@ -98,15 +106,23 @@ from coala_lib.core.checks import validate_features, validate_targets
 from coala_lib.core.runtime import progress_off, synchronize
 
 DEFAULT_RHO = 1e-3
-PRECONDITIONERS = ("kronecker", "block_nystrom", "nystrom", "none")
-Preconditioner = Literal["kronecker", "block_nystrom", "nystrom", "none"]
-METHODS = ("auto", "cronos", "fista", "alm")
-Method = Literal["auto", "cronos", "fista", "alm"]
+#: ``method="admm"``: over-relaxation and penalty per unit of beta (module docstring).
+ADMM_RELAXATION = 1.8
+ADMM_RHO_PER_BETA = 0.1
+#: Largest n for the exact u-step: its (n, n) core costs n^2 d to form, n^3 / 3 to factor, 8 n^2 bytes.
+WOODBURY_MAX_N = 4096
+PRECONDITIONERS = ("kronecker", "woodbury", "block_nystrom", "nystrom", "none")
+Preconditioner = Literal["kronecker", "woodbury", "block_nystrom", "nystrom", "none"]
+METHODS = ("auto", "admm", "cronos", "fista", "alm")
+Method = Literal["auto", "admm", "cronos", "fista", "alm"]
 
 __all__ = [
+    "ADMM_RELAXATION",
+    "ADMM_RHO_PER_BETA",
     "DEFAULT_RHO",
     "METHODS",
     "PRECONDITIONERS",
+    "WOODBURY_MAX_N",
     "CronosConfig",
     "CronosHistory",
     "CronosResult",
@@ -131,15 +147,18 @@ class CronosConfig:
     """Everything a Phase I fit needs besides the data.
 
     ``model``: ``"relu"`` (cone-constrained) or ``"gated"``; ``P`` gates drawn with ``seed``; ``beta``
-    the group-lasso weight. ``method``: ``"auto"`` (``"alm"`` for ReLU, ``"fista"`` for gated),
-    ``"cronos"``, ``"fista"`` (gated only) or ``"alm"`` (ReLU only). Stopping: certified relative gap
+    the group-lasso weight. ``method``: ``"auto"`` (:meth:`method_for`: ``"admm"`` for ReLU with at most
+    ``WOODBURY_MAX_N`` texts, ``"alm"`` above, ``"fista"`` for gated), ``"admm"``, ``"cronos"``,
+    ``"fista"`` (gated only) or ``"alm"`` (ReLU only). Stopping: certified relative gap
     ``<= tol`` and relative cone violation ``<= cone_tol``, checked every ``certify_every`` steps
-    (``None``: 1 for CRONOS, 10 for the first-order methods), at most ``max_iters`` steps;
+    (``None``: 1 for CRONOS, 10 for the other methods), at most ``max_iters`` steps;
     ``stop_on_certificate=False`` always runs ``max_iters`` steps (the paper's fixed budget).
     ``alm_rho``: initial augmented-Lagrangian penalty in units of :math:`\\|F\\|^2/\\|X\\|^2` (scale-free).
-    CRONOS only: ``rho``, ``pcg_max_iters``, ``pcg_tol``, ``rank``, ``preconditioner``, ``cone_scale``,
-    ``use_gram`` (``None``: precompute :math:`X^\\top X` when ``d < 2n``) and ``keep`` (``"prox"``: the
-    group-sparse :math:`v`; ``"pcg"``: the dense PCG iterate :math:`u`, as the reference code).
+    ADMM (``"cronos"``, ``"admm"``): ``rho`` (``None``: ``DEFAULT_RHO`` for CRONOS,
+    ``ADMM_RHO_PER_BETA * beta`` for ``"admm"``), ``pcg_max_iters``, ``pcg_tol``, ``cone_scale``, ``use_gram``
+    (``None``: precompute :math:`X^\\top X` when ``d < 2n``) and ``keep`` (``"prox"``: the group-sparse
+    :math:`v`; ``"pcg"``: the dense PCG iterate :math:`u`, as the reference code); CRONOS only: ``rank``
+    and ``preconditioner`` (``"admm"`` always uses ``"woodbury"``).
     """
 
     P: int = 10
@@ -153,7 +172,7 @@ class CronosConfig:
     stop_on_certificate: bool = True
     seed: int = 0
     alm_rho: float = 1.0
-    rho: float = DEFAULT_RHO
+    rho: float | None = None
     pcg_max_iters: int = 32
     pcg_tol: float = 1e-3
     rank: int = 20
@@ -180,6 +199,8 @@ class CronosConfig:
         if not (self.beta >= 0 and math.isfinite(self.beta)):
             raise bad("beta", "(group-lasso weight) must be finite and >= 0")
         for name in ("rho", "cone_scale", "alm_rho", "tol", "cone_tol", "pcg_tol"):
+            if name == "rho" and self.rho is None:
+                continue
             if not (getattr(self, name) > 0 and math.isfinite(getattr(self, name))):
                 raise bad(name, f"must be finite and > 0 (rho's default is {DEFAULT_RHO})")
         for name in ("max_iters", "pcg_max_iters", "rank"):
@@ -191,21 +212,32 @@ class CronosConfig:
             raise bad("preconditioner", f"must be one of {PRECONDITIONERS}")
         if self.keep not in ("prox", "pcg"):
             raise bad("keep", "must be 'prox' (group-sparse iterate) or 'pcg' (dense PCG iterate)")
-        if self.keep == "pcg" and self.resolved_method != "cronos":
-            raise bad("keep", "'pcg' exists only for method='cronos'")
+        if self.keep == "pcg" and self.method not in ("cronos", "admm"):
+            raise bad("keep", "'pcg' exists only for the ADMM methods 'cronos' and 'admm'")
 
-    @property
-    def resolved_method(self) -> str:
-        """The method ``"auto"`` stands for: ``"alm"`` (ReLU) or ``"fista"`` (gated)."""
+    def method_for(self, n: int) -> str:
+        """The method that fits ``n`` texts: ``method`` itself, or for ``"auto"`` ``"fista"`` (gated),
+        ``"admm"`` (ReLU, ``n <= WOODBURY_MAX_N``) or ``"alm"`` (ReLU, larger ``n``)."""
         if self.method != "auto":
             return self.method
-        return "alm" if self.model == "relu" else "fista"
+        if self.model == "gated":
+            return "fista"
+        return "admm" if n <= WOODBURY_MAX_N else "alm"
 
-    @property
-    def check_interval(self) -> int:
+    def check_interval(self, method: str) -> int:
+        """Steps between certificate checks for ``method`` (:meth:`method_for`)."""
         if self.certify_every is not None:
             return self.certify_every
-        return 1 if self.resolved_method == "cronos" else 10
+        return 1 if method == "cronos" else 10
+
+    def penalty_for(self, method: str) -> float:
+        """The ADMM penalty :math:`\\rho`: ``rho`` if given, else ``DEFAULT_RHO`` (CRONOS) or
+        ``ADMM_RHO_PER_BETA * beta`` (``"admm"``; ``DEFAULT_RHO`` when ``beta = 0``)."""
+        if self.rho is not None:
+            return float(self.rho)
+        if method == "admm" and self.beta > 0:
+            return ADMM_RHO_PER_BETA * self.beta
+        return DEFAULT_RHO
 
     @classmethod
     def paper(cls, **overrides: Any) -> CronosConfig:
@@ -284,7 +316,7 @@ class SystemOperator:
 
     def preconditioner(
         self, kind: Preconditioner, rank: int, seed: int = 0
-    ) -> KroneckerSumInverse | NystromPreconditioner | BlockNystromPreconditioner | None:
+    ) -> KroneckerSumInverse | WoodburyInverse | NystromPreconditioner | BlockNystromPreconditioner | None:
         """``"kronecker"``: :meth:`kronecker_model` (no sketch, ``rank`` unused);
         ``"block_nystrom"``: exact :math:`B^{-1}` combined with a rank-``rank`` Nystrom sketch of the
         :math:`B`-whitened :math:`F^\\top F/\\rho` (:func:`coala_lib.convex.nystrom.build_block_nystrom`); ``"nystrom"``: a
@@ -295,6 +327,8 @@ class SystemOperator:
             return None
         if kind == "kronecker":
             return self.kronecker_model()
+        if kind == "woodbury":
+            return WoodburyInverse(self.maps, self.block(), self.rho)
         rank = min(rank, self.shape[0] * self.shape[1])
         X = self.maps.X
         if kind == "nystrom":
@@ -340,7 +374,7 @@ def setup_problem(
     n, d = X.shape
     relu = config.model == "relu"
     use_gram = config.use_gram if config.use_gram is not None else (relu and d < 2 * n)
-    gram = X.T @ X if use_gram and relu and config.resolved_method == "cronos" else None
+    gram = X.T @ X if use_gram and relu and config.method_for(n) in ("cronos", "admm") else None
     masks = patterns.masks(X)
     maps = LinearMaps(X, masks, config.model, gram, config.cone_scale)
     plain = maps if config.cone_scale == 1.0 else LinearMaps(X, masks, config.model, gram)
@@ -348,15 +382,24 @@ def setup_problem(
 
 
 class AdmmState:
-    """CRONOS's iterates (module docstring) and one ADMM iteration per :meth:`step`."""
+    """The ADMM iterates (module docstring) and one iteration per :meth:`step`: CRONOS (``exact=False``:
+    ``config.preconditioner``, plain updates) or ``"admm"`` (``exact=True``: Woodbury, over-relaxed)."""
 
-    def __init__(self, problem: Problem, config: CronosConfig):
+    def __init__(self, problem: Problem, config: CronosConfig, exact: bool = False):
         self.problem, self.config = problem, config
         maps = problem.maps
-        self.rho = float(config.rho)
+        n = problem.X.shape[0]
+        if exact and n > WOODBURY_MAX_N:
+            raise ValueError(
+                f"method='admm' factors an (n, n) matrix and takes at most WOODBURY_MAX_N={WOODBURY_MAX_N} texts, "
+                f"got n={n}; use method='auto' (the augmented Lagrangian there) or 'cronos'"
+            )
+        self.rho = config.penalty_for("admm" if exact else "cronos")
+        self.alpha = ADMM_RELAXATION if exact else 1.0
         self.system = SystemOperator(maps, self.rho)
         self.Fty = maps.FT(problem.y) / self.rho
-        self.precond = self.system.preconditioner(config.preconditioner, config.rank, config.seed)
+        kind = "woodbury" if exact else config.preconditioner
+        self.precond = self.system.preconditioner(kind, config.rank, config.seed)
         X = problem.X
         self.relu = maps.kind == "relu"
         self.u = torch.zeros(problem.shape, dtype=X.dtype, device=X.device)
@@ -397,15 +440,16 @@ class AdmmState:
         return (-self.rho * self.problem.maps.cone_scale * self.nu).clamp(min=0.0)
 
     def step(self) -> None:
-        maps, rho = self.problem.maps, self.rho
+        maps, rho, alpha = self.problem.maps, self.rho, self.alpha
         self.k += 1
         rhs = self.Fty + self.v - self.lam + self.Gt_s_minus_nu
         tol = max(self.config.pcg_tol / self.k**2, self.floor)
         solve = pcg(self.system, rhs, self.u, self.precond, tol=tol, max_iters=self.config.pcg_max_iters)
-        self.u, v_old = solve.x, self.v
-        self.pcg_iters = solve.iterations
-        self.v = group_soft_threshold(self.u + self.lam, self.problem.beta / rho)
-        self.lam = self.lam + self.u - self.v
+        self.u, self.pcg_iters = solve.x, solve.iterations
+        v_old = self.v
+        u_hat = alpha * self.u + (1 - alpha) * v_old  # over-relaxation (alpha = 1: plain ADMM)
+        self.v = group_soft_threshold(u_hat + self.lam, self.problem.beta / rho)
+        self.lam = self.lam + u_hat - self.v
         self.left_uv = maps.left(torch.stack([self.u, self.v]))  # one pass over X: X u^T and X v^T
         primal_sq = float((self.u - self.v).square().sum())
         dual_vec = self.v - v_old
@@ -413,8 +457,9 @@ class AdmmState:
             Gu = maps.outputs(self.left_uv[:, 0])[1]
             assert Gu is not None
             s_old = self.s
-            self.s = project_nonnegative(Gu + self.nu)
-            self.nu = self.nu + Gu - self.s
+            g_hat = alpha * Gu + (1 - alpha) * s_old
+            self.s = project_nonnegative(g_hat + self.nu)
+            self.nu = self.nu + g_hat - self.s
             primal_sq += float((Gu - self.s).square().sum())
             Gt = maps.GT(torch.stack([self.s - self.nu, self.s - s_old], dim=1))  # one pass over X
             self.Gt_s_minus_nu = Gt[0]
@@ -538,7 +583,8 @@ class CronosResult:
 
     @property
     def rho(self) -> float:
-        return float(self.config.rho)
+        """The ADMM penalty the fit used (:meth:`CronosConfig.penalty_for`; NaN-free for every method)."""
+        return self.config.penalty_for(self.method)
 
     def summary(self) -> dict[str, Any]:
         """Flat record for reports: method, iterations, seconds and the certificate's fields."""
@@ -598,13 +644,17 @@ def fit_cronos(
     problem = setup_problem(X, y, config, patterns)
     synchronize(device)
     setup_seconds = time.perf_counter() - start
-    method = config.resolved_method
-    solver: Solver = AdmmState(problem, config) if method == "cronos" else FirstOrder(problem, config)
+    method = config.method_for(int(X.shape[0]))
+    solver: Solver = (
+        AdmmState(problem, config, exact=method == "admm")
+        if method in ("cronos", "admm")
+        else FirstOrder(problem, config)
+    )
     synchronize(device)
     preconditioner_seconds = time.perf_counter() - start - setup_seconds
 
     history = CronosHistory()
-    every = config.check_interval
+    every = config.check_interval(method)
     bound = -math.inf
     certificate: Certificate | None = None
     k = 0

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from coala_lib.backbone.pooling import POOLINGS
-from coala_lib.convex.cronos import DEFAULT_RHO, Method
+from coala_lib.convex.cronos import Method
 from coala_lib.core.checks import check_choice, check_int, check_number
 from coala_lib.data.loaders import DATASETS
 from coala_lib.head.phase2 import OBJECTIVES, PAIRINGS
@@ -29,12 +29,14 @@ class HeadConfig:
     ``n_pairs``/``n_eval`` training and held-out triplets (the paper: all, e.g. 25,000 for IMDb);
     ``max_length`` tokens per prompt + response (paper: 128); ``pooling`` ``"mean"`` or ``"last"`` (guided
     decoding pools the same way); ``P`` sampled activation patterns, at most :math:`2P` hidden ReLUs
-    (paper: 10); ``beta`` Phase I's group-lasso weight (paper: 1e-3); ``rho`` CRONOS's ADMM penalty
-    (the reference code 1e-4, the paper's Table 10 0.01); ``phase1_method`` Phase I's solver (a
-    ``CronosConfig.method``: ``"cronos"`` by default, because in this regime (beta = 1e-3, fewer texts than
-    unknowns) it reaches a lower objective and a smaller certified gap than the augmented Lagrangian in
-    the same time, notebook 02); ``cronos_max_iters`` caps Phase I's solver steps (the reference code runs
-    6 ADMM iterations); the solver stops when its duality-gap certificate
+    (paper: 10); ``beta`` Phase I's group-lasso weight (paper: 1e-3); ``rho`` the ADMM penalty (``None``: the
+    solver's rule, :meth:`coala_lib.convex.cronos.CronosConfig.penalty_for`, which is 0.1 * beta = 1e-4 here,
+    the reference code's value; the paper's Table 10 uses 0.01); ``phase1_method`` Phase I's solver (a
+    ``CronosConfig.method``; ``"auto"``: the exact, over-relaxed ADMM up to 4,096 texts (about 2,000
+    pairs), which certifies notebook 03's head, where CRONOS with its PCG u-step stopped 0.39 above the
+    optimum after 300 steps (``bench/solver.py --heads``), and the augmented Lagrangian above);
+    ``phase1_max_iters`` caps Phase I's solver steps (the reference code runs 6 ADMM iterations); the
+    solver stops earlier when its duality-gap certificate
     reaches ``phase1_tol`` (relative gap and relative cone violation).
     ``phase2`` the Phase II loss (``"pairwise"`` prompt-matched Bradley-Terry or ``"pointwise"``, eq. 9)
     with ``pairing`` of its pairs, ``phase2_beta``/``phase2_gamma`` the paper's :math:`\\beta = 2.5`,
@@ -52,9 +54,9 @@ class HeadConfig:
     pooling: str = "mean"
     P: int = 10
     beta: float = 1e-3
-    rho: float = DEFAULT_RHO
-    phase1_method: Method = "cronos"
-    cronos_max_iters: int = 300
+    rho: float | None = None
+    phase1_method: Method = "auto"
+    phase1_max_iters: int = 5000
     phase1_tol: float = 1e-4
     phase2: str = "pairwise"
     pairing: str = "matched"
@@ -80,15 +82,17 @@ class HeadConfig:
         check_choice("phase2", self.phase2, OBJECTIVES)
         check_choice("pairing", self.pairing, PAIRINGS)
         check_choice("phase2_solver", self.phase2_solver, PHASE2_SOLVERS)
-        check_choice("phase1_method", self.phase1_method, ("cronos", "alm", "auto"))
+        check_choice("phase1_method", self.phase1_method, ("auto", "admm", "cronos", "alm"))
         if self.phase2 == "pointwise" and self.pairing != "matched":
             raise ValueError("pairing applies only to phase2='pairwise'; leave pairing='matched' with 'pointwise'")
-        for name in ("n_pairs", "n_eval", "max_length", "P", "cronos_max_iters", "adamw_epochs", "adamw_batch"):
+        for name in ("n_pairs", "n_eval", "max_length", "P", "phase1_max_iters", "adamw_epochs", "adamw_batch"):
             check_int(name, getattr(self, name), minimum=1)
         check_int("baseline_steps", self.baseline_steps, minimum=0)
         check_int("seed", self.seed)
-        for name in ("rho", "phase1_tol", "phase2_beta", "adamw_lr", "baseline_lr"):
+        for name in ("phase1_tol", "phase2_beta", "adamw_lr", "baseline_lr"):
             check_number(name, getattr(self, name), positive=True)
+        if self.rho is not None:
+            check_number("rho", self.rho, positive=True)
         for name in ("beta", "phase2_l2"):
             check_number(name, getattr(self, name), minimum=0.0)
         check_number("phase2_gamma", self.phase2_gamma)

@@ -225,7 +225,7 @@ def fit_head(
             model="relu",
             method=config.phase1_method,
             seed=config.seed,
-            max_iters=config.cronos_max_iters,
+            max_iters=config.phase1_max_iters,
             tol=config.phase1_tol,
             cone_tol=config.phase1_tol,
         )
