@@ -112,9 +112,13 @@ print(render(backbone.tokenizer, example.prompt, example.chosen))
 # with the training mean and standard deviation (stored in the head), and then:
 #
 # * **Phase I**: stacks $X = [\tilde F_c; \tilde F_r]$ with labels $y = [+1; -1]$ and solves the convex ReLU
-#   program with $P$ sampled patterns (notebook 02: the augmented-Lagrangian solver by default, CRONOS
-#   as the paper's method) until its duality-gap certificate reaches `phase1_tol` or for at most
-#   `phase1_max_iters` steps, then recovers the two-layer network $(W_1, w_2)$ from the group-sparse iterate; for
+#   program with $P$ sampled patterns until its duality-gap certificate reaches `phase1_tol` (or for at
+#   most `phase1_max_iters` steps). The default solver (`phase1_method="auto"`) is the book's ADMM with
+#   an exact u-step and over-relaxation, which certifies this head; the paper's CRONOS, with its
+#   conjugate-gradient u-step and fixed penalty, ends 300 steps on the same program with a certified
+#   gap of 0.55, i.e. it cannot show that it is within 55 % of the optimum (notebook 02, section 3, and
+#   `bench/solver.py --heads` compare the solvers).
+#   Phase I then then recovers the two-layer network $(W_1, w_2)$ from the group-sparse iterate; for
 #   comparison it trains a network of the same width $2P$ by AdamW.
 # * **Phase II**: freezes $W_1$, computes $h = (W_1 \tilde f)_+$ and fits $\theta_2$ by the convex loss of
 #   section 4 with Newton's method to a gradient norm below $10^{-10}$; it also runs the paper's AdamW
@@ -132,10 +136,11 @@ head_dir = cache_dir() / "heads" / report.key
 print(f"features: {len(f_train)} + {len(f_eval)} pairs of dimension {f_train.dim}")
 
 # %% [markdown]
-# ## 3. Phase I: CRONOS against AdamW on the same features
+# ## 3. Phase I: the convex head against AdamW on the same features
 #
 # Both heads are two-layer ReLU networks of (at most) the same width on the same features, but the two
-# arms do **not** optimise the same objective. The **CRONOS** arm minimises the convex program with $P$
+# arms do **not** optimise the same objective. The **convex** arm (the paper's "CRONOS" column, here
+# solved by the default method of section 2) minimises the convex program with $P$
 # sampled patterns: squared loss plus the group penalty $\beta \sum_i (\|v_i\| + \|w_i\|)$, which equals
 # weight decay $\beta$ on the recovered network. The **AdamW** arm (the paper's baseline) minimises the
 # squared loss of the non-convex network on minibatches of 128 with AdamW's *decoupled* weight decay
@@ -175,7 +180,8 @@ plots.plot_head_accuracies(report)
 # $\beta = 10^{-3}$ and fewer texts than parameters, the convex optimum is a near-interpolating network,
 # while AdamW stops far from its optimum: a comparison of a global optimum with an implicitly
 # regularised local one, not of two solvers of one problem. Whether it appears with the paper's backbones and full datasets is a GPU run of this
-# notebook (`-p model mistral -p n_pairs 25000`, more ADMM iterations).
+# notebook (`-p model mistral -p n_pairs 25000`; with 50,000 texts the default solver is the augmented
+# Lagrangian, since the exact u-step factors an $n \times n$ matrix only up to 4,096 texts).
 
 # %% [markdown]
 # ## 4. Phase II: the convex loss, solved to a certified optimum
@@ -347,7 +353,8 @@ print(
 #   group-sparse one, so the recovered network is not the convex model it solved; here the head is
 #   recovered from the group-sparse iterate, and the report records the steps run, the certified
 #   duality gap and cone violation and whether they reached `phase1_tol` (raise `phase1_max_iters` if
-#   they did not; notebook 02 derives the certificate and compares the solvers).
+#   they did not; notebook 02 derives the certificate and compares the solvers). Its default solver
+#   certifies the head; CRONOS at the reference settings does not come close (notebook 02, section 4).
 # * **Phase II.** The reference minimises its loss approximately with AdamW; here the optimum is
 #   certified (section 4) and AdamW is kept only to draw the paper's curve.
 #

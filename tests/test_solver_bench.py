@@ -1,4 +1,4 @@
-"""The solver benchmark's bookkeeping: reference drift, time to gap, and an interrupted-safe JSON record."""
+"""The solver benchmark's bookkeeping: time to a certificate, and an interrupted-safe JSON record."""
 
 from __future__ import annotations
 
@@ -10,25 +10,12 @@ import pytest
 import torch
 from bench_modules import load_bench
 
-from coala_lib.chapters.convex_experiments import solver_bench_frame, targets_frame
+from coala_lib.chapters.convex_experiments import heads_frame, solver_bench_frame, targets_frame
 
 
 @pytest.fixture(scope="module")
 def bench():
     return load_bench("solver")
-
-
-def test_reference_is_the_best_value_and_drift_its_second_half_change(bench) -> None:
-    best, drift = bench.reference_objective([5.0, 3.0, 2.2, 2.0])
-    assert best == 2.0 and drift == pytest.approx((3.0 - 2.0) / 2.0)
-    assert bench.reference_objective([4.0, 2.0, 2.5, 2.1]) == (2.0, 0.0)  # best reached in the first half
-
-
-def test_time_to_gap_uses_the_best_value_so_far(bench) -> None:
-    objective, seconds = [10.0, 1.0005, 3.0, 1.0], [0.1, 0.2, 0.3, 0.4]
-    assert bench.time_to_gap(objective, seconds, 1.0, 1e-3) == (0.2, 2)
-    assert bench.time_to_gap(objective, seconds, 1.0, 1e-5) == (0.4, 4)
-    assert bench.time_to_gap([10.0, 5.0], [0.1, 0.2], 1.0, 1e-3) == (None, None)
 
 
 def test_work_counts_the_operator_and_the_preconditioner(bench) -> None:
@@ -50,6 +37,8 @@ def _run(bench, monkeypatch, *args: str) -> None:
             "kronecker",
             "--max-iters",
             "5",
+            "--cronos-iters",
+            "3",
             *args,
         ],
     )
@@ -62,34 +51,34 @@ def _run(bench, monkeypatch, *args: str) -> None:
 
 def test_quick_run_writes_a_complete_record(bench, tmp_path, monkeypatch) -> None:
     out = tmp_path / "solver.json"
-    _run(bench, monkeypatch, "--ref-iters", "10", "--out", str(out))
+    _run(bench, monkeypatch, "--out", str(out))
     record = json.loads(out.read_text())
     assert record["finished"] is True and record["environment"]["torch_threads"] == 1
     (config,) = record["configs"]
     assert (config["n"], config["d"], config["P"]) == (10_000, 384, 10)
-    assert config["reference_iterations"] == 10 and config["reference_drift"] >= 0
-    assert config["runs"]["kronecker"]["iterations"] == 5
-    assert ("unreliable" in config) == (config["reference_drift"] > bench.GAP / 10)
+    assert set(config["runs"]) == {"default", "cronos/kronecker"}
+    default, cronos = config["runs"]["default"], config["runs"]["cronos/kronecker"]
+    assert default["method"] == "alm" and default["iterations"] == 5 and cronos["iterations"] == 3
+    for run in (default, cronos):
+        assert (run["seconds_to_certified_gap"] is None) == (not run["certificate"]["certified"])
 
     record["configs"].append({"n": 100_000, "d": 4096, "P": 64, "skipped": "too large"})
     frame = solver_bench_frame(record)
     assert list(frame["status"])[-1] == "skipped" and not frame["n < 2dP"].iloc[0]
-    assert frame["status"].iloc[0] in {"ok", "not reached", "unreliable reference"}
-    assert frame["admm_iterations"].iloc[0] == config["runs"]["kronecker"]["iterations_to_gap"] or (
-        frame["status"].iloc[0] != "ok"
-    )
+    assert list(frame["run"])[:2] == ["default (alm)", "cronos/kronecker"]
+    assert list(frame["steps"])[:2] == ["5/5", "3/3"]
 
 
 def test_resume_keeps_finished_configs_and_refuses_other_parameters(bench, tmp_path, monkeypatch) -> None:
     out = tmp_path / "solver.json"
-    _run(bench, monkeypatch, "--ref-iters", "10", "--out", str(out))
+    _run(bench, monkeypatch, "--out", str(out))
     first = json.loads(out.read_text())
-    _run(bench, monkeypatch, "--ref-iters", "10", "--out", str(out), "--resume")
+    _run(bench, monkeypatch, "--out", str(out), "--resume")
     second = json.loads(out.read_text())
     assert second["configs"] == first["configs"]  # kept, not re-measured (timings would differ)
     assert second["earlier_parameters"] == [first["parameters"]]
-    with pytest.raises(SystemExit, match="ref_iters"):
-        _run(bench, monkeypatch, "--ref-iters", "11", "--out", str(out), "--resume")
+    with pytest.raises(SystemExit, match="cronos_iters"):
+        _run(bench, monkeypatch, "--out", str(out), "--resume", "--cronos-iters", "4")
 
 
 def test_configs_select_grid_points(bench, tmp_path, monkeypatch) -> None:
@@ -101,19 +90,6 @@ def test_configs_select_grid_points(bench, tmp_path, monkeypatch) -> None:
     )
     with pytest.raises(SystemExit, match="not grid points"):
         bench.main()
-
-
-def test_frame_reads_records_written_before_the_drift_field() -> None:
-    run = {
-        "seconds_to_gap": 0.5,
-        "iterations_to_gap": 3,
-        "pcg_iterations_to_gap": 9,
-        "preconditioner_seconds": 0.1,
-        "final_gap": 1e-5,
-    }
-    record = {"configs": [{"n": 100, "d": 4, "P": 2, "runs": {"nystrom": run}}]}
-    row = solver_bench_frame(record, "nystrom").iloc[0]
-    assert row["status"] == "ok" and row["reference_drift"] is None and not row["n < 2dP"]
 
 
 def test_seconds_to_certificate_is_the_first_check_meeting_both_tolerances(bench) -> None:
@@ -151,3 +127,25 @@ def test_targets_on_planted_data_record_a_certificate_per_run(bench, tmp_path, m
         )
     frame = targets_frame(record)
     assert len(frame) == 5 and set(frame["method"]) == {"fista", "admm", "alm", "cronos"}
+
+
+def test_heads_record_a_certificate_per_method_and_read_as_a_frame(bench, tmp_path, monkeypatch) -> None:
+    X, y = bench.planted_data(60, 5, 0, torch.device("cpu"), torch.float64)
+    monkeypatch.setattr(bench, "HEADS", {"small head": {"P": 3, "beta": 0.5}})
+    monkeypatch.setattr(bench, "HEAD_METHODS", {"auto": 2000, "alm": 2000, "cronos": 3})
+    monkeypatch.setattr(bench, "head_problem", lambda config: (X, y))
+    out = tmp_path / "heads.json"
+    monkeypatch.setattr(sys, "argv", ["solver.py", "--heads", "--threads", "1", "--out", str(out)])
+    threads = torch.get_num_threads()
+    try:
+        bench.main()
+    finally:
+        torch.set_num_threads(threads)
+    record = json.loads(out.read_text())
+    assert record["finished"] and [r["method"] for r in record["runs"]] == ["admm", "alm", "cronos"]
+    by_method = {r["method"]: r for r in record["runs"]}
+    assert by_method["admm"]["certificate"]["certified"] and by_method["admm"]["seconds_to_certificate"] > 0
+    assert by_method["cronos"]["iterations"] == 3 and by_method["cronos"]["seconds_to_certificate"] is None
+    assert by_method["alm"]["rho"] is None and by_method["admm"]["rho"] == pytest.approx(0.1 * 0.5)
+    frame = heads_frame(record)
+    assert list(frame["method"]) == ["admm", "alm", "cronos"] and list(frame["steps"])[2] == "3/3"

@@ -275,39 +275,34 @@ def convergence_frame(result: CronosResult, optimum: float, run: str | None = No
     return frame.assign(run=run) if run is not None else frame
 
 
-def solver_bench_frame(record: dict, preconditioner: str = "kronecker") -> pd.DataFrame:
-    """``bench/solver.py``'s JSON as one row per configuration: time, ADMM and PCG iterations to the record's
-    relative gap, the reference's drift, whether :math:`n < 2dP` (more unknowns than samples: the
-    program can interpolate) and a ``status``: ``ok``, ``not reached`` (within the run's iteration cap),
-    ``unreliable reference`` (its drift exceeds a tenth of the gap) or ``skipped`` (too large for the device)."""
+def solver_bench_frame(record: dict) -> pd.DataFrame:
+    """``bench/solver.py``'s grid JSON as one row per (configuration, run): the method, seconds to the
+    certified gap (``None``: the step cap came first), steps and PCG iterations, the certified gap it
+    ended with, whether :math:`n < 2dP` (more unknowns than samples: the program can interpolate) and a
+    ``status``: ``certified``, ``not certified`` (within the run's step cap) or ``skipped`` (too large
+    for the device)."""
     rows = []
-    for config in record["configs"]:
+    for config in sorted(record["configs"], key=lambda c: (c["n"], c["d"], c["P"])):
         n, d, P = config["n"], config["d"], config["P"]
         row = {"n": n, "d": d, "P": P, "n < 2dP": n < 2 * d * P}
-        run = config.get("runs", {}).get(preconditioner)
-        if "skipped" in config or run is None:
-            rows.append(row | {"status": "skipped"})
+        if "skipped" in config:
+            rows.append(row | {"run": "", "status": "skipped"})
             continue
-        status = (
-            "unreliable reference"
-            if "unreliable" in config
-            else "ok"
-            if run["seconds_to_gap"] is not None
-            else "not reached"
-        )
-        rows.append(
-            row
-            | {
-                "seconds_to_gap": run["seconds_to_gap"],
-                "admm_iterations": run["iterations_to_gap"],
-                "pcg_iterations": run["pcg_iterations_to_gap"],
-                "preconditioner_seconds": run["preconditioner_seconds"],
-                "final_gap": run["final_gap"],
-                "reference_drift": config.get("reference_drift"),
-                "status": status,
-            }
-        )
-    return pd.DataFrame(rows).sort_values(["n", "d", "P"]).reset_index(drop=True)
+        for name, run in sorted(config["runs"].items(), key=lambda item: item[0] != "default"):  # default first
+            cert = run["certificate"]
+            rows.append(
+                row
+                | {
+                    "run": f"{name} ({run['method']})" if name == "default" else name,
+                    "seconds_to_certified_gap": run["seconds_to_certified_gap"],
+                    "steps": f"{run['iterations']}/{run['max_iters']}",
+                    "pcg_iterations": run["pcg_iterations"],
+                    "certified_gap": cert["relative_gap"],
+                    "cone_violation": cert["cone_violation_rel"],
+                    "status": "certified" if run["seconds_to_certified_gap"] is not None else "not certified",
+                }
+            )
+    return pd.DataFrame(rows)
 
 
 def _iterate_metrics(model: ConvexReLU, X: torch.Tensor, y: torch.Tensor, beta: float) -> dict[str, float]:
@@ -418,6 +413,28 @@ def targets_frame(record: dict) -> pd.DataFrame:
                 "target": f"{run['target_gap']:g} in {run['target_seconds']:g} s",
                 "met": run["met"],
                 "steps": run["iterations"],
+                "seconds": run["total_seconds"],
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def heads_frame(record: dict) -> pd.DataFrame:
+    """``bench/solver.py --heads``'s JSON as one row per (head, method): size, method, steps, the seconds
+    to the certificate (``None``: not certified within the step cap) and where the certificate ended."""
+    rows = []
+    for run in record["runs"]:
+        cert = run["certificate"]
+        rows.append(
+            {
+                "head": run["head"],
+                "n": run["n"],
+                "method": run["method"],
+                "steps": f"{run['iterations']}/{run['max_iters']}",
+                "certified": cert["certified"],
+                "seconds_to_certificate": run["seconds_to_certificate"],
+                "certified_gap": cert["relative_gap"],
+                "cone_violation": cert["cone_violation_rel"],
                 "seconds": run["total_seconds"],
             }
         )

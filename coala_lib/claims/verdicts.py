@@ -70,6 +70,8 @@ CERTIFICATE_TOL = 1e-8
 APM_TOLERANCE = 0.25
 #: APM: fewer dialogues than this cannot say anything about a per-conversation mean.
 MIN_DIALOGUES = 30
+#: Win rates: the methods that count as COALA's rivals in the frontier record (LM-updating baselines).
+TRAINED_RIVALS: tuple[str, ...] = ("dpo", "orpo", "simpo", "sft")
 #: Win rates: baselines trained on fewer pairs or for less than an epoch are a caveat.
 MIN_TRAIN_PAIRS = 1000
 
@@ -371,7 +373,7 @@ def _win_cells(records: Records) -> tuple[str, str, list[int], list[str]] | None
     if frontier and "coala" in frontier.get("win_rates", {}):
         rates = {m: _win_interval(row) for m, row in frontier["win_rates"].items()}
         coala = rates["coala"]
-        rivals = sorted(m for m in rates if m not in ("coala", "reference"))
+        rivals = sorted(m for m in rates if m in TRAINED_RIVALS)
         sides = [_compare(coala[1:3], rates[m][1:3]) for m in rivals]
         ours = "; ".join(f"{m}: {rates[m][0]:.3g} [{rates[m][1]:.2g}, {rates[m][2]:.2g}]" for m in ["coala", *rivals])
         ours += f" (win rate against the reference policy, n = {coala[3]})"
@@ -380,6 +382,8 @@ def _win_cells(records: Records) -> tuple[str, str, list[int], list[str]] | None
             caveats.append("lambda not recorded as chosen on validation prompts")
         if int(frontier.get("train_pairs", 0)) < MIN_TRAIN_PAIRS:
             caveats.append(f"fewer than {MIN_TRAIN_PAIRS} training pairs recorded")
+        if not rivals:
+            caveats.append(f"no trained rival ({', '.join(TRAINED_RIVALS)}) in the frontier record")
         return "imdb_frontier", ours, sides, caveats
     wins = (_values(records, "06_evaluation") or {}).get("coala_vs")
     if not wins:
@@ -417,7 +421,8 @@ def verdict_win_rates(records: Records) -> Assessment:
     in any comparison (an interval below 0.5, or COALA's interval below a baseline's); inconclusive when any
     comparison is not separated (an interval containing 0.5, overlapping intervals); holds when COALA is
     ahead in every one, with caveats when lambda was not chosen on validation prompts or the baselines saw
-    fewer than :data:`MIN_TRAIN_PAIRS` pairs."""
+    fewer than :data:`MIN_TRAIN_PAIRS` pairs. A frontier record with no trained rival (:data:`TRAINED_RIVALS`;
+    best-of-n and the reference are not rivals) is inconclusive: COALA ahead of nothing decides nothing."""
     found = _win_cells(records)
     if found is None:
         return _missing("IMDb frontier record or record of notebook 06 with COALA's win rates")
@@ -433,7 +438,7 @@ def verdict_win_rates(records: Records) -> Assessment:
     )
     if any(s < 0 for s in sides):
         return ours, "does not hold at our scale", note + "; COALA is behind in a comparison"
-    if not all(s > 0 for s in sides):
+    if not sides or not all(s > 0 for s in sides):
         return ours, "inconclusive", "; ".join([note, "an interval does not separate COALA from its rival", *caveats])
     if caveats:
         return ours, "holds with caveats", "; ".join([note, *caveats])

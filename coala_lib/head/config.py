@@ -33,8 +33,8 @@ class HeadConfig:
     solver's rule, :meth:`coala_lib.convex.cronos.CronosConfig.penalty_for`, which is 0.1 * beta = 1e-4 here,
     the reference code's value; the paper's Table 10 uses 0.01); ``phase1_method`` Phase I's solver (a
     ``CronosConfig.method``; ``"auto"``: the exact, over-relaxed ADMM up to 4,096 texts (about 2,000
-    pairs), which certifies notebook 03's head, where CRONOS with its PCG u-step stopped 0.39 above the
-    optimum after 300 steps (``bench/solver.py --heads``), and the augmented Lagrangian above);
+    pairs), which certifies notebook 03's head, where CRONOS with its PCG u-step ends 300 steps with a
+    certified gap of 0.55 (``bench/solver.py --heads``), and the augmented Lagrangian above);
     ``phase1_max_iters`` caps Phase I's solver steps (the reference code runs 6 ADMM iterations); the
     solver stops earlier when its duality-gap certificate
     reaches ``phase1_tol`` (relative gap and relative cone violation).
