@@ -439,7 +439,9 @@ def test_frontier_record_is_read_when_present(tmp_path: Path) -> None:
     unselected["imdb_frontier"] = frontier((0.71, 0.67, 0.75), (0.58, 0.54, 0.62), validation=False)
     assert verdict_win_rates(unselected)[1] == "holds with caveats"
     alone = copy.deepcopy(records)  # COALA against the reference and best-of-n only: no trained rival
-    alone["imdb_frontier"]["win_rates"] = dict.fromkeys(("coala", "reference", "best_of_n"), alone["imdb_frontier"]["win_rates"]["coala"])
+    alone["imdb_frontier"]["win_rates"] = dict.fromkeys(
+        ("coala", "reference", "best_of_n"), alone["imdb_frontier"]["win_rates"]["coala"]
+    )
     ours, verdict, note = verdict_win_rates(alone)
     assert verdict == "inconclusive" and "no trained rival" in note
 
