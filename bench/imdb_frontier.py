@@ -102,7 +102,8 @@ SPLITS: tuple[str, ...] = ("validation", "test")
 
 @dataclass(frozen=True)
 class FrontierConfig:
-    """Every setting of the experiment (all enter the cache keys of the stages they affect)."""
+    """Every setting of the experiment (all enter the cache keys of the stages they affect, except
+    ``checkpoint_every``, which only decides how often baseline training saves a resumable checkpoint)."""
 
     model: str = "smollm2"
     seed: int = 0
@@ -137,6 +138,7 @@ class FrontierConfig:
     judge_n_train: int = 1000
     judge_n_test: int = 500
     decode_batch: int = 32
+    checkpoint_every: int = 10  # baseline training saves a resumable checkpoint every this many steps (no key)
     n_boot: int = 2000
     perplexity_guard: float = 2.0
     methods: tuple[str, ...] = METHODS
@@ -502,7 +504,14 @@ class Context:
         )
         stage = self.cache.get("stage", key)
         with measure(f"train {run.label}", self.device, count_flops=stage is None) as cost:
-            result = train_or_load_baseline(run.method, reference, self.data.train, bconfig, self.cache_root)
+            result = train_or_load_baseline(
+                run.method,
+                reference,
+                self.data.train,
+                bconfig,
+                self.cache_root,
+                checkpoint_every=self.config.checkpoint_every,
+            )
         if stage is None:
             peft_policy = load_policy(reference, result.adapter_dir)
             held = heldout_preference(

@@ -45,6 +45,11 @@ import torch
 from IPython.display import display
 
 from coala_lib.accounting.counting import decoder_forward_flops, measure
+from coala_lib.accounting.gpu_check import (
+    GPU_CHECK_FILE,
+    gpu_check_summary,
+    read_gpu_check,
+)
 from coala_lib.backbone.features import pooled_from_ids
 from coala_lib.backbone.registry import load_backbone
 from coala_lib.chapters.plots import efficiency as pe
@@ -149,6 +154,38 @@ else:
     )
     print(
         "  python bench/efficiency.py --device cuda --shape mistral7b --out results/bench_efficiency_cuda_mistral7b.json"
+    )
+
+# %% [markdown]
+# ## The one-GPU check
+#
+# `scripts/gpu_check.sh` runs every COALA stage once at the paper's shapes on one GPU (random weights of
+# the real 8B / 7B shapes): feature extraction, a LoRA-DPO step for comparison, Phase I at
+# $n = 131{,}072$, $d = 4{,}096$, $P = 10$ with its certificate, Phase II, guided against plain decoding,
+# and notebook 03 through papermill. Its record, copied to `results/gpu_check.json`, is read here through
+# `coala_lib.accounting.read_gpu_check` (which checks every field) and feeds the ledger's single-GPU claim.
+
+# %%
+check_path = folder / GPU_CHECK_FILE if folder else None
+if check_path is not None and check_path.is_file():
+    gpu_check = gpu_check_summary(read_gpu_check(check_path))
+    print(
+        f"GPU check on {gpu_check['device_name']} (tiny: {gpu_check['tiny']}, finished: {gpu_check['finished']})"
+    )
+    display(pe.gpu_check_table(gpu_check).round(3))
+    print(
+        "COALA's largest GPU peak fits in 24 GB:",
+        gpu_check["coala_fits_24gb"],
+        "| Phase I certified gap:",
+        gpu_check["phase1_relative_gap"],
+    )
+else:
+    gpu_check = None
+    print(
+        "No GPU-check record yet (results/gpu_check.json). On one GPU (see book/reproduce.md):"
+    )
+    print(
+        '  bash scripts/gpu_check.sh --out "$OUT"   # then copy $OUT/gpu_check.json to results/'
     )
 
 # %% [markdown]
@@ -279,6 +316,7 @@ recorded = coala_lib.claims.ledger.record(
         },
         "bench_records": sorted(records),
         "gpu_records": sorted(gpu),
+        "gpu_check_device": None if gpu_check is None else gpu_check["device_name"],
     },
     params={
         "results_dir": results_dir,

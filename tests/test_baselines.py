@@ -117,3 +117,48 @@ def test_grid_points_cover_the_paper_grids() -> None:
     ]
     with pytest.raises(ValueError, match="not hyper-parameters"):
         baselines.grid_points("dpo", {"lr": [1e-4]})
+
+
+def test_a_killed_run_resumes_from_its_checkpoint_and_ends_as_an_uninterrupted_one(
+    backbone, triplets, tmp_path, monkeypatch
+) -> None:
+    from safetensors.torch import load_file
+    from transformers import TrainerCallback
+
+    config = BaselineConfig(max_steps=4, batch_size=2, max_length=32)
+    full = train_baseline("dpo", backbone, triplets, config, tmp_path / "full")
+
+    class Kill(TrainerCallback):
+        def on_step_begin(self, args, state, control, **kwargs):
+            if state.global_step == 2:  # checkpoint-2 is on disk: die while step 3 starts
+                raise RuntimeError("simulated kill")
+
+    build = baselines.build_trainer
+
+    def with_kill(*args, **kwargs):
+        trainer = build(*args, **kwargs)
+        trainer.add_callback(Kill())
+        return trainer
+
+    checkpoints = tmp_path / "partial"
+    monkeypatch.setattr(baselines, "build_trainer", with_kill)
+    with pytest.raises(RuntimeError, match="simulated kill"):
+        train_baseline("dpo", backbone, triplets, config, tmp_path / "run", checkpoints, checkpoint_every=2)
+    assert baselines.last_checkpoint(checkpoints) == checkpoints / "checkpoint-2"
+    monkeypatch.setattr(baselines, "build_trainer", build)
+    resumed = train_baseline("dpo", backbone, triplets, config, tmp_path / "run", checkpoints, checkpoint_every=2)
+    assert not checkpoints.exists(), "the checkpoints are removed once the adapter is saved"
+    assert [row["step"] for row in resumed.log_history if "loss" in row] == [1, 2, 3, 4]
+    a = load_file(full.adapter_dir / "adapter_model.safetensors")
+    b = load_file(resumed.adapter_dir / "adapter_model.safetensors")
+    assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+
+
+def test_last_checkpoint_skips_a_half_written_one(tmp_path) -> None:
+    for step, files in ((2, ("trainer_state.json", "optimizer.pt", "rng_state.pth")), (4, ("optimizer.pt",))):
+        folder = tmp_path / f"checkpoint-{step}"
+        folder.mkdir()
+        for name in files:
+            (folder / name).write_text("x")
+    assert baselines.last_checkpoint(tmp_path) == tmp_path / "checkpoint-2"
+    assert baselines.last_checkpoint(tmp_path / "none") is None

@@ -245,3 +245,20 @@ def test_reader_names_a_missing_or_broken_file(tmp_path) -> None:
     (tmp_path / GPU_CHECK_FILE).write_text("{")
     with pytest.raises(ValueError, match="not JSON"):
         read_gpu_check(tmp_path)
+
+
+@pytest.mark.slow
+def test_notebook_table_reads_every_stage_of_the_record(tiny_run) -> None:
+    from coala_lib.chapters.plots.efficiency import gpu_check_table
+
+    summary = gpu_check_summary(read_gpu_check(tiny_run))
+    table = gpu_check_table(summary)
+    assert list(table.index) == list(summary["status"]) and set(table["status"]) <= {
+        "ok",
+        "skipped",
+        "error",
+        "running",
+        "not run",
+    }
+    measured = table.dropna(subset=["seconds"])
+    assert len(measured) == len(summary["seconds"]) and (measured["peak GiB"] >= 0).all()

@@ -189,9 +189,12 @@ def trl_dataset(tokenizer: Any, triplets: Sequence[Triplet], method: str) -> Any
     )
 
 
-def trl_config(method: str, config: BaselineConfig, output_dir: str | Path) -> Any:
-    """TRL's config object for ``method`` (``SFTConfig``, ``DPOConfig``, ``ORPOConfig`` or ``CPOConfig``)."""
+def trl_config(method: str, config: BaselineConfig, output_dir: str | Path, checkpoint_every: int = 0) -> Any:
+    """TRL's config object for ``method`` (``SFTConfig``, ``DPOConfig``, ``ORPOConfig`` or ``CPOConfig``);
+    ``checkpoint_every`` > 0 saves a resumable checkpoint into ``output_dir`` every that many steps (the
+    two newest are kept, so a kill while one is written leaves the other)."""
     _check_method(method)
+    check_int("checkpoint_every", checkpoint_every, minimum=0)
     cuda = torch.cuda.is_available()
     common: dict[str, Any] = {
         "output_dir": str(output_dir),
@@ -203,7 +206,9 @@ def trl_config(method: str, config: BaselineConfig, output_dir: str | Path) -> A
         "seed": config.seed,
         "data_seed": config.seed,
         "logging_steps": 1,
-        "save_strategy": "no",
+        "save_strategy": "steps" if checkpoint_every else "no",
+        "save_steps": checkpoint_every or 500,
+        "save_total_limit": 2,
         "report_to": [],
         "disable_tqdm": True,
         "gradient_checkpointing": False,
@@ -232,14 +237,19 @@ def trl_config(method: str, config: BaselineConfig, output_dir: str | Path) -> A
 
 
 def build_trainer(
-    method: str, backbone: Backbone, triplets: Sequence[Triplet], config: BaselineConfig, output_dir: str | Path
+    method: str,
+    backbone: Backbone,
+    triplets: Sequence[Triplet],
+    config: BaselineConfig,
+    output_dir: str | Path,
+    checkpoint_every: int = 0,
 ) -> Any:
     """The TRL trainer for ``method`` on a trainable copy of ``backbone`` with fresh LoRA adapters."""
     _check_method(method)
     _check_triplets(triplets)
     model = trainable_copy(backbone)
     tokenizer = copy.deepcopy(backbone.tokenizer)
-    args = trl_config(method, config, output_dir)
+    args = trl_config(method, config, output_dir, checkpoint_every)
     data = trl_dataset(tokenizer, triplets, method)
     peft = lora_config(model, config.lora_r, config.lora_alpha, config.lora_dropout)
     trainer_class: Any  # four TRL classes with the same constructor
@@ -254,26 +264,47 @@ def build_trainer(
     return trainer_class(model=model, args=args, train_dataset=data, processing_class=tokenizer, peft_config=peft)
 
 
+def last_checkpoint(folder: Path) -> Path | None:
+    """The newest complete TRL checkpoint (``checkpoint-<step>`` holding its trainer state, optimizer and RNG
+    state, which the trainer writes last) in ``folder``, or ``None``."""
+    done = [
+        c
+        for c in folder.glob("checkpoint-*")
+        if c.name.split("-")[-1].isdigit()
+        and all((c / name).is_file() for name in ("trainer_state.json", "optimizer.pt", "rng_state.pth"))
+    ]
+    return max(done, key=lambda c: int(c.name.split("-")[-1]), default=None)
+
+
 def train_baseline(
     method: str,
     backbone: Backbone,
     triplets: Sequence[Triplet],
     config: BaselineConfig = BaselineConfig(),
     output_dir: str | Path | None = None,
+    checkpoints: str | Path | None = None,
+    checkpoint_every: int = 0,
 ) -> BaselineResult:
     """Train ``method`` with LoRA on ``triplets``; save the adapter and ``result.json`` into ``output_dir``.
 
     ``backbone`` is left untouched (a copy is trained). Returns the adapter directory, TRL's per-step
     log and the parameters (method, beta, config, backbone identity, data digest, TRL version).
+    ``checkpoints`` (with ``checkpoint_every`` > 0) is a folder of resumable checkpoints: training resumes
+    from its newest complete one (same data order, optimizer, scheduler and RNG state, read by the
+    trainer with ``torch.load(weights_only=True)``; adapters as safetensors) and the folder is removed
+    once the adapter is saved. The caller must key the folder by everything that defines the run.
     """
     import trl
 
     directory = Path(output_dir) if output_dir is not None else cache_dir() / "baselines" / f"run-{uuid.uuid4().hex}"
-    trainer = build_trainer(method, backbone, triplets, config, directory / "trainer")
-    trainer.train()
+    resumable = checkpoints is not None and checkpoint_every > 0
+    work = Path(checkpoints) if checkpoints is not None and resumable else directory / "trainer"
+    trainer = build_trainer(method, backbone, triplets, config, work, checkpoint_every if resumable else 0)
+    start = last_checkpoint(work) if resumable else None
+    trainer.train(resume_from_checkpoint=str(start) if start is not None else None)
     adapter_dir = directory / ADAPTER
     trainer.model.save_pretrained(str(adapter_dir))
-    shutil.rmtree(directory / "trainer", ignore_errors=True)
+    shutil.rmtree(work, ignore_errors=True)
     params = {
         "method": method,
         "beta": config.beta_for(method),
@@ -299,11 +330,14 @@ def train_or_load_baseline(
     config: BaselineConfig = BaselineConfig(),
     cache_root: str | Path | None = None,
     force: bool = False,
+    checkpoint_every: int = 0,
 ) -> BaselineResult:
     """:func:`train_baseline`, cached under ``cache_dir()/baselines/<method>-<key>``; the key hashes the
     method, the config, the backbone identity, the exact triplets and the TRL version. The run is published
     and read back verified by :mod:`coala_lib.core.cache`: a damaged entry is reported with its path and
-    retrained; ``force=True`` retrains and replaces it."""
+    retrained; ``force=True`` retrains and replaces it. ``checkpoint_every`` > 0 checkpoints the training
+    every that many steps under ``cache_dir()/baselines/partial/<method>-<key>``, so that a killed run
+    resumes there (same key, hence same run) instead of starting over."""
     import trl
 
     _check_method(method)
@@ -323,8 +357,11 @@ def train_or_load_baseline(
         found = load_cached(directory, _read_run, kind=KIND, key=key, fields=fields, shape=shape)
         if found is not None:
             return found
+    partial = cache_dir(cache_root) / "baselines" / "partial" / f"{method}-{key}"
+    if force:
+        shutil.rmtree(partial, ignore_errors=True)
     with publishing(directory, kind=KIND, key=key, fields=fields, shape=shape, replace=force) as stage:
-        train_baseline(method, backbone, triplets, config, stage.path)
+        train_baseline(method, backbone, triplets, config, stage.path, partial, checkpoint_every)
     return load_result(directory)
 
 

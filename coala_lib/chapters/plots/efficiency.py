@@ -96,6 +96,18 @@ def meta_flops_table(record: ResultRecord) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def gpu_check_table(summary: dict) -> pd.DataFrame:
+    """One row per stage of a GPU-check summary (:func:`coala_lib.accounting.gpu_check.gpu_check_summary`):
+    its status, seconds and peak memory in GiB (empty for stages not measured)."""
+    return pd.DataFrame(
+        {
+            "status": summary["status"],
+            "seconds": summary["seconds"],
+            "peak GiB": {name: peak / 2**30 for name, peak in summary["peak_memory_bytes"].items()},
+        }
+    )
+
+
 def paper_table() -> pd.DataFrame:
     """The paper's Table 5 (EduFeedback) with the wall seconds its "TFLOPs" stand for (÷ 231 TFLOP/s)."""
     rows = [

@@ -20,9 +20,11 @@ from coala_lib.head.config import HeadReport
 
 
 def accuracy_table(report: HeadReport) -> pd.DataFrame:
-    """Phase I heads (CRONOS vs AdamW, same width) and the Phase II head: accuracies and objectives."""
+    """Phase I heads (the convex program by its solver, e.g. ``"convex, admm (Phase I)"``, vs AdamW, same
+    width) and the Phase II head: accuracies and objectives."""
     rows: list[dict[str, Any]] = []
-    for name, part in (("CRONOS (Phase I)", report.phase1), ("AdamW (Phase I)", report.adamw_head)):
+    convex = f"convex, {report.phase1.method} (Phase I)"
+    for name, part in ((convex, report.phase1), ("AdamW (Phase I)", report.adamw_head)):
         rows.append(
             {
                 "head": name,
@@ -56,7 +58,7 @@ def plot_head_accuracies(report: HeadReport) -> Figure:
     sns.barplot(data=tidy, x="metric", y="accuracy", hue="head", ax=ax)
     ax.axhline(0.5, color="grey", lw=1, ls=":")
     ax.set(
-        ylim=(0, 1), xlabel="", ylabel="accuracy", title="Heads on the same features: CRONOS vs AdamW, then Phase II"
+        ylim=(0, 1), xlabel="", ylabel="accuracy", title="Heads on the same features: convex vs AdamW, then Phase II"
     )
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
