@@ -84,6 +84,7 @@ from coala_lib.evaluation.sentiment import SentimentJudge
 from coala_lib.guidance import GuidanceConfig, encode_prompts, guided_generate
 from coala_lib.head import HeadConfig, train_or_load_head
 from coala_lib.head.coala_head import CoalaHead
+from coala_lib.head.training import PIPELINE_VERSION
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "results" / "imdb_frontier"
@@ -454,6 +455,7 @@ class Context:
             key = content_key(
                 VERSION,
                 "head",
+                PIPELINE_VERSION,  # the head pipeline's own version: a solver change is a new head
                 reference.identity(),
                 asdict(head_config),
                 triplets_digest(self.data.train),

@@ -49,7 +49,7 @@ from coala_lib.head.coala_head import CoalaHead
 from coala_lib.head.config import Accuracy, CronosFit, HeadConfig, HeadReport, NetworkFit, PhaseTwoFit
 from coala_lib.head.phase2 import design, head_pairwise_accuracy, solve_newton, train_adamw
 
-PIPELINE_VERSION = 2
+PIPELINE_VERSION = 3  # 3: Phase I by the exact over-relaxed ADMM (certified heads)
 REPORT = "report.json"
 KIND = "head"
 SCALE_FLOOR = 1e-6
