@@ -339,7 +339,7 @@ for name, frame in convergence.groupby("run", sort=False):
 # median of a random 16-neuron two-layer ReLU teacher, $\beta = 10^{-3}$, float64) for
 # $n \in \{10^3, 10^4, 10^5\}$, $d \in \{384, 4096\}$ and $P \in \{10, 64\}$: each configuration by the
 # default method (the exact, over-relaxed ADMM up to 4,096 texts, the augmented Lagrangian above) and by
-# CRONOS with the Kronecker preconditioner at its default $\rho = 10^{-3}$. Every run stops on the
+# CRONOS with the Kronecker and with the Nystrom preconditioner at its default $\rho = 10^{-3}$. Every run stops on the
 # **certificate** (relative gap and relative cone violation both at most $10^{-3}$) and records when it
 # got there; a run whose step cap came first reads `not certified`, with the certified gap it ended at. No
 # reference optimum is involved, so no row can be "unreliable". Configurations whose work per operator
