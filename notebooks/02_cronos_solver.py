@@ -72,6 +72,7 @@ import json
 import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
+import torch
 
 from coala_lib.backbone.encoders import encode_texts
 from coala_lib.chapters import convex_experiments as ex
@@ -466,8 +467,12 @@ E_train = encode_texts(
 E_test = encode_texts(
     test_texts, device=dev, max_length=max_length, cache=True, progress=False
 )
-X_train, X_test = ex.standardize_with_bias(E_train.to(dev), E_test.to(dev))
-y_train, y_test = y_train.to(dev), y_test.to(dev)
+# float64 on a CPU, as the head pipeline of notebook 03 (a certificate at 1e-4 needs it); float32 on a GPU
+dtype = torch.float64 if dev.type == "cpu" else torch.float32
+X_train, X_test = ex.standardize_with_bias(
+    E_train.to(dev, dtype), E_test.to(dev, dtype)
+)
+y_train, y_test = y_train.to(dev, dtype), y_test.to(dev, dtype)
 print(
     f"features: train {tuple(X_train.shape)}, test {tuple(X_test.shape)}, {X_train.dtype} on {X_train.device}"
 )
@@ -631,6 +636,13 @@ print(f"AdamW head (wd 0.01), same width: test accuracy {ours['AdamW (wd 0.01)']
 # six iterations the prox iterate is still exactly zero; the head the reference code keeps is then the PCG
 # iterate, whose small convex objective is not what its recovered ReLU network achieves. (The default
 # solver's certificate, printed in section 4 and in the table below, says how far from the optimum it is.)
+#
+# **The Table 7 question on the default CPU run.** The table above puts the certified optimum (the default
+# solver), CRONOS after 300 iterations and the paper's 6-iteration setting at the same held-out accuracy,
+# 0.665, and the AdamW head of section 4 above all three at 0.728 (400 test reviews: a difference of 6
+# points, about two standard errors). On these features neither solving the program to its optimum nor
+# stopping early buys held-out accuracy, and the paper's ordering, CRONOS ahead of AdamW, does not appear
+# at this scale; the ledger's head-accuracy claim reads the interval printed in section 4.
 #
 # **References.** M. Feng, Z. Frangella and M. Pilanci, *CRONOS: Enhancing deep learning with scalable
 # GPU accelerated convex neural networks*, NeurIPS 2024. Z. Frangella, J. A. Tropp and M. Udell,

@@ -121,9 +121,12 @@ class WoodburyInverse:
         # The core's inverse, formed once from its Cholesky factor: one matrix-vector product per
         # application streams the (n, n) matrix once, where two triangular solves stream it twice and, on
         # CPU for a single right-hand side, ran 11 times slower at n = 4,000.
-        self.core_inverse = torch.cholesky_inverse(torch.linalg.cholesky(core.to(torch.float64))).to(X.dtype)
+        # Kept in float64 whatever X's dtype: the core's condition number grows like 1/rho, and a float32
+        # inverse at rho = 1e-4 returned garbage u-steps (notebook 02's float32 run ended at 7,000 times the
+        # optimum before this).
+        self.core_inverse = torch.cholesky_inverse(torch.linalg.cholesky(core.to(torch.float64)))
 
     def __call__(self, R: torch.Tensor) -> torch.Tensor:
         Y = R @ self.block_inverse
-        s = self.core_inverse @ self.maps.F(Y)
+        s = (self.core_inverse @ self.maps.F(Y).to(torch.float64)).to(Y.dtype)
         return Y - self.maps.FT(s) @ self.block_inverse
