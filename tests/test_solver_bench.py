@@ -22,31 +22,20 @@ def test_work_counts_the_operator_and_the_preconditioner(bench) -> None:
     assert bench.work(10, 4, 2) == 10 * 4 * 2 + 2 * 4 * 4
 
 
-def _run(bench, monkeypatch, *args: str) -> None:
-    monkeypatch.setattr(
-        sys,
-        "argv",
-        [
-            "solver.py",
-            "--device",
-            "cpu",
-            "--quick",
-            "--threads",
-            "1",
-            "--preconditioners",
-            "kronecker",
-            "--max-iters",
-            "5",
-            "--cronos-iters",
-            "3",
-            *args,
-        ],
-    )
+def _main(bench, monkeypatch, argv: list[str]) -> None:
+    """``bench/solver.py`` with ``argv``, restoring torch's thread count (``--threads`` changes it)."""
+    monkeypatch.setattr(sys, "argv", ["solver.py", *argv])
     threads = torch.get_num_threads()
     try:
         bench.main()
     finally:
         torch.set_num_threads(threads)
+
+
+def _run(bench, monkeypatch, *args: str) -> None:
+    """The quick grid run, 5 default steps and 3 CRONOS iterations."""
+    quick = ["--device", "cpu", "--quick", "--threads", "1", "--preconditioners", "kronecker"]
+    _main(bench, monkeypatch, [*quick, "--max-iters", "5", "--cronos-iters", "3", *args])
 
 
 def test_quick_run_writes_a_complete_record(bench, tmp_path, monkeypatch) -> None:
@@ -106,14 +95,9 @@ def test_seconds_to_certificate_is_the_first_check_meeting_both_tolerances(bench
 
 def test_targets_on_planted_data_record_a_certificate_per_run(bench, tmp_path, monkeypatch) -> None:
     out = tmp_path / "targets.json"
-    argv = ["solver.py", "--targets", "--device", "cpu", "--planted", "120,6,3", "--dtype", "float64"]
+    argv = ["--targets", "--device", "cpu", "--planted", "120,6,3", "--dtype", "float64"]
     argv += ["--threads", "1", "--target-iters", "400", "--cronos-iters", "3", "--out", str(out)]
-    monkeypatch.setattr(sys, "argv", argv)
-    threads = torch.get_num_threads()
-    try:
-        bench.main()
-    finally:
-        torch.set_num_threads(threads)
+    _main(bench, monkeypatch, argv)
     record = json.loads(out.read_text())
     assert record["finished"] and record["cross_checks"] == []
     runs = {(r["model"], r["method"]): r for r in record["runs"]}
@@ -135,12 +119,7 @@ def test_heads_record_a_certificate_per_method_and_read_as_a_frame(bench, tmp_pa
     monkeypatch.setattr(bench, "HEAD_METHODS", {"auto": 2000, "alm": 2000, "cronos": 3})
     monkeypatch.setattr(bench, "head_problem", lambda config: (X, y))
     out = tmp_path / "heads.json"
-    monkeypatch.setattr(sys, "argv", ["solver.py", "--heads", "--threads", "1", "--out", str(out)])
-    threads = torch.get_num_threads()
-    try:
-        bench.main()
-    finally:
-        torch.set_num_threads(threads)
+    _main(bench, monkeypatch, ["--heads", "--threads", "1", "--out", str(out)])
     record = json.loads(out.read_text())
     assert record["finished"] and [r["method"] for r in record["runs"]] == ["admm", "alm", "cronos"]
     by_method = {r["method"]: r for r in record["runs"]}
