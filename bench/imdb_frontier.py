@@ -95,9 +95,24 @@ log = logging.getLogger("imdb_frontier")
 
 #: What the issue asks of the committed record for every method (checked into ``status.meets_minimums``).
 MINIMUMS = {"n_train_pairs": 1000, "n_test_prompts": 256, "max_new_tokens": 48, "samples": 2}
-#: Methods in the order of value: the run does them in this order.
-METHODS: tuple[str, ...] = ("reference", "coala_paper", "best_of_n", "coala_args", "dpo", "sft", "orpo", "simpo")
+#: Methods in the order of value. ``pool`` is the control of COALA's paper mode: the reference sampled from the
+#: same top-k / top-p candidate pool with no head (lambda = 0), so that what the head adds is measured apart
+#: from what the truncation alone does.
+METHODS: tuple[str, ...] = (
+    "reference",
+    "coala_paper",
+    "pool",
+    "dpo",
+    "best_of_n",
+    "coala_args",
+    "sft",
+    "orpo",
+    "simpo",
+)
 TRAINED: tuple[str, ...] = ("dpo", "sft", "orpo", "simpo")
+#: Samplers whose per-token distribution is not the sampling model's own softmax: their KL terms come from
+#: the distributions recorded as they were sampled.
+RECORDED_KL: tuple[str, ...] = ("coala_paper", "coala_args", "pool")
 SPLITS: tuple[str, ...] = ("validation", "test")
 
 
@@ -129,7 +144,7 @@ class FrontierConfig:
     args_weights: tuple[float, ...] = (0.5, 1.5, 4.0)
     args_top_k: int = 10
     bon_ns: tuple[int, ...] = (2, 4, 8, 16)
-    dpo_betas: tuple[float, ...] = (0.01, 0.05, 0.1)
+    dpo_betas: tuple[float, ...] = (0.1, 0.05, 0.01)  # the usual default first
     orpo_lambda: float = 0.1
     simpo_beta: float = 2.0
     simpo_gamma: float = 0.5
@@ -320,32 +335,41 @@ class Run:
 
 
 def decoding_runs(config: FrontierConfig) -> list[Run]:
-    """The decoding runs of every method in ``config.methods``, in the order of value."""
-    runs: list[Run] = []
+    """The decoding runs of every method in ``config.methods``, breadth first: every method's first setting
+    (in the order of :data:`METHODS`) before any method's second, so that a partial record compares
+    methods before it sweeps them."""
     s = config.samples
+    per_method: list[list[Run]] = []
     for method in config.methods:
         if method == "reference":
-            runs.append(Run("reference", "T=1", None, s))
+            runs = [Run("reference", "T=1", None, s)]
+        elif method == "pool":
+            runs = [Run("pool", f"top-k={config.paper_top_k},top-p={config.paper_top_p:g}", None, s)]
         elif method == "best_of_n":
-            runs.append(Run("best_of_n", "pool", None, s * max(config.bon_ns)))
+            runs = [Run("best_of_n", "pool", None, s * max(config.bon_ns))]
         elif method == "coala_paper":
-            runs.extend(Run(method, f"lambda={v:g}", v, s) for v in config.paper_lambdas)
+            runs = [Run(method, f"lambda={v:g}", v, s) for v in config.paper_lambdas]
         elif method == "coala_args":
-            runs.extend(Run(method, f"w={v:g}", v, s) for v in config.args_weights)
+            runs = [Run(method, f"w={v:g}", v, s) for v in config.args_weights]
         elif method == "dpo":
-            runs.extend(Run(method, f"beta={v:g}", v, s) for v in config.dpo_betas)
+            runs = [Run(method, f"beta={v:g}", v, s) for v in config.dpo_betas]
         elif method == "orpo":
-            runs.append(Run(method, f"lambda={config.orpo_lambda:g}", config.orpo_lambda, s))
+            runs = [Run(method, f"lambda={config.orpo_lambda:g}", config.orpo_lambda, s)]
         elif method == "simpo":
-            runs.append(Run(method, f"beta={config.simpo_beta:g},gamma={config.simpo_gamma:g}", config.simpo_beta, s))
+            runs = [Run(method, f"beta={config.simpo_beta:g},gamma={config.simpo_gamma:g}", config.simpo_beta, s)]
         else:  # sft
-            runs.append(Run(method, "chosen", None, s))
-    return runs
+            runs = [Run(method, "chosen", None, s)]
+        per_method.append(runs)
+    depth = max((len(r) for r in per_method), default=0)
+    return [runs[i] for i in range(depth) for runs in per_method if i < len(runs)]
 
 
 def sampler(config: FrontierConfig, run: Run, vocab: int) -> GuidanceConfig:
-    """The sampler of ``run``: temperature 1, no truncation or penalty, except COALA's own candidate pools."""
+    """The sampler of ``run``: temperature 1, no truncation or penalty, except COALA's own candidate pools
+    (and the ``pool`` control, which samples the paper mode's pool without the head)."""
     common = dict(max_new_tokens=config.max_new_tokens, temperature=1.0, repetition_penalty=1.0)
+    if run.method == "pool":
+        return GuidanceConfig.plain(top_k=config.paper_top_k, top_p=config.paper_top_p, **common)
     if run.method == "coala_paper":
         return GuidanceConfig.paper(
             float(run.value or 0.0),
@@ -562,15 +586,20 @@ class Context:
         parts.append({name: judge.key for name, judge in sorted(self.judges().items())})
         return content_key(*parts)
 
+    def chunks(self, run: Run, split: str) -> list[tuple[str, list[tuple[int, int]]]]:
+        """The cache name and the (prompt, sample) rows of every decoding chunk of ``run`` on ``split``."""
+        key = self.run_key(run, split)
+        rows = [(i, j) for i in range(len(self.data.prompts[split])) for j in range(run.per_prompt)]
+        size = self.config.decode_batch
+        return [(f"{key}-{k}-{k + len(rows[k : k + size])}", rows[k : k + size]) for k in range(0, len(rows), size)]
+
+    def is_cached(self, run: Run, split: str) -> bool:
+        """Whether every chunk of ``run`` on ``split`` is in the cache (a trained baseline's too)."""
+        return all(self.cache.path("chunk", name).exists() for name, _ in self.chunks(run, split))
+
     def decode(self, run: Run, split: str) -> list[dict[str, Any]] | None:
         """Every chunk of ``run`` on ``split`` (computing the missing ones); ``None`` if time ran out."""
-        key = self.run_key(run, split)
-        prompts = self.data.prompts[split]
-        rows = [(i, j) for i in range(len(prompts)) for j in range(run.per_prompt)]
-        size = self.config.decode_batch
-        starts = list(range(0, len(rows), size))
-        chunks = [rows[k : k + size] for k in starts]
-        names = [f"{key}-{k}-{k + len(chunk)}" for k, chunk in zip(starts, chunks)]  # rows [k, k + len)
+        names, chunks = zip(*self.chunks(run, split))
         done = [self.cache.get("chunk", name) for name in names]
         missing = [c for c, entry in enumerate(done) if entry is None]
         adapter = self.train(run) if run.method in TRAINED else None
@@ -600,7 +629,7 @@ class Context:
         started = time.perf_counter()
         eos = eos_ids(model, tok)
         terms: KLTerms
-        if run.method.startswith("coala"):  # the shifted distributions as recorded, against the reference
+        if run.method in RECORDED_KL:  # the distributions as recorded (shifted, truncated), against the reference
             terms = recorded_kl_terms(recorder.steps, reference.model, out.sequences, mask, eos)
         elif policy is None:  # the reference's own softmax: KL 0, log-probabilities as recorded
             terms = reference_kl_terms(recorder.steps, out.sequences, ids.shape[1], eos)
@@ -820,8 +849,9 @@ def assemble(ctx: Context, finished: dict[tuple[Run, str], list[dict[str, Any]]]
     return record
 
 
-#: Ledger names of the methods whose headline win rates the claims rule compares (COALA = paper mode).
-LEDGER_NAMES = {"coala_paper": "coala", "dpo": "dpo", "orpo": "orpo", "simpo": "simpo", "sft": "sft"}
+#: Ledger names of the methods whose headline win rates the claims rule reads (COALA = paper mode; the
+#: ``pool`` control is no rival, the rule reads it to say whether the head adds to the truncation).
+LEDGER_NAMES = {"coala_paper": "coala", "pool": "pool", "dpo": "dpo", "orpo": "orpo", "simpo": "simpo", "sft": "sft"}
 
 
 def ledger_view(
@@ -841,7 +871,7 @@ def ledger_view(
         if row is not None:
             keys = ("win_rate", "win_low", "win_high", "win_boot_low", "win_boot_high", "n", "setting")
             rates[name] = {k: row[k] for k in keys}
-    if "coala" not in rates or not set(rates) - {"coala"}:
+    if "coala" not in rates or not set(rates) - {"coala", "pool"}:
         return {}
     chosen = selection.get("coala_paper", {})
     return {
@@ -896,7 +926,7 @@ def run_frontier(
         data_dir=data_dir,
         cache_root=cache_root,
         progress=progress,
-        deadline=start + 60 * max_minutes if max_minutes else math.inf,
+        deadline=start + 60 * max_minutes if max_minutes is not None else math.inf,
     )
     finished: dict[tuple[Run, str], list[dict[str, Any]]] = {}
     shared: list[Callable[[], Any]] = [ctx.reference, ctx.judges]
@@ -906,17 +936,18 @@ def run_frontier(
         stage()
         record = assemble(ctx, finished, time.monotonic() - start, out_dir)
     work = [(run, split) for run in decoding_runs(config) for split in SPLITS]
-    for run, split in tqdm(work, desc="frontier", unit="run", disable=not progress):
-        chunks = ctx.decode(run, split)
+    cached = {item: ctx.is_cached(*item) for item in work}
+    work.sort(key=lambda item: not cached[item])  # stable: what earlier runs left lands first, whatever the budget
+    for i, (run, split) in enumerate(tqdm(work, desc="frontier", unit="run", disable=not progress)):
+        chunks = ctx.decode(run, split)  # None once the budget is spent before a chunk still to compute
         if chunks is None:
             log.warning(
                 "time budget spent: stopping before %s %s finished (resume with the same command)", run.label, split
             )
             break
         finished[(run, split)] = chunks
-        record = assemble(ctx, finished, time.monotonic() - start, out_dir)
-        if ctx.out_of_time():
-            break
+        if i + 1 == len(work) or not cached[work[i + 1]]:  # the record is rewritten before any new work
+            record = assemble(ctx, finished, time.monotonic() - start, out_dir)
     return record
 
 

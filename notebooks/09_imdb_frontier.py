@@ -86,9 +86,13 @@ print(
 #   paper mode from the top-50 / top-0.9 nucleus, reweighted every 5 tokens as
 #   $q(v) \propto \pi_{ref}(v \mid x)\, e^{\lambda \hat s_v}$ with $\hat s$ the min-max normalised head scores;
 #   ARGS from the top-10, reweighted every token by $e^{w\, s_v}$.
-# * **Methods**: reference sampling; best-of-$n$ ($n$ = 2, 4, 8, 16) reranked by the COALA head; COALA
-#   paper mode and ARGS mode over sweeps; DPO over a $\beta$ sweep, preferred-FT ("sft": SFT on the chosen
-#   responses), ORPO and SimPO, each trained by TRL with LoRA for exactly one epoch (the stopping rule).
+# * **Methods**: reference sampling; the **pool control** ("pool": the reference sampled from the paper
+#   mode's top-50 / top-0.9 nucleus with no head, i.e. paper mode at $\lambda = 0$), which separates what
+#   the head adds from what the truncation alone does; best-of-$n$ ($n$ = 2, 4, 8, 16) reranked by the COALA
+#   head; COALA paper mode and ARGS mode over sweeps; DPO over a $\beta$ sweep, preferred-FT ("sft": SFT on
+#   the chosen responses), ORPO and SimPO, each trained by TRL with LoRA for exactly one epoch (the stopping
+#   rule). The runs go breadth first (every method's first setting before any sweep), so a partial record
+#   compares methods before it sweeps them.
 #
 # **KL to the reference**, per continuation $y$ sampled from $q$ (`coala_lib.evaluation.kl`): by the chain
 # rule $\mathrm{KL}(q\|\pi_{ref}) = \mathbb{E}_q \sum_t \mathrm{KL}(q_t \| p_t)$, so
@@ -205,7 +209,8 @@ if not frame.empty:
 # ## Win rates against the reference policy
 #
 # The setting chosen on validation prompts is marked `selected` (and * in the figure). An interval that
-# contains 0.5 is inconclusive.
+# contains 0.5 is inconclusive. The ledger compares COALA's interval with each trained rival's, and says
+# so when COALA's is not above the pool control's: then the truncation, not the head, may carry the win.
 
 # %%
 if not frame.empty and (frame["method"] != "reference").any():

@@ -125,13 +125,20 @@ def gpu_bench(extraction_per_pair: float, guided_per_token: float, plain: bool, 
     }
 
 
-def frontier(coala: tuple[float, float, float], dpo: tuple[float, float, float], validation: bool = True) -> dict:
-    """The IMDb frontier record's minimal schema: per method a win rate against the reference policy."""
+def frontier(
+    coala: tuple[float, float, float],
+    dpo: tuple[float, float, float],
+    validation: bool = True,
+    pool: tuple[float, float, float] | None = (0.55, 0.51, 0.59),
+) -> dict:
+    """The IMDb frontier record's minimal schema: per method a win rate against the reference policy
+    (``pool``: the candidate pool without the head, the control; ``None`` leaves it out)."""
     row = lambda r: {"win_rate": r[0], "win_low": r[1], "win_high": r[2], "n": 512}  # noqa: E731
+    rates = {"coala": row(coala), "dpo": row(dpo), "sft": row((0.52, 0.48, 0.56))}
     return {
         "train_pairs": 1000,
         "lambda_selection": {"split": "validation" if validation else "test", "judge": "sentiment", "chosen": 4.0},
-        "win_rates": {"coala": row(coala), "dpo": row(dpo), "sft": row((0.52, 0.48, 0.56))},
+        "win_rates": rates | ({"pool": row(pool)} if pool else {}),
     }
 
 
@@ -444,6 +451,12 @@ def test_frontier_record_is_read_when_present(tmp_path: Path) -> None:
     )
     ours, verdict, note = verdict_win_rates(alone)
     assert verdict == "inconclusive" and "no trained rival" in note
+    uncontrolled = {**records, "imdb_frontier": frontier((0.71, 0.67, 0.75), (0.58, 0.54, 0.62), pool=None)}
+    ours, verdict, note = verdict_win_rates(uncontrolled)
+    assert verdict == "holds with caveats" and "no pool control" in note
+    truncation = {**records, "imdb_frontier": frontier((0.71, 0.67, 0.75), (0.58, 0.54, 0.62), pool=(0.7, 0.66, 0.74))}
+    ours, verdict, note = verdict_win_rates(truncation)
+    assert verdict == "holds with caveats" and "the truncation, not the head" in note and "pool" not in ours
 
 
 def test_curve_stats() -> None:

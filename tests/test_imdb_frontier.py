@@ -122,24 +122,25 @@ def test_step_kl_and_bounds() -> None:
     assert mask.tolist() == [[True, True, False, False], [True, True, True, True]]
 
 
-def test_guided_kl_matches_exact_enumeration() -> None:
+@pytest.mark.parametrize("lam", [3.0, 0.0], ids=["guided", "pool-only"])
+def test_guided_kl_matches_exact_enumeration(lam: float) -> None:
+    """Paper mode at lambda = 3, and the frontier's ``pool`` control (plain top-k sampling: paper mode at 0)."""
     model, head = toy_lm(0), toy_head()
-    lam, k, every = 3.0, 3, 2
+    k, every = 3, 2
     exact, per = enumerate_kl(
         lambda prefix, t: paper_logprobs(model, head, prefix, t, lam, k, every),
         lambda prefix: ref_logprobs(model, prefix),
     )
     n = 3000
     ids = torch.tensor([PROMPT] * n)
-    config = GuidanceConfig.paper(
-        lam, top_k=k, top_p=1.0, every=every, temperature=1.0, repetition_penalty=1.0, max_new_tokens=T, ignore_eos=True
-    )
+    common = dict(top_k=k, top_p=1.0, temperature=1.0, repetition_penalty=1.0, max_new_tokens=T, ignore_eos=True)
+    config = GuidanceConfig.paper(lam, every=every, **common) if lam else GuidanceConfig.plain(**common)
     recorder = SamplingRecorder()
     with recorder.record():
         out = guided_generate(
             model,
             None,
-            head=head,
+            head=head if lam else None,
             config=config,
             generator=torch.Generator().manual_seed(0),
             input_ids=ids,
@@ -301,6 +302,7 @@ def tiny_args(tmp_path, *extra: str) -> list[str]:
         "--methods",
         "reference",
         "coala_paper",
+        "pool",
         "--cache-dir",
         str(tmp_path / "cache"),
         "--data-dir",
@@ -331,8 +333,8 @@ def test_resume_after_a_kill_and_the_record(tmp_path, bench, monkeypatch) -> Non
 
     calls["n"] = -1000
     record = bench.main(tiny_args(tmp_path))
-    # 4 runs (reference, lambda=2; validation, test): 2 prompts x 2 samples = 1 chunk, 4 x 2 = 2 chunks each
-    assert calls["n"] == -1000 + 6 - 2
+    # 6 runs (reference, lambda=2, pool; validation, test): 2 prompts x 2 samples = 1 chunk, 4 x 2 = 2 chunks each
+    assert calls["n"] == -1000 + 9 - 2
     assert record["status"]["complete"] and not record["status"]["decoding_runs_pending"]
 
     # a damaged entry is recomputed, and a chunk's draws depend on its identity only: same texts again
@@ -351,12 +353,31 @@ def test_resume_after_a_kill_and_the_record(tmp_path, bench, monkeypatch) -> Non
     guided = rows[("coala_paper", "test")]
     assert guided["n"] == 8 and 0 <= guided["win_low"] <= guided["win_rate"] <= guided["win_high"] <= 1
     assert guided["kl_rb"] > 0 and record["selection"]["coala_paper"]["setting"] == "lambda=2"
+    assert rows[("pool", "test")]["kl_rb"] > 0  # the truncated reference is not the reference
     assert record["config"]["n_test_prompts"] == 4 and not record["status"]["config_meets_minimums"]
     generations = read_generations(tmp_path / "out")
-    assert len(generations) == 2 * (2 + 4) * 2
+    assert len(generations) == 3 * (2 + 4) * 2
     assert set(generations[0]) >= {"method", "setting", "split", "prompt_id", "sample", "text"}
     frame = frontier_frame(record, split="test")
-    assert set(frame["method"]) == {"reference", "coala_paper"}
+    assert set(frame["method"]) == {"reference", "coala_paper", "pool"}
+
+    # a spent budget still publishes everything cached, and stops before the first run with work left
+    calls["n"] = 0
+    budget = tiny_args(tmp_path, "--max-minutes", "0", "--set", "paper_lambdas=2,1")
+    spent = bench.main(budget)
+    assert calls["n"] == 0 and len(spent["settings"]) == len(record["settings"])
+    assert spent["status"]["decoding_runs_pending"] == [
+        "decode coala_paper[lambda=1] validation",
+        "decode coala_paper[lambda=1] test",
+    ]
+
+
+def test_runs_go_breadth_first(bench) -> None:
+    config = bench.FrontierConfig(paper_lambdas=(2.0, 1.0), dpo_betas=(0.1, 0.05), args_weights=(1.5,))
+    labels = [run.label for run in bench.decoding_runs(config)]
+    assert labels[:4] == ["reference[T=1]", "coala_paper[lambda=2]", "pool[top-k=50,top-p=0.9]", "dpo[beta=0.1]"]
+    assert labels[-2:] == ["coala_paper[lambda=1]", "dpo[beta=0.05]"] and len(labels) == 11
+    assert bench.sampler(config, bench.decoding_runs(config)[2], 100).top_k == 50
 
 
 def test_bad_settings_are_named(bench) -> None:

@@ -53,6 +53,7 @@ METHOD_ORDER: tuple[str, ...] = (
     "reference",
     "best_of_n",
     "coala_paper",
+    "pool",
     "coala_args",
     "dpo",
     "sft",

@@ -15,7 +15,8 @@ Records other experiments write, in the minimal form these rules read:
   policy's sample for the same prompt (ties half) with its Wilson interval, and, preferred when present,
   the prompt-bootstrap interval ``win_boot_low``/``win_boot_high`` (samples of one prompt are not
   independent); ``method`` is ``"coala"``, ``"dpo"``, ``"orpo"``, ``"simpo"``, ``"sft"``, ... at the setting
-  chosen on validation prompts. Optional: ``lambda_selection`` (``{"split": "validation", "judge": ...,
+  chosen on validation prompts, and ``"pool"``, the control that samples COALA's candidate pool without the
+  head (no rival: when COALA's interval is not above it, the verdict says the head may add nothing). Optional: ``lambda_selection`` (``{"split": "validation", "judge": ...,
   "chosen": lambda}``), ``train_pairs`` and ``epochs``.
 * **GPU check** (``results/gpu_check.json``, ``scripts/gpu_check.sh``): ``stages`` by name with ``status``,
   ``peak_memory_bytes`` and ``memory_kind``; the single-GPU rule reads ``extraction_<shape>``, ``phase1``,
@@ -384,6 +385,14 @@ def _win_cells(records: Records) -> tuple[str, str, list[int], list[str]] | None
             caveats.append(f"fewer than {MIN_TRAIN_PAIRS} training pairs recorded")
         if not rivals:
             caveats.append(f"no trained rival ({', '.join(TRAINED_RIVALS)}) in the frontier record")
+        if "pool" not in rates:
+            caveats.append("no pool control (the candidate pool without the head) in the frontier record")
+        elif _compare(coala[1:3], rates["pool"][1:3]) <= 0:
+            pool = rates["pool"]
+            caveats.append(
+                f"COALA is not separated from its candidate pool without the head ({pool[0]:.3g} "
+                f"[{pool[1]:.2g}, {pool[2]:.2g}]): the truncation, not the head, may carry the win rate"
+            )
         return "imdb_frontier", ours, sides, caveats
     wins = (_values(records, "06_evaluation") or {}).get("coala_vs")
     if not wins:
