@@ -237,8 +237,11 @@ print(table.to_string(float_format="{:.4g}".format))
 # multiplier updates see $\alpha u + (1 - \alpha)v$ and $\alpha Gu + (1 - \alpha)s$) and the penalty
 # $\rho = 0.1\beta$, the value that certified fastest on both this book's heads ($\beta = 10^{-3}$) and the
 # MiniLM targets below ($\beta \approx 190$). Residual balancing of $\rho$ was tried and slowed the
-# certificate down. Above 4,096 texts the core is too large and the default becomes an **augmented
-# Lagrangian** on the cone constraints with accelerated proximal gradient (FISTA with restarts) inside;
+# certificate down. With more texts than effective weights ($n > dP$) the same inverse is factored on the
+# weights' side instead (`PrimalInverse`): in the coordinates $(v - w)/\sqrt2$, $(v + w)/\sqrt2$ the matrix
+# splits into $I_P \otimes K + 2H/\rho$, with $H_{ij} = X^\top D_i D_j X$, and $I_P \otimes K$, so one
+# $dP \times dP$ Cholesky factorisation does it. When both cores, $n \times n$ and $dP \times dP$, are above
+# 4,096 the default becomes an **augmented Lagrangian** on the cone constraints with accelerated proximal gradient (FISTA with restarts) inside;
 # the gated program uses plain FISTA (`coala_lib.convex.proximal`). All of them produce the multipliers the
 # certificate needs.
 
@@ -339,7 +342,8 @@ for name, frame in convergence.groupby("run", sort=False):
 # `bench/solver.py` times Phase I on planted data (standard-normal features, labels $\pm 1$ split at the
 # median of a random 16-neuron two-layer ReLU teacher, $\beta = 10^{-3}$, float64) for
 # $n \in \{10^3, 10^4, 10^5\}$, $d \in \{384, 4096\}$ and $P \in \{10, 64\}$: each configuration by the
-# default method (the exact, over-relaxed ADMM up to 4,096 texts, the augmented Lagrangian above) and by
+# default method (the exact, over-relaxed ADMM when $\min(n, dP) \le 4{,}096$, the augmented Lagrangian
+# otherwise) and by
 # CRONOS with the Kronecker and with the Nystrom preconditioner at its default $\rho = 10^{-3}$. Every run stops on the
 # **certificate** (relative gap and relative cone violation both at most $10^{-3}$) and records when it
 # got there; a run whose step cap came first reads `not certified`, with the certified gap it ended at. No

@@ -10,16 +10,17 @@ import torch
 from coala_lib.convex.cronos import (
     ADMM_RHO_PER_BETA,
     DEFAULT_RHO,
-    WOODBURY_MAX_N,
+    EXACT_MAX_CORE,
     CronosConfig,
     SystemOperator,
     UncertifiedWarning,
+    exact_core,
     fit_cronos,
     group_soft_threshold,
     project_nonnegative,
 )
 from coala_lib.convex.nystrom import build_nystrom
-from coala_lib.convex.pcg import WoodburyInverse, pcg
+from coala_lib.convex.pcg import PrimalInverse, WoodburyInverse, pcg
 from coala_lib.convex.reformulation import LinearMaps, sample_gates
 
 
@@ -212,11 +213,17 @@ def test_cronos_reaches_a_certified_clarabel_optimum(kind, rho, iters, tol, prec
 
 
 @pytest.mark.parametrize(
-    ("kind", "method", "resolved"),
-    [("relu", "auto", "admm"), ("relu", "alm", "alm"), ("gated", "auto", "fista"), ("gated", "admm", "admm")],
+    ("kind", "method", "resolved", "d"),
+    [
+        ("relu", "auto", "admm", 5),  # n = 60 > dP = 30: the exact u-step on the weights' side
+        ("relu", "auto", "admm", 12),  # n = 60 < dP = 72: the Woodbury core
+        ("relu", "alm", "alm", 5),
+        ("gated", "auto", "fista", 5),
+        ("gated", "admm", "admm", 5),
+    ],
 )
-def test_methods_reach_a_certified_clarabel_optimum(kind, method, resolved):
-    X, y = _problem()
+def test_methods_reach_a_certified_clarabel_optimum(kind, method, resolved, d):
+    X, y = _problem(d=d)
     beta = 1e-2
     pats = sample_gates(X, 6, seed=0)
     reference = _clarabel_objective(X, y, pats.masks(X), beta, kind)
@@ -230,25 +237,29 @@ def test_methods_reach_a_certified_clarabel_optimum(kind, method, resolved):
     assert result.multipliers is None if kind == "gated" else bool((result.multipliers >= 0).all())
 
 
-def test_auto_picks_the_exact_admm_up_to_the_woodbury_limit_and_the_alm_above():
-    config = CronosConfig()
-    assert config.method_for(WOODBURY_MAX_N) == "admm" and config.method_for(WOODBURY_MAX_N + 1) == "alm"
-    assert CronosConfig(model="gated").method_for(10) == "fista"
+def test_auto_picks_the_exact_admm_while_its_core_fits_and_the_alm_above():
+    config = CronosConfig(P=10)
+    assert exact_core(1000, 384, 10) == "woodbury" and exact_core(10_000, 384, 10) == "primal"
+    assert exact_core(EXACT_MAX_CORE + 1, 4096, 10) is None and exact_core(10_000, 384, 64) is None
+    assert config.method_for(EXACT_MAX_CORE, 4096) == "admm" and config.method_for(EXACT_MAX_CORE + 1, 4096) == "alm"
+    assert config.method_for(100_000, 384) == "admm"  # the (3840, 3840) core on the weights' side
+    assert CronosConfig(model="gated").method_for(10, 2) == "fista"
     assert config.penalty_for("admm") == pytest.approx(ADMM_RHO_PER_BETA * config.beta)
     assert config.penalty_for("cronos") == DEFAULT_RHO and CronosConfig(rho=0.5).penalty_for("admm") == 0.5
-    X = torch.randn(WOODBURY_MAX_N + 1, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    X = torch.randn(EXACT_MAX_CORE + 1, 500, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     y = torch.sign(X[:, 0])
-    with pytest.raises(ValueError, match="WOODBURY_MAX_N"):
-        fit_cronos(X, y, CronosConfig(P=2, method="admm", max_iters=1))
+    with pytest.raises(ValueError, match="EXACT_MAX_CORE"):
+        fit_cronos(X, y, CronosConfig(P=10, method="admm", max_iters=1))
 
 
 @pytest.mark.parametrize("kind", ["relu", "gated"])
-def test_woodbury_inverse_is_the_exact_inverse_of_the_u_matrix(kind):
+@pytest.mark.parametrize("exact", [WoodburyInverse, PrimalInverse])
+def test_exact_inverses_are_the_inverse_of_the_u_matrix(kind, exact):
     X, _ = _problem(n=30, d=4, seed=2)
     maps = LinearMaps(X, sample_gates(X, 3).masks(X), kind, cone_scale=0.7)
     system = SystemOperator(maps, rho=0.05)
     A = system.dense()
-    inverse = WoodburyInverse(maps, system.block(), 0.05)
+    inverse = exact(maps, system.block(), 0.05)
     N = A.shape[0]
     eye = torch.eye(N, dtype=X.dtype).reshape(N, *system.shape)
     applied = torch.stack([inverse(e) for e in eye]).reshape(N, N).T

@@ -47,14 +47,14 @@ def test_quick_run_writes_a_complete_record(bench, tmp_path, monkeypatch) -> Non
     assert (config["n"], config["d"], config["P"]) == (10_000, 384, 10)
     assert set(config["runs"]) == {"default", "cronos/kronecker"}
     default, cronos = config["runs"]["default"], config["runs"]["cronos/kronecker"]
-    assert default["method"] == "alm" and default["iterations"] == 5 and cronos["iterations"] == 3
+    assert default["method"] == "admm" and default["iterations"] == 5 and cronos["iterations"] == 3  # n > dP: exact
     for run in (default, cronos):
         assert (run["seconds_to_certified_gap"] is None) == (not run["certificate"]["certified"])
 
     record["configs"].append({"n": 100_000, "d": 4096, "P": 64, "skipped": "too large"})
     frame = solver_bench_frame(record)
     assert list(frame["status"])[-1] == "skipped" and not frame["n < 2dP"].iloc[0]
-    assert list(frame["run"])[:2] == ["default (alm)", "cronos/kronecker"]
+    assert list(frame["run"])[:2] == ["default (admm)", "cronos/kronecker"]
     assert list(frame["steps"])[:2] == ["5/5", "3/3"]
 
 

@@ -11,16 +11,18 @@ Methods (``config.method``):
 
 * ``"fista"`` (gated ReLU; default there): accelerated proximal gradient with restarts
   (:mod:`coala_lib.convex.proximal`);
-* ``"admm"`` (ReLU with at most ``WOODBURY_MAX_N`` texts; default there): the ADMM below with an
-  **exact** u-step (the direct solve of :class:`coala_lib.convex.pcg.WoodburyInverse`, which PCG checks
-  and, when rounding needs it, refines in one step), over-relaxation :math:`\\alpha = 1.8` (Eckstein &
+* ``"admm"`` (ReLU whenever :func:`exact_core` fits, i.e. :math:`\\min(n, dP) \\le` ``EXACT_MAX_CORE``;
+  default there): the ADMM below with an **exact** u-step (the direct solve of
+  :class:`coala_lib.convex.pcg.WoodburyInverse` when :math:`n \\le dP`, of
+  :class:`coala_lib.convex.pcg.PrimalInverse` above; PCG checks it and, when rounding needs it, refines in
+  one step), over-relaxation :math:`\\alpha = 1.8` (Eckstein &
   Bertsekas 1992: :math:`\\hat u = \\alpha u + (1 - \\alpha) v` replaces :math:`u` in the v-step and the
   :math:`\\lambda` update, likewise :math:`\\alpha Gu + (1 - \\alpha)s` for the cone) and :math:`\\rho = 0.1\\beta`
   unless ``rho`` is given (the rule that certified fastest on both notebook 03's head,
   :math:`\\beta = 10^{-3}`, and the MiniLM targets of ``bench/solver.py``, :math:`\\beta \\approx 190`). The rule
   is not universal: on some small problems (``tests/test_two_layer.py``'s 60 x 5 one at a 1e-6 tolerance)
   it does not certify within 20,000 steps where the augmented Lagrangian does;
-* ``"alm"`` (ReLU above ``WOODBURY_MAX_N`` texts; default there): augmented Lagrangian on the cone
+* ``"alm"`` (ReLU when neither exact core fits; default there): augmented Lagrangian on the cone
   constraints, FISTA inside;
 * ``"cronos"``: the paper's ADMM (CRONOS; Feng, Frangella & Pilanci 2024), kept as described next.
 
@@ -86,7 +88,7 @@ from coala_lib.convex.nystrom import (
     build_block_nystrom,
     build_nystrom,
 )
-from coala_lib.convex.pcg import KroneckerSumInverse, WoodburyInverse, pcg
+from coala_lib.convex.pcg import KroneckerSumInverse, PrimalInverse, WoodburyInverse, pcg
 from coala_lib.convex.proximal import (
     AugmentedLagrangianState,
     FistaState,
@@ -111,10 +113,11 @@ DEFAULT_RHO = 1e-3
 #: ``method="admm"``: over-relaxation and penalty per unit of beta (module docstring).
 ADMM_RELAXATION = 1.8
 ADMM_RHO_PER_BETA = 0.1
-#: Largest n for the exact u-step: its (n, n) core costs n^2 d to form, n^3 / 3 to factor, 8 n^2 bytes.
-WOODBURY_MAX_N = 4096
-PRECONDITIONERS = ("kronecker", "woodbury", "block_nystrom", "nystrom", "none")
-Preconditioner = Literal["kronecker", "woodbury", "block_nystrom", "nystrom", "none"]
+#: Largest core of the exact u-step, min(n, dP): the Woodbury (n, n) core up to dP texts (n^2 d to form),
+#: the weights' (dP, dP) one above (n (dP)^2 to form); either costs m^3 / 3 to factor and 8 m^2 bytes.
+EXACT_MAX_CORE = 4096
+PRECONDITIONERS = ("kronecker", "woodbury", "primal", "block_nystrom", "nystrom", "none")
+Preconditioner = Literal["kronecker", "woodbury", "primal", "block_nystrom", "nystrom", "none"]
 METHODS = ("auto", "admm", "cronos", "fista", "alm")
 Method = Literal["auto", "admm", "cronos", "fista", "alm"]
 
@@ -122,15 +125,16 @@ __all__ = [
     "ADMM_RELAXATION",
     "ADMM_RHO_PER_BETA",
     "DEFAULT_RHO",
+    "EXACT_MAX_CORE",
     "METHODS",
     "PRECONDITIONERS",
-    "WOODBURY_MAX_N",
     "CronosConfig",
     "CronosHistory",
     "CronosResult",
     "Problem",
     "SystemOperator",
     "UncertifiedWarning",
+    "exact_core",
     "fit_cronos",
     "group_soft_threshold",
     "project_nonnegative",
@@ -149,8 +153,8 @@ class CronosConfig:
     """Everything a Phase I fit needs besides the data.
 
     ``model``: ``"relu"`` (cone-constrained) or ``"gated"``; ``P`` gates drawn with ``seed``; ``beta``
-    the group-lasso weight. ``method``: ``"auto"`` (:meth:`method_for`: ``"admm"`` for ReLU with at most
-    ``WOODBURY_MAX_N`` texts, ``"alm"`` above, ``"fista"`` for gated), ``"admm"``, ``"cronos"``,
+    the group-lasso weight. ``method``: ``"auto"`` (:meth:`method_for`: ``"admm"`` for ReLU when an exact
+    u-step fits, ``"alm"`` otherwise, ``"fista"`` for gated), ``"admm"``, ``"cronos"``,
     ``"fista"`` (gated only) or ``"alm"`` (ReLU only). Stopping: certified relative gap
     ``<= tol`` and relative cone violation ``<= cone_tol``, checked every ``certify_every`` steps
     (``None``: 1 for CRONOS, 10 for the other methods), at most ``max_iters`` steps;
@@ -160,7 +164,7 @@ class CronosConfig:
     ``ADMM_RHO_PER_BETA * beta`` for ``"admm"``), ``pcg_max_iters``, ``pcg_tol``, ``cone_scale``, ``use_gram``
     (``None``: precompute :math:`X^\\top X` when ``d < 2n``) and ``keep`` (``"prox"``: the group-sparse
     :math:`v`; ``"pcg"``: the dense PCG iterate :math:`u`, as the reference code); CRONOS only: ``rank``
-    and ``preconditioner`` (``"admm"`` always uses ``"woodbury"``).
+    and ``preconditioner`` (``"admm"`` always uses the exact ``"woodbury"`` or ``"primal"`` inverse).
     """
 
     P: int = 10
@@ -217,14 +221,15 @@ class CronosConfig:
         if self.keep == "pcg" and self.method not in ("cronos", "admm"):
             raise bad("keep", "'pcg' exists only for the ADMM methods 'cronos' and 'admm'")
 
-    def method_for(self, n: int) -> str:
-        """The method that fits ``n`` texts: ``method`` itself, or for ``"auto"`` ``"fista"`` (gated),
-        ``"admm"`` (ReLU, ``n <= WOODBURY_MAX_N``) or ``"alm"`` (ReLU, larger ``n``)."""
+    def method_for(self, n: int, d: int) -> str:
+        """The method that fits ``n`` texts of ``d`` features: ``method`` itself, or for ``"auto"``
+        ``"fista"`` (gated), ``"admm"`` (ReLU with an exact u-step that fits, :func:`exact_core`) or
+        ``"alm"`` (ReLU otherwise)."""
         if self.method != "auto":
             return self.method
         if self.model == "gated":
             return "fista"
-        return "admm" if n <= WOODBURY_MAX_N else "alm"
+        return "admm" if exact_core(n, d, self.P) is not None else "alm"
 
     def check_interval(self, method: str) -> int:
         """Steps between certificate checks for ``method`` (:meth:`method_for`)."""
@@ -261,6 +266,15 @@ class CronosConfig:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def exact_core(n: int, d: int, P: int) -> Preconditioner | None:
+    """The exact u-step inverse for ``n`` texts, ``d`` features and ``P`` patterns: ``"woodbury"`` (an
+    (n, n) core) when :math:`n \\le dP`, ``"primal"`` (a (dP, dP) core) above; ``None`` when the smaller
+    core exceeds :data:`EXACT_MAX_CORE`."""
+    if min(n, d * P) > EXACT_MAX_CORE:
+        return None
+    return "woodbury" if n <= d * P else "primal"
 
 
 class SystemOperator:
@@ -318,7 +332,14 @@ class SystemOperator:
 
     def preconditioner(
         self, kind: Preconditioner, rank: int, seed: int = 0
-    ) -> KroneckerSumInverse | WoodburyInverse | NystromPreconditioner | BlockNystromPreconditioner | None:
+    ) -> (
+        KroneckerSumInverse
+        | WoodburyInverse
+        | PrimalInverse
+        | NystromPreconditioner
+        | BlockNystromPreconditioner
+        | None
+    ):
         """``"kronecker"``: :meth:`kronecker_model` (no sketch, ``rank`` unused);
         ``"block_nystrom"``: exact :math:`B^{-1}` combined with a rank-``rank`` Nystrom sketch of the
         :math:`B`-whitened :math:`F^\\top F/\\rho` (:func:`coala_lib.convex.nystrom.build_block_nystrom`); ``"nystrom"``: a
@@ -331,6 +352,8 @@ class SystemOperator:
             return self.kronecker_model()
         if kind == "woodbury":
             return WoodburyInverse(self.maps, self.block(), self.rho)
+        if kind == "primal":
+            return PrimalInverse(self.maps, self.block(), self.rho)
         rank = min(rank, self.shape[0] * self.shape[1])
         X = self.maps.X
         if kind == "nystrom":
@@ -376,7 +399,7 @@ def setup_problem(
     n, d = X.shape
     relu = config.model == "relu"
     use_gram = config.use_gram if config.use_gram is not None else (relu and d < 2 * n)
-    gram = X.T @ X if use_gram and relu and config.method_for(n) in ("cronos", "admm") else None
+    gram = X.T @ X if use_gram and relu and config.method_for(n, d) in ("cronos", "admm") else None
     masks = patterns.masks(X)
     maps = LinearMaps(X, masks, config.model, gram, config.cone_scale)
     plain = maps if config.cone_scale == 1.0 else LinearMaps(X, masks, config.model, gram)
@@ -391,10 +414,11 @@ class AdmmState:
         self.problem, self.config = problem, config
         maps = problem.maps
         n = problem.X.shape[0]
-        if exact and n > WOODBURY_MAX_N:
+        core = exact_core(n, problem.X.shape[1], maps.P)
+        if exact and core is None:
             raise ValueError(
-                f"method='admm' factors an (n, n) matrix and takes at most WOODBURY_MAX_N={WOODBURY_MAX_N} texts, "
-                f"got n={n}; use method='auto' (the augmented Lagrangian there) or 'cronos'"
+                f"method='admm' factors an (m, m) matrix, m = min(n, dP) <= EXACT_MAX_CORE={EXACT_MAX_CORE}; got "
+                f"n={n}, dP={problem.X.shape[1] * maps.P}; use method='auto' (the augmented Lagrangian there) or 'cronos'"
             )
         self.exact = exact
         self.rho = config.penalty_for("admm" if exact else "cronos")
@@ -404,7 +428,7 @@ class AdmmState:
         self.track_every = config.check_interval("admm") if exact else 1
         self.system = SystemOperator(maps, self.rho)
         self.Fty = maps.FT(problem.y) / self.rho
-        kind = "woodbury" if exact else config.preconditioner
+        kind = core if exact and core is not None else config.preconditioner
         self.precond = self.system.preconditioner(kind, config.rank, config.seed)
         X = problem.X
         self.relu = maps.kind == "relu"
@@ -657,7 +681,7 @@ def fit_cronos(
     problem = setup_problem(X, y, config, patterns)
     synchronize(device)
     setup_seconds = time.perf_counter() - start
-    method = config.method_for(int(X.shape[0]))
+    method = config.method_for(*X.shape)
     solver: Solver = (
         AdmmState(problem, config, exact=method == "admm")
         if method in ("cronos", "admm")

@@ -130,3 +130,51 @@ class WoodburyInverse:
         Y = R @ self.block_inverse
         s = (self.core_inverse @ self.maps.F(Y).to(torch.float64)).to(Y.dtype)
         return Y - self.maps.FT(s) @ self.block_inverse
+
+
+class PrimalInverse:
+    """Exact inverse of the same u-step matrix :math:`A = I_{groups} \\otimes K + F^\\top F/\\rho`, factored on
+    the weights' side: for more texts than effective weights (:math:`n > dP`), where the Woodbury core
+    would be the larger matrix.
+
+    :math:`F` sees :math:`u` itself (gated) or :math:`v - w` (ReLU), and
+    :math:`F^\\top F` is built from :math:`H_{ij} = X^\\top D_i D_j X`, the Gram matrix of
+    :math:`Z = [D_1 X, \\dots, D_P X]` ((dP, dP), :math:`n (dP)^2` to form). Gated:
+    :math:`A = I_P \\otimes K + H/\\rho`. ReLU: in the orthonormal coordinates
+    :math:`s = (v - w)/\\sqrt2`, :math:`t = (v + w)/\\sqrt2` the matrix splits into
+    :math:`I_P \\otimes K + 2H/\\rho` on :math:`s` and :math:`I_P \\otimes K` on :math:`t`, so one (dP, dP)
+    Cholesky (float64) and :math:`K^{-1}` give the whole inverse; each application is one (dP, dP)
+    matrix-vector product and two (d, d) products, no pass over :math:`X`.
+    """
+
+    def __init__(self, maps: LinearMaps, block: torch.Tensor, rho: float, row_chunk: int = 8192):
+        X, masks = maps.X.to(torch.float64), maps.masks.to(torch.float64)
+        n, d = X.shape
+        P = maps.P
+        k, V = torch.linalg.eigh(0.5 * (block + block.T).to(torch.float64))
+        self.block_inverse = (V / k[None, :]) @ V.T
+        self.relu = maps.kind == "relu"
+        self.P, self.d = P, d
+        H = torch.zeros(P * d, P * d, dtype=torch.float64, device=X.device)
+        for start in range(0, n, row_chunk):
+            Z = (masks[start : start + row_chunk, :, None] * X[start : start + row_chunk, None, :]).reshape(-1, P * d)
+            H.addmm_(Z.T, Z)
+        factor = 2.0 if self.relu else 1.0
+        core = H.mul_(factor / rho)
+        block64 = block.to(torch.float64)
+        for i in range(P):
+            core[i * d : (i + 1) * d, i * d : (i + 1) * d] += block64
+        self.core_inverse = torch.cholesky_inverse(torch.linalg.cholesky(core))
+
+    def _solve(self, R: torch.Tensor) -> torch.Tensor:
+        """:math:`(I_P \\otimes K + cH/\\rho)^{-1}` on a (P, d) tensor."""
+        return (self.core_inverse @ R.reshape(-1)).reshape(self.P, self.d)
+
+    def __call__(self, R: torch.Tensor) -> torch.Tensor:
+        out = R.to(torch.float64)
+        if not self.relu:
+            return self._solve(out).to(R.dtype)
+        root = 2.0**0.5
+        s, t = (out[: self.P] - out[self.P :]) / root, (out[: self.P] + out[self.P :]) / root
+        s, t = self._solve(s), t @ self.block_inverse
+        return torch.cat([(t + s) / root, (t - s) / root]).to(R.dtype)
