@@ -367,16 +367,7 @@ print(
     f"{env['device']} ({env['device_name']}), {env.get('torch_threads', params.get('threads'))} torch thread(s), "
     f"{params['dtype']}; certified gap {bench['gap']:g}; finished: {bench.get('finished')}"
 )
-print(
-    ex.solver_bench_frame(bench).to_string(
-        index=False,
-        formatters={
-            "certified_gap": "{:.1e}".format,
-            "cone_violation": "{:.1e}".format,
-        },
-        float_format="{:.3g}".format,
-    )
-)
+print(ex.bench_text(ex.solver_bench_frame(bench)))
 
 # %% [markdown]
 # ### Certified: the default solvers against CRONOS on MiniLM features
@@ -397,16 +388,7 @@ print(
 # NBVAL_CHECK_OUTPUT
 targets = json.loads(results_file(solver_targets_file).read_text())
 print(f"{targets['features']}\ncontention: {targets['contention']}")
-print(
-    ex.targets_frame(targets).to_string(
-        index=False,
-        formatters={
-            "certified_gap": "{:.1e}".format,
-            "cone_violation": "{:.1e}".format,
-        },
-        float_format="{:.3g}".format,
-    )
-)
+print(ex.bench_text(ex.targets_frame(targets)))
 for check in targets["cross_checks"]:
     print(
         f"Clarabel cross-check, {check['model']} n={check['n']} P={check['P']}: optimum "
@@ -427,16 +409,7 @@ for check in targets["cross_checks"]:
 # NBVAL_CHECK_OUTPUT
 heads_bench = json.loads(results_file(solver_heads_file).read_text())
 print(f"contention: {heads_bench['contention']}")
-print(
-    ex.heads_frame(heads_bench).to_string(
-        index=False,
-        formatters={
-            "certified_gap": "{:.1e}".format,
-            "cone_violation": "{:.1e}".format,
-        },
-        float_format="{:.3g}".format,
-    )
-)
+print(ex.bench_text(ex.heads_frame(heads_bench)))
 
 # %% [markdown]
 # ## 4. A CRONOS head on real text features

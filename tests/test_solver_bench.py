@@ -10,7 +10,7 @@ import pytest
 import torch
 from bench_modules import load_bench
 
-from coala_lib.chapters.convex_experiments import heads_frame, solver_bench_frame, targets_frame
+from coala_lib.chapters.convex_experiments import bench_text, heads_frame, solver_bench_frame, targets_frame
 
 
 @pytest.fixture(scope="module")
@@ -128,3 +128,6 @@ def test_heads_record_a_certificate_per_method_and_read_as_a_frame(bench, tmp_pa
     assert by_method["alm"]["rho"] is None and by_method["admm"]["rho"] == pytest.approx(0.1 * 0.5)
     frame = heads_frame(record)
     assert list(frame["method"]) == ["admm", "alm", "cronos"] and list(frame["steps"])[2] == "3/3"
+    text = bench_text(frame)  # a header and one line per run; gaps in scientific notation
+    gap = f"{frame['certified_gap'].iloc[0]:.1e}"
+    assert len(text.splitlines()) == 4 and gap in text.splitlines()[1]

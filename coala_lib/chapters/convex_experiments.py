@@ -275,6 +275,13 @@ def convergence_frame(result: CronosResult, optimum: float, run: str | None = No
     return frame.assign(run=run) if run is not None else frame
 
 
+def bench_text(frame: pd.DataFrame) -> str:
+    """A solver-benchmark frame (:func:`solver_bench_frame`, :func:`targets_frame`, :func:`heads_frame`) as
+    printed text: gaps and cone violations in scientific notation, other numbers to 3 significant digits."""
+    scientific = {name: "{:.1e}".format for name in ("certified_gap", "cone_violation") if name in frame}
+    return frame.to_string(index=False, formatters=scientific, float_format="{:.3g}".format)
+
+
 def solver_bench_frame(record: dict) -> pd.DataFrame:
     """``bench/solver.py``'s grid JSON as one row per (configuration, run): the method, seconds to the
     certified gap (``None``: the step cap came first), steps and PCG iterations, the certified gap it
