@@ -433,7 +433,8 @@ def main() -> None:
         nargs="+",
         default=None,
         metavar="N,D,P",
-        help="run only these grid points (others are recorded as skipped unless --resume keeps them)",
+        help="run only these grid points (others are recorded as skipped unless --resume keeps them; with "
+        "--resume these are measured again and replace their earlier results)",
     )
     parser.add_argument(
         "--resume",
@@ -476,6 +477,9 @@ def main() -> None:
         grid.append((131_072, 4096, 10))
     grid.sort(key=lambda c: work(*c))  # cheapest first, so an interrupted run keeps the most configs
     configs, earlier = resumable(Path(args.out), vars(args)) if args.resume else ([], [])
+    selected = None if args.configs is None else {parse_config(c) for c in args.configs}
+    if selected is not None:  # the named configs are (re)measured; --resume keeps the others' results
+        configs = [c for c in configs if (c["n"], c["d"], c["P"]) not in selected]
     done = {(c["n"], c["d"], c["P"]) for c in configs}
 
     def write(finished: bool) -> None:
@@ -494,16 +498,10 @@ def main() -> None:
             },
         )
 
-    selected = None if args.configs is None else {parse_config(c) for c in args.configs}
     if selected is not None and not selected <= set(grid):
         raise SystemExit(f"--configs {sorted(selected - set(grid))} are not grid points; the grid is {sorted(grid)}")
     for n, d, P in grid:
         if (n, d, P) in done:
-            continue
-        if selected is not None and (n, d, P) not in selected:
-            configs.append(
-                {"n": n, "d": d, "P": P, "skipped": f"not among --configs (n*d*P + P*d^2 = {work(n, d, P):.1e})"}
-            )
             continue
         if work(n, d, P) > limit:
             configs.append(
@@ -513,6 +511,11 @@ def main() -> None:
                     "P": P,
                     "skipped": f"n*d*P + P*d^2 = {work(n, d, P):.1e} > --max-work {limit:.1e} (time on this device)",
                 }
+            )
+            continue
+        if selected is not None and (n, d, P) not in selected:
+            configs.append(
+                {"n": n, "d": d, "P": P, "skipped": f"not among --configs (n*d*P + P*d^2 = {work(n, d, P):.1e})"}
             )
             continue
         print(f"n={n} d={d} P={P} ...", flush=True)

@@ -68,6 +68,13 @@ def test_resume_keeps_finished_configs_and_refuses_other_parameters(bench, tmp_p
     assert second["earlier_parameters"] == [first["parameters"]]
     with pytest.raises(SystemExit, match="cronos_iters"):
         _run(bench, monkeypatch, "--out", str(out), "--resume", "--cronos-iters", "4")
+    _run(bench, monkeypatch, "--out", str(out), "--resume", "--configs", "10000,384,10")  # named: measured again
+    third = json.loads(out.read_text())
+    assert len(third["configs"]) == 1 and third["earlier_parameters"] == [first["parameters"], second["parameters"]]
+    assert (
+        third["configs"][0]["runs"]["default"]["total_seconds"]
+        != first["configs"][0]["runs"]["default"]["total_seconds"]
+    )
 
 
 def test_configs_select_grid_points(bench, tmp_path, monkeypatch) -> None:
