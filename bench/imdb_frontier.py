@@ -602,6 +602,8 @@ class Context:
         names, chunks = zip(*self.chunks(run, split))
         done = [self.cache.get("chunk", name) for name in names]
         missing = [c for c, entry in enumerate(done) if entry is None]
+        if missing and self.out_of_time():  # a spent budget starts no work, training included
+            return None
         adapter = self.train(run) if run.method in TRAINED else None
         if missing:
             policy = load_policy(self.reference(), adapter, merge=True) if adapter is not None else None

@@ -363,8 +363,10 @@ def test_resume_after_a_kill_and_the_record(tmp_path, bench, monkeypatch) -> Non
 
     # a spent budget still publishes everything cached, and stops before the first run with work left
     calls["n"] = 0
+    monkeypatch.setattr(bench.Context, "train", lambda self, run: pytest.fail(f"trained {run.label} on a spent budget"))
     budget = tiny_args(tmp_path, "--max-minutes", "0", "--set", "paper_lambdas=2,1")
     spent = bench.main(budget)
+    assert bench.main([*budget, "--methods", "reference", "coala_paper", "pool", "dpo"])["settings"]
     assert calls["n"] == 0 and len(spent["settings"]) == len(record["settings"])
     assert spent["status"]["decoding_runs_pending"] == [
         "decode coala_paper[lambda=1] validation",
