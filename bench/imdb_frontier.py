@@ -868,7 +868,7 @@ def ledger_view(
         candidates = [r for r in settings if r["method"] == method and r["split"] == "test"]
         chosen = selection.get(method, {}).get("setting")
         row = next((r for r in candidates if r["setting"] == chosen), None)
-        if row is None and len(candidates) == 1:
+        if row is None and chosen is None and len(candidates) == 1:  # one setting, nothing chosen on validation
             row = candidates[0]
         if row is not None:
             keys = ("win_rate", "win_low", "win_high", "win_boot_low", "win_boot_high", "n", "setting")

@@ -374,6 +374,19 @@ def test_resume_after_a_kill_and_the_record(tmp_path, bench, monkeypatch) -> Non
     ]
 
 
+def test_ledger_reads_the_test_row_of_the_validation_choice_only(bench) -> None:
+    row = dict(win_rate=0.6, win_low=0.55, win_high=0.65, win_boot_low=0.55, win_boot_high=0.65, n=512)
+    settings = [
+        {"method": "coala_paper", "setting": "lambda=2", "split": "test", **row},
+        {"method": "dpo", "setting": "beta=0.1", "split": "test", **row},
+    ]
+    config = bench.FrontierConfig()
+    view = bench.ledger_view(settings, {}, 1000, config)
+    assert set(view["win_rates"]) == {"coala", "dpo"}
+    # validation prefers lambda = 1, whose test run has not landed: COALA has no headline yet
+    assert bench.ledger_view(settings, {"coala_paper": {"setting": "lambda=1"}}, 1000, config) == {}
+
+
 def test_runs_go_breadth_first(bench) -> None:
     config = bench.FrontierConfig(paper_lambdas=(2.0, 1.0), dpo_betas=(0.1, 0.05), args_weights=(1.5,))
     labels = [run.label for run in bench.decoding_runs(config)]
