@@ -93,6 +93,12 @@ class KroneckerSumInverse:
         return self.W @ ((self.W.T @ U @ self.V) / self.denominator) @ self.V.T
 
 
+def spd_inverse(block: torch.Tensor) -> torch.Tensor:
+    """:math:`K^{-1}` of a symmetric positive definite (d, d) block, in float64 by its eigendecomposition."""
+    k, V = torch.linalg.eigh(0.5 * (block + block.T).to(torch.float64))
+    return (V / k[None, :]) @ V.T
+
+
 class WoodburyInverse:
     """Exact inverse of the u-step matrix :math:`A = B + F^\\top F/\\rho` with :math:`B = I_{groups} \\otimes K`.
 
@@ -110,10 +116,8 @@ class WoodburyInverse:
 
     def __init__(self, maps: LinearMaps, block: torch.Tensor, rho: float):
         X = maps.X
-        k, V = torch.linalg.eigh(0.5 * (block + block.T).to(torch.float64))
         self.maps = maps
-        self.block_inverse = (V / k[None, :]) @ V.T  # K^{-1}, K symmetric positive definite
-        self.block_inverse = self.block_inverse.to(X.dtype)
+        self.block_inverse = spd_inverse(block).to(X.dtype)
         S = X @ self.block_inverse @ X.T
         factor = 2.0 if maps.kind == "relu" else 1.0
         core = factor * S * (maps.masks @ maps.masks.T)
@@ -151,8 +155,7 @@ class PrimalInverse:
         X, masks = maps.X.to(torch.float64), maps.masks.to(torch.float64)
         n, d = X.shape
         P = maps.P
-        k, V = torch.linalg.eigh(0.5 * (block + block.T).to(torch.float64))
-        self.block_inverse = (V / k[None, :]) @ V.T
+        self.block_inverse = spd_inverse(block)
         self.relu = maps.kind == "relu"
         self.P, self.d = P, d
         H = torch.zeros(P * d, P * d, dtype=torch.float64, device=X.device)
