@@ -114,6 +114,8 @@ TRAINED: tuple[str, ...] = ("dpo", "sft", "orpo", "simpo")
 #: the distributions recorded as they were sampled.
 RECORDED_KL: tuple[str, ...] = ("coala_paper", "coala_args", "pool")
 SPLITS: tuple[str, ...] = ("validation", "test")
+#: A decoding chunk's per-row arrays and the generations' columns that hold them.
+RESTORED_COLUMNS = {"mc": "kl_mc", "rb": "kl_rb", "logp_ref": "logp_ref", "tokens": "tokens"}
 
 
 @dataclass(frozen=True)
@@ -693,6 +695,98 @@ def _training_summary(history: list[dict[str, float]]) -> dict[str, Any]:
     }
 
 
+# ------------------------------------------------------------------------------------------ restoring
+
+
+Saved = tuple[dict[str, Any], dict[tuple[str, str, str], dict[tuple[int, int], dict[str, Any]]]]
+
+
+def read_saved(out_dir: Path) -> Saved | None:
+    """The record under ``out_dir`` and its generations by (method, setting, split) and (prompt, sample);
+    ``None`` if either file is missing. Read before the run rewrites them."""
+    record_path, generations_path = out_dir / RECORD, out_dir / GENERATIONS
+    if not (record_path.exists() and generations_path.exists()):
+        return None
+    rows_by_run: dict[tuple[str, str, str], dict[tuple[int, int], dict[str, Any]]] = {}
+    with gzip.open(generations_path, "rt", encoding="utf-8") as f:
+        for line in f:
+            g = json.loads(line)
+            rows_by_run.setdefault((g["method"], g["setting"], g["split"]), {})[(g["prompt_id"], g["sample"])] = g
+    return json.loads(record_path.read_text()), rows_by_run
+
+
+def restore_from_record(ctx: Context, work: list[tuple[Run, str]], saved: Saved | None) -> list[str]:
+    """Rebuild the missing decoding chunks of ``work`` from a saved record and its generations
+    (:func:`read_saved`).
+
+    A fresh clone (or a machine whose cache was lost) then resumes from the committed record instead of
+    re-decoding it. A run is restored only if the record's row for it was made under the same cache key:
+    its ``key`` equals :meth:`Context.run_key`, or, for a record written before rows carried their key, the
+    record's format, config and stage keys (SFT, judges, head) equal this run's and every generation's
+    prompt is this split's prompt of that id. Each restored chunk gets the rows of that chunk exactly as
+    they were generated and its share (by rows) of the run's recorded decoding and evaluation cost; it is
+    marked ``restored``. Best-of-n pools (whose head scores the generations do not hold) are never
+    restored. Returns the labels of the restored runs.
+    """
+    if saved is None:
+        return []
+    record, rows_by_run = saved
+    settings = {(s["method"], s["setting"], s["split"]): s for s in record.get("settings", [])}
+    restored = []
+    for run, split in work:
+        row = settings.get((run.method, run.setting, split))
+        rows = rows_by_run.get((run.method, run.setting, split), {})
+        if run.method == "best_of_n" or row is None or ctx.is_cached(run, split):
+            continue
+        if not _same_run(ctx, record, row, rows, run, split):
+            log.warning("the record's %s %s was made under other settings: not restored", run.label, split)
+            continue
+        n_rows = len(ctx.data.prompts[split]) * run.per_prompt
+        if len(rows) != n_rows:
+            continue
+        for name, chunk_rows in ctx.chunks(run, split):
+            gens = [rows[r] for r in chunk_rows]
+            share = len(chunk_rows) / n_rows
+            payload = {
+                "rows": [list(r) for r in chunk_rows],
+                "texts": [g["text"] for g in gens],
+                **{field_name: [g[column] for g in gens] for field_name, column in RESTORED_COLUMNS.items()},
+                "rewards": {j: [g[f"reward_{j}"] for g in gens] for j in sorted(ctx.judges())},
+                **{k: row["cost"][k] * share for k in ("decode_seconds", "decode_flops", "evaluation_seconds")},
+                "restored": True,
+            }
+            ctx.cache.put("chunk", name, payload)
+        restored.append(f"{run.label} {split}")
+    return restored
+
+
+def _same_run(
+    ctx: Context,
+    record: dict[str, Any],
+    row: dict[str, Any],
+    rows: dict[tuple[int, int], dict[str, Any]],
+    run: Run,
+    split: str,
+) -> bool:
+    """Whether the record's ``row`` of ``run`` on ``split`` was made under this run's cache key."""
+    if "key" in row:
+        return bool(row["key"] == ctx.run_key(run, split))
+    stages = record.get("stages", {})
+    keys_match = (
+        record.get("format") == VERSION
+        and record.get("config") == json.loads(json.dumps(asdict(ctx.config)))
+        and stages.get("sft", {}).get("summary", {}).get("key") == ctx.stages["sft"]["summary"]["key"]
+        and {n: j.get("key") for n, j in stages.get("judges", {}).items()}
+        == {n: j["key"] for n, j in ctx.stages["judges"].items()}
+    )
+    if run.method in ("coala_paper", "coala_args"):
+        ctx.head()
+        head_report_key = ctx.stages["head"]["report"]["key"]
+        keys_match = keys_match and stages.get("head", {}).get("report", {}).get("key") == head_report_key
+    prompts = ctx.data.prompts[split]
+    return keys_match and all(g["prompt"] == prompts[i] for (i, _), g in rows.items() if i < len(prompts))
+
+
 # ------------------------------------------------------------------------------------------ the record
 
 
@@ -789,6 +883,7 @@ def assemble(ctx: Context, finished: dict[tuple[Run, str], list[dict[str, Any]]]
                 {
                     "method": run.method,
                     "setting": setting,
+                    "key": ctx.run_key(run, split),
                     "value": data["value"],
                     "split": split,
                     "n_prompts": n_prompts,
@@ -930,6 +1025,7 @@ def run_frontier(
         progress=progress,
         deadline=start + 60 * max_minutes if max_minutes is not None else math.inf,
     )
+    saved = read_saved(out_dir)  # before the first rewrite: what it holds can be restored into the cache
     finished: dict[tuple[Run, str], list[dict[str, Any]]] = {}
     shared: list[Callable[[], Any]] = [ctx.reference, ctx.judges]
     if any(m in config.methods for m in ("best_of_n", "coala_paper", "coala_args")):
@@ -938,6 +1034,8 @@ def run_frontier(
         stage()
         record = assemble(ctx, finished, time.monotonic() - start, out_dir)
     work = [(run, split) for run in decoding_runs(config) for split in SPLITS]
+    for label in restore_from_record(ctx, work, saved):
+        log.info("restored %s from the record under %s", label, out_dir)
     cached = {item: ctx.is_cached(*item) for item in work}
     work.sort(key=lambda item: not cached[item])  # stable: what earlier runs left lands first, whatever the budget
     for i, (run, split) in enumerate(tqdm(work, desc="frontier", unit="run", disable=not progress)):

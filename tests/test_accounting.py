@@ -1,6 +1,7 @@
 """Counted FLOPs match hand counts and the analytic transformer formula; records carry stage, parameters,
 a positive time, and round-trip through JSON with their environment."""
 
+import gc
 import json
 
 import pytest
@@ -13,6 +14,7 @@ from coala_lib.accounting.counting import (
     count_flops,
     decoder_forward_flops,
     decoder_linear_params,
+    flop_counter,
     measure,
 )
 
@@ -148,3 +150,23 @@ def test_matrix_vector_products_are_counted() -> None:
     assert count_flops(lambda: theta.detach() @ theta.detach()) == 2 * 20
     # forward Z theta, backward Z^T g: two matrix-vector products
     assert count_flops(lambda: torch.nn.functional.softplus(0.5 - Z @ theta).mean().backward()) == 2 * (2 * 128 * 20)
+
+
+def test_counting_a_long_training_run_holds_nothing_per_step() -> None:
+    """torch's per-module tracker keeps one backward-hook handle per module call for the whole context, so
+    a counted training run grew by megabytes a step (the frontier bench's DPO run reached 24 GB). The
+    book's counter counts the global total only and must hold no state that grows with the steps."""
+    model = torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.ReLU(), torch.nn.Linear(8, 1))
+
+    def step() -> None:
+        model(torch.randn(4, 8, requires_grad=True)).sum().backward()
+
+    live = []
+    with flop_counter() as counter:
+        for steps in (10, 40):
+            for _ in range(steps):
+                step()
+            gc.collect()
+            live.append(len(gc.get_objects()))
+    assert live[1] - live[0] < 100, f"{live[1] - live[0]} objects stayed alive over 40 counted steps"
+    assert counter.get_total_flops() == 50 * 3 * (2 * 4 * 8 * 8 + 2 * 4 * 8)

@@ -7,6 +7,7 @@ import itertools
 import json
 import math
 import random
+import shutil
 
 import numpy as np
 import pytest
@@ -372,6 +373,40 @@ def test_resume_after_a_kill_and_the_record(tmp_path, bench, monkeypatch) -> Non
         "decode coala_paper[lambda=1] validation",
         "decode coala_paper[lambda=1] test",
     ]
+
+
+def test_a_lost_cache_resumes_from_the_record(tmp_path, bench, monkeypatch) -> None:
+    record = bench.main(tiny_args(tmp_path))
+    shutil.rmtree(tmp_path / "cache" / "imdb_frontier" / "chunk")  # a fresh clone: the record, no cache
+
+    def no_decoding(self, run, *args, **kwargs):
+        pytest.fail(f"decoded {run.label} that the record holds")
+
+    monkeypatch.setattr(bench.Context, "decode_chunk", no_decoding)
+    again = bench.main(tiny_args(tmp_path))
+    drop = ("created", "status", "environment")
+    assert {k: v for k, v in again.items() if k not in drop} == {k: v for k, v in record.items() if k not in drop}
+    assert again["status"]["complete"]
+
+    # a row made under another key (here: another judge) is not restored but recomputed
+    path = tmp_path / "out" / bench.RECORD
+    edited = json.loads(path.read_text())
+    edited["settings"][-1]["key"] = "0" * 16
+    path.write_text(json.dumps(edited))
+    shutil.rmtree(tmp_path / "cache" / "imdb_frontier" / "chunk")
+    monkeypatch.undo()
+    decoded = []
+    original = bench.Context.decode_chunk
+
+    def counting(self, run, split, *args, **kwargs):
+        decoded.append((run.method, split))
+        return original(self, run, split, *args, **kwargs)
+
+    monkeypatch.setattr(bench.Context, "decode_chunk", counting)
+    third = bench.main(tiny_args(tmp_path))
+    last = edited["settings"][-1]
+    assert set(decoded) == {(last["method"], last["split"])}
+    assert third["settings"][-1]["key"] == record["settings"][-1]["key"]
 
 
 def test_ledger_reads_the_test_row_of_the_validation_choice_only(bench) -> None:
