@@ -70,7 +70,7 @@ from coala_lib.core.cache import CacheEntry, CacheError, load_cached, publishing
 from coala_lib.core.files import atomic_write_bytes, atomic_write_json, cache_dir, content_key, environment_record
 from coala_lib.core.runtime import resolve_device, seed_everything
 from coala_lib.data import Triplet, TripletDataset, load_imdb_reviews, load_triplets
-from coala_lib.evaluation.frontier import heldout_preference, select_setting, summarise_setting
+from coala_lib.evaluation.frontier import heldout_preference, paired_difference, select_setting, summarise_setting
 from coala_lib.evaluation.kl import (
     KLTerms,
     SamplingRecorder,
@@ -849,6 +849,7 @@ def assemble(ctx: Context, finished: dict[tuple[Run, str], list[dict[str, Any]]]
     settings: list[dict[str, Any]] = []
     generations: list[dict[str, Any]] = []
     reference_rewards: dict[str, Any] = {}
+    book: dict[tuple[str, str, str], Any] = {}  # the primary judge's (P, S) rewards of every setting
     for split in SPLITS:
         ref = next((chunks for (run, s), chunks in finished.items() if run.method == "reference" and s == split), None)
         if ref is not None:
@@ -878,6 +879,7 @@ def assemble(ctx: Context, finished: dict[tuple[Run, str], list[dict[str, Any]]]
                 n_boot=config.n_boot,
                 seed=config.seed,
             )
+            book[(run.method, setting, split)] = data["rewards"]["book"]
             train_cost = ctx.stages.get(f"train {run.label}", {}).get("cost")
             settings.append(
                 {
@@ -916,8 +918,9 @@ def assemble(ctx: Context, finished: dict[tuple[Run, str], list[dict[str, Any]]]
         row["selected"] = selection.get(row["method"], {}).get("setting") == row["setting"]
     planned = [f"decode {run.label} {split}" for run in decoding_runs(config) for split in SPLITS]
     landed = [f"decode {run.label} {split}" for (run, split) in finished]
+    paired = paired_against_coala(book, reference_rewards.get("test", {}).get("book"), selection, config)
     record = {
-        **ledger_view(settings, selection, ctx.data.params["n_train_pairs"], config),
+        **ledger_view(settings, selection, ctx.data.params["n_train_pairs"], config, paired),
         "name": "imdb_frontier",
         "format": VERSION,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -951,20 +954,65 @@ def assemble(ctx: Context, finished: dict[tuple[Run, str], list[dict[str, Any]]]
 LEDGER_NAMES = {"coala_paper": "coala", "pool": "pool", "dpo": "dpo", "orpo": "orpo", "simpo": "simpo", "sft": "sft"}
 
 
+def headline_setting(method: str, available: list[str], selection: dict[str, dict[str, Any]]) -> str | None:
+    """The setting of ``method`` whose test row is its headline: the validation choice if its test row is
+    among ``available``; the only setting when nothing was chosen; else none."""
+    chosen = selection.get(method, {}).get("setting")
+    if chosen is not None:
+        return chosen if chosen in available else None
+    return available[0] if len(available) == 1 else None
+
+
+def paired_against_coala(
+    book: dict[tuple[str, str, str], Any],
+    reference: Any,
+    selection: dict[str, dict[str, Any]],
+    config: FrontierConfig,
+) -> dict[str, dict[str, Any]]:
+    """COALA's headline test win rate minus each other ledger method's (:func:`paired_difference`, the same
+    reference samples and prompts), by the ledger name of the rival; empty without COALA's headline."""
+    if reference is None:
+        return {}
+
+    def headline(method: str) -> str | None:
+        return headline_setting(method, [s for (m, s, split) in book if m == method and split == "test"], selection)
+
+    coala = headline("coala_paper")
+    if coala is None:
+        return {}
+    out = {}
+    for method, name in LEDGER_NAMES.items():
+        setting = headline(method)
+        if method == "coala_paper" or setting is None:
+            continue
+        diff = paired_difference(
+            book[("coala_paper", coala, "test")],
+            book[(method, setting, "test")],
+            reference,
+            config.n_boot,
+            config.seed,
+        )
+        out[name] = {**diff, "coala_setting": coala, "setting": setting}
+    return out
+
+
 def ledger_view(
-    settings: list[dict[str, Any]], selection: dict[str, dict[str, Any]], train_pairs: int, config: FrontierConfig
+    settings: list[dict[str, Any]],
+    selection: dict[str, dict[str, Any]],
+    train_pairs: int,
+    config: FrontierConfig,
+    paired: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """What :mod:`coala_lib.claims.verdicts` reads: per method the test win rate at its validation-chosen
-    setting (``win_rate``, ``win_low``, ``win_high`` Wilson, ``win_boot_*``, ``n``). Written only once COALA
+    setting (``win_rate``, ``win_low``, ``win_high`` Wilson, ``win_boot_*``, ``n``) and ``paired``, COALA's
+    win rate minus each rival's on the same prompts (:func:`paired_against_coala`). Written only once COALA
     and at least one trained baseline have test results, so a partial record never compares COALA with
     nothing."""
     rates: dict[str, dict[str, Any]] = {}
     for method, name in LEDGER_NAMES.items():
         candidates = [r for r in settings if r["method"] == method and r["split"] == "test"]
-        chosen = selection.get(method, {}).get("setting")
-        row = next((r for r in candidates if r["setting"] == chosen), None)
-        if row is None and chosen is None and len(candidates) == 1:  # one setting, nothing chosen on validation
-            row = candidates[0]
+        setting = headline_setting(method, [r["setting"] for r in candidates], selection)
+        row = next((r for r in candidates if r["setting"] == setting), None)
         if row is not None:
             keys = ("win_rate", "win_low", "win_high", "win_boot_low", "win_boot_high", "n", "setting")
             rates[name] = {k: row[k] for k in keys}
@@ -973,6 +1021,7 @@ def ledger_view(
     chosen = selection.get("coala_paper", {})
     return {
         "win_rates": rates,
+        "paired_differences": paired or {},
         "train_pairs": train_pairs,
         "epochs": config.baseline_epochs,
         "lambda_selection": {"split": "validation", "judge": "book", "chosen": chosen.get("setting")},

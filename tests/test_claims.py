@@ -130,16 +130,23 @@ def frontier(
     dpo: tuple[float, float, float],
     validation: bool = True,
     pool: tuple[float, float, float] | None = (0.55, 0.51, 0.59),
+    paired: dict[str, tuple[float, float, float]] | None = None,
 ) -> dict:
     """The IMDb frontier record's minimal schema: per method a win rate against the reference policy
-    (``pool``: the candidate pool without the head, the control; ``None`` leaves it out)."""
+    (``pool``: the candidate pool without the head, the control; ``None`` leaves it out) and, when given,
+    ``paired``: COALA's win rate minus each method's, (difference, low, high) on the same prompts."""
     row = lambda r: {"win_rate": r[0], "win_low": r[1], "win_high": r[2], "n": 512}  # noqa: E731
     rates = {"coala": row(coala), "dpo": row(dpo), "sft": row((0.52, 0.48, 0.56))}
-    return {
+    out = {
         "train_pairs": 1000,
         "lambda_selection": {"split": "validation" if validation else "test", "judge": "sentiment", "chosen": 4.0},
         "win_rates": rates | ({"pool": row(pool)} if pool else {}),
     }
+    if paired is not None:
+        out["paired_differences"] = {
+            m: {"difference": d, "low": lo, "high": hi, "n_prompts": 256} for m, (d, lo, hi) in paired.items()
+        }
+    return out
 
 
 def certified(gap: float, cone: float, ok: bool) -> dict[str, Any]:
@@ -306,6 +313,28 @@ def _frontier_behind() -> dict:
 @case(verdict_win_rates, "inconclusive")
 def _win_today() -> dict:
     return today()
+
+
+#: Overlapping win-rate intervals against the reference, which the paired differences below decide.
+CLOSE = ((0.60, 0.56, 0.64), (0.57, 0.53, 0.61))
+
+
+@case(verdict_win_rates, "holds")
+def _paired_ahead() -> dict:  # the intervals overlap; on the same prompts COALA is ahead of every rival
+    paired = {"dpo": (0.03, 0.01, 0.05), "sft": (0.08, 0.05, 0.11), "pool": (0.04, 0.02, 0.06)}
+    return {**today(), "imdb_frontier": frontier(*CLOSE, paired=paired)}
+
+
+@case(verdict_win_rates, "inconclusive")
+def _paired_tie() -> dict:  # paired on prompts, COALA and DPO are not separated
+    paired = {"dpo": (0.01, -0.02, 0.04), "sft": (0.08, 0.05, 0.11), "pool": (0.04, 0.02, 0.06)}
+    return {**today(), "imdb_frontier": frontier(*CLOSE, paired=paired)}
+
+
+@case(verdict_win_rates, "does not hold at our scale")
+def _paired_behind() -> dict:  # overlapping intervals, but on the same prompts DPO wins more often
+    paired = {"dpo": (-0.03, -0.05, -0.01), "sft": (0.08, 0.05, 0.11), "pool": (0.04, 0.02, 0.06)}
+    return {**today(), "imdb_frontier": frontier(*CLOSE, paired=paired)}
 
 
 @case(verdict_win_rates, "not testable here")

@@ -18,7 +18,13 @@ from transformers import LlamaConfig, LlamaForCausalLM
 from coala_lib.chapters.frontier import check_record, frontier_frame, read_generations
 from coala_lib.core.cache import CorruptCacheWarning
 from coala_lib.data import write_jsonl_gz
-from coala_lib.evaluation.frontier import cluster_bootstrap, distinct_n, select_setting, summarise_setting
+from coala_lib.evaluation.frontier import (
+    cluster_bootstrap,
+    distinct_n,
+    paired_difference,
+    select_setting,
+    summarise_setting,
+)
 from coala_lib.evaluation.kl import (
     SamplingRecorder,
     best_of_n_kl_bound,
@@ -265,6 +271,24 @@ def test_statistics() -> None:
     assert strict is not None and strict["setting"] == "b"  # a is not fluent enough
     assert loose is not None and loose["setting"] == "a"
     assert select_setting(rows, reference_perplexity=1.0) is None
+
+
+def test_paired_difference_of_two_methods() -> None:
+    rng = np.random.default_rng(0)
+    ref = rng.random((200, 2))
+    assert paired_difference(ref + 1, ref - 1, ref, n_boot=50) == pytest.approx(
+        {"difference": 1.0, "low": 1.0, "high": 1.0, "n_prompts": 200, "level": 0.95}
+    )
+    same = paired_difference(ref + 0.1, ref + 0.1, ref, n_boot=50)
+    assert (same["difference"], same["low"], same["high"]) == (0.0, 0.0, 0.0)
+    # two methods that win on the same hard prompts: separately their win rates' intervals overlap, on the
+    # same prompts the one that also wins a few more is separated from the other
+    easy = rng.random(200) < 0.6
+    a = np.where(easy[:, None], ref + 0.1, ref - 0.1)
+    b = a.copy()
+    b[:12] = ref[:12] - 0.1  # b loses 12 prompts a wins (or ties)
+    out = paired_difference(a, b, ref, n_boot=500)
+    assert out["low"] > 0 and out["difference"] == pytest.approx(np.mean(easy[:12]) * 12 / 200)
 
 
 # ------------------------------------------------------------------------------------- the bench script

@@ -368,16 +368,32 @@ def verdict_head_accuracy(records: Records) -> Assessment:
 
 def _win_cells(records: Records) -> tuple[str, str, list[int], list[str]] | None:
     """``(source, ours, sides, caveats)`` of COALA against each baseline, ``sides`` +1 / -1 / 0 when COALA is
-    ahead / behind / not separated: from the frontier record (COALA's Wilson interval against each
-    baseline's, both against the reference policy), else from notebook 06 (head-to-head against 0.5)."""
+    ahead / behind / not separated: from the frontier record (the paired difference of COALA's and the
+    baseline's win rates against the same reference samples, null 0, when the record has it; else COALA's
+    interval against the baseline's, both against the reference policy), else from notebook 06
+    (head-to-head against 0.5)."""
     frontier = records.get("imdb_frontier")
     if frontier and "coala" in frontier.get("win_rates", {}):
         rates = {m: _win_interval(row) for m, row in frontier["win_rates"].items()}
+        paired = frontier.get("paired_differences") or {}
         coala = rates["coala"]
+
+        def side(m: str) -> int:
+            if m in paired:
+                return _side(float(paired[m]["low"]), float(paired[m]["high"]), 0.0)
+            return _compare(coala[1:3], rates[m][1:3])
+
         rivals = sorted(m for m in rates if m in TRAINED_RIVALS)
-        sides = [_compare(coala[1:3], rates[m][1:3]) for m in rivals]
+        sides = [side(m) for m in rivals]
         ours = "; ".join(f"{m}: {rates[m][0]:.3g} [{rates[m][1]:.2g}, {rates[m][2]:.2g}]" for m in ["coala", *rivals])
         ours += f" (win rate against the reference policy, n = {coala[3]})"
+        differences = [
+            f"{m} {paired[m]['difference']:+.3g} [{paired[m]['low']:+.2g}, {paired[m]['high']:+.2g}]"
+            for m in [*rivals, "pool"]
+            if m in paired
+        ]
+        if differences:
+            ours += "; COALA minus " + ", ".join(differences) + " (paired on prompts, null 0)"
         caveats = []
         if (frontier.get("lambda_selection") or {}).get("split") != "validation":
             caveats.append("lambda not recorded as chosen on validation prompts")
@@ -387,7 +403,7 @@ def _win_cells(records: Records) -> tuple[str, str, list[int], list[str]] | None
             caveats.append(f"no trained rival ({', '.join(TRAINED_RIVALS)}) in the frontier record")
         if "pool" not in rates:
             caveats.append("no pool control (the candidate pool without the head) in the frontier record")
-        elif _compare(coala[1:3], rates["pool"][1:3]) <= 0:
+        elif side("pool") <= 0:
             pool = rates["pool"]
             caveats.append(
                 f"COALA is not separated from its candidate pool without the head ({pool[0]:.3g} "
@@ -424,8 +440,9 @@ def _win_interval(row: Mapping[str, Any]) -> tuple[float, float, float, int]:
 
 
 def verdict_win_rates(records: Records) -> Assessment:
-    """COALA against DPO, ORPO and SFT: from the IMDb frontier record when it exists (COALA's Wilson
-    interval against each baseline's, both against the reference policy), else from notebook 06 (COALA's
+    """COALA against DPO, ORPO and SFT: from the IMDb frontier record when it exists (the paired difference
+    of win rates against the same reference samples, null 0; for a record without it, COALA's interval
+    against each baseline's, both against the reference policy), else from notebook 06 (COALA's
     head-to-head win rate per judge with its Wilson interval, ties half). Does not hold when COALA is behind
     in any comparison (an interval below 0.5, or COALA's interval below a baseline's); inconclusive when any
     comparison is not separated (an interval containing 0.5, overlapping intervals); holds when COALA is

@@ -12,6 +12,8 @@ report the :math:`\\alpha/2` and :math:`1-\\alpha/2` percentiles.
   sample :math:`j` of the same prompt, by judge positivity (a tie counts one half); the Wilson interval
   over all :math:`n = PS` judgments (:func:`coala_lib.evaluation.win_rates.win_rate`, which treats them as
   independent) and the paired bootstrap interval (which does not);
+* two methods against each other: the difference of their win rates against the same reference samples,
+  with its prompt bootstrap interval (:func:`paired_difference`; null 0);
 * fluency: perplexity under the reference, :math:`\\exp(-\\sum \\log p_{ref}(y_t) / \\sum T)` over all
   counted tokens of the setting;
 * diversity: distinct-2, the number of distinct word bigrams over the number of bigrams, pooled over all
@@ -74,6 +76,23 @@ def win_outcomes(scores: Any, reference_scores: Any) -> np.ndarray:
     if a.shape != b.shape:
         raise ValueError(f"scores {a.shape} and reference_scores {b.shape} must both be (prompts, samples)")
     return outcomes_from_scores(a.ravel(), b.ravel()).reshape(a.shape)
+
+
+def paired_difference(
+    scores: Any,
+    rival_scores: Any,
+    reference_scores: Any,
+    n_boot: int = 2000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> dict[str, float]:
+    """Win rate of ``scores`` minus that of ``rival_scores``, both against the same reference samples of the
+    same prompts (all ``(P, S)``): the mean of :math:`w_{ij} - w'_{ij}` with its prompt bootstrap interval.
+    The null of a comparison of two methods is a difference of 0; pairing on prompts and reference samples
+    removes their shared variance, so the interval is narrower than two win rates' intervals side by side."""
+    diff = win_outcomes(scores, reference_scores) - win_outcomes(rival_scores, reference_scores)
+    low, high = cluster_bootstrap(diff, np.mean, n_boot, seed, level)
+    return {"difference": float(diff.mean()), "low": low, "high": high, "n_prompts": int(diff.shape[0]), "level": level}
 
 
 def summarise_setting(
