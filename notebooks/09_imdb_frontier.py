@@ -50,6 +50,7 @@ from coala_lib.chapters.frontier import (
     examples,
     frontier_frame,
     load_record,
+    paired_table,
     read_generations,
     win_rate_table,
 )
@@ -209,13 +210,33 @@ if not frame.empty:
 # ## Win rates against the reference policy
 #
 # The setting chosen on validation prompts is marked `selected` (and * in the figure). An interval that
-# contains 0.5 is inconclusive. The ledger compares COALA's interval with each trained rival's, and says
-# so when COALA's is not above the pool control's: then the truncation, not the head, may carry the win.
+# contains 0.5 is inconclusive. The ledger compares COALA with each trained rival on the same prompts (next
+# section), and says so when COALA is not ahead of the pool control: then the truncation, not the head, may
+# carry the win.
 
 # %%
 if not frame.empty and (frame["method"] != "reference").any():
     display(win_rate_table(frame).round(3))
     win_rate_plot(frame)
+
+# %% [markdown]
+# ## COALA against each method on the same prompts
+#
+# Two win rates against the reference, each with its own interval, can overlap while one method still wins
+# more often on the same prompts. The sharper comparison pairs them: for every test prompt and sample, COALA's
+# win against the reference's sample minus the other method's win against that same sample, averaged, with
+# a bootstrap over prompts. Null: no difference (0). This is what the claims ledger decides on; it reads the
+# headline settings (chosen on validation prompts) only.
+
+# %%
+if record is not None:
+    paired = paired_table(record)
+    if paired.empty:
+        print(
+            "no paired comparison yet: COALA's chosen setting and another method need test rows"
+        )
+    else:
+        display(paired.round(3))
 
 # %% [markdown]
 # ## Cost: counted FLOPs and wall time, training and decoding apart

@@ -15,7 +15,7 @@ import torch
 from bench_modules import load_bench
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from coala_lib.chapters.frontier import check_record, frontier_frame, read_generations
+from coala_lib.chapters.frontier import check_record, frontier_frame, paired_table, read_generations
 from coala_lib.core.cache import CorruptCacheWarning
 from coala_lib.data import write_jsonl_gz
 from coala_lib.evaluation.frontier import (
@@ -444,6 +444,26 @@ def test_ledger_reads_the_test_row_of_the_validation_choice_only(bench) -> None:
     assert set(view["win_rates"]) == {"coala", "dpo"}
     # validation prefers lambda = 1, whose test run has not landed: COALA has no headline yet
     assert bench.ledger_view(settings, {"coala_paper": {"setting": "lambda=1"}}, 1000, config) == {}
+
+
+def test_paired_differences_against_the_headline_settings(bench) -> None:
+    config = bench.FrontierConfig(n_boot=100)
+    ref = np.random.default_rng(0).random((64, 2))
+    book = {
+        ("coala_paper", "lambda=2", "test"): ref + 0.1,
+        ("coala_paper", "lambda=1", "test"): ref - 0.1,
+        ("dpo", "beta=0.1", "test"): ref - 0.1,
+        ("pool", "top-k=50,top-p=0.9", "test"): ref + 0.1,
+        ("dpo", "beta=0.05", "validation"): ref + 0.1,
+    }
+    paired = bench.paired_against_coala(book, ref, {"coala_paper": {"setting": "lambda=2"}}, config)
+    assert set(paired) == {"dpo", "pool"} and paired["dpo"]["coala_setting"] == "lambda=2"
+    assert (paired["dpo"]["difference"], paired["pool"]["difference"]) == (1.0, 0.0)
+    # validation chose a setting whose test row has not landed: COALA has no headline, nothing is paired
+    assert bench.paired_against_coala(book, ref, {"coala_paper": {"setting": "lambda=4"}}, config) == {}
+    table = paired_table({"paired_differences": paired}).set_index("COALA minus")
+    assert table.loc["dpo", "against 0"] == "COALA ahead" and table.loc["pool", "against 0"] == "not separated"
+    assert paired_table({}).empty
 
 
 def test_runs_go_breadth_first(bench) -> None:

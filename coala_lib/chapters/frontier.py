@@ -149,6 +149,28 @@ def win_rate_table(frame: pd.DataFrame) -> pd.DataFrame:
     return rows[[c for c in columns if c in rows.columns]].reset_index(drop=True)
 
 
+def paired_table(record: dict[str, Any]) -> pd.DataFrame:
+    """COALA's headline win rate minus each other method's, on the same test prompts and reference samples
+    (the record's ``paired_differences``), with the prompt-bootstrap interval and what it says against the
+    null of no difference; empty when the record has none."""
+    rows = []
+    for rival, d in (record.get("paired_differences") or {}).items():
+        verdict = "COALA ahead" if d["low"] > 0 else "COALA behind" if d["high"] < 0 else "not separated"
+        rows.append(
+            {
+                "COALA minus": rival,
+                "COALA setting": d["coala_setting"],
+                "rival setting": d["setting"],
+                "difference": d["difference"],
+                "low": d["low"],
+                "high": d["high"],
+                "prompts": d["n_prompts"],
+                "against 0": verdict,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
 def cost_table(frame: pd.DataFrame, stages: dict[str, Any]) -> pd.DataFrame:
     """Counted FLOPs and wall time, training and decoding apart, per method and setting (test prompts),
     with the shared stages (SFT reference, COALA head) on rows of their own."""
