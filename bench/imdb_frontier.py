@@ -517,19 +517,23 @@ class Context:
             seed=self.config.seed,
         )
 
+    def train_key(self, run: Run) -> str:
+        """The cache key of the training stage of ``run``'s baseline."""
+        return content_key(
+            VERSION,
+            "baseline",
+            run.method,
+            asdict(self.baseline_config(run)),
+            self.reference().identity(),
+            triplets_digest(self.data.train),
+            triplets_digest(self.data.heldout_pairs),
+        )
+
     def train(self, run: Run) -> Path:
         """Train (or load) the baseline of ``run``; record its stage; return its adapter directory."""
         reference = self.reference()
         bconfig = self.baseline_config(run)
-        key = content_key(
-            VERSION,
-            "baseline",
-            run.method,
-            asdict(bconfig),
-            reference.identity(),
-            triplets_digest(self.data.train),
-            triplets_digest(self.data.heldout_pairs),
-        )
+        key = self.train_key(run)
         stage = self.cache.get("stage", key)
         with measure(f"train {run.label}", self.device, count_flops=stage is None) as cost:
             result = train_or_load_baseline(
@@ -606,7 +610,11 @@ class Context:
         missing = [c for c, entry in enumerate(done) if entry is None]
         if missing and self.out_of_time():  # a spent budget starts no work, training included
             return None
-        adapter = self.train(run) if run.method in TRAINED else None
+        if run.method in TRAINED and not missing:  # every chunk cached: the adapter is not needed, its record is
+            stage = self.cache.get("stage", self.train_key(run))
+            if stage is not None:
+                self.stages[f"train {run.label}"] = stage
+        adapter = self.train(run) if run.method in TRAINED and missing else None
         if missing:
             policy = load_policy(self.reference(), adapter, merge=True) if adapter is not None else None
             bar = tqdm(missing, desc=f"{run.label} {split}", unit="chunk", disable=not self.progress, leave=False)
@@ -725,8 +733,9 @@ def restore_from_record(ctx: Context, work: list[tuple[Run, str]], saved: Saved 
     record's format, config and stage keys (SFT, judges, head) equal this run's and every generation's
     prompt is this split's prompt of that id. Each restored chunk gets the rows of that chunk exactly as
     they were generated and its share (by rows) of the run's recorded decoding and evaluation cost; it is
-    marked ``restored``. Best-of-n pools (whose head scores the generations do not hold) are never
-    restored. Returns the labels of the restored runs.
+    marked ``restored``. A trained baseline's stage (training summary, held-out loss, cost) is restored
+    with its runs, so a baseline whose runs are all restored is not trained again. Best-of-n pools (whose
+    head scores the generations do not hold) are never restored. Returns the labels of the restored runs.
     """
     if saved is None:
         return []
@@ -756,6 +765,9 @@ def restore_from_record(ctx: Context, work: list[tuple[Run, str]], saved: Saved 
                 "restored": True,
             }
             ctx.cache.put("chunk", name, payload)
+        stage = record.get("stages", {}).get(f"train {run.label}")
+        if run.method in TRAINED and stage is not None and ctx.cache.get("stage", ctx.train_key(run)) is None:
+            ctx.cache.put("stage", ctx.train_key(run), {**stage, "restored": True})
         restored.append(f"{run.label} {split}")
     return restored
 

@@ -400,17 +400,24 @@ def test_resume_after_a_kill_and_the_record(tmp_path, bench, monkeypatch) -> Non
 
 
 def test_a_lost_cache_resumes_from_the_record(tmp_path, bench, monkeypatch) -> None:
-    record = bench.main(tiny_args(tmp_path))
-    shutil.rmtree(tmp_path / "cache" / "imdb_frontier" / "chunk")  # a fresh clone: the record, no cache
+    with_dpo = ("--methods", "reference", "coala_paper", "pool", "dpo", "--set", "dpo_betas=0.1")
+    record = bench.main(tiny_args(tmp_path, *with_dpo))
+    trained = "train dpo[beta=0.1]"
+    assert trained in record["stages"]
+    # a fresh clone: the record, none of the decoding runs or training stages
+    for kind in ("chunk", "stage"):
+        shutil.rmtree(tmp_path / "cache" / "imdb_frontier" / kind)
 
     def no_decoding(self, run, *args, **kwargs):
         pytest.fail(f"decoded {run.label} that the record holds")
 
     monkeypatch.setattr(bench.Context, "decode_chunk", no_decoding)
-    again = bench.main(tiny_args(tmp_path))
-    drop = ("created", "status", "environment")
-    assert {k: v for k, v in again.items() if k not in drop} == {k: v for k, v in record.items() if k not in drop}
-    assert again["status"]["complete"]
+    monkeypatch.setattr(bench.Context, "train", lambda self, run: pytest.fail(f"trained {run.label} again"))
+    again = bench.main(tiny_args(tmp_path, *with_dpo))
+    assert again["settings"] == record["settings"] and again["status"]["complete"]
+    assert again["stages"][trained] == {**record["stages"][trained], "restored": True}
+    monkeypatch.undo()
+    record = bench.main(tiny_args(tmp_path))  # the three methods the rest of the test runs
 
     # a row made under another key (here: another judge) is not restored but recomputed
     path = tmp_path / "out" / bench.RECORD
