@@ -444,8 +444,9 @@ def verdict_win_rates(records: Records) -> Assessment:
     of win rates against the same reference samples, null 0; for a record without it, COALA's interval
     against each baseline's, both against the reference policy), else from notebook 06 (COALA's
     head-to-head win rate per judge with its Wilson interval, ties half). Does not hold when COALA is behind
-    in any comparison (an interval below 0.5, or COALA's interval below a baseline's); inconclusive when any
-    comparison is not separated (an interval containing 0.5, overlapping intervals); holds when COALA is
+    in any comparison (a paired difference whose interval lies below 0, COALA's interval below a baseline's,
+    or a head-to-head interval below 0.5); inconclusive when any comparison is not separated (an interval
+    containing its null, overlapping intervals); holds when COALA is
     ahead in every one, with caveats when lambda was not chosen on validation prompts or the baselines saw
     fewer than :data:`MIN_TRAIN_PAIRS` pairs. A frontier record with no trained rival (:data:`TRAINED_RIVALS`;
     best-of-n and the reference are not rivals) is inconclusive: COALA ahead of nothing decides nothing."""
