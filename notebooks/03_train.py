@@ -181,7 +181,7 @@ plots.plot_head_accuracies(report)
 # while AdamW stops far from its optimum: a comparison of a global optimum with an implicitly
 # regularised local one, not of two solvers of one problem. Whether it appears with the paper's backbones and full datasets is a GPU run of this
 # notebook (`-p model mistral -p n_pairs 25000`; with 50,000 texts the default solver is the augmented
-# Lagrangian, since the exact u-step factors an $n \times n$ matrix only up to 4,096 texts).
+# Lagrangian, since the exact u-step factors an $n \times n$ or a $dP \times dP$ matrix only up to 4,096).
 
 # %% [markdown]
 # ## 4. Phase II: the convex loss, solved to a certified optimum
