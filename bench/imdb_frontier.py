@@ -728,10 +728,8 @@ def restore_from_record(ctx: Context, work: list[tuple[Run, str]], saved: Saved 
     (:func:`read_saved`).
 
     A fresh clone (or a machine whose cache was lost) then resumes from the committed record instead of
-    re-decoding it. A run is restored only if the record's row for it was made under the same cache key:
-    its ``key`` equals :meth:`Context.run_key`, or, for a record written before rows carried their key, the
-    record's format, config and stage keys (SFT, judges, head) equal this run's and every generation's
-    prompt is this split's prompt of that id. Each restored chunk gets the rows of that chunk exactly as
+    re-decoding it. A run is restored only if the record's row for it was made under the same cache key
+    (its ``key`` equals :meth:`Context.run_key`). Each restored chunk gets the rows of that chunk exactly as
     they were generated and its share (by rows) of the run's recorded decoding and evaluation cost; it is
     marked ``restored``. A trained baseline's stage (training summary, held-out loss, cost) is restored
     with its runs, so a baseline whose runs are all restored is not trained again. Best-of-n pools (whose
@@ -747,7 +745,7 @@ def restore_from_record(ctx: Context, work: list[tuple[Run, str]], saved: Saved 
         rows = rows_by_run.get((run.method, run.setting, split), {})
         if run.method == "best_of_n" or row is None or ctx.is_cached(run, split):
             continue
-        if not _same_run(ctx, record, row, rows, run, split):
+        if row.get("key") != ctx.run_key(run, split):
             log.warning("the record's %s %s was made under other settings: not restored", run.label, split)
             continue
         n_rows = len(ctx.data.prompts[split]) * run.per_prompt
@@ -770,33 +768,6 @@ def restore_from_record(ctx: Context, work: list[tuple[Run, str]], saved: Saved 
             ctx.cache.put("stage", ctx.train_key(run), {**stage, "restored": True})
         restored.append(f"{run.label} {split}")
     return restored
-
-
-def _same_run(
-    ctx: Context,
-    record: dict[str, Any],
-    row: dict[str, Any],
-    rows: dict[tuple[int, int], dict[str, Any]],
-    run: Run,
-    split: str,
-) -> bool:
-    """Whether the record's ``row`` of ``run`` on ``split`` was made under this run's cache key."""
-    if "key" in row:
-        return bool(row["key"] == ctx.run_key(run, split))
-    stages = record.get("stages", {})
-    keys_match = (
-        record.get("format") == VERSION
-        and record.get("config") == json.loads(json.dumps(asdict(ctx.config)))
-        and stages.get("sft", {}).get("summary", {}).get("key") == ctx.stages["sft"]["summary"]["key"]
-        and {n: j.get("key") for n, j in stages.get("judges", {}).items()}
-        == {n: j["key"] for n, j in ctx.stages["judges"].items()}
-    )
-    if run.method in ("coala_paper", "coala_args"):
-        ctx.head()
-        head_report_key = ctx.stages["head"]["report"]["key"]
-        keys_match = keys_match and stages.get("head", {}).get("report", {}).get("key") == head_report_key
-    prompts = ctx.data.prompts[split]
-    return keys_match and all(g["prompt"] == prompts[i] for (i, _), g in rows.items() if i < len(prompts))
 
 
 # ------------------------------------------------------------------------------------------ the record
