@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import inspect
 import json
 import logging
 import math
@@ -110,6 +109,8 @@ METHODS: tuple[str, ...] = (
     "simpo",
 )
 TRAINED: tuple[str, ...] = ("dpo", "sft", "orpo", "simpo")
+#: Methods whose decoding uses the COALA head (to guide each step, or to pick among a pool).
+HEAD_GUIDED: tuple[str, ...] = ("best_of_n", "coala_paper", "coala_args")
 #: Samplers whose per-token distribution is not the sampling model's own softmax: their KL terms come from
 #: the distributions recorded as they were sampled.
 RECORDED_KL: tuple[str, ...] = ("coala_paper", "coala_args", "pool")
@@ -489,7 +490,7 @@ class Context:
             )
             cached = self.cache.get("stage", key)
             with measure("head", self.device, count_flops=cached is None) as cost:
-                head, report = _train_or_load_head(
+                head, report = train_or_load_head(
                     head_config,
                     device=str(self.device),
                     cache_root=self.cache_root,
@@ -499,7 +500,7 @@ class Context:
                 )
             if cached is None:
                 cached = self.cache.put("stage", key, {"report": _head_summary(report), "cost": cost.to_dict()})
-            self.stages["head"] = cached
+            self.stages["head"] = {**cached, "fingerprint": head.fingerprint}
             self.head_key = key
             self._head = head.to(self.device)
         return self._head
@@ -583,7 +584,7 @@ class Context:
             asdict(sampler(self.config, run, reference.model.config.vocab_size)),
             self.config.seed,
         ]
-        if run.method in ("best_of_n", "coala_paper", "coala_args"):
+        if run.method in HEAD_GUIDED:
             self.head()
             parts.append(self.head_key)
         if run.method in TRAINED:
@@ -632,7 +633,7 @@ class Context:
         config = sampler(self.config, run, reference.model.config.vocab_size)
         generator = torch.Generator(self.device).manual_seed(chunk_seed(name))
         model = policy if policy is not None else reference.model
-        head = self.head() if run.method in ("best_of_n", "coala_paper", "coala_args") else None
+        head = self.head() if run.method in HEAD_GUIDED else None
         recorder = SamplingRecorder()
         with measure("decode", self.device) as cost, recorder.record():
             out = guided_generate(
@@ -658,19 +659,13 @@ class Context:
             "decode_flops": cost.flops,
             "evaluation_seconds": time.perf_counter() - started,
         }
+        if head is not None:
+            payload["head"] = head.fingerprint
         if run.method == "best_of_n":
             if out.final_scores is None:
                 raise RuntimeError("best-of-n sampling returned no head scores")
             payload["head_score"] = out.final_scores.float().cpu().tolist()
         return payload
-
-
-def _train_or_load_head(head_config: HeadConfig, **kwargs: Any) -> tuple[CoalaHead, Any]:
-    """:func:`coala_lib.head.train_or_load_head` with a :class:`HeadConfig`, whether the installed library
-    takes the config object or (its earlier form) the config's fields as keywords."""
-    if "config" in inspect.signature(train_or_load_head).parameters:
-        return train_or_load_head(head_config, **kwargs)
-    return train_or_load_head(**asdict(head_config), **kwargs)
 
 
 def _head_summary(head_report: Any) -> dict[str, Any]:
@@ -760,6 +755,11 @@ def restore_from_record(ctx: Context, work: list[tuple[Run, str]], saved: Saved 
                 **{field_name: [g[column] for g in gens] for field_name, column in RESTORED_COLUMNS.items()},
                 "rewards": {j: [g[f"reward_{j}"] for g in gens] for j in sorted(ctx.judges())},
                 **{k: row["cost"][k] * share for k in ("decode_seconds", "decode_flops", "evaluation_seconds")},
+                **(
+                    {"head": row["heads"][0]}
+                    if len(row.get("heads", [])) == 1 and row["heads"][0] != UNRECORDED
+                    else {}
+                ),
                 "restored": True,
             }
             ctx.cache.put("chunk", name, payload)
@@ -826,6 +826,17 @@ def _take(grid: list[list[Any]], picks: list[list[int]]) -> list[list[Any]]:
     return [[grid[i][p] for p in row] for i, row in enumerate(picks)]
 
 
+#: What a chunk decoded before heads were fingerprinted reports as its head.
+UNRECORDED = "unrecorded"
+
+
+def heads_of(chunks: list[dict[str, Any]]) -> list[str]:
+    """The fingerprints (:attr:`CoalaHead.fingerprint`) of the heads that guided or scored ``chunks``, sorted;
+    a chunk decoded before fingerprints were recorded counts as :data:`UNRECORDED`. One entry: one head made
+    the whole run; compare it with ``stages.head.fingerprint`` to know whether it is the recorded head."""
+    return sorted({chunk.get("head", UNRECORDED) for chunk in chunks})
+
+
 def assemble(ctx: Context, finished: dict[tuple[Run, str], list[dict[str, Any]]], wall: float, out_dir: Path) -> dict:
     """Summaries of every finished run, the validation choice, the status; record + generations written."""
     config = ctx.config
@@ -874,6 +885,7 @@ def assemble(ctx: Context, finished: dict[tuple[Run, str], list[dict[str, Any]]]
                     "n_prompts": n_prompts,
                     "samples": config.samples,
                     "kl_kind": "bound" if "bound" in data["kl"] else "estimate",
+                    **({"heads": heads_of(chunks)} if run.method in HEAD_GUIDED else {}),
                     **summary,
                     "cost": {**cost, "train": train_cost},
                 }

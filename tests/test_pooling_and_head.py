@@ -67,6 +67,16 @@ def test_head_round_trip(tmp_path: Path) -> None:
     f = torch.randn(7, 4)
     torch.testing.assert_close(loaded.score(f), head.score(f))
     assert loaded.config == head.config and loaded.model_id == "tiny" and loaded.pooling == "mean"
+    assert loaded.fingerprint == head.fingerprint
+
+
+def test_head_fingerprint_names_the_scores() -> None:
+    head = _head()
+    w2 = head.w2.clone()
+    w2[0] += 1e-6
+    nudged = CoalaHead(head.W1, w2, head.feature_mean, head.feature_scale, "tiny", "mean")
+    assert nudged.fingerprint != head.fingerprint
+    assert head.to("cpu").fingerprint == head.fingerprint and len(head.fingerprint) == 16
 
 
 def test_head_validation(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ pooling, Phase I/II hyper-parameters). Loading never unpickles anything.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,6 +58,18 @@ class CoalaHead:
     @property
     def width(self) -> int:
         return int(self.W1.shape[0])
+
+    @property
+    def fingerprint(self) -> str:
+        """16 hex digits of the SHA-256 of the tensors as :meth:`save` writes them (float32, CPU) and of the
+        backbone id and pooling: two heads score every input alike iff (up to hash collisions) these match.
+        The cache key names the inputs of a fit; this names its output, which a rerun of the same fit on
+        another machine reproduces only up to floating-point reduction order."""
+        digest = hashlib.sha256(f"{self.model_id}\0{self.pooling}".encode())
+        for name in _TENSORS:
+            tensor = getattr(self, name).detach().to("cpu", torch.float32).contiguous()
+            digest.update(name.encode() + repr(tuple(tensor.shape)).encode() + tensor.numpy().tobytes())
+        return digest.hexdigest()[:16]
 
     def hidden(self, features: torch.Tensor) -> torch.Tensor:
         """First-layer activations :math:`(W_1 \\tilde f)_+`, shape (B, m)."""
