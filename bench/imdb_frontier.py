@@ -81,7 +81,7 @@ from coala_lib.evaluation.kl import (
 from coala_lib.evaluation.lexicon import LexiconJudge
 from coala_lib.evaluation.sentiment import SentimentJudge
 from coala_lib.guidance import GuidanceConfig, encode_prompts, guided_generate
-from coala_lib.head import HeadConfig, train_or_load_head
+from coala_lib.head import HeadConfig, HeadReport, train_or_load_head
 from coala_lib.head.coala_head import CoalaHead
 from coala_lib.head.training import PIPELINE_VERSION
 
@@ -500,7 +500,8 @@ class Context:
                 )
             if cached is None:
                 cached = self.cache.put("stage", key, {"report": _head_summary(report), "cost": cost.to_dict()})
-            self.stages["head"] = {**cached, "fingerprint": head.fingerprint}
+            # the summary is read afresh from the head's own report (same key), the cost as first measured
+            self.stages["head"] = {**cached, "report": _head_summary(report), "fingerprint": head.fingerprint}
             self.head_key = key
             self._head = head.to(self.device)
         return self._head
@@ -668,15 +669,14 @@ class Context:
         return payload
 
 
-def _head_summary(head_report: Any) -> dict[str, Any]:
-    report = head_report.to_dict() if hasattr(head_report, "to_dict") else dict(head_report)
-    keep = ("key", "feature_seconds", "features", "config")
-    summary = {k: report[k] for k in keep if k in report}
-    summary["phase1"] = {
-        k: report["phase1"][k] for k in ("iterations", "converged", "width", "seconds", "train", "eval")
-    }
+def _head_summary(report: HeadReport) -> dict[str, Any]:
+    """What the record keeps of the head's report: provenance, Phase I's certificate, Phase II's accuracy."""
+    values = report.to_dict()
+    summary = {k: values[k] for k in ("key", "feature_seconds", "features", "config")}
+    phase1 = ("method", "iterations", "certified", "certified_gap", "cone_violation_rel", "width", "seconds")
+    summary["phase1"] = {k: values["phase1"][k] for k in (*phase1, "train", "eval")}
     summary["phase2"] = {
-        k: report["phase2"][k] for k in ("solver", "loss", "train_pairwise", "eval_pairwise", "seconds")
+        k: values["phase2"][k] for k in ("solver", "loss", "train_pairwise", "eval_pairwise", "seconds")
     }
     return summary
 

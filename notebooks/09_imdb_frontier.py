@@ -161,6 +161,11 @@ else:
 
 # %% [markdown]
 # ## The judges and the shared stages
+#
+# The head's line names it by a fingerprint of its weights and gives its Phase I duality-gap certificate;
+# the next line counts the guided and best-of-n rows by the fingerprint of the head that made them
+# (`unrecorded`: decoded before the bench kept fingerprints; such rows share the head's cache key, i.e.
+# its inputs, but a refit on another machine may differ in the last digits).
 
 # %%
 if record is not None:
@@ -176,11 +181,17 @@ if record is not None:
             f"reference SFT: {summary['steps']} steps, loss {summary['first_loss']:.4g} -> {summary['last_loss']:.4g}"
         )
     if "head" in stages:
-        report = stages["head"]["report"]
+        report, phase1 = stages["head"]["report"], stages["head"]["report"]["phase1"]
         print(
-            f"COALA head: Phase I width {report['phase1']['width']}, held-out pairwise accuracy "
+            f"COALA head {stages['head']['fingerprint']}: Phase I width {phase1['width']}, "
+            f"{phase1['method']} {phase1['iterations']} steps, certified relative gap {phase1['certified_gap']:.2e}"
+            f" ({'certified' if phase1['certified'] else 'NOT certified'}); held-out pairwise accuracy "
             f"{report['phase2']['eval_pairwise']:.4g}"
         )
+        made_by = pd.Series(
+            [", ".join(row["heads"]) for row in record["settings"] if "heads" in row]
+        )
+        print("head fingerprints of the guided rows:", made_by.value_counts().to_dict())
     trained = {k: v for k, v in stages.items() if k.startswith("train ")}
     if trained:
         display(

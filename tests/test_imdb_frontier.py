@@ -379,6 +379,9 @@ def test_resume_after_a_kill_and_the_record(tmp_path, bench, monkeypatch) -> Non
     assert guided["n"] == 8 and 0 <= guided["win_low"] <= guided["win_rate"] <= guided["win_high"] <= 1
     assert guided["kl_rb"] > 0 and record["selection"]["coala_paper"]["setting"] == "lambda=2"
     assert guided["heads"] == [record["stages"]["head"]["fingerprint"]]  # one head, the recorded one
+    phase1 = record["stages"]["head"]["report"]["phase1"]
+    tol = record["stages"]["head"]["report"]["config"]["phase1_tol"]
+    assert phase1["certified"] == (phase1["certified_gap"] <= tol and phase1["cone_violation_rel"] <= tol)
     assert "heads" not in rows[("reference", "test")]
     assert rows[("pool", "test")]["kl_rb"] > 0  # the truncated reference is not the reference
     assert record["config"]["n_test_prompts"] == 4 and not record["status"]["config_meets_minimums"]
