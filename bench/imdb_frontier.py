@@ -951,9 +951,10 @@ LEDGER_NAMES = {"coala_paper": "coala", "pool": "pool", "dpo": "dpo", "orpo": "o
 
 def headline_setting(method: str, available: list[str], selection: dict[str, dict[str, Any]]) -> str | None:
     """The setting of ``method`` whose test row is its headline: the validation choice if its test row is
-    among ``available``; the only setting when nothing was chosen; else none."""
-    chosen = selection.get(method, {}).get("setting")
-    if chosen is not None:
+    among ``available``; none when validation excluded every setting (:func:`choose`); the only setting
+    when no validation rule ran; else none."""
+    if method in selection:
+        chosen = selection[method]["setting"]
         return chosen if chosen in available else None
     return available[0] if len(available) == 1 else None
 
@@ -1024,20 +1025,32 @@ def ledger_view(
 
 
 def choose(settings: list[dict[str, Any]], config: FrontierConfig) -> dict[str, dict[str, Any]]:
-    """Per method with several settings: the validation rule of :func:`select_setting` (never test prompts)."""
+    """Per method with validation rows: the rule of :func:`select_setting` (never test prompts). A method
+    none of whose settings passes the fluency guard gets ``setting: None`` and the reason (``excluded``):
+    it keeps its rows on the frontier but has no headline, so no win-rate comparison reads it."""
     ref = next((r for r in settings if r["method"] == "reference" and r["split"] == "validation"), None)
     if ref is None:
         return {}
-    out = {}
-    for method in {r["method"] for r in settings} - {"reference"}:
+    rule = (
+        f"highest validation win rate among settings with perplexity <= {config.perplexity_guard:g} x the "
+        "reference's; ties: smaller KL"
+    )
+    out: dict[str, dict[str, Any]] = {}
+    for method in sorted({r["method"] for r in settings} - {"reference"}):
         rows = [r for r in settings if r["method"] == method and r["split"] == "validation"]
-        best = select_setting(rows, ref["perplexity"], config.perplexity_guard) if rows else None
+        if not rows:
+            continue
+        best = select_setting(rows, ref["perplexity"], config.perplexity_guard)
         if best is not None:
+            out[method] = {"setting": best["setting"], "validation_win_rate": best["win_rate"], "rule": rule}
+        else:
+            lowest = min(r["perplexity"] for r in rows)
             out[method] = {
-                "setting": best["setting"],
-                "validation_win_rate": best["win_rate"],
-                "rule": f"highest validation win rate among settings with perplexity <= "
-                f"{config.perplexity_guard:g} x the reference's; ties: smaller KL",
+                "setting": None,
+                "validation_win_rate": None,
+                "rule": rule,
+                "excluded": f"no setting passes the fluency guard: validation perplexity {lowest:.0f} at best, "
+                f"limit {config.perplexity_guard:g} x the reference's {ref['perplexity']:.0f}",
             }
     return out
 

@@ -220,15 +220,21 @@ if not frame.empty:
 # %% [markdown]
 # ## Win rates against the reference policy
 #
-# The setting chosen on validation prompts is marked `selected` (and * in the figure). An interval that
-# contains 0.5 is inconclusive. The ledger compares COALA with each trained rival on the same prompts (next
-# section), and says so when COALA is not ahead of the pool control: then the truncation, not the head, may
-# carry the win.
+# The setting chosen on validation prompts is marked `selected` (and * in the figure): the highest
+# validation win rate among the settings whose perplexity under the reference is at most twice the
+# reference's own (a rule fixed before any run). A method none of whose settings passes that fluency guard
+# keeps its points on the frontier but has no headline, and no comparison below reads it: a sentiment judge
+# can be fooled by text that is no longer a review. An interval that contains 0.5 is inconclusive. The
+# ledger compares COALA with each trained rival on the same prompts (next section), and says so when COALA
+# is not ahead of the pool control: then the truncation, not the head, may carry the win.
 
 # %%
 if not frame.empty and (frame["method"] != "reference").any():
     display(win_rate_table(frame).round(3))
     win_rate_plot(frame)
+    for method, choice in sorted(record["selection"].items()):
+        if choice["setting"] is None:
+            print(f"{method}: no headline ({choice['excluded']})")
 
 # %% [markdown]
 # ## COALA against each method on the same prompts

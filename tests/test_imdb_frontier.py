@@ -456,6 +456,27 @@ def test_ledger_reads_the_test_row_of_the_validation_choice_only(bench) -> None:
     assert set(view["win_rates"]) == {"coala", "dpo"}
     # validation prefers lambda = 1, whose test run has not landed: COALA has no headline yet
     assert bench.ledger_view(settings, {"coala_paper": {"setting": "lambda=1"}}, 1000, config) == {}
+    # a rival none of whose settings passed the fluency guard has no headline either
+    simpo = {"method": "simpo", "setting": "beta=2,gamma=0.5", "split": "test", **row}
+    view = bench.ledger_view([*settings, simpo], {"simpo": {"setting": None}}, 1000, config)
+    assert set(view["win_rates"]) == {"coala", "dpo"}
+
+
+def test_validation_excludes_a_method_that_fails_the_fluency_guard(bench) -> None:
+    def row(method, setting, perplexity, win):
+        return {"method": method, "setting": setting, "split": "validation", "perplexity": perplexity, "win_rate": win}
+
+    settings = [
+        row("reference", "T=1", 80.0, None),
+        row("simpo", "beta=2,gamma=0.5", 370.0, 0.94),
+        row("dpo", "beta=0.1", 65.0, 0.85),
+        row("dpo", "beta=0.01", 200.0, 0.97),
+    ]
+    selection = bench.choose(settings, bench.FrontierConfig(perplexity_guard=2.0))
+    assert selection["dpo"]["setting"] == "beta=0.1"  # beta = 0.01 wins more but fails the guard
+    assert selection["simpo"]["setting"] is None and "370 at best" in selection["simpo"]["excluded"]
+    assert bench.headline_setting("simpo", ["beta=2,gamma=0.5"], selection) is None
+    assert bench.headline_setting("sft", ["chosen"], selection) == "chosen"  # no validation rule ran
 
 
 def test_paired_differences_against_the_headline_settings(bench) -> None:
