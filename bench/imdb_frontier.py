@@ -111,6 +111,8 @@ METHODS: tuple[str, ...] = (
 TRAINED: tuple[str, ...] = ("dpo", "sft", "orpo", "simpo")
 #: Methods whose decoding uses the COALA head (to guide each step, or to pick among a pool).
 HEAD_GUIDED: tuple[str, ...] = ("best_of_n", "coala_paper", "coala_args")
+#: What a chunk decoded before heads were fingerprinted reports as its head.
+UNRECORDED = "unrecorded"
 #: Samplers whose per-token distribution is not the sampling model's own softmax: their KL terms come from
 #: the distributions recorded as they were sampled.
 RECORDED_KL: tuple[str, ...] = ("coala_paper", "coala_args", "pool")
@@ -824,10 +826,6 @@ def run_rows(
 def _take(grid: list[list[Any]], picks: list[list[int]]) -> list[list[Any]]:
     """``grid[i][picks[i][j]]`` for every prompt ``i`` and sample ``j``."""
     return [[grid[i][p] for p in row] for i, row in enumerate(picks)]
-
-
-#: What a chunk decoded before heads were fingerprinted reports as its head.
-UNRECORDED = "unrecorded"
 
 
 def heads_of(chunks: list[dict[str, Any]]) -> list[str]:

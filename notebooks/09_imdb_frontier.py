@@ -48,7 +48,9 @@ from IPython.display import display
 from coala_lib.chapters.frontier import (
     cost_table,
     examples,
+    excluded_methods,
     frontier_frame,
+    head_provenance,
     load_record,
     paired_table,
     read_generations,
@@ -188,10 +190,7 @@ if record is not None:
             f" ({'certified' if phase1['certified'] else 'NOT certified'}); held-out pairwise accuracy "
             f"{report['phase2']['eval_pairwise']:.4g}"
         )
-        made_by = pd.Series(
-            [", ".join(row["heads"]) for row in record["settings"] if "heads" in row]
-        )
-        print("head fingerprints of the guided rows:", made_by.value_counts().to_dict())
+        print("head fingerprints of the guided rows:", head_provenance(record))
     trained = {k: v for k, v in stages.items() if k.startswith("train ")}
     if trained:
         display(
@@ -232,9 +231,8 @@ if not frame.empty:
 if not frame.empty and (frame["method"] != "reference").any():
     display(win_rate_table(frame).round(3))
     win_rate_plot(frame)
-    for method, choice in sorted(record["selection"].items()):
-        if choice["setting"] is None:
-            print(f"{method}: no headline ({choice['excluded']})")
+    for method, reason in excluded_methods(record).items():
+        print(f"{method}: no headline ({reason})")
 
 # %% [markdown]
 # ## COALA against each method on the same prompts

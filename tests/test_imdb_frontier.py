@@ -15,7 +15,14 @@ import torch
 from bench_modules import load_bench
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from coala_lib.chapters.frontier import check_record, frontier_frame, paired_table, read_generations
+from coala_lib.chapters.frontier import (
+    check_record,
+    excluded_methods,
+    frontier_frame,
+    head_provenance,
+    paired_table,
+    read_generations,
+)
 from coala_lib.core.cache import CorruptCacheWarning
 from coala_lib.data import write_jsonl_gz
 from coala_lib.evaluation.frontier import (
@@ -383,6 +390,8 @@ def test_resume_after_a_kill_and_the_record(tmp_path, bench, monkeypatch) -> Non
     tol = record["stages"]["head"]["report"]["config"]["phase1_tol"]
     assert phase1["certified"] == (phase1["certified_gap"] <= tol and phase1["cone_violation_rel"] <= tol)
     assert "heads" not in rows[("reference", "test")]
+    assert head_provenance(record) == {record["stages"]["head"]["fingerprint"]: 2}  # lambda = 2 on both splits
+    assert excluded_methods(record) == {}
     assert rows[("pool", "test")]["kl_rb"] > 0  # the truncated reference is not the reference
     assert record["config"]["n_test_prompts"] == 4 and not record["status"]["config_meets_minimums"]
     generations = read_generations(tmp_path / "out")
@@ -476,6 +485,7 @@ def test_validation_excludes_a_method_that_fails_the_fluency_guard(bench) -> Non
     assert selection["dpo"]["setting"] == "beta=0.1"  # beta = 0.01 wins more but fails the guard
     assert selection["simpo"]["setting"] is None and "370 at best" in selection["simpo"]["excluded"]
     assert bench.headline_setting("simpo", ["beta=2,gamma=0.5"], selection) is None
+    assert excluded_methods({"selection": selection}) == {"simpo": selection["simpo"]["excluded"]}
     assert bench.headline_setting("sft", ["chosen"], selection) == "chosen"  # no validation rule ran
 
 

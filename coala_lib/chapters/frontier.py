@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -169,6 +170,17 @@ def paired_table(record: dict[str, Any]) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
+
+
+def head_provenance(record: dict[str, Any]) -> dict[str, int]:
+    """How many guided / best-of-n rows each head made: ``{fingerprints joined by ", ": rows}`` from the rows'
+    ``heads`` (``unrecorded`` for rows decoded before the bench kept fingerprints)."""
+    return dict(Counter(", ".join(row["heads"]) for row in record["settings"] if "heads" in row))
+
+
+def excluded_methods(record: dict[str, Any]) -> dict[str, str]:
+    """``{method: reason}`` for every method the validation rule left without a headline setting."""
+    return {m: c["excluded"] for m, c in sorted(record["selection"].items()) if c["setting"] is None}
 
 
 def cost_table(frame: pd.DataFrame, stages: dict[str, Any]) -> pd.DataFrame:
