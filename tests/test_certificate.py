@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from coala_lib.convex.certificate import certify, dual_bound
-from coala_lib.convex.cronos import CronosConfig, fit_cronos
+from coala_lib.convex.certificate import certify, dual_bound, gram_corrected_residual, gram_factor, lens_projection
+from coala_lib.convex.cronos import AdmmState, CronosConfig, fit_cronos, setup_problem
 from coala_lib.convex.reference import solve_reference
 from coala_lib.convex.reformulation import LinearMaps, group_norms, sample_gates
 
@@ -85,3 +85,82 @@ def test_dual_bound_uses_the_best_scale_within_feasibility():
     assert t == pytest.approx(1.0) and bound == pytest.approx(0.5 * float(y @ y))
     small_bound, small_t, infeasibility = dual_bound(maps, y, 1e-3, residual, None)
     assert small_t < 1e-3 and infeasibility > 1 and 0 < small_bound < bound
+
+
+def _gram(maps: LinearMaps) -> torch.Tensor:
+    M = (maps.masks[:, :, None] * maps.X[:, None, :]).reshape(maps.X.shape[0], -1)
+    return M.T @ M
+
+
+def test_lens_projection_matches_an_interior_point_projection():
+    cp = pytest.importorskip("cvxpy")
+    g = torch.Generator().manual_seed(5)
+    k, d, r = 40, 3, 1.0
+    a = torch.randn(k, d, generator=g, dtype=torch.float64)
+    b = a + 1.5 * torch.nn.functional.normalize(torch.randn(k, d, generator=g, dtype=torch.float64), dim=1)
+    x = a + 3.0 * torch.randn(k, d, generator=g, dtype=torch.float64)
+    x[:5] = 0.5 * (a[:5] + b[:5])  # inside both balls
+    out = lens_projection(x, a, b, r)
+    branches = set()
+    for i in range(k):
+        z = cp.Variable(d)
+        cp.Problem(
+            cp.Minimize(cp.sum_squares(z - x[i].numpy())),
+            [cp.norm(z - a[i].numpy()) <= r, cp.norm(z - b[i].numpy()) <= r],
+        ).solve(solver=cp.CLARABEL)
+        # feasible, and no farther from x than the interior-point solution (the projection is unique)
+        assert max(float((out[i] - a[i]).norm()), float((out[i] - b[i]).norm())) <= r * (1 + 1e-12), i
+        assert float((out[i] - x[i]).norm()) <= float((torch.from_numpy(z.value) - x[i]).norm()) + 1e-7, i
+        on_a = abs(float((out[i] - a[i]).norm()) - r) < 1e-9
+        on_b = abs(float((out[i] - b[i]).norm()) - r) < 1e-9
+        branches.add((on_a, on_b))
+    assert branches == {(False, False), (True, False), (False, True), (True, True)}  # every branch ran
+    far = lens_projection(x[:1], a[:1], a[:1] + 3.0, r)  # disjoint balls: the midpoint
+    assert torch.allclose(far, a[:1] + 1.5)
+
+
+@pytest.mark.parametrize("kind", ["relu", "gated"])
+def test_corrected_dual_points_never_exceed_the_interior_point_optimum(kind):
+    X, y, pats = _problem()  # n = 50 > dP = 25: the tall case the correction is for
+    beta = 0.05
+    optimum = solve_reference(X, y, pats, beta, kind).optimum
+    maps = LinearMaps(X, pats.masks(X), kind)
+    factor = gram_factor(_gram(maps))
+    g = torch.Generator().manual_seed(2)
+    for scale in [0.0, 0.01, 0.1, 1.0, 10.0]:
+        U = scale * torch.randn(maps.groups, X.shape[1], generator=g, dtype=X.dtype)
+        mu = torch.rand(X.shape[0], maps.groups, generator=g, dtype=X.dtype) if kind == "relu" else None
+        residual = maps.F(U) - y
+        candidates = [
+            (gram_corrected_residual(maps, y, beta, residual, m, factor), m)
+            for m in ([mu, None] if mu is not None else [None])
+        ]
+        cert = certify(maps, y, beta, U, mu, candidates=candidates)
+        assert cert.lower_bound <= optimum * (1 + 1e-8), (scale, cert)
+
+
+def test_gated_dual_certifies_a_tall_relu_fit_that_its_multipliers_cannot():
+    """Tall planted data (n = 2000 > 2dP = 64) after 100 ADMM steps: the multipliers' scaled dual point
+    proves little, the corrected gated-relaxation point nearly the optimum, and neither exceeds it."""
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(2000, 8, generator=g, dtype=torch.float64)
+    y = torch.sign(
+        torch.relu(X @ torch.randn(8, 6, generator=g, dtype=torch.float64))
+        @ torch.randn(6, generator=g, dtype=torch.float64)
+        - 0.2
+    )
+    config = CronosConfig(P=4, beta=1e-3, method="admm", max_iters=100)
+    problem = setup_problem(X, y, config)
+    state = AdmmState(problem, config, exact=True)
+    for _ in range(100):
+        state.step()
+    maps, mu = problem.plain_maps, state.multipliers()
+    optimum = solve_reference(X, y, problem.patterns, 1e-3, "relu").optimum
+    residual = state.pcg_residual()
+    scaled = certify(maps, y, 1e-3, state.v, mu, candidates=[(residual, mu)])
+    corrected = [
+        (gram_corrected_residual(maps, y, 1e-3, residual, m, state.precond.gram_factor), m) for m in (mu, None)
+    ]
+    best = certify(maps, y, 1e-3, state.v, mu, candidates=[(residual, mu), *corrected])
+    assert scaled.lower_bound < 0.9 * optimum
+    assert optimum * (1 - 1e-3) <= best.lower_bound <= optimum * (1 + 1e-8)

@@ -81,7 +81,7 @@ from typing import Any, Literal
 import torch
 from tqdm.auto import tqdm
 
-from coala_lib.convex.certificate import Certificate, certify
+from coala_lib.convex.certificate import Certificate, certify, gram_corrected_residual
 from coala_lib.convex.nystrom import (
     BlockNystromPreconditioner,
     NystromPreconditioner,
@@ -698,23 +698,35 @@ def fit_cronos(
 
     def check() -> Certificate:
         nonlocal bound
-        # The solver's own dual point, and for ADMM a second one from the PCG iterate's residual; the
-        # best lower bound seen so far is carried through both.
-        residuals = [None, solver.pcg_residual()] if isinstance(solver, AdmmState) else [None]
-        for dual_residual in residuals:
-            cert = certify(
-                problem.plain_maps,
-                problem.y,
-                problem.beta,
-                solver.U,
-                solver.multipliers(),
-                tol=config.tol,
-                cone_tol=config.cone_tol,
-                lower_bound=bound,
-                left=solver.left,
-                dual_residual=dual_residual,
-            )
-            bound = cert.lower_bound
+        # Dual candidates (residual, cone multipliers), the best lower bound carried through all of them:
+        # the solver's own point; for ADMM the PCG iterate's residual; and when the weights-side inverse
+        # holds the Gram factor (n > dP), that residual corrected to feasibility with the solver's
+        # multipliers and with none (the gated relaxation's dual; see coala_lib.convex.certificate).
+        multipliers = solver.multipliers()
+        candidates: list[tuple[torch.Tensor, torch.Tensor | None]] = []
+        if isinstance(solver, AdmmState):
+            residual = solver.pcg_residual()
+            candidates.append((residual, multipliers))
+            factor = getattr(solver.precond, "gram_factor", None)
+            if factor is not None:
+                for mu in [multipliers, None] if multipliers is not None else [None]:
+                    corrected = gram_corrected_residual(
+                        problem.plain_maps, problem.y, problem.beta, residual, mu, factor
+                    )
+                    candidates.append((corrected, mu))
+        cert = certify(
+            problem.plain_maps,
+            problem.y,
+            problem.beta,
+            solver.U,
+            multipliers,
+            tol=config.tol,
+            cone_tol=config.cone_tol,
+            lower_bound=bound,
+            left=solver.left,
+            candidates=candidates,
+        )
+        bound = cert.lower_bound
         synchronize(device)
         history.checks.append(
             {"iteration": k, "seconds": time.perf_counter() - start, "penalty": solver.penalty} | cert.as_dict()

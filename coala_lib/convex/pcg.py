@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
+from coala_lib.convex.certificate import gram_factor
 from coala_lib.convex.reformulation import LinearMaps
 
 Operator = Callable[[torch.Tensor], torch.Tensor]
@@ -148,7 +149,9 @@ class PrimalInverse:
     :math:`s = (v - w)/\\sqrt2`, :math:`t = (v + w)/\\sqrt2` the matrix splits into
     :math:`I_P \\otimes K + 2H/\\rho` on :math:`s` and :math:`I_P \\otimes K` on :math:`t`, so one (dP, dP)
     Cholesky (float64) and :math:`K^{-1}` give the whole inverse; each application is one (dP, dP)
-    matrix-vector product and two (d, d) products, no pass over :math:`X`.
+    matrix-vector product and two (d, d) products, no pass over :math:`X`. The Cholesky factor of :math:`H`
+    itself (``gram_factor``, one more (dP, dP) factorisation) is kept for the certificate's corrected dual
+    point (:func:`coala_lib.convex.certificate.gram_corrected_residual`).
     """
 
     def __init__(self, maps: LinearMaps, block: torch.Tensor, rho: float, row_chunk: int = 8192):
@@ -162,6 +165,8 @@ class PrimalInverse:
         for start in range(0, n, row_chunk):
             Z = (masks[start : start + row_chunk, :, None] * X[start : start + row_chunk, None, :]).reshape(-1, P * d)
             H.addmm_(Z.T, Z)
+        #: Cholesky factor of H itself: the certificate's corrected dual point solves with it.
+        self.gram_factor = gram_factor(H)
         factor = 2.0 if self.relu else 1.0
         core = H.mul_(factor / rho)
         block64 = block.to(torch.float64)
