@@ -22,7 +22,8 @@ models and data:
 * **Methods** (in the order the run does them, most valuable first): reference sampling; COALA paper mode
   over a lambda sweep (the paper's lambda = 2 first); best-of-n with the COALA head as scorer (n = 2, 4, 8,
   16, from one pool of 16 x 2 reference samples per prompt, the costliest run); COALA ARGS mode over a
-  weight sweep; DPO over a beta sweep; SFT on the chosen responses
+  weight sweep; the two no-head controls (``pool``: paper mode's nucleus, ``topk``: ARGS mode's top-10, both
+  sampled from the reference with no head); DPO over a beta sweep; SFT on the chosen responses
   (preferred-FT); ORPO; SimPO. Baselines train one epoch (the stopping rule: exactly one pass, no early
   stopping), with LoRA, through TRL; their held-out loss and preference accuracy are recorded.
 * **Evaluation** per method and setting, on validation and test prompts: mean reward from the book's
@@ -96,7 +97,7 @@ log = logging.getLogger("imdb_frontier")
 MINIMUMS = {"n_train_pairs": 1000, "n_test_prompts": 256, "max_new_tokens": 48, "samples": 2}
 #: Methods in the order of value. ``pool`` is the control of COALA's paper mode: the reference sampled from the
 #: same top-k / top-p candidate pool with no head (lambda = 0), so that what the head adds is measured apart
-#: from what the truncation alone does.
+#: from what the truncation alone does; ``topk`` is ARGS mode's: the reference sampled from its top-k (w = 0).
 METHODS: tuple[str, ...] = (
     "reference",
     "coala_paper",
@@ -104,6 +105,7 @@ METHODS: tuple[str, ...] = (
     "dpo",
     "best_of_n",
     "coala_args",
+    "topk",
     "sft",
     "orpo",
     "simpo",
@@ -115,7 +117,9 @@ HEAD_GUIDED: tuple[str, ...] = ("best_of_n", "coala_paper", "coala_args")
 UNRECORDED = "unrecorded"
 #: Samplers whose per-token distribution is not the sampling model's own softmax: their KL terms come from
 #: the distributions recorded as they were sampled.
-RECORDED_KL: tuple[str, ...] = ("coala_paper", "coala_args", "pool")
+RECORDED_KL: tuple[str, ...] = ("coala_paper", "coala_args", "pool", "topk")
+#: Each guided mode and its no-head control: the record's ``head_controls`` pairs their headline rows.
+HEAD_CONTROLS: dict[str, str] = {"coala_paper": "pool", "coala_args": "topk"}
 SPLITS: tuple[str, ...] = ("validation", "test")
 #: A decoding chunk's per-row arrays and the generations' columns that hold them.
 RESTORED_COLUMNS = {"mc": "kl_mc", "rb": "kl_rb", "logp_ref": "logp_ref", "tokens": "tokens"}
@@ -350,6 +354,8 @@ def decoding_runs(config: FrontierConfig) -> list[Run]:
             runs = [Run("reference", "T=1", None, s)]
         elif method == "pool":
             runs = [Run("pool", f"top-k={config.paper_top_k},top-p={config.paper_top_p:g}", None, s)]
+        elif method == "topk":
+            runs = [Run("topk", f"top-k={config.args_top_k}", None, s)]
         elif method == "best_of_n":
             runs = [Run("best_of_n", "pool", None, s * max(config.bon_ns))]
         elif method == "coala_paper":
@@ -371,10 +377,12 @@ def decoding_runs(config: FrontierConfig) -> list[Run]:
 
 def sampler(config: FrontierConfig, run: Run, vocab: int) -> GuidanceConfig:
     """The sampler of ``run``: temperature 1, no truncation or penalty, except COALA's own candidate pools
-    (and the ``pool`` control, which samples the paper mode's pool without the head)."""
+    (and their controls ``pool`` and ``topk``, which sample those pools without the head)."""
     common = dict(max_new_tokens=config.max_new_tokens, temperature=1.0, repetition_penalty=1.0)
     if run.method == "pool":
         return GuidanceConfig.plain(top_k=config.paper_top_k, top_p=config.paper_top_p, **common)
+    if run.method == "topk":
+        return GuidanceConfig.plain(top_k=config.args_top_k, top_p=1.0, **common)
     if run.method == "coala_paper":
         return GuidanceConfig.paper(
             float(run.value or 0.0),
@@ -911,9 +919,11 @@ def assemble(ctx: Context, finished: dict[tuple[Run, str], list[dict[str, Any]]]
         row["selected"] = selection.get(row["method"], {}).get("setting") == row["setting"]
     planned = [f"decode {run.label} {split}" for run in decoding_runs(config) for split in SPLITS]
     landed = [f"decode {run.label} {split}" for (run, split) in finished]
-    paired = paired_against_coala(book, reference_rewards.get("test", {}).get("book"), selection, config)
+    reference_test = reference_rewards.get("test", {}).get("book")
+    paired = paired_against_coala(book, reference_test, selection, config)
     record = {
         **ledger_view(settings, selection, ctx.data.params["n_train_pairs"], config, paired),
+        "head_controls": head_controls(book, reference_test, selection, config),
         "name": "imdb_frontier",
         "format": VERSION,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -987,6 +997,35 @@ def paired_against_coala(
             config.seed,
         )
         out[name] = {**diff, "coala_setting": coala, "setting": setting}
+    return out
+
+
+def head_controls(
+    book: dict[tuple[str, str, str], Any],
+    reference: Any,
+    selection: dict[str, dict[str, Any]],
+    config: FrontierConfig,
+) -> dict[str, dict[str, Any]]:
+    """Each guided mode's headline test win rate minus its no-head control's (:data:`HEAD_CONTROLS`;
+    :func:`paired_difference` on the same prompts and reference samples): what the head adds to the
+    truncation. The null is 0; a mode or control without test rows is left out."""
+    if reference is None:
+        return {}
+    out = {}
+    for mode, control in HEAD_CONTROLS.items():
+        tested = {m: [s for (m2, s, split) in book if m2 == m and split == "test"] for m in (mode, control)}
+        setting = headline_setting(mode, tested[mode], selection)
+        control_setting = headline_setting(control, tested[control], selection)
+        if setting is None or control_setting is None:
+            continue
+        diff = paired_difference(
+            book[(mode, setting, "test")],
+            book[(control, control_setting, "test")],
+            reference,
+            config.n_boot,
+            config.seed,
+        )
+        out[mode] = {**diff, "setting": setting, "control": control, "control_setting": control_setting}
     return out
 
 

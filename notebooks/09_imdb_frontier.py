@@ -50,6 +50,7 @@ from coala_lib.chapters.frontier import (
     examples,
     excluded_methods,
     frontier_frame,
+    head_control_table,
     head_provenance,
     load_record,
     paired_table,
@@ -91,7 +92,8 @@ print(
 #   ARGS from the top-10, reweighted every token by $e^{w\, s_v}$.
 # * **Methods**: reference sampling; the **pool control** ("pool": the reference sampled from the paper
 #   mode's top-50 / top-0.9 nucleus with no head, i.e. paper mode at $\lambda = 0$), which separates what
-#   the head adds from what the truncation alone does; best-of-$n$ ($n$ = 2, 4, 8, 16) reranked by the COALA
+#   the head adds from what the truncation alone does, and its twin for ARGS mode ("topk": the reference
+#   sampled from its top-10, i.e. ARGS at $w = 0$); best-of-$n$ ($n$ = 2, 4, 8, 16) reranked by the COALA
 #   head; COALA paper mode and ARGS mode over sweeps; DPO over a $\beta$ sweep, preferred-FT ("sft": SFT on
 #   the chosen responses), ORPO and SimPO, each trained by TRL with LoRA for exactly one epoch (the stopping
 #   rule). The runs go breadth first (every method's first setting before any sweep), so a partial record
@@ -252,6 +254,22 @@ if record is not None:
         )
     else:
         display(paired.round(3))
+
+# %% [markdown]
+# ## Does the head move the guided modes?
+#
+# A guided mode changes two things at once: it truncates the reference to a candidate pool, and it
+# reweights that pool by the head. Each mode's headline is therefore paired with its no-head control on
+# the same prompts: paper mode against `pool` (its nucleus at $\lambda = 0$), ARGS mode against `topk` (its
+# top-10 at $w = 0$). Null: the head adds nothing to the truncation (a difference of 0).
+
+# %%
+if record is not None:
+    controls = head_control_table(record)
+    if controls.empty:
+        print("no head control yet: a guided mode's chosen setting and its control need test rows")
+    else:
+        display(controls.round(3))
 
 # %% [markdown]
 # ## Cost: counted FLOPs and wall time, training and decoding apart

@@ -19,6 +19,7 @@ from coala_lib.chapters.frontier import (
     check_record,
     excluded_methods,
     frontier_frame,
+    head_control_table,
     head_provenance,
     paired_table,
     read_generations,
@@ -509,11 +510,39 @@ def test_paired_differences_against_the_headline_settings(bench) -> None:
     assert paired_table({}).empty
 
 
+def test_head_controls_pair_each_guided_mode_with_its_no_head_control(bench) -> None:
+    config = bench.FrontierConfig(n_boot=100)
+    ref = np.random.default_rng(1).random((64, 2))
+    book = {
+        ("coala_paper", "lambda=4", "test"): ref + 0.1,
+        ("pool", "top-k=50,top-p=0.9", "test"): ref + 0.1,
+        ("coala_args", "w=4", "test"): ref + 0.1,
+        ("topk", "top-k=10", "test"): ref - 0.1,
+    }
+    selection = {"coala_paper": {"setting": "lambda=4"}, "coala_args": {"setting": "w=4"}}
+    controls = bench.head_controls(book, ref, selection, config)
+    assert controls["coala_args"]["control"] == "topk" and controls["coala_args"]["difference"] == 1.0
+    assert controls["coala_paper"]["control"] == "pool" and controls["coala_paper"]["difference"] == 0.0
+    table = head_control_table({"head_controls": controls}).set_index("mode")
+    assert (
+        table.loc["coala_args", "against 0"] == "head adds" and table.loc["coala_paper", "against 0"] == "not separated"
+    )
+    del book[("topk", "top-k=10", "test")]  # a control without test rows: its mode is left out
+    assert set(bench.head_controls(book, ref, selection, config)) == {"coala_paper"}
+    assert bench.head_controls(book, None, selection, config) == {} and head_control_table({}).empty
+    # the control samples ARGS mode's own top-k from the reference, with no head
+    run = next(r for r in bench.decoding_runs(bench.FrontierConfig(methods=("topk",))) if r.method == "topk")
+    sampling = bench.sampler(config, run, vocab=1000)
+    assert (sampling.top_k, sampling.top_p) == (config.args_top_k, 1.0) and "topk" not in bench.HEAD_GUIDED
+
+
 def test_runs_go_breadth_first(bench) -> None:
     config = bench.FrontierConfig(paper_lambdas=(2.0, 1.0), dpo_betas=(0.1, 0.05), args_weights=(1.5,))
     labels = [run.label for run in bench.decoding_runs(config)]
     assert labels[:4] == ["reference[T=1]", "coala_paper[lambda=2]", "pool[top-k=50,top-p=0.9]", "dpo[beta=0.1]"]
-    assert labels[-2:] == ["coala_paper[lambda=1]", "dpo[beta=0.05]"] and len(labels) == 11
+    assert (
+        labels[-2:] == ["coala_paper[lambda=1]", "dpo[beta=0.05]"] and len(labels) == 12
+    )  # 9 methods + 3 second settings
     assert bench.sampler(config, bench.decoding_runs(config)[2], 100).top_k == 50
 
 

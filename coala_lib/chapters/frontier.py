@@ -56,6 +56,7 @@ METHOD_ORDER: tuple[str, ...] = (
     "coala_paper",
     "pool",
     "coala_args",
+    "topk",
     "dpo",
     "sft",
     "orpo",
@@ -162,6 +163,28 @@ def paired_table(record: dict[str, Any]) -> pd.DataFrame:
                 "COALA minus": rival,
                 "COALA setting": d["coala_setting"],
                 "rival setting": d["setting"],
+                "difference": d["difference"],
+                "low": d["low"],
+                "high": d["high"],
+                "prompts": d["n_prompts"],
+                "against 0": verdict,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def head_control_table(record: dict[str, Any]) -> pd.DataFrame:
+    """Each guided mode's headline win rate minus its no-head control's (the record's ``head_controls``:
+    paper mode against ``pool``, ARGS mode against ``topk``) with the prompt-bootstrap interval and what it
+    says against the null of 0 (the head adds nothing to the truncation); empty when the record has none."""
+    rows = []
+    for mode, d in (record.get("head_controls") or {}).items():
+        verdict = "head adds" if d["low"] > 0 else "head costs" if d["high"] < 0 else "not separated"
+        rows.append(
+            {
+                "mode": mode,
+                "setting": d["setting"],
+                "minus control": f"{d['control']} [{d['control_setting']}]",
                 "difference": d["difference"],
                 "low": d["low"],
                 "high": d["high"],
