@@ -967,6 +967,24 @@ def headline_setting(method: str, available: list[str], selection: dict[str, dic
     return available[0] if len(available) == 1 else None
 
 
+def headline_on_test(
+    book: dict[tuple[str, str, str], Any], method: str, selection: dict[str, dict[str, Any]]
+) -> str | None:
+    """:func:`headline_setting` of ``method`` among its settings with test rows in ``book``."""
+    return headline_setting(method, [s for (m, s, split) in book if m == method and split == "test"], selection)
+
+
+def paired_on_test(
+    book: dict[tuple[str, str, str], Any],
+    first: tuple[str, str],
+    second: tuple[str, str],
+    reference: Any,
+    config: FrontierConfig,
+) -> dict[str, Any]:
+    """:func:`paired_difference` of two (method, setting) test rows against the same reference samples."""
+    return paired_difference(book[(*first, "test")], book[(*second, "test")], reference, config.n_boot, config.seed)
+
+
 def paired_against_coala(
     book: dict[tuple[str, str, str], Any],
     reference: Any,
@@ -975,27 +993,15 @@ def paired_against_coala(
 ) -> dict[str, dict[str, Any]]:
     """COALA's headline test win rate minus each other ledger method's (:func:`paired_difference`, the same
     reference samples and prompts), by the ledger name of the rival; empty without COALA's headline."""
-    if reference is None:
-        return {}
-
-    def headline(method: str) -> str | None:
-        return headline_setting(method, [s for (m, s, split) in book if m == method and split == "test"], selection)
-
-    coala = headline("coala_paper")
-    if coala is None:
+    coala = headline_on_test(book, "coala_paper", selection)
+    if reference is None or coala is None:
         return {}
     out = {}
     for method, name in LEDGER_NAMES.items():
-        setting = headline(method)
+        setting = headline_on_test(book, method, selection)
         if method == "coala_paper" or setting is None:
             continue
-        diff = paired_difference(
-            book[("coala_paper", coala, "test")],
-            book[(method, setting, "test")],
-            reference,
-            config.n_boot,
-            config.seed,
-        )
+        diff = paired_on_test(book, ("coala_paper", coala), (method, setting), reference, config)
         out[name] = {**diff, "coala_setting": coala, "setting": setting}
     return out
 
@@ -1013,18 +1019,10 @@ def head_controls(
         return {}
     out = {}
     for mode, control in HEAD_CONTROLS.items():
-        tested = {m: [s for (m2, s, split) in book if m2 == m and split == "test"] for m in (mode, control)}
-        setting = headline_setting(mode, tested[mode], selection)
-        control_setting = headline_setting(control, tested[control], selection)
+        setting, control_setting = headline_on_test(book, mode, selection), headline_on_test(book, control, selection)
         if setting is None or control_setting is None:
             continue
-        diff = paired_difference(
-            book[(mode, setting, "test")],
-            book[(control, control_setting, "test")],
-            reference,
-            config.n_boot,
-            config.seed,
-        )
+        diff = paired_on_test(book, (mode, setting), (control, control_setting), reference, config)
         out[mode] = {**diff, "setting": setting, "control": control, "control_setting": control_setting}
     return out
 

@@ -155,21 +155,11 @@ def paired_table(record: dict[str, Any]) -> pd.DataFrame:
     """COALA's headline win rate minus each other method's, on the same test prompts and reference samples
     (the record's ``paired_differences``), with the prompt-bootstrap interval and what it says against the
     null of no difference; empty when the record has none."""
-    rows = []
-    for rival, d in (record.get("paired_differences") or {}).items():
-        verdict = "COALA ahead" if d["low"] > 0 else "COALA behind" if d["high"] < 0 else "not separated"
-        rows.append(
-            {
-                "COALA minus": rival,
-                "COALA setting": d["coala_setting"],
-                "rival setting": d["setting"],
-                "difference": d["difference"],
-                "low": d["low"],
-                "high": d["high"],
-                "prompts": d["n_prompts"],
-                "against 0": verdict,
-            }
-        )
+    rows = [
+        {"COALA minus": rival, "COALA setting": d["coala_setting"], "rival setting": d["setting"]}
+        | _against_zero(d, "COALA ahead", "COALA behind")
+        for rival, d in (record.get("paired_differences") or {}).items()
+    ]
     return pd.DataFrame(rows)
 
 
@@ -177,22 +167,25 @@ def head_control_table(record: dict[str, Any]) -> pd.DataFrame:
     """Each guided mode's headline win rate minus its no-head control's (the record's ``head_controls``:
     paper mode against ``pool``, ARGS mode against ``topk``) with the prompt-bootstrap interval and what it
     says against the null of 0 (the head adds nothing to the truncation); empty when the record has none."""
-    rows = []
-    for mode, d in (record.get("head_controls") or {}).items():
-        verdict = "head adds" if d["low"] > 0 else "head costs" if d["high"] < 0 else "not separated"
-        rows.append(
-            {
-                "mode": mode,
-                "setting": d["setting"],
-                "minus control": f"{d['control']} [{d['control_setting']}]",
-                "difference": d["difference"],
-                "low": d["low"],
-                "high": d["high"],
-                "prompts": d["n_prompts"],
-                "against 0": verdict,
-            }
-        )
+    rows = [
+        {"mode": mode, "setting": d["setting"], "minus control": f"{d['control']} [{d['control_setting']}]"}
+        | _against_zero(d, "head adds", "head costs")
+        for mode, d in (record.get("head_controls") or {}).items()
+    ]
     return pd.DataFrame(rows)
+
+
+def _against_zero(d: dict[str, Any], above: str, below: str) -> dict[str, Any]:
+    """A paired difference's columns: the difference, its interval, the prompts, and ``above`` / ``below`` /
+    "not separated" as the interval lies above 0, below it, or across it."""
+    verdict = above if d["low"] > 0 else below if d["high"] < 0 else "not separated"
+    return {
+        "difference": d["difference"],
+        "low": d["low"],
+        "high": d["high"],
+        "prompts": d["n_prompts"],
+        "against 0": verdict,
+    }
 
 
 def head_provenance(record: dict[str, Any]) -> dict[str, int]:
