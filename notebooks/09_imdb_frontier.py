@@ -267,7 +267,9 @@ if record is not None:
 if record is not None:
     controls = head_control_table(record)
     if controls.empty:
-        print("no head control yet: a guided mode's chosen setting and its control need test rows")
+        print(
+            "no head control yet: a guided mode's chosen setting and its control need test rows"
+        )
     else:
         display(controls.round(3))
 
