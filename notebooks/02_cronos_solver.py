@@ -257,8 +257,10 @@ print(table.to_string(float_format="{:.4g}".format))
 # weights' side instead (`PrimalInverse`): in the coordinates $(v - w)/\sqrt2$, $(v + w)/\sqrt2$ the matrix
 # splits into $I_P \otimes K + 2H/\rho$, with $H_{ij} = X^\top D_i D_j X$, and $I_P \otimes K$, so one
 # $dP \times dP$ Cholesky factorisation does it. When both cores, $n \times n$ and $dP \times dP$, are above
-# 4,096 the default becomes an **augmented Lagrangian** on the cone constraints with accelerated proximal gradient (FISTA with restarts) inside;
-# the gated program uses plain FISTA (`coala_lib.convex.proximal`). All of them produce the multipliers the
+# the device's limit (`exact_core_limit`: 16,384 on CPU, where its float64 matrices then take 8 GiB; half
+# the free memory on a GPU; `CronosConfig.exact_max_core` overrides it) the default becomes an
+# **augmented Lagrangian** on the cone constraints with accelerated proximal gradient (FISTA with
+# restarts) inside; the gated program uses plain FISTA (`coala_lib.convex.proximal`). All of them produce the multipliers the
 # certificate needs.
 
 # %% [markdown]

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from coala_lib.convex.certificate import certify, dual_bound, gram_corrected_residual, gram_factor, lens_projection
+from coala_lib.convex.certificate import DualPoint, GramCorrection, certify, dual_bound, gram_factor, lens_projection
 from coala_lib.convex.cronos import AdmmState, CronosConfig, fit_cronos, setup_problem
 from coala_lib.convex.reference import solve_reference
 from coala_lib.convex.reformulation import LinearMaps, group_norms, sample_gates
@@ -125,15 +125,15 @@ def test_corrected_dual_points_never_exceed_the_interior_point_optimum(kind):
     beta = 0.05
     optimum = solve_reference(X, y, pats, beta, kind).optimum
     maps = LinearMaps(X, pats.masks(X), kind)
-    factor = gram_factor(_gram(maps))
+    correction = GramCorrection(maps, y, beta, gram_factor(_gram(maps)))
     g = torch.Generator().manual_seed(2)
     for scale in [0.0, 0.01, 0.1, 1.0, 10.0]:
         U = scale * torch.randn(maps.groups, X.shape[1], generator=g, dtype=X.dtype)
         mu = torch.rand(X.shape[0], maps.groups, generator=g, dtype=X.dtype) if kind == "relu" else None
         residual = maps.F(U) - y
         candidates = [
-            (gram_corrected_residual(maps, y, beta, residual, m, factor), m)
-            for m in ([mu, None] if mu is not None else [None])
+            DualPoint(f"corrected {i}", correction(residual, m), m)
+            for i, m in enumerate([mu, None] if mu is not None else [None])
         ]
         cert = certify(maps, y, beta, U, mu, candidates=candidates)
         assert cert.lower_bound <= optimum * (1 + 1e-8), (scale, cert)
@@ -157,10 +157,19 @@ def test_gated_dual_certifies_a_tall_relu_fit_that_its_multipliers_cannot():
     maps, mu = problem.plain_maps, state.multipliers()
     optimum = solve_reference(X, y, problem.patterns, 1e-3, "relu").optimum
     residual = state.pcg_residual()
-    scaled = certify(maps, y, 1e-3, state.v, mu, candidates=[(residual, mu)])
-    corrected = [
-        (gram_corrected_residual(maps, y, 1e-3, residual, m, state.precond.gram_factor), m) for m in (mu, None)
-    ]
-    best = certify(maps, y, 1e-3, state.v, mu, candidates=[(residual, mu), *corrected])
-    assert scaled.lower_bound < 0.9 * optimum
+    scaled = certify(maps, y, 1e-3, state.v, mu, candidates=[DualPoint("pcg", residual, mu)])
+    best = certify(maps, y, 1e-3, state.v, mu, candidates=state.dual_points())
+    assert [point.name for point in state.dual_points()] == ["pcg", "corrected", "corrected_gated"]
+    assert scaled.lower_bound < 0.9 * optimum and scaled.dual_point in ("iterate", "pcg")
     assert optimum * (1 - 1e-3) <= best.lower_bound <= optimum * (1 + 1e-8)
+    assert best.dual_point == "corrected_gated"
+
+
+def test_a_carried_bound_keeps_the_name_of_the_point_that_proved_it():
+    X, y, pats = _problem()
+    maps = LinearMaps(X, pats.masks(X), "gated")
+    U = torch.zeros(maps.groups, X.shape[1], dtype=X.dtype)
+    fresh = certify(maps, y, 0.05, U)
+    assert fresh.dual_point == "iterate"
+    carried = certify(maps, y, 0.05, U, lower_bound=fresh.lower_bound + 1.0, carried_from="pcg")
+    assert carried.lower_bound == fresh.lower_bound + 1.0 and carried.dual_point == "pcg"

@@ -10,11 +10,12 @@ import torch
 from coala_lib.convex.cronos import (
     ADMM_RHO_PER_BETA,
     DEFAULT_RHO,
-    EXACT_MAX_CORE,
+    EXACT_CORE_CPU_BYTES,
     CronosConfig,
     SystemOperator,
     UncertifiedWarning,
     exact_core,
+    exact_core_limit,
     fit_cronos,
     group_soft_threshold,
     project_nonnegative,
@@ -238,18 +239,25 @@ def test_methods_reach_a_certified_clarabel_optimum(kind, method, resolved, d):
 
 
 def test_auto_picks_the_exact_admm_while_its_core_fits_and_the_alm_above():
+    limit = exact_core_limit("cpu")
+    assert limit == 16_384 and 32 * limit**2 <= EXACT_CORE_CPU_BYTES < 32 * (limit + 1) ** 2
     config = CronosConfig(P=10)
-    assert exact_core(1000, 384, 10) == "woodbury" and exact_core(10_000, 384, 10) == "primal"
-    assert exact_core(EXACT_MAX_CORE + 1, 4096, 10) is None and exact_core(10_000, 384, 64) is None
-    assert config.method_for(EXACT_MAX_CORE, 4096) == "admm" and config.method_for(EXACT_MAX_CORE + 1, 4096) == "alm"
+    assert exact_core(1000, 384, 10, limit) == "woodbury" and exact_core(10_000, 384, 10, limit) == "primal"
+    assert exact_core(10_000, 384, 64, limit) == "woodbury"  # the grid's n = 1e4, P = 64 row: a 10,000 core
+    assert exact_core(limit + 1, 4096, 10, limit) is None and exact_core(100_000, 384, 64, limit) is None
+    assert config.method_for(limit, 4096) == "admm" and config.method_for(limit + 1, 4096) == "alm"
     assert config.method_for(100_000, 384) == "admm"  # the (3840, 3840) core on the weights' side
+    small = CronosConfig(P=10, exact_max_core=1000)  # the field overrides the device's limit
+    assert small.method_for(1000, 384) == "admm" and small.method_for(1001, 384) == "alm"
     assert CronosConfig(model="gated").method_for(10, 2) == "fista"
     assert config.penalty_for("admm") == pytest.approx(ADMM_RHO_PER_BETA * config.beta)
     assert config.penalty_for("cronos") == DEFAULT_RHO and CronosConfig(rho=0.5).penalty_for("admm") == 0.5
-    X = torch.randn(EXACT_MAX_CORE + 1, 500, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    X = torch.randn(301, 50, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     y = torch.sign(X[:, 0])
-    with pytest.raises(ValueError, match="EXACT_MAX_CORE"):
-        fit_cronos(X, y, CronosConfig(P=10, method="admm", max_iters=1))
+    with pytest.raises(ValueError, match="exact_max_core"):
+        fit_cronos(X, y, CronosConfig(P=10, method="admm", max_iters=1, exact_max_core=300))
+    with pytest.raises(ValueError, match="exact_max_core"):
+        CronosConfig(exact_max_core=0)
 
 
 @pytest.mark.parametrize("kind", ["relu", "gated"])

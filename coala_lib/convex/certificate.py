@@ -38,7 +38,7 @@ its tightness depends on them). At a KKT point :math:`t = 1` and the bound equal
 (ReLU; :math:`F^\\top\\lambda = [h; -h]`) or :math:`h_i \\in B(0, \\beta)` (gated). Project
 :math:`h^0 = M^\\top\\lambda_0` onto :math:`C` (:func:`lens_projection`), then take the :math:`\\lambda` that
 maximises :math:`d` on :math:`\\{M^\\top\\lambda = h\\}`: :math:`\\lambda = Mw - y` with
-:math:`M^\\top M\\, w = h + M^\\top y` (:func:`gram_corrected_residual`). That is exactly the residual of the
+:math:`M^\\top M\\, w = h + M^\\top y` (:class:`GramCorrection`). That is exactly the residual of the
 primal point whose stationarity equation holds with the projected subgradient, so it is accurate to
 the error in :math:`h`, not to :math:`\\|F\\|^2` times the error in :math:`U`. Rounding in the solve is
 absorbed by the scaling above, which is applied to every candidate: the bound stays rigorous.
@@ -55,6 +55,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from typing import NamedTuple
 
 import torch
 
@@ -69,7 +70,9 @@ class Certificate:
     ``cone_violation_rel`` :math:`\\|(-GU)_+\\|_2/\\|GU\\|_2` (both 0 for gated). ``certified`` is
     ``relative_gap <= tol and cone_violation_rel <= cone_tol``; ``dual_scale`` is the :math:`t` used and
     ``dual_infeasibility`` :math:`\\max_j\\|(F^\\top\\lambda_0 - G^\\top\\mu_0)_j\\|/\\beta - 1` (clipped at 0): how far the
-    unscaled dual point is from feasible (small when the iterate is near a minimiser for its multipliers).
+    unscaled dual point is from feasible (small when the iterate is near a minimiser for its multipliers);
+    both describe this check's best candidate. ``dual_point`` names the :class:`DualPoint` that gave the bound
+    (``"iterate"``: :math:`FU - y` with the given multipliers), or the earlier one whose bound was carried over.
     """
 
     primal: float
@@ -80,11 +83,12 @@ class Certificate:
     cone_violation_rel: float
     dual_scale: float
     dual_infeasibility: float
+    dual_point: str
     tol: float
     cone_tol: float
     certified: bool
 
-    def as_dict(self) -> dict[str, float | bool]:
+    def as_dict(self) -> dict[str, float | bool | str]:
         return asdict(self)
 
     def summary(self) -> str:
@@ -147,36 +151,46 @@ def gram_factor(gram: torch.Tensor) -> torch.Tensor:
     """Cholesky factor (float64) of :math:`M^\\top M + \\epsilon I`, ``gram`` = :math:`M^\\top M`, with
     :math:`\\epsilon = 10^{-12}` of its mean diagonal (a pattern active on fewer than ``d`` rows leaves
     :math:`M` rank-deficient; the ridge only perturbs :math:`h` by :math:`\\epsilon w`, which the scaling absorbs)."""
-    gram = gram.to(torch.float64)
-    ridge = 1e-12 * float(gram.diagonal().mean()) + torch.finfo(torch.float64).tiny
-    return torch.linalg.cholesky(gram + ridge * torch.eye(gram.shape[0], dtype=gram.dtype, device=gram.device))
+    shifted = gram.to(torch.float64, copy=True)
+    shifted.diagonal().add_(1e-12 * float(shifted.diagonal().mean()) + torch.finfo(torch.float64).tiny)
+    return torch.linalg.cholesky(shifted)
 
 
-def gram_corrected_residual(
-    maps: LinearMaps,
-    y: torch.Tensor,
-    beta: float,
-    residual: torch.Tensor,
-    mu: torch.Tensor | None,
-    factor: torch.Tensor,
-) -> torch.Tensor:
-    """The corrected dual point :math:`\\lambda = Mw - y` of the module docstring from :math:`\\lambda_0` =
-    ``residual`` and the multipliers ``mu`` (projected onto :math:`\\ge 0`; ReLU only), with ``factor`` =
-    :func:`gram_factor` of :math:`M^\\top M`. Three passes over ``X`` and two (dP, dP) triangular solves."""
-    P, d = maps.P, maps.X.shape[1]
-    zero = torch.zeros_like(residual)
-    if maps.kind == "relu":
+class DualPoint(NamedTuple):
+    """A candidate :math:`(\\lambda_0, \\mu_0)` for :func:`certify`, named for the record (``Certificate.dual_point``)."""
+
+    name: str
+    residual: torch.Tensor
+    mu: torch.Tensor | None
+
+
+class GramCorrection:
+    """The corrected dual point :math:`\\lambda = Mw - y` of the module docstring, for one problem.
+
+    Built once per fit from ``factor`` = :func:`gram_factor` of :math:`M^\\top M` (the weights-side u-step
+    inverse has it, :class:`coala_lib.convex.pcg.PrimalInverse`), with :math:`M^\\top y` computed here; each
+    call then costs two passes over ``X`` (three with multipliers) and two (dP, dP) triangular solves."""
+
+    def __init__(self, maps: LinearMaps, y: torch.Tensor, beta: float, factor: torch.Tensor):
+        self.maps, self.y, self.beta, self.factor = maps, y, beta, factor
+        self.P, self.d = maps.P, maps.X.shape[1]
+        self.Mty = maps.adjoint(y)[: self.P]  # ReLU: F^T y = [M^T y; -M^T y]
+
+    def __call__(self, residual: torch.Tensor, mu: torch.Tensor | None) -> torch.Tensor:
+        """:math:`\\lambda` from :math:`\\lambda_0` = ``residual`` and the multipliers ``mu`` (projected onto
+        :math:`\\ge 0`; ReLU only; ``None``: the gated relaxation's dual)."""
+        maps, P = self.maps, self.P
         h0 = maps.adjoint(residual)[:P]
-        Mty = maps.adjoint(y)[:P]
-        cone = -maps.adjoint(zero, mu.clamp(min=0.0)) if mu is not None else y.new_zeros(2 * P, d)
-        h = lens_projection(h0, cone[:P], -cone[P:], beta)
-    else:
-        h0, Mty = maps.adjoint(residual), maps.adjoint(y)
-        h = lens_projection(h0, torch.zeros_like(h0), torch.zeros_like(h0), beta)
-    rhs = (h + Mty).reshape(-1, 1).to(torch.float64)
-    w = torch.cholesky_solve(rhs, factor).reshape(P, d).to(y.dtype)
-    stacked = torch.cat([w, torch.zeros_like(w)]) if maps.kind == "relu" else w
-    return maps.F(stacked) - y
+        if maps.kind == "relu" and mu is not None:
+            cone = -maps.adjoint(torch.zeros_like(residual), mu.clamp(min=0.0))
+            h = lens_projection(h0, cone[:P], -cone[P:], self.beta)
+        else:
+            zero = torch.zeros_like(h0)
+            h = lens_projection(h0, zero, zero, self.beta)
+        rhs = (h + self.Mty).reshape(-1, 1).to(torch.float64)
+        w = torch.cholesky_solve(rhs, self.factor).reshape(P, self.d).to(self.y.dtype)
+        stacked = torch.cat([w, torch.zeros_like(w)]) if maps.kind == "relu" else w
+        return maps.F(stacked) - self.y
 
 
 def violation_of(GU: torch.Tensor | None) -> tuple[float, float]:
@@ -200,23 +214,28 @@ def certify(
     cone_tol: float = 1e-4,
     lower_bound: float = -float("inf"),
     left: torch.Tensor | None = None,
-    candidates: Sequence[tuple[torch.Tensor, torch.Tensor | None]] = (),
+    candidates: Sequence[DualPoint] = (),
+    carried_from: str = "earlier check",
 ) -> Certificate:
     """The :class:`Certificate` of the stacked iterate ``U`` with cone multipliers ``mu`` (module docstring).
 
-    ``lower_bound`` is a bound already proven (e.g. from an earlier iterate); the larger one is kept.
-    ``left`` optionally passes ``maps.left(U)`` when the caller has it (saves one pass over ``X``).
-    ``candidates`` are further dual points :math:`(\\lambda_0, \\mu_0)` tried after :math:`(FU - y, \\mu)` (any
-    pair gives a valid bound: ADMM's PCG residual, the corrected points of :func:`gram_corrected_residual`);
-    the best bound is kept and ``dual_scale``/``dual_infeasibility`` describe the point that gave it.
+    ``lower_bound`` is a bound already proven (e.g. from an earlier iterate; ``carried_from`` names its
+    dual point); the larger one is kept. ``left`` optionally passes ``maps.left(U)`` when the caller has it
+    (saves one pass over ``X``). ``candidates`` are further :class:`DualPoint` s tried after
+    ``DualPoint("iterate", FU - y, mu)`` (any pair gives a valid bound: ADMM's PCG residual, the corrected
+    points of :class:`GramCorrection`); the best bound is kept, and ``dual_scale`` and ``dual_infeasibility``
+    describe the best candidate of this call.
     """
     pred, GU = maps.outputs(maps.left(U) if left is None else left)
     residual = pred - y
     primal = 0.5 * float(residual.square().sum()) + beta * float(group_norms(U).sum())
-    bound, t, infeasibility = max(
-        (dual_bound(maps, y, beta, lam0, mu0) for lam0, mu0 in [(residual, mu), *candidates]), key=lambda b: b[0]
-    )
-    bound = max(bound, lower_bound)
+    points = [DualPoint("iterate", residual, mu), *candidates]
+    bounds = [dual_bound(maps, y, beta, point.residual, point.mu) for point in points]
+    best = max(range(len(points)), key=lambda i: bounds[i][0])
+    bound, t, infeasibility = bounds[best]
+    name = points[best].name
+    if lower_bound > bound:
+        bound, name = lower_bound, carried_from
     vmax, vrel = violation_of(GU)
     gap = primal - bound
     rel = gap / abs(primal) if primal != 0 else (0.0 if gap == 0 else float("inf"))
@@ -229,6 +248,7 @@ def certify(
         cone_violation_rel=vrel,
         dual_scale=t,
         dual_infeasibility=infeasibility,
+        dual_point=name,
         tol=tol,
         cone_tol=cone_tol,
         certified=bool(rel <= tol and vrel <= cone_tol),

@@ -11,8 +11,8 @@ Methods (``config.method``):
 
 * ``"fista"`` (gated ReLU; default there): accelerated proximal gradient with restarts
   (:mod:`coala_lib.convex.proximal`);
-* ``"admm"`` (ReLU whenever :func:`exact_core` fits, i.e. :math:`\\min(n, dP) \\le` ``EXACT_MAX_CORE``;
-  default there): the ADMM below with an **exact** u-step (the direct solve of
+* ``"admm"`` (ReLU whenever :func:`exact_core` fits, i.e. :math:`\\min(n, dP)` is at most
+  :func:`exact_core_limit` of the device; default there): the ADMM below with an **exact** u-step (the direct solve of
   :class:`coala_lib.convex.pcg.WoodburyInverse` when :math:`n \\le dP`, of
   :class:`coala_lib.convex.pcg.PrimalInverse` above; PCG checks it and, when rounding needs it, refines in
   one step), over-relaxation :math:`\\alpha = 1.8` (Eckstein &
@@ -81,7 +81,7 @@ from typing import Any, Literal
 import torch
 from tqdm.auto import tqdm
 
-from coala_lib.convex.certificate import Certificate, certify, gram_corrected_residual
+from coala_lib.convex.certificate import Certificate, DualPoint, GramCorrection, certify
 from coala_lib.convex.nystrom import (
     BlockNystromPreconditioner,
     NystromPreconditioner,
@@ -113,9 +113,11 @@ DEFAULT_RHO = 1e-3
 #: ``method="admm"``: over-relaxation and penalty per unit of beta (module docstring).
 ADMM_RELAXATION = 1.8
 ADMM_RHO_PER_BETA = 0.1
-#: Largest core of the exact u-step, min(n, dP): the Woodbury (n, n) core up to dP texts (n^2 d to form),
-#: the weights' (dP, dP) one above (n (dP)^2 to form); either costs m^3 / 3 to factor and 8 m^2 bytes.
-EXACT_MAX_CORE = 4096
+#: Memory the exact u-step's (m, m) matrices may take on CPU, m = min(n, dP): at most four float64 ones at
+#: once (the core, its Cholesky factor and inverse; the weights-side inverse also keeps the Gram factor),
+#: 32 m^2 bytes (m = 16,384 in 8 GiB; a 10,000 core is factored and inverted in 31 s on one core of the
+#: book's CPU). On a GPU the budget is half its free memory (:func:`exact_core_limit`).
+EXACT_CORE_CPU_BYTES = 8 * 2**30
 PRECONDITIONERS = ("kronecker", "woodbury", "primal", "block_nystrom", "nystrom", "none")
 Preconditioner = Literal["kronecker", "woodbury", "primal", "block_nystrom", "nystrom", "none"]
 METHODS = ("auto", "admm", "cronos", "fista", "alm")
@@ -125,7 +127,7 @@ __all__ = [
     "ADMM_RELAXATION",
     "ADMM_RHO_PER_BETA",
     "DEFAULT_RHO",
-    "EXACT_MAX_CORE",
+    "EXACT_CORE_CPU_BYTES",
     "METHODS",
     "PRECONDITIONERS",
     "CronosConfig",
@@ -135,6 +137,7 @@ __all__ = [
     "SystemOperator",
     "UncertifiedWarning",
     "exact_core",
+    "exact_core_limit",
     "fit_cronos",
     "group_soft_threshold",
     "project_nonnegative",
@@ -165,6 +168,8 @@ class CronosConfig:
     (``None``: precompute :math:`X^\\top X` when ``d < 2n``) and ``keep`` (``"prox"``: the group-sparse
     :math:`v`; ``"pcg"``: the dense PCG iterate :math:`u`, as the reference code); CRONOS only: ``rank``
     and ``preconditioner`` (``"admm"`` always uses the exact ``"woodbury"`` or ``"primal"`` inverse).
+    ``exact_max_core``: largest :math:`\\min(n, dP)` the exact u-step factors (``None``: :func:`exact_core_limit`
+    of the data's device); it decides ``"auto"`` between ``"admm"`` and ``"alm"`` for ReLU.
     """
 
     P: int = 10
@@ -186,6 +191,7 @@ class CronosConfig:
     cone_scale: float = 1.0
     use_gram: bool | None = None
     keep: Literal["prox", "pcg"] = "prox"
+    exact_max_core: int | None = None
     allow_real_targets: bool = False
 
     def __post_init__(self) -> None:
@@ -214,6 +220,8 @@ class CronosConfig:
                 raise bad(name, "must be >= 1")
         if self.certify_every is not None and self.certify_every < 1:
             raise bad("certify_every", "must be >= 1 or None")
+        if self.exact_max_core is not None and self.exact_max_core < 1:
+            raise bad("exact_max_core", "(largest exact u-step core) must be >= 1, or None for the device's limit")
         if self.preconditioner not in PRECONDITIONERS:
             raise bad("preconditioner", f"must be one of {PRECONDITIONERS}")
         if self.keep not in ("prox", "pcg"):
@@ -221,15 +229,19 @@ class CronosConfig:
         if self.keep == "pcg" and self.method not in ("cronos", "admm"):
             raise bad("keep", "'pcg' exists only for the ADMM methods 'cronos' and 'admm'")
 
-    def method_for(self, n: int, d: int) -> str:
-        """The method that fits ``n`` texts of ``d`` features: ``method`` itself, or for ``"auto"``
-        ``"fista"`` (gated), ``"admm"`` (ReLU with an exact u-step that fits, :func:`exact_core`) or
-        ``"alm"`` (ReLU otherwise)."""
+    def core_limit(self, device: torch.device | str = "cpu") -> int:
+        """``exact_max_core``, or :func:`exact_core_limit` of ``device`` when it is ``None``."""
+        return self.exact_max_core if self.exact_max_core is not None else exact_core_limit(device)
+
+    def method_for(self, n: int, d: int, device: torch.device | str = "cpu") -> str:
+        """The method that fits ``n`` texts of ``d`` features on ``device``: ``method`` itself, or for
+        ``"auto"`` ``"fista"`` (gated), ``"admm"`` (ReLU with an exact u-step that fits, :func:`exact_core`)
+        or ``"alm"`` (ReLU otherwise)."""
         if self.method != "auto":
             return self.method
         if self.model == "gated":
             return "fista"
-        return "admm" if exact_core(n, d, self.P) is not None else "alm"
+        return "admm" if exact_core(n, d, self.P, self.core_limit(device)) is not None else "alm"
 
     def check_interval(self, method: str) -> int:
         """Steps between certificate checks for ``method`` (:meth:`method_for`)."""
@@ -268,11 +280,21 @@ class CronosConfig:
         return asdict(self)
 
 
-def exact_core(n: int, d: int, P: int) -> Preconditioner | None:
+def exact_core_limit(device: torch.device | str = "cpu") -> int:
+    """Largest core :math:`m = \\min(n, dP)` the exact u-step factors on ``device``: its peak of
+    :math:`32 m^2` bytes (four float64 (m, m) matrices) within :data:`EXACT_CORE_CPU_BYTES` on CPU (16,384),
+    within half the free memory on a GPU (about 46,000 on an idle 141 GB H200). Forming the core costs
+    :math:`m^2 \\max(n, dP)` and factoring it :math:`m^3`, so the limit is one of memory, not time."""
+    device = torch.device(device)
+    budget = torch.cuda.mem_get_info(device)[0] / 2 if device.type == "cuda" else EXACT_CORE_CPU_BYTES
+    return math.isqrt(int(budget) // 32)
+
+
+def exact_core(n: int, d: int, P: int, limit: int) -> Preconditioner | None:
     """The exact u-step inverse for ``n`` texts, ``d`` features and ``P`` patterns: ``"woodbury"`` (an
     (n, n) core) when :math:`n \\le dP`, ``"primal"`` (a (dP, dP) core) above; ``None`` when the smaller
-    core exceeds :data:`EXACT_MAX_CORE`."""
-    if min(n, d * P) > EXACT_MAX_CORE:
+    core exceeds ``limit`` (:meth:`CronosConfig.core_limit`)."""
+    if min(n, d * P) > limit:
         return None
     return "woodbury" if n <= d * P else "primal"
 
@@ -399,7 +421,7 @@ def setup_problem(
     n, d = X.shape
     relu = config.model == "relu"
     use_gram = config.use_gram if config.use_gram is not None else (relu and d < 2 * n)
-    gram = X.T @ X if use_gram and relu and config.method_for(n, d) in ("cronos", "admm") else None
+    gram = X.T @ X if use_gram and relu and config.method_for(n, d, X.device) in ("cronos", "admm") else None
     masks = patterns.masks(X)
     maps = LinearMaps(X, masks, config.model, gram, config.cone_scale)
     plain = maps if config.cone_scale == 1.0 else LinearMaps(X, masks, config.model, gram)
@@ -414,11 +436,13 @@ class AdmmState:
         self.problem, self.config = problem, config
         maps = problem.maps
         n = problem.X.shape[0]
-        core = exact_core(n, problem.X.shape[1], maps.P)
+        limit = config.core_limit(problem.X.device)
+        core = exact_core(n, problem.X.shape[1], maps.P, limit)
         if exact and core is None:
             raise ValueError(
-                f"method='admm' factors an (m, m) matrix, m = min(n, dP) <= EXACT_MAX_CORE={EXACT_MAX_CORE}; got "
-                f"n={n}, dP={problem.X.shape[1] * maps.P}; use method='auto' (the augmented Lagrangian there) or 'cronos'"
+                f"method='admm' factors an (m, m) matrix, m = min(n, dP) <= {limit} (CronosConfig.exact_max_core, "
+                f"default: the device's memory); got n={n}, dP={problem.X.shape[1] * maps.P}; use method='auto' "
+                "(the augmented Lagrangian there), 'cronos', or raise CronosConfig.exact_max_core"
             )
         self.exact = exact
         self.rho = config.penalty_for("admm" if exact else "cronos")
@@ -430,6 +454,13 @@ class AdmmState:
         self.Fty = maps.FT(problem.y) / self.rho
         kind = core if exact and core is not None else config.preconditioner
         self.precond = self.system.preconditioner(kind, config.rank, config.seed)
+        # The certificate's corrected dual points need the Cholesky factor of M^T M, which only the
+        # weights-side inverse (n > dP) forms.
+        self.correction = (
+            GramCorrection(problem.plain_maps, problem.y, problem.beta, self.precond.gram_factor)
+            if isinstance(self.precond, PrimalInverse)
+            else None
+        )
         X = problem.X
         self.relu = maps.kind == "relu"
         self.u = torch.zeros(problem.shape, dtype=X.dtype, device=X.device)
@@ -468,6 +499,22 @@ class AdmmState:
         if self.nu is None:
             return None
         return (-self.rho * self.problem.maps.cone_scale * self.nu).clamp(min=0.0)
+
+    def dual_points(self) -> list[DualPoint]:
+        """The certificate's candidates beyond the returned iterate's own residual: the PCG iterate's residual
+        with the multipliers (``"pcg"``), and when the weights-side inverse holds the Gram factor (n > dP)
+        that residual corrected to feasibility (:class:`GramCorrection`) with the multipliers
+        (``"corrected"``; measured to give the bound on MiniLM ReLU features, where the cones move the optimum)
+        and with none (``"corrected_gated"``, the gated relaxation's dual; it gives the bound on the planted
+        tall problems, where they barely do)."""
+        mu = self.multipliers()
+        residual = self.pcg_residual()
+        points = [DualPoint("pcg", residual, mu)]
+        if self.correction is not None:
+            if mu is not None:
+                points.append(DualPoint("corrected", self.correction(residual, mu), mu))
+            points.append(DualPoint("corrected_gated", self.correction(residual, None), None))
+        return points
 
     def step(self) -> None:
         maps, rho, alpha = self.problem.maps, self.rho, self.alpha
@@ -538,6 +585,10 @@ class FirstOrder:
 
     def multipliers(self) -> torch.Tensor | None:
         return self.state.multipliers()
+
+    def dual_points(self) -> list[DualPoint]:
+        """No candidates beyond the iterate's own residual: its multipliers are the ALM's (FISTA: none)."""
+        return []
 
     @property
     def penalty(self) -> float:
@@ -681,7 +732,7 @@ def fit_cronos(
     problem = setup_problem(X, y, config, patterns)
     synchronize(device)
     setup_seconds = time.perf_counter() - start
-    method = config.method_for(*X.shape)
+    method = config.method_for(*X.shape, device)
     solver: Solver = (
         AdmmState(problem, config, exact=method == "admm")
         if method in ("cronos", "admm")
@@ -692,41 +743,26 @@ def fit_cronos(
 
     history = CronosHistory()
     every = config.check_interval(method)
-    bound = -math.inf
     certificate: Certificate | None = None
+    best: Certificate | None = None  # the check with the best lower bound so far, carried to later ones
     k = 0
 
     def check() -> Certificate:
-        nonlocal bound
-        # Dual candidates (residual, cone multipliers), the best lower bound carried through all of them:
-        # the solver's own point; for ADMM the PCG iterate's residual; and when the weights-side inverse
-        # holds the Gram factor (n > dP), that residual corrected to feasibility with the solver's
-        # multipliers and with none (the gated relaxation's dual; see coala_lib.convex.certificate).
-        multipliers = solver.multipliers()
-        candidates: list[tuple[torch.Tensor, torch.Tensor | None]] = []
-        if isinstance(solver, AdmmState):
-            residual = solver.pcg_residual()
-            candidates.append((residual, multipliers))
-            factor = getattr(solver.precond, "gram_factor", None)
-            if factor is not None:
-                for mu in [multipliers, None] if multipliers is not None else [None]:
-                    corrected = gram_corrected_residual(
-                        problem.plain_maps, problem.y, problem.beta, residual, mu, factor
-                    )
-                    candidates.append((corrected, mu))
+        nonlocal best
         cert = certify(
             problem.plain_maps,
             problem.y,
             problem.beta,
             solver.U,
-            multipliers,
+            solver.multipliers(),
             tol=config.tol,
             cone_tol=config.cone_tol,
-            lower_bound=bound,
+            lower_bound=-math.inf if best is None else best.lower_bound,
+            carried_from="" if best is None else best.dual_point,
             left=solver.left,
-            candidates=candidates,
+            candidates=solver.dual_points(),
         )
-        bound = cert.lower_bound
+        best = cert
         synchronize(device)
         history.checks.append(
             {"iteration": k, "seconds": time.perf_counter() - start, "penalty": solver.penalty} | cert.as_dict()

@@ -119,9 +119,8 @@ class WoodburyInverse:
         X = maps.X
         self.maps = maps
         self.block_inverse = spd_inverse(block).to(X.dtype)
-        S = X @ self.block_inverse @ X.T
         factor = 2.0 if maps.kind == "relu" else 1.0
-        core = factor * S * (maps.masks @ maps.masks.T)
+        core = (X @ self.block_inverse @ X.T).mul_(maps.masks @ maps.masks.T).mul_(factor)  # (n, n), formed in place
         core.diagonal().add_(rho)
         # The core's inverse, formed once from its Cholesky factor: one matrix-vector product per
         # application streams the (n, n) matrix once, where two triangular solves stream it twice and, on
@@ -151,7 +150,7 @@ class PrimalInverse:
     Cholesky (float64) and :math:`K^{-1}` give the whole inverse; each application is one (dP, dP)
     matrix-vector product and two (d, d) products, no pass over :math:`X`. The Cholesky factor of :math:`H`
     itself (``gram_factor``, one more (dP, dP) factorisation) is kept for the certificate's corrected dual
-    point (:func:`coala_lib.convex.certificate.gram_corrected_residual`).
+    point (:class:`coala_lib.convex.certificate.GramCorrection`).
     """
 
     def __init__(self, maps: LinearMaps, block: torch.Tensor, rho: float, row_chunk: int = 8192):
