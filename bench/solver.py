@@ -413,10 +413,10 @@ def main() -> None:
     parser.add_argument("--rank", type=int, default=20)
     parser.add_argument(
         "--preconditioners",
-        nargs="+",
+        nargs="*",
         default=["kronecker", "nystrom"],
         choices=PRECONDITIONERS,
-        help="CRONOS's preconditioners, each run after the default method",
+        help="CRONOS's preconditioners, each run after the default method (none: the default method only)",
     )
     parser.add_argument("--pcg-iters", type=int, default=32)
     parser.add_argument("--max-iters", type=int, default=3000, help="step cap of the default method")

@@ -58,6 +58,14 @@ def test_quick_run_writes_a_complete_record(bench, tmp_path, monkeypatch) -> Non
     assert list(frame["steps"])[:2] == ["5/5", "3/3"]
 
 
+def test_no_preconditioners_runs_the_default_method_alone(bench, tmp_path, monkeypatch) -> None:
+    out = tmp_path / "solver.json"
+    argv = ["--device", "cpu", "--quick", "--threads", "1", "--max-iters", "3", "--preconditioners", "--out", str(out)]
+    _main(bench, monkeypatch, argv)
+    (config,) = json.loads(out.read_text())["configs"]
+    assert set(config["runs"]) == {"default"} and config["runs"]["default"]["certificate"]["dual_point"]
+
+
 def test_resume_keeps_finished_configs_and_refuses_other_parameters(bench, tmp_path, monkeypatch) -> None:
     out = tmp_path / "solver.json"
     _run(bench, monkeypatch, "--out", str(out))
