@@ -1,6 +1,7 @@
 """CRONOS: proximal steps, the u-system, Nystrom PCG, and agreement with an independent solver."""
 
 import warnings
+from dataclasses import replace
 
 import cvxpy as cp
 import numpy as np
@@ -11,6 +12,7 @@ from coala_lib.convex.cronos import (
     ADMM_RHO_PER_BETA,
     DEFAULT_RHO,
     EXACT_CORE_CPU_BYTES,
+    AdmmState,
     CronosConfig,
     SystemOperator,
     UncertifiedWarning,
@@ -19,6 +21,7 @@ from coala_lib.convex.cronos import (
     fit_cronos,
     group_soft_threshold,
     project_nonnegative,
+    setup_problem,
 )
 from coala_lib.convex.nystrom import build_nystrom
 from coala_lib.convex.pcg import PrimalInverse, WoodburyInverse, pcg
@@ -319,6 +322,28 @@ def test_paper_variant_runs_six_iterations_and_returns_the_dense_pcg_iterate():
     assert torch.equal(result.model.stacked, result.pcg_iterate)
     reference = _clarabel_objective(X, y, result.patterns.masks(X), config.beta, "relu")
     assert result.certificate.lower_bound <= reference * (1 + 1e-7)
+
+
+def test_exact_u_step_is_checked_at_certificate_checks_and_refined_every_step_once_needed():
+    X, y = _problem()
+    config = CronosConfig(P=4, method="admm", max_iters=40, stop_on_certificate=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UncertifiedWarning)
+        every_tenth = fit_cronos(X, y, config)
+        every_step = fit_cronos(X, y, replace(config, certify_every=1))  # PCG checks the direct solve every step
+    # The direct solve met PCG's tolerance at every check, so checking it only there leaves the iterates as they were.
+    assert sum(every_step.history.pcg_iters) == 0
+    torch.testing.assert_close(every_tenth.model.stacked, every_step.model.stacked, rtol=1e-10, atol=1e-12)
+    # A tolerance below rounding (pcg_tol -> the dtype's floor): the first check refines, and so does every later step.
+    strict = replace(config, pcg_tol=1e-30)
+    state = AdmmState(setup_problem(X, y, strict), strict, exact=True)
+    for _ in range(9):
+        state.step()
+        assert not state.refine and state.pcg_iters == 0
+    state.step()
+    assert state.refine and state.pcg_iters > 0
+    state.step()
+    assert state.pcg_iters > 0
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])

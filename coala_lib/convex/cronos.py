@@ -14,8 +14,8 @@ Methods (``config.method``):
 * ``"admm"`` (ReLU whenever :func:`exact_core` fits, i.e. :math:`\\min(n, dP)` is at most
   :func:`exact_core_limit` of the device; default there): the ADMM below with an **exact** u-step (the direct solve of
   :class:`coala_lib.convex.pcg.WoodburyInverse` when :math:`n \\le dP`, of
-  :class:`coala_lib.convex.pcg.PrimalInverse` above; PCG checks it and, when rounding needs it, refines in
-  one step), over-relaxation :math:`\\alpha = 1.8` (Eckstein &
+  :class:`coala_lib.convex.pcg.PrimalInverse` above; PCG checks it at every certificate check, and once
+  a check needed a refinement, as rounding in float32 does, checks and refines every step), over-relaxation :math:`\\alpha = 1.8` (Eckstein &
   Bertsekas 1992: :math:`\\hat u = \\alpha u + (1 - \\alpha) v` replaces :math:`u` in the v-step and the
   :math:`\\lambda` update, likewise :math:`\\alpha Gu + (1 - \\alpha)s` for the cone) and :math:`\\rho = 0.1\\beta`
   unless ``rho`` is given (the rule that certified fastest on both notebook 03's head,
@@ -473,6 +473,10 @@ class AdmmState:
         self.k = 0
         self.left_uv = maps.left(torch.stack([self.u, self.v]))
         self.pcg_iters = 0
+        # Exact method: the direct solve's residual is checked at every certificate check (one matvec with
+        # A, a third of a step's cost on the MiniLM targets); once a check has needed PCG refinement (float32
+        # data, whose rounding the tightening tolerance outgrows), every later step is refined.
+        self.refine = False
         self.primal_residual = math.nan
         self.dual_residual = math.nan
 
@@ -521,11 +525,15 @@ class AdmmState:
         self.k += 1
         rhs = self.Fty + self.v - self.lam + self.Gt_s_minus_nu
         tol = max(self.config.pcg_tol / self.k**2, self.floor)
-        # Exact: start PCG at the direct solve, so that it only checks (and, when rounding needs it, refines)
-        # that solution; CRONOS warm-starts at the previous u.
-        start = self.precond(rhs) if self.exact and self.precond is not None else self.u
-        solve = pcg(self.system, rhs, start, self.precond, tol=tol, max_iters=self.config.pcg_max_iters)
-        self.u, self.pcg_iters = solve.x, solve.iterations
+        if self.exact and not (self.refine or self.k % self.track_every == 0):
+            self.u, self.pcg_iters = self.precond(rhs), 0  # the direct solve, unchecked between checks
+        else:
+            # CRONOS warm-starts PCG at the previous u; the exact method starts it at the direct solve, so that
+            # it only checks (and, when rounding needs it, refines) that solution.
+            start = self.precond(rhs) if self.exact else self.u
+            solve = pcg(self.system, rhs, start, self.precond, tol=tol, max_iters=self.config.pcg_max_iters)
+            self.u, self.pcg_iters = solve.x, solve.iterations
+            self.refine = self.refine or (self.exact and solve.iterations > 0)
         v_old = self.v
         u_hat = alpha * self.u + (1 - alpha) * v_old  # over-relaxation (alpha = 1: plain ADMM)
         self.v = group_soft_threshold(u_hat + self.lam, self.problem.beta / rho)
