@@ -574,7 +574,8 @@ class Context:
                 {
                     "training": _training_summary(result.log_history),
                     "heldout": held,
-                    "cost": cost.to_dict(),
+                    # A resumed training measured only the steps after its checkpoint: the cost says which.
+                    "cost": cost.to_dict() | measured_steps(result.params),
                     "params": {k: result.params[k] for k in ("method", "beta", "config", "n_triplets", "trl")},
                     "stopping_rule": f"exactly {bconfig.epochs:g} epoch(s) over the training pairs, no early stopping",
                 },
@@ -689,6 +690,15 @@ def _head_summary(report: HeadReport) -> dict[str, Any]:
         k: values["phase2"][k] for k in ("solver", "loss", "train_pairwise", "eval_pairwise", "seconds")
     }
     return summary
+
+
+def measured_steps(params: dict[str, Any]) -> dict[str, int]:
+    """``first_step`` and ``total_steps`` of the training a baseline's measured cost covers (steps
+    ``first_step``..``total_steps``; 1 unless it resumed from a checkpoint); empty for runs trained before
+    :func:`coala_lib.baselines.trl_training.train_baseline` recorded it."""
+    if "total_steps" not in params:
+        return {}
+    return {"first_step": int(params["resumed_from_step"]) + 1, "total_steps": int(params["total_steps"])}
 
 
 def _training_summary(history: list[dict[str, float]]) -> dict[str, Any]:

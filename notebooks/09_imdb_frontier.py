@@ -278,7 +278,11 @@ if record is not None:
 #
 # FLOPs are counted by torch's operator-level counter (`coala_lib.accounting`); wall time is on the machine
 # named above. The COALA head is trained once and serves every guided and best-of-n setting; the
-# best-of-n row's decoding cost is the whole pool of reference samples (16 per kept sample).
+# best-of-n row's decoding cost is the whole pool of reference samples (16 per kept sample). A baseline whose
+# training was interrupted and resumed from a checkpoint measured only the steps after it: its row says which
+# steps ("resumed"). The committed DPO beta = 0.05 run is one of them but predates that field: it was paused
+# at step 50 of 125, so its training seconds and FLOPs cover steps 51-125, and its wall time was measured
+# beside other jobs on this 2-core machine (a full epoch: about 125/75 of the recorded cost).
 
 # %%
 if record is not None:

@@ -149,6 +149,8 @@ def test_a_killed_run_resumes_from_its_checkpoint_and_ends_as_an_uninterrupted_o
     resumed = train_baseline("dpo", backbone, triplets, config, tmp_path / "run", checkpoints, checkpoint_every=2)
     assert not checkpoints.exists(), "the checkpoints are removed once the adapter is saved"
     assert [row["step"] for row in resumed.log_history if "loss" in row] == [1, 2, 3, 4]
+    assert (resumed.params["resumed_from_step"], resumed.params["total_steps"]) == (2, 4)
+    assert (full.params["resumed_from_step"], full.params["total_steps"]) == (0, 4)
     a = load_file(full.adapter_dir / "adapter_model.safetensors")
     b = load_file(resumed.adapter_dir / "adapter_model.safetensors")
     assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)

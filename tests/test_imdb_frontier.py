@@ -10,6 +10,7 @@ import random
 import shutil
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from bench_modules import load_bench
@@ -17,6 +18,7 @@ from transformers import LlamaConfig, LlamaForCausalLM
 
 from coala_lib.chapters.frontier import (
     check_record,
+    cost_table,
     excluded_methods,
     frontier_frame,
     head_control_table,
@@ -551,3 +553,22 @@ def test_bad_settings_are_named(bench) -> None:
         bench.build_config(bench.parse(["--set", "n_prompts=3"]))
     with pytest.raises(ValueError, match="n_test_prompts"):
         bench.FrontierConfig(n_test_prompts=0)
+
+
+def test_a_resumed_training_cost_says_which_steps_it_measured(bench) -> None:
+    assert bench.measured_steps({"resumed_from_step": 50, "total_steps": 125}) == {"first_step": 51, "total_steps": 125}
+    assert bench.measured_steps({"resumed_from_step": 0, "total_steps": 125})["first_step"] == 1
+    assert bench.measured_steps({"method": "dpo"}) == {}  # trained before the steps were recorded
+    frame = pd.DataFrame(
+        {
+            "method": ["dpo", "orpo"],
+            "setting": ["beta=0.05", "lambda=0.1"],
+            "train_seconds": [2000.0, 3000.0],
+            "train_flops": [1, 2],
+            "train_steps_measured": ["steps 51-125 of 125", ""],
+            "decode_seconds": [100.0, 100.0],
+            "decode_flops": [3, 4],
+        }
+    )
+    what = list(cost_table(frame, {})["what"])
+    assert "train: dpo beta=0.05 (steps 51-125 of 125, resumed)" in what and "train: orpo lambda=0.1" in what

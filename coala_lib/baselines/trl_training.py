@@ -288,7 +288,8 @@ def train_baseline(
     """Train ``method`` with LoRA on ``triplets``; save the adapter and ``result.json`` into ``output_dir``.
 
     ``backbone`` is left untouched (a copy is trained). Returns the adapter directory, TRL's per-step
-    log and the parameters (method, beta, config, backbone identity, data digest, TRL version).
+    log and the parameters (method, beta, config, backbone identity, data digest, TRL version, and
+    ``resumed_from_step`` / ``total_steps``: a resumed call trains only the steps after its checkpoint).
     ``checkpoints`` (with ``checkpoint_every`` > 0) is a folder of resumable checkpoints: training resumes
     from its newest complete one (same data order, optimizer, scheduler and RNG state, read by the
     trainer with ``torch.load(weights_only=True)``; adapters as safetensors) and the folder is removed
@@ -314,6 +315,8 @@ def train_baseline(
         "n_triplets": len(triplets),
         "trl": trl.__version__,
         "environment": environment_record(),
+        "resumed_from_step": int(start.name.split("-")[-1]) if start is not None else 0,
+        "total_steps": int(trainer.state.max_steps),
     }
     history = [
         {k: float(v) for k, v in row.items() if isinstance(v, (int, float))} for row in trainer.state.log_history

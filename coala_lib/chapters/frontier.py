@@ -118,6 +118,8 @@ def frontier_frame(record: dict[str, Any], split: str = "test") -> pd.DataFrame:
         train = row["cost"].get("train") or {}
         flat["train_seconds"] = train.get("seconds", 0.0)
         flat["train_flops"] = train.get("flops", 0)
+        first, total = train.get("first_step", 1), train.get("total_steps")
+        flat["train_steps_measured"] = f"steps {first}-{total} of {total}" if first > 1 else ""
         rows.append(flat)
     frame = pd.DataFrame(rows)
     if frame.empty:
@@ -211,7 +213,8 @@ def cost_table(frame: pd.DataFrame, stages: dict[str, Any]) -> pd.DataFrame:
         if row["train_seconds"]:
             rows.append(
                 {
-                    "what": f"train: {row['method']} {row['setting']}",
+                    "what": f"train: {row['method']} {row['setting']}"
+                    + (f" ({row['train_steps_measured']}, resumed)" if row["train_steps_measured"] else ""),
                     "seconds": row["train_seconds"],
                     "flops": row["train_flops"],
                 }
