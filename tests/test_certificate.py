@@ -131,10 +131,11 @@ def test_corrected_dual_points_never_exceed_the_interior_point_optimum(kind):
         U = scale * torch.randn(maps.groups, X.shape[1], generator=g, dtype=X.dtype)
         mu = torch.rand(X.shape[0], maps.groups, generator=g, dtype=X.dtype) if kind == "relu" else None
         residual = maps.F(U) - y
-        candidates = [
-            DualPoint(f"corrected {i}", correction(residual, m), m)
-            for i, m in enumerate([mu, None] if mu is not None else [None])
-        ]
+        mus = [mu, None] if mu is not None else [None]
+        together = correction(residual, mus)
+        for i, m in enumerate(mus):  # corrected together or one at a time: the same points
+            torch.testing.assert_close(together[i], correction(residual, [m])[0], rtol=1e-10, atol=1e-12)
+        candidates = [DualPoint(f"corrected {i}", lam, m) for i, (lam, m) in enumerate(zip(together, mus))]
         cert = certify(maps, y, beta, U, mu, candidates=candidates)
         assert cert.lower_bound <= optimum * (1 + 1e-8), (scale, cert)
 

@@ -168,29 +168,36 @@ class GramCorrection:
     """The corrected dual point :math:`\\lambda = Mw - y` of the module docstring, for one problem.
 
     Built once per fit from ``factor`` = :func:`gram_factor` of :math:`M^\\top M` (the weights-side u-step
-    inverse has it, :class:`coala_lib.convex.pcg.PrimalInverse`), with :math:`M^\\top y` computed here; each
-    call then costs two passes over ``X`` (three with multipliers) and two (dP, dP) triangular solves."""
+    inverse has it, :class:`coala_lib.convex.pcg.PrimalInverse`), with :math:`M^\\top y` computed here. A call
+    corrects one residual for several multiplier choices at once: one pass over ``X`` for :math:`M^\\top\\lambda_0`,
+    one more per multiplier and per result, and one pair of (dP, dP) triangular solves for all of them (each
+    streams the factor from memory: 66 ms at dP = 3,840 on one core of the book's CPU)."""
 
     def __init__(self, maps: LinearMaps, y: torch.Tensor, beta: float, factor: torch.Tensor):
         self.maps, self.y, self.beta, self.factor = maps, y, beta, factor
         self.P, self.d = maps.P, maps.X.shape[1]
         self.Mty = maps.adjoint(y)[: self.P]  # ReLU: F^T y = [M^T y; -M^T y]
 
-    def __call__(self, residual: torch.Tensor, mu: torch.Tensor | None) -> torch.Tensor:
-        """:math:`\\lambda` from :math:`\\lambda_0` = ``residual`` and the multipliers ``mu`` (projected onto
-        :math:`\\ge 0`; ReLU only; ``None``: the gated relaxation's dual)."""
+    def __call__(self, residual: torch.Tensor, mus: Sequence[torch.Tensor | None]) -> list[torch.Tensor]:
+        """One :math:`\\lambda` per entry of ``mus`` from :math:`\\lambda_0` = ``residual``: the multipliers
+        (projected onto :math:`\\ge 0`; ReLU only) or ``None`` (the gated relaxation's dual)."""
         maps, P = self.maps, self.P
         h0 = maps.adjoint(residual)[:P]
-        if maps.kind == "relu" and mu is not None:
-            cone = -maps.adjoint(torch.zeros_like(residual), mu.clamp(min=0.0))
-            h = lens_projection(h0, cone[:P], -cone[P:], self.beta)
-        else:
-            zero = torch.zeros_like(h0)
-            h = lens_projection(h0, zero, zero, self.beta)
-        rhs = (h + self.Mty).reshape(-1, 1).to(torch.float64)
-        w = torch.cholesky_solve(rhs, self.factor).reshape(P, self.d).to(self.y.dtype)
-        stacked = torch.cat([w, torch.zeros_like(w)]) if maps.kind == "relu" else w
-        return maps.F(stacked) - self.y
+        targets = []
+        for mu in mus:
+            if maps.kind == "relu" and mu is not None:
+                cone = -maps.adjoint(torch.zeros_like(residual), mu.clamp(min=0.0))
+                h = lens_projection(h0, cone[:P], -cone[P:], self.beta)
+            else:
+                zero = torch.zeros_like(h0)
+                h = lens_projection(h0, zero, zero, self.beta)
+            targets.append((h + self.Mty).reshape(-1))
+        W = torch.cholesky_solve(torch.stack(targets, dim=1).to(torch.float64), self.factor).to(self.y.dtype)
+        points = []
+        for w in W.T.reshape(len(targets), P, self.d):
+            stacked = torch.cat([w, torch.zeros_like(w)]) if maps.kind == "relu" else w
+            points.append(maps.F(stacked) - self.y)
+        return points
 
 
 def violation_of(GU: torch.Tensor | None) -> tuple[float, float]:

@@ -515,9 +515,9 @@ class AdmmState:
         residual = self.pcg_residual()
         points = [DualPoint("pcg", residual, mu)]
         if self.correction is not None:
-            if mu is not None:
-                points.append(DualPoint("corrected", self.correction(residual, mu), mu))
-            points.append(DualPoint("corrected_gated", self.correction(residual, None), None))
+            named = [("corrected", mu), ("corrected_gated", None)] if mu is not None else [("corrected_gated", None)]
+            lams = self.correction(residual, [m for _, m in named])
+            points += [DualPoint(name, lam, m) for (name, m), lam in zip(named, lams, strict=True)]
         return points
 
     def step(self) -> None:
