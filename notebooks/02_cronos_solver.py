@@ -63,9 +63,7 @@ phase1_tol = (
 adam_lr = 1e-3
 adam_step_grid = [10, 30, 100, 300]
 solver_bench_file = "bench_solver_cpu_grid.json"  # bench/solver.py's, in results/
-solver_long_file = (
-    "bench_solver_cpu_grid_long.json"  # the grid's slowest row with a 12,000-step cap
-)
+solver_long_file = "bench_solver_cpu_grid_long.json"  # default method, 12,000-step cap
 solver_targets_file = "bench_solver_targets_cpu.json"  # bench/solver.py --targets
 solver_heads_file = "bench_solver_heads_cpu.json"  # bench/solver.py --heads
 
@@ -396,9 +394,10 @@ print(ex.bench_text(ex.solver_bench_frame(bench)))
 
 # %% [markdown]
 # One row stops at the cap: $n = 10^4$, $P = 64$, the largest interpolating problem here (a $10{,}000 \times
-# 10{,}000$ Woodbury core). The same command with a 12,000-step cap and that row alone
-# (`--max-iters 12000 --preconditioners --configs 10000,384,64`, its own record) says how far it is from a
-# certificate:
+# 10{,}000$ Woodbury core). The same command with a 12,000-step cap, the default method alone and that row
+# (`--max-iters 12000 --preconditioners --configs 10000,384,64`, a record of its own) says how far it is from a
+# certificate; the same record then took the two $d = 4{,}096$ rows that the grid's work cap skips
+# (`--resume --configs 10000,4096,10 1000,4096,64 --max-work 2e9`):
 
 # %%
 # NBVAL_CHECK_OUTPUT
