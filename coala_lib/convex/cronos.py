@@ -15,7 +15,7 @@ Methods (``config.method``):
   :func:`exact_core_limit` of the device; default there): the ADMM below with an **exact** u-step (the direct solve of
   :class:`coala_lib.convex.pcg.WoodburyInverse` when :math:`n \\le dP`, of
   :class:`coala_lib.convex.pcg.PrimalInverse` above; PCG checks it at every certificate check, and once
-  a check needed a refinement, as rounding in float32 does, checks and refines every step), over-relaxation :math:`\\alpha = 1.8` (Eckstein &
+  a check needed a refinement (rounding that the tightening tolerance outgrew), every step), over-relaxation :math:`\\alpha = 1.8` (Eckstein &
   Bertsekas 1992: :math:`\\hat u = \\alpha u + (1 - \\alpha) v` replaces :math:`u` in the v-step and the
   :math:`\\lambda` update, likewise :math:`\\alpha Gu + (1 - \\alpha)s` for the cone) and :math:`\\rho = 0.1\\beta`
   unless ``rho`` is given (the rule that certified fastest on both notebook 03's head,
@@ -474,8 +474,8 @@ class AdmmState:
         self.left_uv = maps.left(torch.stack([self.u, self.v]))
         self.pcg_iters = 0
         # Exact method: the direct solve's residual is checked at every certificate check (one matvec with
-        # A, a third of a step's cost on the MiniLM targets); once a check has needed PCG refinement (float32
-        # data, whose rounding the tightening tolerance outgrows), every later step is refined.
+        # A); once a check has needed PCG refinement (rounding that the tightening tolerance outgrew, as on
+        # the grid's n = 1e4, P = 64 Woodbury core), every later step is checked and refined.
         self.refine = False
         self.primal_residual = math.nan
         self.dual_residual = math.nan
