@@ -525,12 +525,13 @@ class AdmmState:
         self.k += 1
         rhs = self.Fty + self.v - self.lam + self.Gt_s_minus_nu
         tol = max(self.config.pcg_tol / self.k**2, self.floor)
-        if self.exact and not (self.refine or self.k % self.track_every == 0):
-            self.u, self.pcg_iters = self.precond(rhs), 0  # the direct solve, unchecked between checks
+        direct = self.precond if self.exact else None  # the exact method's inverse (never None there)
+        if direct is not None and not (self.refine or self.k % self.track_every == 0):
+            self.u, self.pcg_iters = direct(rhs), 0  # the direct solve, unchecked between checks
         else:
             # CRONOS warm-starts PCG at the previous u; the exact method starts it at the direct solve, so that
             # it only checks (and, when rounding needs it, refines) that solution.
-            start = self.precond(rhs) if self.exact else self.u
+            start = direct(rhs) if direct is not None else self.u
             solve = pcg(self.system, rhs, start, self.precond, tol=tol, max_iters=self.config.pcg_max_iters)
             self.u, self.pcg_iters = solve.x, solve.iterations
             self.refine = self.refine or (self.exact and solve.iterations > 0)
@@ -740,7 +741,8 @@ def fit_cronos(
     problem = setup_problem(X, y, config, patterns)
     synchronize(device)
     setup_seconds = time.perf_counter() - start
-    method = config.method_for(*X.shape, device)
+    n, d = X.shape
+    method = config.method_for(n, d, device)
     solver: Solver = (
         AdmmState(problem, config, exact=method == "admm")
         if method in ("cronos", "admm")
