@@ -229,7 +229,7 @@ def target_run(
 ) -> dict:
     """One fit to the model's target gap; its certificate, time to the target and active groups. A fit that
     reaches the target is timed ``repeats`` times (the same deterministic steps each time) and reports the
-    median: one timing of a one-second fit on a shared virtual machine varied by 30 % between runs."""
+    median (``seconds_to_target_runs`` keeps them all): timings of one fit vary between runs on a shared machine."""
     tol, cone_tol, seconds = TARGETS[model]
     patterns = sample_gates(X, P, seed)
     config = CronosConfig(

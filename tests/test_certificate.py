@@ -1,5 +1,7 @@
 """The duality-gap certificate: a rigorous lower bound (never above Clarabel's optimum) that closes at the solution."""
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -172,5 +174,6 @@ def test_a_carried_bound_keeps_the_name_of_the_point_that_proved_it():
     U = torch.zeros(maps.groups, X.shape[1], dtype=X.dtype)
     fresh = certify(maps, y, 0.05, U)
     assert fresh.dual_point == "iterate"
-    carried = certify(maps, y, 0.05, U, lower_bound=fresh.lower_bound + 1.0, carried_from="pcg")
+    proven = dataclasses.replace(fresh, lower_bound=fresh.lower_bound + 1.0, dual_point="pcg")
+    carried = certify(maps, y, 0.05, U, earlier=proven)
     assert carried.lower_bound == fresh.lower_bound + 1.0 and carried.dual_point == "pcg"

@@ -170,8 +170,8 @@ class GramCorrection:
     Built once per fit from ``factor`` = :func:`gram_factor` of :math:`M^\\top M` (the weights-side u-step
     inverse has it, :class:`coala_lib.convex.pcg.PrimalInverse`), with :math:`M^\\top y` computed here. A call
     corrects one residual for several multiplier choices at once: one pass over ``X`` for :math:`M^\\top\\lambda_0`,
-    one more per multiplier and per result, and one pair of (dP, dP) triangular solves for all of them (each
-    streams the factor from memory: 66 ms at dP = 3,840 on one core of the book's CPU)."""
+    one more per multiplier and per result, and one pair of (dP, dP) triangular solves for all of them (the factor
+    is read once per call, not once per multiplier choice)."""
 
     def __init__(self, maps: LinearMaps, y: torch.Tensor, beta: float, factor: torch.Tensor):
         self.maps, self.y, self.beta, self.factor = maps, y, beta, factor
@@ -219,15 +219,14 @@ def certify(
     *,
     tol: float = 1e-4,
     cone_tol: float = 1e-4,
-    lower_bound: float = -float("inf"),
+    earlier: Certificate | None = None,
     left: torch.Tensor | None = None,
     candidates: Sequence[DualPoint] = (),
-    carried_from: str = "earlier check",
 ) -> Certificate:
     """The :class:`Certificate` of the stacked iterate ``U`` with cone multipliers ``mu`` (module docstring).
 
-    ``lower_bound`` is a bound already proven (e.g. from an earlier iterate; ``carried_from`` names its
-    dual point); the larger one is kept. ``left`` optionally passes ``maps.left(U)`` when the caller has it
+    ``earlier`` is a certificate of an earlier iterate of the same problem: its bound stays proven, so the
+    larger bound is kept, with the name of the dual point that proved it. ``left`` optionally passes ``maps.left(U)`` when the caller has it
     (saves one pass over ``X``). ``candidates`` are further :class:`DualPoint` s tried after
     ``DualPoint("iterate", FU - y, mu)`` (any pair gives a valid bound: ADMM's PCG residual, the corrected
     points of :class:`GramCorrection`); the best bound is kept, and ``dual_scale`` and ``dual_infeasibility``
@@ -241,8 +240,8 @@ def certify(
     best = max(range(len(points)), key=lambda i: bounds[i][0])
     bound, t, infeasibility = bounds[best]
     name = points[best].name
-    if lower_bound > bound:
-        bound, name = lower_bound, carried_from
+    if earlier is not None and earlier.lower_bound > bound:
+        bound, name = earlier.lower_bound, earlier.dual_point
     vmax, vrel = violation_of(GU)
     gap = primal - bound
     rel = gap / abs(primal) if primal != 0 else (0.0 if gap == 0 else float("inf"))

@@ -754,7 +754,7 @@ def fit_cronos(
     history = CronosHistory()
     every = config.check_interval(method)
     certificate: Certificate | None = None
-    best: Certificate | None = None  # the check with the best lower bound so far, carried to later ones
+    best: Certificate | None = None  # the latest check: its bound is the best so far, carried to the next
     k = 0
 
     def check() -> Certificate:
@@ -767,8 +767,7 @@ def fit_cronos(
             solver.multipliers(),
             tol=config.tol,
             cone_tol=config.cone_tol,
-            lower_bound=-math.inf if best is None else best.lower_bound,
-            carried_from="" if best is None else best.dual_point,
+            earlier=best,
             left=solver.left,
             candidates=solver.dual_points(),
         )
