@@ -54,6 +54,7 @@ from coala_lib.chapters.frontier import (
     head_provenance,
     load_record,
     paired_table,
+    protocol_seconds,
     read_generations,
     win_rate_table,
 )
@@ -289,6 +290,21 @@ if record is not None:
     costs = cost_table(frame, record["stages"])
     if not costs.empty:
         display(costs.round(3))
+
+# %% [markdown]
+# Summed over the record, this is why the book reads a committed record instead of rerunning it: every
+# stage and every decoding run (validation and test; best-of-n's settings share one pool, counted once),
+# on the machine named above. It is a lower bound on a run from a cold cache (a resumed training recorded
+# only its last steps), and on this project's 2-core CPU it is far beyond a 90-minute budget: each baseline's
+# epoch alone takes most of an hour on one core. A GPU run is the way to the whole protocol in one sitting.
+
+# %%
+if record is not None:
+    hours = {part: seconds / 3600 for part, seconds in protocol_seconds(record).items()}
+    print(
+        f"recorded wall time: training {hours['train']:.1f} h + decoding and evaluation "
+        f"{hours['decode']:.1f} h = {hours['total']:.1f} h"
+    )
 
 # %% [markdown]
 # ## Examples side by side

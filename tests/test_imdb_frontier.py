@@ -24,6 +24,7 @@ from coala_lib.chapters.frontier import (
     head_control_table,
     head_provenance,
     paired_table,
+    protocol_seconds,
     read_generations,
 )
 from coala_lib.core.cache import CorruptCacheWarning
@@ -572,3 +573,27 @@ def test_a_resumed_training_cost_says_which_steps_it_measured(bench) -> None:
     )
     what = list(cost_table(frame, {})["what"])
     assert "train: dpo beta=0.05 (steps 51-125 of 125, resumed)" in what and "train: orpo lambda=0.1" in what
+
+
+def test_the_protocol_time_counts_a_shared_decoding_run_once() -> None:
+    def row(method: str, key: str, split: str, seconds: float) -> dict:
+        return {
+            "method": method,
+            "key": key,
+            "split": split,
+            "cost": {"decode_seconds": seconds, "evaluation_seconds": 1.0},
+        }
+
+    record = {
+        "stages": {
+            "sft": {"cost": {"seconds": 10.0}},
+            "judges": {"book": {}},
+            "train dpo": {"cost": {"seconds": 20.0}},
+        },
+        "settings": [
+            row("reference", "a", "validation", 5.0),
+            row("reference", "a", "test", 7.0),
+            *(row("best_of_n", "b", "test", 100.0) for _ in range(4)),  # four settings of one pool
+        ],
+    }
+    assert protocol_seconds(record) == {"train": 30.0, "decode": 6.0 + 8.0 + 101.0, "total": 145.0}

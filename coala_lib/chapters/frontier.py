@@ -232,6 +232,17 @@ def cost_table(frame: pd.DataFrame, stages: dict[str, Any]) -> pd.DataFrame:
     return table
 
 
+def protocol_seconds(record: dict[str, Any]) -> dict[str, float]:
+    """The record's wall time on the machine that ran it, split into ``train`` (every stage with a cost: SFT,
+    head, each baseline's training) and ``decode`` (every decoding run and its evaluation, validation and
+    test); rows that share a decoding run (best-of-n's settings share one pool: one ``key``) count once.
+    A lower bound on a cold-cache run: a resumed training recorded only the steps after its checkpoint."""
+    train = sum(stage["cost"]["seconds"] for stage in record["stages"].values() if "cost" in stage)
+    runs = {(row["key"], row["split"]): row["cost"] for row in record["settings"]}
+    decode = sum(cost["decode_seconds"] + cost["evaluation_seconds"] for cost in runs.values())
+    return {"train": train, "decode": decode, "total": train + decode}
+
+
 def examples(
     generations: Sequence[dict[str, Any]],
     methods: Sequence[tuple[str, str]],
