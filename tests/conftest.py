@@ -1,5 +1,5 @@
-"""Fixtures shared by the test files (the seeded ``tiny`` backbone, built once per session) and the
-``book`` marker of the fast lane.
+"""Fixtures shared by the test files (the seeded ``tiny`` backbone, built once per session; a toy
+generator and judge for the generated IMDb variant) and the ``book`` marker of the fast lane.
 
 Tests that need the built book (the ``html`` and ``browser`` fixtures of test_book.py and
 test_browser.py) are marked ``book`` here, so ``scripts/test.sh --fast`` (``-m "not slow and not book"``)
@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+import torch
 
 from coala_lib.backbone.registry import Backbone, load_backbone
 
@@ -33,6 +34,39 @@ def fresh_tiny() -> Callable[..., Backbone]:
         return load_backbone("tiny", device="cpu", seed=seed)
 
     return build
+
+
+class ToyPairGenerator:
+    """Continues each prompt with a (rejected, chosen) pair, " it was awful" / " it was great", and counts
+    the prompts of each call in ``calls``."""
+
+    def __init__(self) -> None:
+        self.calls: list[int] = []
+
+    def __call__(self, prompts: list[str]) -> list[tuple[str, str]]:
+        self.calls.append(len(prompts))
+        return [(p + " it was awful", p + " it was great") for p in prompts]
+
+
+class ToyJudge:
+    """A sentiment judge that finds "great" positive (0.9) and everything else negative (0.1)."""
+
+    key = "toy-judge"
+
+    def positivity(self, texts: list[str]) -> torch.Tensor:
+        return torch.tensor([0.9 if "great" in t else 0.1 for t in texts])
+
+
+@pytest.fixture
+def toy_generator() -> ToyPairGenerator:
+    """A fresh :class:`ToyPairGenerator` (its ``calls`` start empty)."""
+    return ToyPairGenerator()
+
+
+@pytest.fixture
+def toy_judge() -> ToyJudge:
+    """The :class:`ToyJudge`."""
+    return ToyJudge()
 
 
 #: Fixtures that build the Jupyter Book (minutes): their tests belong to the full lane.

@@ -63,24 +63,13 @@ def test_fast_triplets_share_prompt_and_pair_positive_over_negative(imdb_dir):
         assert len(ds) + unpaired == ds.report.survivors["schema"]
 
 
-def test_generated_variant_uses_judge_and_caches(imdb_dir, tmp_path):
-    calls = []
-
-    def generator(prompts):
-        calls.append(len(prompts))
-        return [(p + " it was awful", p + " it was great") for p in prompts]
-
-    class Judge:
-        key = "toy-judge"
-
-        def positivity(self, texts):
-            return torch.tensor([0.9 if "great" in t else 0.1 for t in texts])
-
+def test_generated_variant_uses_judge_and_caches(imdb_dir, tmp_path, toy_generator, toy_judge):
+    calls = toy_generator.calls
     opts = dict(
         variant="generated",
-        generator=generator,
+        generator=toy_generator,
         generator_key={"model": "toy", "seed": 0},
-        judge=Judge(),
+        judge=toy_judge,
         cache_root=tmp_path / "cache",
         n=8,
     )

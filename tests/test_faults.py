@@ -521,29 +521,17 @@ def test_a_damaged_rank_entry_stops_the_merge_naming_the_rank(tiny, tmp_path: Pa
     torch.testing.assert_close(merged.chosen, direct.chosen, atol=1e-5, rtol=1e-5)
 
 
-def test_a_damaged_generated_imdb_entry_is_regenerated(tmp_path: Path) -> None:
+def test_a_damaged_generated_imdb_entry_is_regenerated(tmp_path: Path, toy_generator, toy_judge) -> None:
     from coala_lib.data.imdb import generated_triplets
 
-    calls = []
-
-    def generator(prompts):
-        calls.append(len(prompts))
-        return [(p + " it was awful", p + " it was great") for p in prompts]
-
-    class Judge:
-        key = "toy-judge"
-
-        def positivity(self, texts):
-            return torch.tensor([0.9 if "great" in t else 0.1 for t in texts])
-
     rows = [(i + 1, {"text": f"review {i} of a film that I watched", "label": i % 2}) for i in range(4)]
-    args = {"generator": generator, "generator_key": {"model": "toy"}, "judge": Judge(), "cache_root": tmp_path}
+    args = {"generator": toy_generator, "generator_key": {"model": "toy"}, "judge": toy_judge, "cache_root": tmp_path}
     made = generated_triplets(rows, **args)
     (entry,) = (tmp_path / "imdb_generated").iterdir()
     (entry / "triplets.json").write_text("[]")  # a valid JSON file, not the one published
     with pytest.warns(CorruptCacheWarning, match="recomputing") as caught:
         again = generated_triplets(rows, **args)
-    assert named(caught, entry) and calls == [4, 4] and again == made
+    assert named(caught, entry) and toy_generator.calls == [4, 4] and again == made
 
 
 def test_one_file_artefacts_are_verified_and_remade(tmp_path: Path) -> None:
