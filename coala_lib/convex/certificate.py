@@ -226,11 +226,11 @@ def certify(
     """The :class:`Certificate` of the stacked iterate ``U`` with cone multipliers ``mu`` (module docstring).
 
     ``earlier`` is a certificate of an earlier iterate of the same problem: its bound stays proven, so the
-    larger bound is kept, with the name of the dual point that proved it. ``left`` optionally passes ``maps.left(U)`` when the caller has it
-    (saves one pass over ``X``). ``candidates`` are further :class:`DualPoint` s tried after
-    ``DualPoint("iterate", FU - y, mu)`` (any pair gives a valid bound: ADMM's PCG residual, the corrected
-    points of :class:`GramCorrection`); the best bound is kept, and ``dual_scale`` and ``dual_infeasibility``
-    describe the best candidate of this call.
+    larger bound is kept, with the name of the dual point that proved it. ``left`` optionally passes
+    ``maps.left(U)`` when the caller has it (saves one pass over ``X``). ``candidates`` are further
+    :class:`DualPoint` s tried after ``DualPoint("iterate", FU - y, mu)`` (any pair gives a valid bound:
+    ADMM's PCG residual, the corrected points of :class:`GramCorrection`); the best bound is kept, and
+    ``dual_scale`` and ``dual_infeasibility`` describe the best candidate of this call.
     """
     pred, GU = maps.outputs(maps.left(U) if left is None else left)
     residual = pred - y
