@@ -555,6 +555,7 @@ class Context:
                 bconfig,
                 self.cache_root,
                 checkpoint_every=self.config.checkpoint_every,
+                progress=self.progress,
             )
         if stage is None:
             peft_policy = load_policy(reference, result.adapter_dir)

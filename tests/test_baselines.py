@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import torch
 
@@ -164,3 +166,25 @@ def test_last_checkpoint_skips_a_half_written_one(tmp_path) -> None:
             (folder / name).write_text("x")
     assert baselines.last_checkpoint(tmp_path) == tmp_path / "checkpoint-2"
     assert baselines.last_checkpoint(tmp_path / "none") is None
+
+
+@pytest.mark.parametrize("method", ["dpo", "orpo"])
+def test_training_is_silent_unless_progress_is_asked_for(method, backbone, triplets, tmp_path, capfd) -> None:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        train_baseline(method, backbone, triplets, CONFIG, tmp_path / "quiet")
+    out, err = capfd.readouterr()
+    shown = [str(w.message) for w in caught if not str(w.message).startswith("`is_gradient_checkpointing`")]
+    assert out == "" and err == "" and shown == []  # (that one is silenced for every process by coala_lib)
+    train_baseline(method, backbone, triplets, CONFIG, tmp_path / "shown", progress=True)
+    out, err = capfd.readouterr()
+    assert out == "" and "train: 100%" in err and "2/2" in err and "loss=" in err
+
+
+def test_training_args_override_the_config_and_a_deprecated_name_is_refused(tmp_path) -> None:
+    config = BaselineConfig(batch_size=8, training_args=baselines.PAPER_TRAINING_ARGS)
+    args = baselines.trl_config("simpo", config, tmp_path)
+    assert args.per_device_train_batch_size == 2 and args.gradient_accumulation_steps == 8
+    assert args.remove_unused_columns is False and args.activation_checkpointing is False
+    with pytest.raises(ValueError, match=r"training_args: 'gradient_checkpointing'.*'activation_checkpointing'"):
+        BaselineConfig(training_args={"gradient_checkpointing": True})

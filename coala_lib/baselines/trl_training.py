@@ -40,13 +40,15 @@ import itertools
 import json
 import shutil
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 from tqdm.auto import tqdm
+from transformers import TrainerCallback
 
 from coala_lib.backbone.features import pooled_features, prompt_text, render, tokenize, triplets_digest
 from coala_lib.backbone.lora import LORA_ALPHA, LORA_DROPOUT, LORA_R, lora_config
@@ -116,6 +118,11 @@ class BaselineConfig:
         check_int("seed", self.seed)
         if not isinstance(self.training_args, dict):
             raise TypeError(f"training_args must be a dict of TrainingArguments fields, got {self.training_args!r}")
+        if "gradient_checkpointing" in self.training_args:
+            raise ValueError(
+                "training_args: 'gradient_checkpointing' is transformers' deprecated name; pass "
+                "'activation_checkpointing' instead"
+            )
 
     def beta_for(self, method: str) -> float:
         """The beta (or lambda) used for ``method``: the explicit one, else the first grid value (SFT: 1)."""
@@ -210,30 +217,82 @@ def trl_config(method: str, config: BaselineConfig, output_dir: str | Path, chec
         "save_steps": checkpoint_every or 500,
         "save_total_limit": 2,
         "report_to": [],
-        "disable_tqdm": True,
-        "gradient_checkpointing": False,
+        "disable_tqdm": True,  # transformers' own bar and log printer: replaced by StepProgress
+        "activation_checkpointing": False,
         "bf16": cuda,
         "use_cpu": not cuda,
         "dataloader_num_workers": 0,
     }
     beta = config.beta_for(method)
+    # ORPO and CPO pad pairs with a collator that needs every column kept (they would set it and say so).
+    extra: dict[str, Any] = {
+        "sft": {"completion_only_loss": True},
+        "dpo": {"beta": beta, "loss_type": ["sigmoid"]},
+        "orpo": {"beta": beta, "remove_unused_columns": False},
+        "simpo": {
+            "beta": beta,
+            "loss_type": "simpo",
+            "simpo_gamma": config.gamma,
+            "cpo_alpha": 0.0,
+            "remove_unused_columns": False,
+        },
+    }[method]
+    settings = common | extra | config.training_args  # training_args override everything above
     if method == "sft":
         from trl import SFTConfig
 
-        return SFTConfig(**common, completion_only_loss=True, **config.training_args)
+        return SFTConfig(**settings)
     if method == "dpo":
         from trl import DPOConfig
 
-        return DPOConfig(**common, beta=beta, loss_type=["sigmoid"], **config.training_args)
+        return DPOConfig(**settings)
     if method == "orpo":
         from trl.experimental.orpo import ORPOConfig
 
-        return ORPOConfig(**common, beta=beta, **config.training_args)
+        return ORPOConfig(**settings)
     from trl.experimental.cpo import CPOConfig
 
-    return CPOConfig(
-        **common, beta=beta, loss_type="simpo", simpo_gamma=config.gamma, cpo_alpha=0.0, **config.training_args
-    )
+    return CPOConfig(**settings)
+
+
+@contextmanager
+def dataset_bars(progress: bool) -> Iterator[None]:
+    """Hide the ``datasets`` library's progress bars inside the block when ``progress`` is off
+    (:func:`coala_lib.core.runtime.progress_off`), and restore them after."""
+    from datasets.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
+
+    hide = progress_off(progress) and not are_progress_bars_disabled()
+    if hide:
+        disable_progress_bars()
+    try:
+        yield
+    finally:
+        if hide:
+            enable_progress_bars()
+
+
+class StepProgress(TrainerCallback):
+    """A tqdm bar over the optimiser steps of one training (from the resumed step on), with the latest
+    loss; off when ``progress`` is False or ``$TQDM_DISABLE`` is set (:func:`coala_lib.core.runtime.progress_off`)."""
+
+    def __init__(self, progress: bool) -> None:
+        self.disable = progress_off(progress)
+        self.bar: Any = None
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self.bar = tqdm(
+            total=state.max_steps, initial=state.global_step, desc="train", unit="step", disable=self.disable
+        )
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self.bar.update(state.global_step - self.bar.n)
+
+    def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        if logs and "loss" in logs:
+            self.bar.set_postfix(loss=f"{float(logs['loss']):.4g}", refresh=False)
+
+    def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self.bar.close()
 
 
 def build_trainer(
@@ -243,8 +302,11 @@ def build_trainer(
     config: BaselineConfig,
     output_dir: str | Path,
     checkpoint_every: int = 0,
+    progress: bool = False,
 ) -> Any:
-    """The TRL trainer for ``method`` on a trainable copy of ``backbone`` with fresh LoRA adapters."""
+    """The TRL trainer for ``method`` on a trainable copy of ``backbone`` with fresh LoRA adapters. Its
+    console output is one step bar (:class:`StepProgress`, shown when ``progress`` is on); the per-step log
+    stays in ``trainer.state.log_history``."""
     _check_method(method)
     _check_triplets(triplets)
     model = trainable_copy(backbone)
@@ -261,7 +323,15 @@ def build_trainer(
         from trl.experimental.orpo import ORPOTrainer as trainer_class
     else:
         from trl.experimental.cpo import CPOTrainer as trainer_class
-    return trainer_class(model=model, args=args, train_dataset=data, processing_class=tokenizer, peft_config=peft)
+    with dataset_bars(progress):  # the trainer maps the dataset (EOS, tokenizing) with a bar per pass
+        trainer = trainer_class(
+            model=model, args=args, train_dataset=data, processing_class=tokenizer, peft_config=peft
+        )
+    from transformers.trainer_callback import PrinterCallback
+
+    trainer.remove_callback(PrinterCallback)  # it prints every log row (a dict per step) to stdout
+    trainer.add_callback(StepProgress(progress))
+    return trainer
 
 
 def last_checkpoint(folder: Path) -> Path | None:
@@ -284,6 +354,7 @@ def train_baseline(
     output_dir: str | Path | None = None,
     checkpoints: str | Path | None = None,
     checkpoint_every: int = 0,
+    progress: bool = False,
 ) -> BaselineResult:
     """Train ``method`` with LoRA on ``triplets``; save the adapter and ``result.json`` into ``output_dir``.
 
@@ -300,11 +371,11 @@ def train_baseline(
     directory = Path(output_dir) if output_dir is not None else cache_dir() / "baselines" / f"run-{uuid.uuid4().hex}"
     resumable = checkpoints is not None and checkpoint_every > 0
     work = Path(checkpoints) if checkpoints is not None and resumable else directory / "trainer"
-    trainer = build_trainer(method, backbone, triplets, config, work, checkpoint_every if resumable else 0)
+    trainer = build_trainer(method, backbone, triplets, config, work, checkpoint_every if resumable else 0, progress)
     start = last_checkpoint(work) if resumable else None
     trainer.train(resume_from_checkpoint=str(start) if start is not None else None)
     adapter_dir = directory / ADAPTER
-    trainer.model.save_pretrained(str(adapter_dir))
+    trainer.model.save_pretrained(str(adapter_dir), save_embedding_layers=False)  # LoRA leaves the vocabulary as it is
     shutil.rmtree(work, ignore_errors=True)
     params = {
         "method": method,
@@ -334,13 +405,14 @@ def train_or_load_baseline(
     cache_root: str | Path | None = None,
     force: bool = False,
     checkpoint_every: int = 0,
+    progress: bool = False,
 ) -> BaselineResult:
     """:func:`train_baseline`, cached under ``cache_dir()/baselines/<method>-<key>``; the key hashes the
     method, the config, the backbone identity, the exact triplets and the TRL version. The run is published
     and read back verified by :mod:`coala_lib.core.cache`: a damaged entry is reported with its path and
     retrained; ``force=True`` retrains and replaces it. ``checkpoint_every`` > 0 checkpoints the training
     every that many steps under ``cache_dir()/baselines/partial/<method>-<key>``, so that a killed run
-    resumes there (same key, hence same run) instead of starting over."""
+    resumes there (same key, hence same run) instead of starting over. ``progress`` shows a step bar."""
     import trl
 
     _check_method(method)
@@ -364,7 +436,7 @@ def train_or_load_baseline(
     if force:
         shutil.rmtree(partial, ignore_errors=True)
     with publishing(directory, kind=KIND, key=key, fields=fields, shape=shape, replace=force) as stage:
-        train_baseline(method, backbone, triplets, config, stage.path, partial, checkpoint_every)
+        train_baseline(method, backbone, triplets, config, stage.path, partial, checkpoint_every, progress)
     return load_result(directory)
 
 
