@@ -225,7 +225,7 @@ def trl_config(method: str, config: BaselineConfig, output_dir: str | Path, chec
     }
     beta = config.beta_for(method)
     # ORPO and CPO pad pairs with a collator that needs every column kept (they would set it and say so).
-    extra: dict[str, Any] = {
+    extras: dict[str, dict[str, Any]] = {
         "sft": {"completion_only_loss": True},
         "dpo": {"beta": beta, "loss_type": ["sigmoid"]},
         "orpo": {"beta": beta, "remove_unused_columns": False},
@@ -236,8 +236,8 @@ def trl_config(method: str, config: BaselineConfig, output_dir: str | Path, chec
             "cpo_alpha": 0.0,
             "remove_unused_columns": False,
         },
-    }[method]
-    settings = common | extra | config.training_args  # training_args override everything above
+    }
+    settings = common | extras[method] | config.training_args  # training_args override everything above
     if method == "sft":
         from trl import SFTConfig
 
