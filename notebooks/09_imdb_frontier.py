@@ -292,11 +292,12 @@ if record is not None:
         display(costs.round(3))
 
 # %% [markdown]
-# Summed over the record, this is why the book reads a committed record instead of rerunning it: every
-# stage and every decoding run (validation and test; best-of-n's settings share one pool, counted once),
-# on the machine named above. It is a lower bound on a run from a cold cache (a resumed training recorded
-# only its last steps), and on this project's 2-core CPU it is far beyond a 90-minute budget: each baseline's
-# epoch alone takes most of an hour on one core. A GPU run is the way to the whole protocol in one sitting.
+# Summed over the record (every stage and every decoding run, validation and test; best-of-n's settings
+# share one pool, counted once), on the machine named above, this is why the book reads a committed record
+# instead of rerunning it. It is a lower bound on a run from a cold cache (a resumed training recorded only
+# its last steps). The committed record ran on this project's 2-core CPU, where it is far beyond a
+# 90-minute budget: the training rows of the cost table above alone add up to hours. A GPU run is the way to
+# the whole protocol in one sitting.
 
 # %%
 if record is not None:

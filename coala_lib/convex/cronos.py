@@ -754,11 +754,11 @@ def fit_cronos(
     history = CronosHistory()
     every = config.check_interval(method)
     certificate: Certificate | None = None
-    best: Certificate | None = None  # the latest check: its bound is the best so far, carried to the next
+    latest: Certificate | None = None  # its bound is the best so far (certify keeps the larger), carried on
     k = 0
 
     def check() -> Certificate:
-        nonlocal best
+        nonlocal latest
         cert = certify(
             problem.plain_maps,
             problem.y,
@@ -767,11 +767,11 @@ def fit_cronos(
             solver.multipliers(),
             tol=config.tol,
             cone_tol=config.cone_tol,
-            earlier=best,
+            earlier=latest,
             left=solver.left,
             candidates=solver.dual_points(),
         )
-        best = cert
+        latest = cert
         synchronize(device)
         history.checks.append(
             {"iteration": k, "seconds": time.perf_counter() - start, "penalty": solver.penalty} | cert.as_dict()
