@@ -21,7 +21,17 @@ from coala_lib.backbone.features import (
     unmasked_mean_drift,
 )
 from coala_lib.backbone.lora import lora_config, lora_targets
-from coala_lib.backbone.pooling import pool
+from coala_lib.backbone.pooling import (
+    POOLING_TABLE,
+    POOLINGS,
+    LastState,
+    MeanState,
+    Pooling,
+    PoolState,
+    get_pooling,
+    pool,
+    register_pooling,
+)
 from coala_lib.backbone.registry import (
     Backbone,
     ModelRef,
@@ -47,11 +57,17 @@ from coala_lib.backbone.sharding import (
 )
 
 __all__ = [
+    "POOLINGS",
+    "POOLING_TABLE",
     "Backbone",
     "CacheError",
     "CorruptCacheWarning",
+    "LastState",
+    "MeanState",
     "ModelRef",
     "PairFeatures",
+    "PoolState",
+    "Pooling",
     "RankInfo",
     "SFTConfig",
     "apply_sft",
@@ -63,6 +79,7 @@ __all__ = [
     "extract_shard",
     "feature_key_fields",
     "full_key",
+    "get_pooling",
     "known_models",
     "last_hidden",
     "load_backbone",
@@ -80,6 +97,7 @@ __all__ = [
     "pooled_from_ids",
     "prepare_tokenizer",
     "prompt_text",
+    "register_pooling",
     "render",
     "resolve_model",
     "run_distributed",

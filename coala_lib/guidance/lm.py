@@ -2,12 +2,13 @@
 
 Two implementations of one interface (:class:`Prefix`):
 
-* :class:`CachedPrefix` (fast path) keeps a ``DynamicCache`` of the batch of prefixes and a running
-  pooled state: for mean pooling the sum :math:`S = \\sum_t m_t h_t` and count :math:`n = \\sum_t m_t`
-  of last-layer hidden states over real tokens, for last pooling the last real hidden state. The
-  pooled feature of the prefix extended by candidate :math:`c` is then
-  :math:`(S + h_c) / (n + 1)` (mean) or :math:`h_c` (last), where :math:`h_c` is the candidate's own
-  last-layer state. All k candidates of a row are scored in **one forward of k tokens on the shared
+* :class:`CachedPrefix` (fast path) keeps a ``DynamicCache`` of the batch of prefixes and the
+  pooling's incremental state (:meth:`coala_lib.backbone.pooling.Pooling.incremental`): for mean pooling
+  the sum :math:`S = \\sum_t m_t h_t` and count :math:`n = \\sum_t m_t` of last-layer hidden states over
+  real tokens, for last pooling the last real hidden state. The pooled feature of the prefix extended
+  by candidate :math:`c` is then :math:`(S + h_c) / (n + 1)` (mean) or :math:`h_c` (last), where
+  :math:`h_c` is the candidate's own last-layer state. A pooling without an incremental form is
+  refused. All k candidates of a row are scored in **one forward of k tokens on the shared
   cache**: the k tokens are fed as one sequence whose 4-D attention mask lets candidate j see the real
   prefix tokens and itself only, all at the same position :math:`n`. This is the cheaper of the two
   correct options: replicating the cache k times along the batch copies
@@ -18,7 +19,7 @@ Two implementations of one interface (:class:`Prefix`):
   k tokens instead of one forward of 1 token.
 * :class:`RecomputedPrefix` (naive reference, what the released script does) keeps only token ids and
   re-runs the whole prefix for every next-token forward and for every candidate, pooling with
-  :func:`coala_lib.backbone.pooling.pool`.
+  the pooling's batch form (:func:`coala_lib.backbone.pooling.pool`).
 
 Both expect left-padded batches; positions are ``cumsum(mask) - 1`` as in transformers' ``generate``.
 Logits are ``output_embeddings(last hidden state)``, true for Llama, Mistral, Qwen and GPT-2
@@ -32,7 +33,7 @@ from typing import Any, Protocol
 import torch
 from transformers import DynamicCache, PreTrainedModel
 
-from coala_lib.backbone.pooling import pool
+from coala_lib.backbone.pooling import Pooling, PoolState, get_pooling, pool
 
 SUPPORTED_ATTENTION = ("eager", "sdpa")
 
@@ -68,7 +69,7 @@ class _Backbone:
     """Shared plumbing: the base model, the output embeddings and the pooling."""
 
     def __init__(
-        self, model: PreTrainedModel, input_ids: torch.Tensor, attention_mask: torch.Tensor, pooling: str
+        self, model: PreTrainedModel, input_ids: torch.Tensor, attention_mask: torch.Tensor, pooling: str | Pooling
     ) -> None:
         check_left_padded(attention_mask)
         if input_ids.shape != attention_mask.shape:
@@ -79,7 +80,7 @@ class _Backbone:
         self.model = model
         self.base = model.base_model
         self.lm_head = model.get_output_embeddings()
-        self.pooling = pooling
+        self.pooling = get_pooling(pooling)
         self.input_ids = input_ids
         self.attention_mask = attention_mask.long()
         self.processed_tokens = 0
@@ -96,9 +97,15 @@ class CachedPrefix(_Backbone):
     """KV-cached prefixes with incrementally pooled features (see the module docstring)."""
 
     def __init__(
-        self, model: PreTrainedModel, input_ids: torch.Tensor, attention_mask: torch.Tensor, pooling: str
+        self, model: PreTrainedModel, input_ids: torch.Tensor, attention_mask: torch.Tensor, pooling: str | Pooling
     ) -> None:
         super().__init__(model, input_ids, attention_mask, pooling)
+        if not self.pooling.has_incremental:
+            raise ValueError(
+                f"pooling {self.pooling.name!r} has no incremental form, so the KV-cached decoder cannot pool "
+                "growing prefixes; give its Pooling an incremental_form in coala_lib.backbone.pooling or decode "
+                "without the cache (GuidanceConfig(use_cache=False))"
+            )
         implementation = getattr(model.config, "_attn_implementation", "eager")
         if implementation not in SUPPORTED_ATTENTION:
             raise ValueError(
@@ -115,18 +122,15 @@ class CachedPrefix(_Backbone):
         )
         hidden = out.last_hidden_state
         self.processed_tokens += input_ids.numel()
-        real = self.attention_mask.bool()
-        self.count = real.sum(dim=1)
-        self.total = torch.where(real[..., None], hidden, 0).sum(dim=1, dtype=torch.float64)
-        self.last = hidden[:, -1]
-        self.logits = self._logits(self.last)
+        self.count = self.attention_mask.sum(dim=1)  # real tokens so far: the next token's position
+        self.dtype = hidden.dtype
+        self.pooled: PoolState = self.pooling.incremental(hidden, self.attention_mask)
+        self.logits = self._logits(hidden[:, -1])
         self._pending: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def features(self) -> torch.Tensor:
         """Pooled features of the current prefixes, (B, d)."""
-        if self.pooling == "mean":
-            return (self.total / self.count[:, None]).to(self.last.dtype)
-        return self.last
+        return self.pooled.features()
 
     def candidate_features(self, candidates: torch.Tensor) -> torch.Tensor:
         """Pooled features (B, k, d) of each prefix extended by each of its candidate tokens (B, k)."""
@@ -135,7 +139,7 @@ class CachedPrefix(_Backbone):
         allowed = torch.zeros(batch, 1, k, past + k, dtype=torch.bool, device=candidates.device)
         allowed[..., :past] = self.attention_mask.bool()[:, None, None, :]
         allowed[..., past:] = torch.eye(k, dtype=torch.bool, device=candidates.device)
-        dtype = self.last.dtype
+        dtype = self.dtype
         mask = torch.zeros(allowed.shape, dtype=dtype, device=candidates.device)
         mask = mask.masked_fill(~allowed, torch.finfo(dtype).min)
         out = self.base(
@@ -148,10 +152,7 @@ class CachedPrefix(_Backbone):
         hidden = out.last_hidden_state
         self.processed_tokens += candidates.numel()
         self._pending = (candidates, hidden)
-        if self.pooling == "mean":
-            summed = self.total[:, None, :] + hidden.double()
-            return (summed / (self.count[:, None, None] + 1)).to(dtype)
-        return hidden
+        return self.pooled.extended(hidden)
 
     def append(self, tokens: torch.Tensor, keep: torch.Tensor) -> None:
         """Append one token per row; rows with ``keep = False`` (finished) get a masked slot.
@@ -191,9 +192,8 @@ class CachedPrefix(_Backbone):
             self.processed_tokens += tokens.numel()
             new = out.last_hidden_state[:, 0]
         self._extend(tokens, keep)
-        self.total = self.total + torch.where(keep[:, None], new, 0).double()
+        self.pooled = self.pooled.append(new, keep)
         self.count = self.count + keep.long()
-        self.last = torch.where(keep[:, None], new, self.last)
         self.logits = self._logits(new)
 
 
@@ -205,7 +205,7 @@ class RecomputedPrefix(_Backbone):
         model: PreTrainedModel,
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor,
-        pooling: str,
+        pooling: str | Pooling,
         chunk_size: int = 16,
     ) -> None:
         super().__init__(model, input_ids, attention_mask, pooling)
