@@ -37,7 +37,7 @@ record (``record.json``) and the generations (``generations.jsonl.gz``) are rewr
 
 CPU (the book's record; one torch thread, polite to other users of the machine)::
 
-    COALA_DATA_DIR=/work/shared/data HF_HUB_OFFLINE=1 nice -n 10 .venv/bin/python bench/imdb_frontier.py --threads 1
+    COALA_DATA_DIR=../shared/data HF_HUB_OFFLINE=1 nice -n 10 .venv/bin/python bench/imdb_frontier.py --threads 1
 
 GPU at the same scale or larger (``--model`` any alias of :mod:`coala_lib.backbone.registry`)::
 
@@ -66,8 +66,16 @@ from coala_lib.backbone.features import triplets_digest
 from coala_lib.backbone.registry import Backbone, load_backbone
 from coala_lib.backbone.sft import SFTConfig, apply_sft
 from coala_lib.baselines.trl_training import BaselineConfig, load_policy, train_or_load_baseline
+from coala_lib.claims.ledger import read_frontier_generations, read_frontier_record
 from coala_lib.core.cache import CacheEntry, CacheError, load_cached, publishing
-from coala_lib.core.files import atomic_write_bytes, atomic_write_json, cache_dir, content_key, environment_record
+from coala_lib.core.files import (
+    atomic_write_bytes,
+    atomic_write_json,
+    cache_dir,
+    content_key,
+    environment_record,
+    portable_paths,
+)
 from coala_lib.core.runtime import resolve_device, seed_everything
 from coala_lib.data import Triplet, TripletDataset, load_imdb_reviews, load_triplets
 from coala_lib.evaluation.frontier import heldout_preference, paired_difference, select_setting, summarise_setting
@@ -93,7 +101,7 @@ VERSION = 1
 PAYLOAD = "payload.json"  # the one file of a stage or chunk cache entry
 log = logging.getLogger("imdb_frontier")
 
-#: What the issue asks of the committed record for every method (checked into ``status.meets_minimums``).
+#: The protocol's minimums for the committed record, for every method (checked into ``status.meets_minimums``).
 MINIMUMS = {"n_train_pairs": 1000, "n_test_prompts": 256, "max_new_tokens": 48, "samples": 2}
 #: Methods in the order of value. ``pool`` is the control of COALA's paper mode: the reference sampled from the
 #: same top-k / top-p candidate pool with no head (lambda = 0), so that what the head adds is measured apart
@@ -727,16 +735,15 @@ Saved = tuple[dict[str, Any], dict[tuple[str, str, str], dict[tuple[int, int], d
 
 def read_saved(out_dir: Path) -> Saved | None:
     """The record under ``out_dir`` and its generations by (method, setting, split) and (prompt, sample);
-    ``None`` if either file is missing. Read before the run rewrites them."""
+    ``None`` if either file is missing. Read before the run rewrites them, and checked as the ledger reads
+    them (a damaged file is a ``RecordError`` naming it, and the line)."""
     record_path, generations_path = out_dir / RECORD, out_dir / GENERATIONS
     if not (record_path.exists() and generations_path.exists()):
         return None
     rows_by_run: dict[tuple[str, str, str], dict[tuple[int, int], dict[str, Any]]] = {}
-    with gzip.open(generations_path, "rt", encoding="utf-8") as f:
-        for line in f:
-            g = json.loads(line)
-            rows_by_run.setdefault((g["method"], g["setting"], g["split"]), {})[(g["prompt_id"], g["sample"])] = g
-    return json.loads(record_path.read_text()), rows_by_run
+    for g in read_frontier_generations(generations_path):
+        rows_by_run.setdefault((g["method"], g["setting"], g["split"]), {})[(g["prompt_id"], g["sample"])] = g
+    return read_frontier_record(record_path), rows_by_run
 
 
 def restore_from_record(ctx: Context, work: list[tuple[Run, str]], saved: Saved | None) -> list[str]:
@@ -944,7 +951,7 @@ def assemble(ctx: Context, finished: dict[tuple[Run, str], list[dict[str, Any]]]
         "environment": environment_record(),
         "versions": {**package_versions(), "vaderSentiment": LexiconJudge().key},
         "seeds": {"seed": config.seed, "chunk_seed": "int(content_key(run key-first row-end row), 16) % 2**62"},
-        "data": ctx.data.params,
+        "data": portable_paths(ctx.data.params),  # the data files relative to $COALA_DATA_DIR, no machine path
         "stages": ctx.stages,
         "settings": settings,
         "selection": selection,

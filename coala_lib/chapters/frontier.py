@@ -1,14 +1,14 @@
 """Reading the IMDb frontier record (``bench/imdb_frontier.py``) for notebook 09: checks, tables, examples.
 
-The record is never recomputed here; these functions only check its schema and turn it into tidy
-frames: one row per (method, setting, split) with the reward, KL, win-rate, fluency, diversity and cost
+The record is never recomputed here; these functions only check its schema (the record's keys and the
+readers live with the claims ledger, :func:`coala_lib.claims.ledger.read_frontier_record`; a damaged file is
+a :class:`~coala_lib.core.records.RecordError` naming it) and turn it into tidy frames: one row per
+(method, setting, split) with the reward, KL, win-rate, fluency, diversity and cost
 columns the bench script writes (:func:`coala_lib.evaluation.frontier.summarise_setting`).
 """
 
 from __future__ import annotations
 
-import gzip
-import json
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,21 +16,19 @@ from typing import Any
 
 import pandas as pd
 
-RECORD, GENERATIONS = "record.json", "generations.jsonl.gz"
-#: Keys every record has, and keys every setting row has.
-RECORD_KEYS: tuple[str, ...] = (
-    "name",
-    "config",
-    "environment",
-    "versions",
-    "seeds",
-    "data",
-    "stages",
-    "settings",
-    "selection",
-    "status",
-    "minimums",
+from coala_lib.claims.ledger import (
+    FRONTIER_FIX,
+    FRONTIER_GENERATIONS,
+    FRONTIER_KEYS,
+    FRONTIER_RECORD,
+    read_frontier_generations,
+    read_frontier_record,
 )
+from coala_lib.core.records import RecordError, check_fields
+
+RECORD, GENERATIONS = FRONTIER_RECORD.name, FRONTIER_GENERATIONS.name
+#: Keys every record has (:data:`coala_lib.claims.ledger.FRONTIER_KEYS`), and keys every setting row has.
+RECORD_KEYS: tuple[str, ...] = tuple(FRONTIER_KEYS)
 SETTING_KEYS: tuple[str, ...] = (
     "method",
     "setting",
@@ -64,38 +62,41 @@ METHOD_ORDER: tuple[str, ...] = (
 )
 
 
-def check_record(record: dict[str, Any]) -> dict[str, Any]:
-    """Raise ``ValueError`` naming the first missing field; return the record."""
-    missing = [k for k in RECORD_KEYS if k not in record]
-    if missing:
-        raise ValueError(f"the frontier record lacks {missing}; rerun bench/imdb_frontier.py to rewrite it")
-    for row in record["settings"]:
+def check_record(record: dict[str, Any], where: str = "the frontier record") -> dict[str, Any]:
+    """Raise :class:`~coala_lib.core.records.RecordError` (a ``ValueError``) naming ``where`` and the first
+    missing or mistyped field, of the record or of a setting row; return the record."""
+    check_fields(record, where, FRONTIER_KEYS, fix=FRONTIER_FIX)
+    for i, row in enumerate(record["settings"]):
+        check_fields(row, f"{where} (settings[{i}])", fix=FRONTIER_FIX)
         keys = SETTING_KEYS + (() if row.get("method") == "reference" else WIN_KEYS)
         absent = [k for k in keys if k not in row]
+        label = f"{where}: setting {row.get('method')}[{row.get('setting')}] ({row.get('split')})"
         if absent:
-            raise ValueError(f"setting {row.get('method')}[{row.get('setting')}] ({row.get('split')}) lacks {absent}")
+            raise RecordError(f"{label} lacks {absent}; {FRONTIER_FIX}")
         if row["kl_kind"] == "estimate" and not {"kl_rb", "kl_mc"} <= set(row):
-            raise ValueError(f"setting {row['method']}[{row['setting']}] has no KL estimates")
+            raise RecordError(f"{label} has no KL estimates; {FRONTIER_FIX}")
         if row["kl_kind"] == "bound" and "kl_bound" not in row:
-            raise ValueError(f"setting {row['method']}[{row['setting']}] has no KL bound")
+            raise RecordError(f"{label} has no KL bound; {FRONTIER_FIX}")
     return record
 
 
 def load_record(folder: str | Path) -> dict[str, Any] | None:
-    """The checked record in ``folder``, or ``None`` if the experiment has not written one yet."""
+    """The checked record in ``folder``, or ``None`` if the experiment has not written one yet (no file); a
+    damaged or incomplete file is a :class:`~coala_lib.core.records.RecordError` naming it."""
     path = Path(folder) / RECORD
     if not path.is_file():
         return None
-    return check_record(json.loads(path.read_text(encoding="utf-8")))
+    return check_record(read_frontier_record(path), str(path))
 
 
 def read_generations(folder: str | Path) -> list[dict[str, Any]]:
-    """Every generated continuation (method, setting, split, prompt id, sample, prompt, text, rewards, KL)."""
+    """Every generated continuation (method, setting, split, prompt id, sample, prompt, text, rewards, KL);
+    none when the file is missing; a damaged file or line is a
+    :class:`~coala_lib.core.records.RecordError` naming the file and the line."""
     path = Path(folder) / GENERATIONS
     if not path.is_file():
         return []
-    with gzip.open(path, "rt", encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle]
+    return read_frontier_generations(path)
 
 
 def frontier_frame(record: dict[str, Any], split: str = "test") -> pd.DataFrame:

@@ -84,17 +84,40 @@ class Claim:
     paper: str
     notebook: str
     rule: Callable[[Mapping[str, Mapping[str, Any]]], tuple[str, Verdict, str]]
+    #: The key (in :func:`load_all_records`) of the record the rule took its numbers from, when that is not
+    #: ``notebook``'s own record (e.g. the IMDb frontier record, ``"imdb_frontier"``); ``None``: ``notebook``.
+    source: Callable[[Mapping[str, Mapping[str, Any]]], str | None] | None = None
+
+    def record_key(self, records: Mapping[str, Mapping[str, Any]]) -> str:
+        """The record this claim's numbers come from: :attr:`source`'s answer, else :attr:`notebook`."""
+        return (self.source(records) if self.source is not None else None) or self.notebook
+
+
+def hardware_text(environment: Mapping[str, Any] | None) -> str:
+    """What a record's ``environment`` (:func:`coala_lib.core.files.environment_record`) says the run used:
+    the GPU's name, or the CPU's model (``cpu_model``; older records hold only the architecture, and say
+    so) with its core count and torch's thread count; ``"-"`` without an environment."""
+    if not environment:
+        return "-"
+    cores = environment.get("cpu_count")
+    threads = environment.get("torch_threads")
+    cpu = environment.get("cpu_model") or f"{environment.get('device_name') or 'unknown'} CPU (model not recorded)"
+    host = cpu + (f", {cores} cores" if cores else "") + (f", {threads} torch threads" if threads else "")
+    if environment.get("device") == "cuda":
+        return f"GPU {environment.get('device_name', '?')} (host: {host})"
+    return host
 
 
 def ledger_rows(claims: Sequence[Claim], records: Mapping[str, Mapping[str, Any]]) -> list[dict[str, str]]:
-    """One row per claim: statement, paper, ours, verdict, note, the notebook, the hardware."""
+    """One row per claim: statement, paper, ours, verdict, note, the notebook, the key of the record its
+    numbers come from (:meth:`Claim.record_key`) and that record's hardware (:func:`hardware_text`)."""
     rows = []
     for claim in claims:
         ours, verdict, note = claim.rule(records)
         if verdict not in VERDICTS:
             raise ValueError(f"claim {claim.key!r}: verdict {verdict!r} is not one of {VERDICTS}")
-        source = records.get(claim.notebook)
-        hardware = (source or {}).get("environment", {}).get("device_name", "-") if source else "-"
+        key = claim.record_key(records)
+        source = records.get(key)
         rows.append(
             {
                 "claim": claim.statement,
@@ -103,7 +126,8 @@ def ledger_rows(claims: Sequence[Claim], records: Mapping[str, Mapping[str, Any]
                 "verdict": verdict,
                 "note": note,
                 "notebook": claim.notebook,
-                "hardware": hardware,
+                "source": key,
+                "hardware": hardware_text(source.get("environment")) if source else "-",
             }
         )
     return rows

@@ -6,8 +6,19 @@ from __future__ import annotations
 import torch
 
 
+def feature_scale_limit(X: torch.Tensor) -> float:
+    """The largest entry (in absolute value) :func:`validate_features` lets through for ``X`` of shape (n, d):
+    :math:`\\sqrt{\\sqrt{M} / \\max(n, d)}` with :math:`M` the largest float32 number, whatever ``X``'s dtype
+    (the solvers run in float32 on a GPU). They form Gram matrices (:math:`X^\\top X`, :math:`X X^\\top`),
+    whose entries are sums of up to :math:`\\max(n, d)` products of two entries, and the factorisation
+    multiplies two of those; under this limit both stay finite. For 10^6 texts of 4096 features it is about
+    4e6, far above normalised features and raw last-layer hidden states (entries up to some 1e4)."""
+    return float(torch.finfo(torch.float32).max) ** 0.25 / max(X.shape[0], X.shape[1], 1) ** 0.5
+
+
 def validate_features(X: torch.Tensor, name: str = "X") -> None:
-    """Raise a clear ``ValueError`` unless ``X`` is a finite, non-empty floating (n, d) tensor."""
+    """Raise a clear ``ValueError`` unless ``X`` is a finite, non-empty floating (n, d) tensor whose scale
+    the solvers' factorisations can hold (:func:`feature_scale_limit`)."""
     if not isinstance(X, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor of shape (n, d), got {type(X).__name__}")
     if X.ndim != 2:
@@ -18,6 +29,13 @@ def validate_features(X: torch.Tensor, name: str = "X") -> None:
         raise TypeError(f"{name} must be float32 or float64, got {X.dtype}; convert with X.float() or X.double()")
     if not bool(torch.isfinite(X).all()):
         raise ValueError(f"{name} contains NaN or inf; drop or impute those rows before fitting")
+    largest, limit = max(float(X.max()), -float(X.min())), feature_scale_limit(X)  # no copy of X
+    if largest > limit:
+        raise ValueError(
+            f"{name} has entries as large as {largest:.3g}, above {limit:.3g}, where the solvers' Gram matrix of "
+            f"{name} would overflow float32; normalise the features first (e.g. ({name} - {name}.mean(0)) / "
+            f"{name}.std(0), as the COALA head's normaliser does)"
+        )
 
 
 def validate_targets(y: torch.Tensor, X: torch.Tensor, allow_real_targets: bool = False) -> None:

@@ -37,9 +37,13 @@ def write_handoff(
     settings: Mapping[str, Any],
     cache_root: str | os.PathLike | None = None,
 ) -> Path:
-    """Record ``settings`` (JSON-serialisable; dataclasses as dicts) for the run ``selection``; return the path."""
+    """Record ``settings`` (JSON-serialisable; dataclasses as dicts) for the run ``selection``; return the path.
+    Settings that contradict the selection (:func:`contradiction`) are a ``ValueError``: nothing is written."""
     payload = {"name": name, "selection": dict(selection), "settings": dict(settings)}
     final = handoff_path(name, selection, cache_root)
+    clash = contradiction(selection, settings)
+    if clash is not None:
+        raise ValueError(f"hand-off {name!r}: {clash}; hand off the settings of the run the selection names")
     fields = {"name": name, "selection": dict(selection)}
     with publishing(final, kind=KIND, key=final.name, fields=fields, replace=True) as stage:
         atomic_write_json(stage.path / SETTINGS, payload)
@@ -51,8 +55,9 @@ def read_handoff(
 ) -> dict[str, Any] | None:
     """The settings handed off for ``selection``, or ``None`` when there are none.
 
-    A damaged hand-off, or one recording another selection (a hash collision or a hand-edited file), is a
-    :class:`~coala_lib.core.cache.CacheError` naming the path, never silently used.
+    A damaged hand-off, one recording another selection (a hash collision or a hand-edited file), or one
+    whose settings contradict the selection it is filed under (a setting of the same name, e.g. another
+    ``model``), is a :class:`~coala_lib.core.cache.CacheError` naming the path, never silently used.
     """
     path = handoff_path(name, selection, cache_root)
     if not path.exists():
@@ -70,4 +75,18 @@ def read_handoff(
         or not isinstance(payload.get("settings"), dict)
     ):
         raise CacheError(f"hand-off {path} does not record the settings of selection {expected!r}; {fix}")
-    return payload["settings"]
+    settings = payload["settings"]
+    clash = contradiction(expected, settings)
+    if clash is not None:
+        raise CacheError(f"hand-off {path}: {clash}; {fix}")
+    return settings
+
+
+def contradiction(selection: Mapping[str, Any], settings: Mapping[str, Any]) -> str | None:
+    """Where ``settings`` contradict the ``selection`` they are filed under: the first setting named like a
+    selection key (e.g. ``model``) with another value, said in words; ``None`` when they agree."""
+    expected = canonical(dict(selection))
+    for key, value in expected.items():
+        if key in settings and canonical(settings[key]) != value:
+            return f"filed under {key}={value!r} but its settings say {key}={settings[key]!r}"
+    return None

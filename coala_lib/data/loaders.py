@@ -23,7 +23,7 @@ check) runs on the rows of the requested split only.
 
 Errors. A split that yields no triplet (an empty file, every row invalid, a pool too small for an
 eval side) and an ``n`` larger than the split's triplets are errors naming the file, never an empty
-or silently smaller dataset; so are arguments of the wrong type (e.g. ``n="300"``) or value.
+or silently smaller dataset; so are arguments of the wrong type (e.g. ``n="300"``) or value (``n=0``).
 """
 
 from __future__ import annotations
@@ -47,7 +47,16 @@ from coala_lib.data.imdb import (
 )
 from coala_lib.data.schema import Triplet
 from coala_lib.data.sources import Row, Source, load_rows, subsample
-from coala_lib.data.validation import RowError, SkipRow, ValidationReport, build_triplets, require_str
+from coala_lib.data.validation import (
+    Issue,
+    RowError,
+    SkipRow,
+    ValidationReport,
+    as_fields,
+    build_triplets,
+    require_str,
+    warn_dropped,
+)
 
 DATASETS: tuple[str, ...] = ("imdb", "ultrafeedback", "hh-rlhf", "edufeedback", "helpsteer")
 
@@ -135,6 +144,8 @@ def load_triplets(
     check_choice("dataset", dataset, DATASETS)
     check_choice("split", split, ("train", "eval"))
     check_int("n", n, minimum=0, allow_none=True)
+    if n == 0:
+        raise ValueError("n=0 asks for no triplets; pass n >= 1 to draw that many, or n=None for all of them")
     check_int("seed", seed)
     builder, allowed, group_key = BUILDERS[dataset]
     unknown = set(options) - set(allowed)
@@ -220,14 +231,20 @@ def load_hh_conversations(
     split: str = "train", *, seed: int = 0, data_dir: str | os.PathLike | None = None
 ) -> dict[int | str, Conversation]:
     """The HH-RLHF dialogues of ``split`` (their ``chosen`` transcripts) as normalised conversations,
-    keyed by row; malformed rows are left out (``load_triplets`` reports them)."""
-    rows, _ = load_rows(SOURCES["hh-rlhf"], split, seed, data_dir)
+    keyed by row. Malformed rows (a line that is not JSON, no ``chosen`` transcript, one without turns) are
+    left out and reported as :func:`load_triplets` reports its dropped rows: one warning saying how many,
+    here with the first rows and why (:func:`coala_lib.data.validation.warn_dropped`)."""
+    rows, origin = load_rows(SOURCES["hh-rlhf"], split, seed, data_dir)
+    report = ValidationReport(f"hh-rlhf {split} conversations", source=str(origin["read"]))
     found = {}
     for row_id, record in rows:
+        report.rows += 1
         try:
-            found[row_id] = normalize_turns(parse_hh_transcript(require_str(record, "chosen")))
-        except RowError:
-            continue
+            found[row_id] = normalize_turns(parse_hh_transcript(require_str(as_fields(record), "chosen")))
+        except RowError as err:
+            report.issues.append(Issue(report.dataset, row_id, "schema", err.field, str(err)))
+    report.survivors["schema"] = len(found)
+    warn_dropped(report, detail=True)
     return found
 
 

@@ -180,13 +180,10 @@ def build_triplets(
     for row_id, record in rows:
         report.rows += 1
         try:
-            if isinstance(record, BadLine):
-                raise RowError("<line>", record.reason)
-            if not isinstance(record, Mapping):
-                raise RowError("<row>", f"row must be a mapping of fields, got {type(record).__name__}")
+            fields = as_fields(record)
             if check_row is not None:
-                check_row(record)
-            clean.append((row_id, record))
+                check_row(fields)
+            clean.append((row_id, fields))
         except RowError as err:
             report.issues.append(Issue(dataset, row_id, "schema", err.field, str(err)))
     candidates: list[Triplet] = []
@@ -204,9 +201,30 @@ def build_triplets(
     kept = _check(report, kept, "identical", _identical)
     seen: set[tuple[str, str, str]] = set()
     kept = _check(report, kept, "duplicate", lambda t: _duplicate(t, seen))
-    if report.issues:
-        log.warning("%s: %s", dataset, ", ".join(f"{k} dropped {v}" for k, v in report.dropped.items() if v))
+    warn_dropped(report)
     return kept, report
+
+
+def as_fields(record: Any) -> Mapping[str, Any]:
+    """``record`` as a row's fields, or :class:`RowError` for a line that is no JSON record (a
+    :class:`BadLine`) or a row that is not a mapping."""
+    if isinstance(record, BadLine):
+        raise RowError("<line>", record.reason)
+    if not isinstance(record, Mapping):
+        raise RowError("<row>", f"row must be a mapping of fields, got {type(record).__name__}")
+    return record
+
+
+def warn_dropped(report: ValidationReport, detail: bool = False) -> None:
+    """The one warning a load logs when it dropped anything: ``"<dataset>: schema dropped 2, ..."`` and,
+    with ``detail`` (for loaders that hand no report back), the first issues with their rows."""
+    if not report.issues:
+        return
+    counts = ", ".join(f"{k} dropped {v}" for k, v in report.dropped.items() if v)
+    if detail:
+        log.warning("%s: %s (%s)", report.dataset, counts, report.first_issues())
+    else:
+        log.warning("%s: %s", report.dataset, counts)
 
 
 def _check(
