@@ -5,11 +5,15 @@ holding its key numbers, its parameters and where it ran. ``results_dir`` is an 
 ``COALA_RESULTS_DIR`` environment variable (the build and test scripts set it to ``results/``); with
 neither, nothing is written, so a notebook run elsewhere (Colab, a GPU box) never writes into a
 checkout it does not know. The ledger page reads those files back with :func:`load_records`.
+
+Every record is checked as it is read (:mod:`coala_lib.core.records`): a file that is not JSON, a record
+that lacks a key, holds a value of the wrong type or a key no writer writes (a renamed key) is a
+:class:`~coala_lib.core.records.RecordError` naming the file, never read as "no record"; only a missing
+*file* means that the record is missing. The schemas of the records the rules read live here.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -17,6 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from coala_lib.core.files import atomic_write_json, environment_record, results_dir
+from coala_lib.core.records import NUMBER, RecordError, Schema, check_fields, read_jsonl_records, read_record
 
 Verdict = Literal["holds", "holds with caveats", "does not hold at our scale", "inconclusive", "not testable here"]
 #: The five verdicts: the evidence agrees; agrees with a stated reservation; contradicts the claim; cannot
@@ -34,6 +39,102 @@ FRONTIER_RECORD = Path("imdb_frontier") / "record.json"
 #: Where the GPU check (``scripts/gpu_check.sh``) record is copied, relative to the results directory.
 GPU_CHECK_RECORD = Path("gpu_check.json")
 
+#: A notebook's record (:func:`record`): its fields and their types.
+NOTEBOOK_RECORD: Schema = {"notebook": str, "values": dict, "params": dict, "environment": dict}
+#: The types of the values the verdict rules (:mod:`coala_lib.claims.verdicts`) compute with, by notebook,
+#: checked on read where present (a value a rule needs but a record lacks is the rule's to judge).
+VALUE_TYPES: dict[str, Schema] = {
+    "00_datasets": {
+        "dialogues": int,
+        "assistant_replies": int,
+        "triplets": int,
+        "triplets_wrap": int,
+        "apm_dataset": str,
+    },
+    "01_convex_reformulation": {"adam_min": NUMBER, "sampled_optimum_P10": NUMBER},
+    "02_cronos_solver": {"cronos_accuracy": NUMBER, "adamw_accuracy": NUMBER, "n_test": int},
+    "03_train": {
+        "cronos_accuracy": NUMBER,
+        "adamw_accuracy": NUMBER,
+        "n_test": int,
+        "cronos_converged": bool,
+        "cronos_iterations": int,
+        "phase1_objective": NUMBER,
+        "phase1_reference_objective": NUMBER,
+        "phase1_certified_gap": NUMBER,
+        "phase1_cone_violation": NUMBER,
+        "phase2_separable": bool,
+        "phase2_unregularised_loss": NUMBER,
+        "phase2_unregularised_grad_norm": NUMBER,
+        "margin_curve": dict,
+    },
+    "05_baselines": {"n_train": int, "optimiser_steps": dict, "margin_curves": dict},
+    "06_evaluation": {"coala_vs": dict, "survey_items": int},
+}
+#: A benchmark's record (``bench/*.py``): the fields the rules read, where present; and those of
+#: ``bench/efficiency.py``'s records (``bench_efficiency_*``).
+BENCH_RECORD: Schema = {"environment": dict, "parameters": dict}
+EFFICIENCY_RECORD: Schema = {**BENCH_RECORD, "summary": dict, "stages": list}
+#: The schema versions (``format``) of the IMDb frontier record that :func:`read_frontier_record` reads.
+FRONTIER_FORMATS: tuple[int, ...] = (1,)
+#: The keys every frontier record ``bench/imdb_frontier.py`` writes has, with their types.
+FRONTIER_KEYS: Schema = {
+    "name": str,
+    "config": dict,
+    "environment": dict,
+    "versions": dict,
+    "seeds": dict,
+    "data": dict,
+    "stages": dict,
+    "settings": list,
+    "selection": dict,
+    "status": dict,
+    "minimums": dict,
+}
+#: What the verdict rules read from it (the bench's ledger view, written together once COALA and a
+#: trained rival have test results; the rules' minimal form of the record, :mod:`coala_lib.claims.verdicts`).
+FRONTIER_VIEW: Schema = {"win_rates": dict, "train_pairs": int, "lambda_selection": dict}
+#: The frontier record's optional keys.
+FRONTIER_OPTIONAL: Schema = {
+    "format": int,
+    "paired_differences": dict,
+    "epochs": NUMBER,
+    "head_controls": dict,
+    "compute": dict,
+    "command": str,
+    "created": str,
+}
+#: One method's row of the frontier record's ``win_rates`` (``rate``/``low``/``high``: the rules' short form).
+WIN_RATE_ROW: Schema = {
+    "win_rate": NUMBER,
+    "win_low": NUMBER,
+    "win_high": NUMBER,
+    "win_boot_low": NUMBER,
+    "win_boot_high": NUMBER,
+    "n": int,
+    "rate": NUMBER,
+    "low": NUMBER,
+    "high": NUMBER,
+    "setting": str,
+}
+#: Where the frontier experiment writes its generations, and the fields of every line.
+FRONTIER_GENERATIONS = Path("imdb_frontier") / "generations.jsonl.gz"
+GENERATION_KEYS: Schema = {
+    "method": str,
+    "setting": str,
+    "split": str,
+    "prompt_id": int,
+    "sample": int,
+    "prompt": str,
+    "text": str,
+    "kl_rb": NUMBER,
+    "kl_mc": NUMBER,
+    "logp_ref": NUMBER,
+    "tokens": NUMBER,
+}
+#: How to get a good frontier record or generations file.
+FRONTIER_FIX = "rerun bench/imdb_frontier.py to rewrite it"
+
 
 def record(
     name: str, values: dict[str, Any], params: dict[str, Any], directory: str | os.PathLike | None = None
@@ -49,25 +150,87 @@ def record(
     return atomic_write_json(root / "claims" / f"{name}.json", payload)
 
 
+def read_notebook_record(path: str | os.PathLike) -> dict[str, Any]:
+    """The notebook record ``path`` (``claims/<notebook>.json``), checked: the fields of
+    :data:`NOTEBOOK_RECORD`, written by the notebook the file is named after, its values of the types in
+    :data:`VALUE_TYPES`; else a :class:`~coala_lib.core.records.RecordError` naming the file."""
+    path = Path(path)
+    fix = f"rerun notebook {path.stem} with COALA_RESULTS_DIR set to rewrite it"
+    found = read_record(path, NOTEBOOK_RECORD, known=(), fix=fix)
+    if found["notebook"] != path.stem:
+        raise RecordError(f"{path} is the record of notebook {found['notebook']!r}, not of {path.stem!r}; {fix}")
+    check_fields(found["values"], f"{path} (values)", optional=VALUE_TYPES.get(path.stem), fix=fix)
+    return found
+
+
+def read_frontier_record(path: str | os.PathLike) -> dict[str, Any]:
+    """The IMDb frontier record ``path``, checked: one written by ``bench/imdb_frontier.py`` (it has a
+    ``format``) has every key of :data:`FRONTIER_KEYS`, a schema version of :data:`FRONTIER_FORMATS` and
+    either all keys of :data:`FRONTIER_VIEW` or none (no trained rival had test results yet); the rules'
+    minimal form has those of :data:`FRONTIER_VIEW`. A key outside the schema (a renamed key), a missing one
+    or a value of the wrong type is a :class:`~coala_lib.core.records.RecordError` naming the file."""
+    path = Path(path)
+    where = str(path)
+    found = read_record(path, fix=FRONTIER_FIX)
+    if "format" in found:
+        check_fields(found, where, {"format": int}, fix=FRONTIER_FIX)
+        if found["format"] not in FRONTIER_FORMATS:
+            raise RecordError(
+                f"{path} has format {found['format']}, a schema version this reader does not know "
+                f"(it reads {list(FRONTIER_FORMATS)}); {FRONTIER_FIX}"
+            )
+        check_fields(
+            found, where, FRONTIER_KEYS, optional={**FRONTIER_VIEW, **FRONTIER_OPTIONAL}, known=(), fix=FRONTIER_FIX
+        )
+        present = [k for k in FRONTIER_VIEW if k in found]
+        if present and len(present) < len(FRONTIER_VIEW):
+            missing = [k for k in FRONTIER_VIEW if k not in found]
+            raise RecordError(f"{path} has {present} but lacks {missing}, which are written together; {FRONTIER_FIX}")
+    else:
+        check_fields(
+            found, where, FRONTIER_VIEW, optional={**FRONTIER_OPTIONAL, **FRONTIER_KEYS}, known=(), fix=FRONTIER_FIX
+        )
+    for method, row in (found.get("win_rates") or {}).items():
+        check_fields(row, f"{path} (win_rates.{method})", optional=WIN_RATE_ROW, fix=FRONTIER_FIX)
+    for method, row in (found.get("paired_differences") or {}).items():
+        paired = {"difference": NUMBER, "low": NUMBER, "high": NUMBER}
+        check_fields(row, f"{path} (paired_differences.{method})", paired, fix=FRONTIER_FIX)
+    return found
+
+
+def read_frontier_generations(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """Every line of the frontier's generations file ``path``, each with the fields of
+    :data:`GENERATION_KEYS`; a damaged file or line is a :class:`~coala_lib.core.records.RecordError`
+    naming the file and the line."""
+    return read_jsonl_records(path, GENERATION_KEYS, fix=FRONTIER_FIX)
+
+
 def load_records(directory: str | os.PathLike) -> dict[str, dict[str, Any]]:
-    """All records under ``<directory>/claims``, keyed by notebook name."""
+    """All records under ``<directory>/claims``, keyed by notebook name, each checked
+    (:func:`read_notebook_record`)."""
     folder = Path(directory) / "claims"
-    return {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))}
+    return {p.stem: read_notebook_record(p) for p in sorted(folder.glob("*.json"))}
 
 
 def load_all_records(directory: str | os.PathLike) -> dict[str, dict[str, Any]]:
     """What the verdict rules read: the notebooks' records (:func:`load_records`), every
-    ``<directory>/bench_*.json`` keyed by file stem, the IMDb frontier record as ``"imdb_frontier"`` and
-    ``bench/gpu_check.py``'s record as ``"gpu_check"``."""
+    ``<directory>/bench_*.json`` keyed by file stem, the IMDb frontier record as ``"imdb_frontier"``
+    (:func:`read_frontier_record`) and ``bench/gpu_check.py``'s record as ``"gpu_check"``, each checked as it
+    is read; a missing file is a missing record, a damaged one a
+    :class:`~coala_lib.core.records.RecordError` naming it."""
     root = Path(directory)
     records = load_records(root)
-    records.update({p.stem: json.loads(p.read_text()) for p in sorted(root.glob("bench_*.json"))})
+    for path in sorted(root.glob("bench_*.json")):
+        fix = "rerun the bench/ script that writes it"
+        schema = EFFICIENCY_RECORD if path.stem.startswith("bench_efficiency_") else BENCH_RECORD
+        records[path.stem] = read_record(path, optional=schema, fix=fix)
     frontier = root / FRONTIER_RECORD
     if frontier.is_file():
-        records["imdb_frontier"] = json.loads(frontier.read_text())
+        records["imdb_frontier"] = read_frontier_record(frontier)
     gpu_check = root / GPU_CHECK_RECORD
     if gpu_check.is_file():
-        records["gpu_check"] = json.loads(gpu_check.read_text())
+        fix = "rerun scripts/gpu_check.sh to rewrite it"
+        records["gpu_check"] = read_record(gpu_check, {"stages": dict}, optional={"environment": dict}, fix=fix)
     return records
 
 

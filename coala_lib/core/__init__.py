@@ -1,6 +1,6 @@
 """Shared ground: files and atomic publishing, the cache and data folders, runtime (device, seeds,
-timers), input checks, the pairwise-accuracy metric, the results folder and the hand-offs between
-notebooks. Every other stage may import it; it imports no other stage.
+timers), input checks, the pairwise-accuracy metric, the results folder, the checked readers of committed
+records and the hand-offs between notebooks. Every other stage may import it; it imports no other stage.
 """
 
 from coala_lib.core.cache import (
@@ -29,16 +29,19 @@ from coala_lib.core.files import (
 )
 from coala_lib.core.handoff import read_handoff, write_handoff
 from coala_lib.core.metrics import pairwise_accuracy
+from coala_lib.core.records import RecordError, check_fields, read_jsonl_records, read_record
 from coala_lib.core.runtime import progress_off, resolve_device, seed_everything, synchronize, timed
 
 __all__ = [
     "CacheEntry",
     "CacheError",
     "CorruptCacheWarning",
+    "RecordError",
     "atomic_write_bytes",
     "atomic_write_json",
     "cache_dir",
     "cached_file",
+    "check_fields",
     "content_key",
     "cpu_model",
     "data_dir",
@@ -51,6 +54,8 @@ __all__ = [
     "progress_off",
     "publishing",
     "read_handoff",
+    "read_jsonl_records",
+    "read_record",
     "resolve_device",
     "results_dir",
     "results_file",

@@ -126,8 +126,42 @@ def data_dir(explicit: str | os.PathLike | None = None) -> Path | None:
     return path
 
 
+def portable_paths(value: Any, explicit_data_dir: str | os.PathLike | None = None) -> Any:
+    """``value`` (strings, nested in dicts and lists) with the local data directory (:func:`data_dir`)
+    written as ``<COALA_DATA_DIR>``, so a record names the file it read without the path of the machine
+    that read it (``/srv/data/imdb-train.jsonl.gz`` -> ``<COALA_DATA_DIR>/imdb-train.jsonl.gz``)."""
+    root = data_dir(explicit_data_dir)
+    if root is None:
+        return value
+    prefix = str(root).rstrip("/") + "/"
+
+    def walk(item: Any) -> Any:
+        if isinstance(item, str):
+            return f"<{DATA_DIR_ENV}>/" + item[len(prefix) :] if item.startswith(prefix) else item
+        if isinstance(item, dict):
+            return {k: walk(v) for k, v in item.items()}
+        if isinstance(item, (list, tuple)):
+            return [walk(v) for v in item]
+        return item
+
+    return walk(value)
+
+
+def cpu_model() -> str | None:
+    """The CPU's model name as the operating system reports it (``/proc/cpuinfo`` on Linux), else ``None``."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, name = line.partition(":")
+            if key.strip() == "model name" and name.strip():
+                return name.strip()
+    except OSError:
+        pass
+    return None
+
+
 def environment_record() -> dict[str, Any]:
-    """Where a result was produced: host, Python, library versions and the accelerator, if any."""
+    """Where a result was produced: host, Python, library versions, the CPU (model and count) and the
+    accelerator, if any."""
     import torch
 
     record: dict[str, Any] = {
@@ -135,6 +169,7 @@ def environment_record() -> dict[str, Any]:
         "platform": platform.platform(),
         "torch": torch.__version__,
         "cpu_count": os.cpu_count(),
+        "cpu_model": cpu_model(),
         "torch_threads": torch.get_num_threads(),
         "device": "cpu",
         "device_name": platform.processor() or platform.machine(),
