@@ -85,7 +85,8 @@ SHAPES: dict[str, Shape] = {
     ),
 }
 
-#: Issue 7's reference measurements on an H200 (Llama-3.1-8B shape, bf16, 8 sequences of 512 tokens).
+#: Reference figures on an H200 supplied with the efficiency targets, not measured by this book (Llama-3.1-8B
+#: shape, bf16, 8 sequences of 512 tokens); no verdict reads them.
 ANCHORS_H200 = {
     "extraction_tokens_per_second": 35_400,
     "extraction_peak_gb": 16.9,
@@ -364,7 +365,7 @@ def summarise(stages: dict[str, StageRecord], head_pairs: int) -> dict[str, Any]
 
 
 def check_targets(summary: dict[str, Any]) -> dict[str, bool | None]:
-    """Each target of issue 7 as pass/fail (``None`` when not measured)."""
+    """Each efficiency target as pass/fail (``None`` when not measured)."""
     coala = summary["coala"]
     ratio = summary.get("coala_flops_over_lora_dpo_epoch")
     return {

@@ -29,7 +29,7 @@ named stages and keeps the others of the record in ``--out`` (or of ``--resume-f
 interrupted run is resumed. ``--tiny`` runs the same code on tiny shapes on the CPU in about a minute
 (the test suite does). Launch it through ``scripts/gpu_check.sh``, which installs the carried wheels.
 
-    bash scripts/gpu_check.sh --tiny --out /tmp/gpu-check          # here, CPU, tiny shapes
+    bash scripts/gpu_check.sh --tiny --out runs/gpu-check          # here, CPU, tiny shapes
     bash scripts/gpu_check.sh --out $OUT                           # one H100/H200
 """
 

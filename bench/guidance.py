@@ -11,7 +11,7 @@ and recorded). EOS is ignored so every run decodes its full budget.
 
 CPU (the book's committed result)::
 
-    COALA_DATA_DIR=/work/shared/data HF_HUB_OFFLINE=1 .venv/bin/python bench/guidance.py
+    COALA_DATA_DIR=../shared/data HF_HUB_OFFLINE=1 .venv/bin/python bench/guidance.py
 
 GPU, random-weight Llama-3.1-8B shape in bf16::
 

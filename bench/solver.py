@@ -1,4 +1,4 @@
-"""Benchmark Phase I: the issue-14 targets on MiniLM features, and CRONOS's grid on planted data.
+"""Benchmark Phase I: its time targets on MiniLM features, and CRONOS's grid on planted data.
 
 Targets (``--targets``): sentence-encoder (MiniLM, d = 384) features of IMDb reviews, standardised,
 float64, P = 10 and 32; gated ReLU to a certified 1e-6 relative gap, ReLU to a certified 1e-4 gap with
@@ -166,7 +166,7 @@ def run_config(n, d, P, args, device, dtype) -> dict:
     return out
 
 
-#: The issue's targets: (model, certified relative gap, cone tolerance, seconds).
+#: The time targets (README.md, book/reproduce.md): (model, certified relative gap, cone tolerance, seconds).
 TARGETS = {"gated": (1e-6, 1e-4, 1.0), "relu": (1e-4, 1e-4, 10.0)}
 #: ReLU: beta as a fraction of the gated program's beta_max = max_i ||X^T D_i y|| (every gated group is zero
 #: above it); 14 to 19 of the 20 ReLU groups stay active at the optimum on the MiniLM features (recorded per run).
@@ -174,7 +174,7 @@ TARGETS = {"gated": (1e-6, 1e-4, 1.0), "relu": (1e-4, 1e-4, 10.0)}
 RELU_BETA_FRACTION = 0.1
 #: The methods each target is measured with: the default ("auto") and the alternatives.
 TARGET_METHODS: dict[str, tuple[Method, ...]] = {"gated": ("auto", "cronos"), "relu": ("auto", "alm", "cronos")}
-#: Share of active groups the gated beta is calibrated to (the issue: "about three quarters").
+#: Share of active groups the gated beta is calibrated to (the targets' setting: "about three quarters").
 ACTIVE_SHARE = 0.75
 
 
@@ -361,7 +361,7 @@ def run_heads(args: argparse.Namespace) -> None:
 
 
 def run_targets(args: argparse.Namespace) -> None:
-    """The issue-14 targets on MiniLM features; the JSON is rewritten after every run."""
+    """The time targets on MiniLM features; the JSON is rewritten after every run."""
     device = resolve_device(args.device)
     if args.planted:
         n, d, P = parse_config(args.planted)
@@ -452,7 +452,7 @@ def main() -> None:
         help="keep the finished configs of an earlier --out record made with the same solver "
         "parameters and run only the others",
     )
-    parser.add_argument("--targets", action="store_true", help="the issue-14 targets on MiniLM features instead")
+    parser.add_argument("--targets", action="store_true", help="the time targets on MiniLM features instead")
     parser.add_argument("--heads", action="store_true", help="Phase I of the book's heads by each method instead")
     parser.add_argument("--target-n", type=int, nargs="+", default=[2000, 4000])
     parser.add_argument("--target-P", type=int, nargs="+", default=[10, 32])

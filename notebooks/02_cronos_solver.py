@@ -410,7 +410,7 @@ print(
 # %% [markdown]
 # ### Certified: the default solvers against CRONOS on MiniLM features
 #
-# `bench/solver.py --targets` measures what issue 14 asks: MiniLM features of 2,000 and 4,000 IMDb
+# `bench/solver.py --targets` measures Phase I's time targets: MiniLM features of 2,000 and 4,000 IMDb
 # reviews ($d = 384$, standardised, float64), $P \in \{10, 32\}$, $\beta$ set so that about three quarters of
 # the groups stay active (gated: calibrated by bisection per problem; ReLU: a tenth of the largest useful
 # value; recorded, and the `active` column gives the groups left nonzero), each program solved by the

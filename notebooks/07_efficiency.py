@@ -191,8 +191,8 @@ else:
 # %% [markdown]
 # No GPU measurement of this book exists yet: every GPU number on this page will come from a
 # `results/bench_efficiency_cuda_*.json` record produced by the command above, with its device name.
-# (The benchmark's records also carry `anchors_h200_llama8b`, figures quoted in the issue that set its
-# targets; no record of the run behind them exists, so this book quotes none of them and no verdict reads
+# (The benchmark's records also carry `anchors_h200_llama8b`, figures supplied with the targets below;
+# no record of the run behind them exists, so this book quotes none of them and no verdict reads
 # them.) Targets: COALA at least 30 pairs/s end to end and at most 18 GB, its counted FLOPs at most 25%
 # of one LoRA-DPO epoch, head training at most 2% of its time.
 #

@@ -20,8 +20,9 @@
 # Every experiment notebook of this book ends by recording its key numbers, its parameters and the
 # machine it ran on as JSON under `results/claims/`; the benchmarks write `results/bench_*.json`. This
 # page reads them back and sets each of the paper's eight main claims against them, one row per claim:
-# the paper's number, ours, the notebook and command that produced ours, the hardware, and a verdict
-# decided by a stated rule (`coala_lib.claims.verdicts`), never by hand.
+# the paper's number, ours, the command and the record that produced ours (a notebook's, or a benchmark's
+# such as the IMDb frontier's), the hardware it ran on, and a verdict decided by a stated rule
+# (`coala_lib.claims.verdicts`), never by hand. On a phone each claim is a card with its verdict beside it.
 
 # %% tags=["remove-cell"]
 # Colab only: install coala_lib and the packages Colab lacks; elsewhere this does nothing.

@@ -1,10 +1,14 @@
-"""The built book in a real browser: headless Chromium (Debian's package) at 1280 px, driven by Playwright.
+"""The built book in a real browser: headless Chromium (Debian's package) at 1280 px and at a phone's
+390 px, driven by Playwright.
 
 Every page of the table of contents is opened from disk, with the network switched off, and must show:
 math typeset by the vendored MathJax (no error boxes), every image loaded from a local file, every local
 link pointing at a file that exists, nothing wider than the text column (except inside a box that
-scrolls), and on the ledger page a badge for every claim's verdict. Screenshots of the ledger (and of a
-frontier page, when the book has one) are kept under ``_build/screenshots/``.
+scrolls), no error in the browser's console, and on the ledger page a badge for every claim's verdict.
+On a phone, the ledger's verdicts are visible without scrolling sideways and an opened fold spans its
+row, and at both widths the landing page's first screen holds the ledger's verdict counts and the
+README's two commands. Screenshots of the ledger and the landing page (and of a frontier page, when the
+book has one) are kept under ``_build/screenshots/``.
 
 Chromium comes from ``apt-get install chromium`` (scripts/setup.sh does it where apt works); without it
 the tests skip and say so.
@@ -23,11 +27,14 @@ from urllib.parse import unquote, urlparse
 import pytest
 from notebook_checks import ROOT, built_book, toc_files
 
-from coala_lib.claims import CLAIMS, VERDICTS
+from coala_lib.chapters.plots.ledger import verdict_counts
+from coala_lib.claims import CLAIMS, VERDICTS, ledger_table, load_all_records
 
 CHROMIUM = os.environ.get("COALA_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
 SCREENSHOTS = ROOT / "_build" / "screenshots"
 WIDTH = 1280
+#: A phone's viewport (an iPhone 12-15's CSS pixels).
+PHONE = {"width": 390, "height": 844}
 #: Flags for a closed network (no background connections) and for running as root in a container.
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -89,10 +96,11 @@ LEDGER_FACTS = """
 class Browser(NamedTuple):
     page: Any  # a playwright Page
     html: Path  # the built book's root folder
+    errors: list[str]  # console errors and uncaught exceptions since the last open_page
 
 
 @pytest.fixture(scope="module")
-def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
+def chromium(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Path]]:
     if CHROMIUM is None:
         pytest.skip("headless Chromium not found: apt-get install chromium (scripts/setup.sh does it where apt works)")
     try:
@@ -101,11 +109,30 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
         pytest.skip("playwright is not installed: pip install -r requirements.txt")
     html = built_book(tmp_path_factory)
     with sync_playwright() as driver:
-        chromium = driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = chromium.new_context(viewport={"width": WIDTH, "height": 900}, offline=True)
-        yield Browser(context.new_page(), html)
-        context.close()
-        chromium.close()
+        launched = driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield launched, html
+        launched.close()
+
+
+def _browser(chromium: tuple[Any, Path], viewport: dict[str, int]) -> Iterator[Browser]:
+    launched, html = chromium
+    context = launched.new_context(viewport=viewport, offline=True)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda error: errors.append(f"uncaught {error}"))
+    yield Browser(page, html, errors)
+    context.close()
+
+
+@pytest.fixture(scope="module")
+def browser(chromium: tuple[Any, Path]) -> Iterator[Browser]:
+    yield from _browser(chromium, {"width": WIDTH, "height": 900})
+
+
+@pytest.fixture(scope="module")
+def phone(chromium: tuple[Any, Path]) -> Iterator[Browser]:
+    yield from _browser(chromium, PHONE)
 
 
 def pages() -> list[str]:
@@ -121,12 +148,12 @@ def local_file(url: str) -> Path | None:
 def open_page(browser: Browser, page: str) -> dict[str, Any]:
     path = browser.html / page
     assert path.is_file(), f"{page} was not built"
+    browser.errors.clear()
     browser.page.goto(path.as_uri())
     return browser.page.evaluate(PAGE_FACTS)
 
 
-@pytest.mark.parametrize("page", pages())
-def test_page_in_browser(browser: Browser, page: str) -> None:
+def page_problems(browser: Browser, page: str) -> list[str]:
     facts = open_page(browser, page)
     problems = []
     if facts["math"] and (not facts["mathjaxVersion"] or not all(s.startswith("file://") for s in facts["mathjax"])):
@@ -143,12 +170,25 @@ def test_page_in_browser(browser: Browser, page: str) -> None:
         if target is not None and not target.exists():
             problems.append(f"link to a missing file: {url}")
     problems += [f"wider than the text column: {o}" for o in facts["overflowing"]]
+    problems += [f"browser console: {e}" for e in browser.errors]
+    return problems
+
+
+@pytest.mark.parametrize("page", pages())
+def test_page_in_browser(browser: Browser, page: str) -> None:
+    problems = page_problems(browser, page)
     assert not problems, f"{page}:\n" + "\n".join(problems)
+
+
+@pytest.mark.parametrize("page", ["book/intro.html", "book/executed/08_claims_ledger.html"])
+def test_page_on_a_phone(phone: Browser, page: str) -> None:
+    problems = page_problems(phone, page)
+    assert not problems, f"{page} at {PHONE['width']} px:\n" + "\n".join(problems)
 
 
 def test_checks_are_not_vacuous(browser: Browser) -> None:
     """The page checks see what they look for: typeset formulas by the local MathJax on the
-    convex-reformulation page, and an element made wider than the column."""
+    convex-reformulation page, an element made wider than the column, and errors in the console."""
     facts = open_page(browser, "book/executed/01_convex_reformulation.html")
     assert facts["math"] > 0 and facts["mathUntypeset"] == 0 and facts["mathjaxVersion"]
     assert not facts["overflowing"]
@@ -157,6 +197,10 @@ def test_checks_are_not_vacuous(browser: Browser) -> None:
         wide.textContent = "x"; (document.querySelector("article.bd-article") || document.body).appendChild(wide); }"""
     )
     assert any("div#too-wide" in o for o in browser.page.evaluate(PAGE_FACTS)["overflowing"])
+    assert not browser.errors
+    browser.page.evaluate("() => { console.error('probe'); setTimeout(() => { throw new Error('thrown'); }); }")
+    browser.page.wait_for_timeout(100)
+    assert browser.errors[0] == "probe" and "thrown" in browser.errors[1], browser.errors
 
 
 def test_ledger_shows_every_verdict(browser: Browser) -> None:
@@ -168,6 +212,84 @@ def test_ledger_shows_every_verdict(browser: Browser) -> None:
     assert all(b["visible"] for b in badges), f"verdicts cut off: {[b for b in badges if not b['visible']]}"
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     browser.page.screenshot(path=str(SCREENSHOTS / "08_claims_ledger.png"), full_page=True)
+
+
+#: The ledger on a phone: whether its box scrolls sideways, where each verdict badge sits, and how wide an
+#: opened fold is against its table.
+PHONE_LEDGER_FACTS = """
+() => {
+  const box = document.querySelector(".coala-ledger");
+  if (!box) return null;
+  const table = box.querySelector("table").getBoundingClientRect();
+  const fold = box.querySelector("details");
+  fold.open = true;
+  const facts = {
+    scrollsSideways: box.scrollWidth > box.clientWidth + 1,
+    viewport: window.innerWidth,
+    badges: [...box.querySelectorAll("table .coala-verdict")].map((b) => {
+      const r = b.getBoundingClientRect();
+      return { verdict: b.dataset.verdict, left: r.left, right: r.right, width: r.width };
+    }),
+    foldWidth: fold.getBoundingClientRect().width,
+    tableWidth: table.width,
+  };
+  fold.open = false;
+  return facts;
+}
+"""
+
+
+def test_ledger_verdicts_on_a_phone(phone: Browser) -> None:
+    """At 390 px every verdict is on screen without scrolling sideways, and an opened details fold spans
+    the claim's row (not squeezed into the claim's column)."""
+    open_page(phone, "book/executed/08_claims_ledger.html")
+    facts = phone.page.evaluate(PHONE_LEDGER_FACTS)
+    assert facts is not None, "the ledger page has no .coala-ledger table (coala_lib.chapters.plots.ledger)"
+    assert not facts["scrollsSideways"], "the ledger scrolls sideways on a phone"
+    badges = facts["badges"]
+    assert len(badges) == len(CLAIMS), f"{len(badges)} verdict badges for {len(CLAIMS)} claims"
+    hidden = [b for b in badges if b["width"] == 0 or b["left"] < 0 or b["right"] > facts["viewport"]]
+    assert not hidden, f"verdicts off-screen at {PHONE['width']} px: {hidden}"
+    assert facts["foldWidth"] >= 0.9 * facts["tableWidth"], facts
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    phone.page.screenshot(path=str(SCREENSHOTS / "08_claims_ledger_390.png"), full_page=True)
+
+
+#: The landing page's first screen: the verdict counts shown and where the counts and the commands sit.
+LANDING_FACTS = """
+() => {
+  const bottom = (el) => el.getBoundingClientRect().bottom;
+  return {
+    height: window.innerHeight,
+    counts: [...document.querySelectorAll(".coala-landing-count")].map((c) => ({
+      verdict: c.dataset.verdict, count: Number(c.dataset.count), bottom: bottom(c),
+      visible: c.getBoundingClientRect().width > 0,
+    })),
+    commands: [...document.querySelectorAll(".coala-landing-commands pre")].map((p) => ({
+      text: p.innerText, bottom: bottom(p),
+    })),
+  };
+}
+"""
+
+
+@pytest.mark.parametrize("device", ["browser", "phone"])
+def test_landing_first_screen(request: pytest.FixtureRequest, device: str) -> None:
+    """The landing page's first screen, at 1280 and at 390 px, holds the verdict counts (those of the
+    ledger notebook 08 shows, from the committed records) and the README's two commands."""
+    browser: Browser = request.getfixturevalue(device)
+    open_page(browser, "book/intro.html")
+    facts = browser.page.evaluate(LANDING_FACTS)
+    ledger = verdict_counts(ledger_table(load_all_records(ROOT / "results")))
+    assert {c["verdict"]: c["count"] for c in facts["counts"]} == ledger
+    assert all(c["visible"] and c["bottom"] <= facts["height"] for c in facts["counts"]), facts
+    readme = (ROOT / "README.md").read_text()
+    commands = [line for block in facts["commands"] for line in block["text"].splitlines() if line.strip()]
+    assert len(commands) == 2 and all(c in readme for c in commands), commands
+    assert all(block["bottom"] <= facts["height"] for block in facts["commands"]), facts
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    width = browser.page.viewport_size["width"]
+    browser.page.screenshot(path=str(SCREENSHOTS / f"intro_{width}.png"))
 
 
 def test_frontier_screenshot(browser: Browser) -> None:

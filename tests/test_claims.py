@@ -425,7 +425,13 @@ def test_todays_records_give_no_favourable_verdict_they_contradict() -> None:
 def test_ledger_table_is_valid(records: dict[str, dict[str, Any]]) -> None:
     table = ledger_table(records)
     assert len(table) == len(CLAIMS) and set(table["verdict"]) <= set(VERDICTS)
-    assert table["command"].str.startswith("papermill notebooks/").all()
+    notebooks = table["source"].str[:2].str.isdigit()
+    assert table.loc[notebooks, "command"].str.startswith("papermill notebooks/").all()
+    benches = table.loc[~notebooks]
+    assert [c.split()[:2] for c in benches["command"]] == [
+        ["python", f"bench/{s.split('_')[1]}.py"] for s in benches["source"]
+    ]
+    assert ((table["record"] == "none yet: run the command") | table["record"].str.startswith("results/")).all()
 
 
 def test_compute_share_bounds() -> None:

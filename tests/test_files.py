@@ -45,3 +45,16 @@ def test_cache_dir_honours_environment(tmp_path: Path, monkeypatch: pytest.Monke
 def test_environment_record_names_the_device() -> None:
     record = files.environment_record()
     assert record["device"] in {"cpu", "cuda"} and record["torch"] and record["cpu_count"] == os.cpu_count()
+
+
+def test_portable_paths_write_the_data_directory_as_its_variable(tmp_path, monkeypatch) -> None:
+    from coala_lib.core.files import DATA_DIR_ENV, portable_paths
+
+    monkeypatch.setenv(DATA_DIR_ENV, str(tmp_path))
+    params = {"train": {"read": f"{tmp_path}/imdb-train.jsonl.gz", "n": 3}, "parts": [f"{tmp_path}/a.gz", "hub"]}
+    assert portable_paths(params) == {
+        "train": {"read": "<COALA_DATA_DIR>/imdb-train.jsonl.gz", "n": 3},
+        "parts": ["<COALA_DATA_DIR>/a.gz", "hub"],
+    }
+    monkeypatch.delenv(DATA_DIR_ENV)
+    assert portable_paths(params) == params

@@ -5,6 +5,7 @@ verdict rules that compare the two.
 from coala_lib.claims.ledger import (
     VERDICTS,
     Claim,
+    hardware_text,
     ledger_rows,
     load_all_records,
     load_records,
@@ -13,11 +14,13 @@ from coala_lib.claims.ledger import (
 from coala_lib.claims.verdicts import (
     CLAIMS,
     compute_share_bounds,
+    compute_share_source,
     curve_stats,
     difference_interval,
     lambda_sweep_outcome,
     ledger_table,
     papermill_command,
+    record_source,
     round_sig,
     verdict_apm,
     verdict_compute_share,
@@ -27,6 +30,7 @@ from coala_lib.claims.verdicts import (
     verdict_optimality,
     verdict_single_gpu,
     verdict_win_rates,
+    win_rates_source,
 )
 
 __all__ = [
@@ -34,8 +38,10 @@ __all__ = [
     "VERDICTS",
     "Claim",
     "compute_share_bounds",
+    "compute_share_source",
     "curve_stats",
     "difference_interval",
+    "hardware_text",
     "lambda_sweep_outcome",
     "ledger_rows",
     "ledger_table",
@@ -43,6 +49,7 @@ __all__ = [
     "load_records",
     "papermill_command",
     "record",
+    "record_source",
     "round_sig",
     "verdict_apm",
     "verdict_compute_share",
@@ -52,4 +59,5 @@ __all__ = [
     "verdict_optimality",
     "verdict_single_gpu",
     "verdict_win_rates",
+    "win_rates_source",
 ]

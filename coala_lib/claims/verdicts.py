@@ -41,7 +41,7 @@ import pandas as pd
 from scipy.stats import norm
 
 from coala_lib.claims import paper
-from coala_lib.claims.ledger import Claim, Verdict, ledger_rows
+from coala_lib.claims.ledger import FRONTIER_RECORD, GPU_CHECK_RECORD, Claim, Verdict, ledger_rows
 from coala_lib.evaluation.win_rates import wilson_interval
 
 Records = Mapping[str, Mapping[str, Any]]
@@ -238,6 +238,12 @@ def compute_share_bounds(records: Records) -> ComputeShare | None:
         + "; extraction over LoRA-DPO, per pair at 512 tokens; head and decoding not counted at these shapes"
     )
     return ComputeShare(min(lows.values()), math.inf, "bench_efficiency_cpu", detail)
+
+
+def compute_share_source(records: Records) -> str | None:
+    """The record :func:`verdict_compute_share` reads (:attr:`ComputeShare.source`; ``None``: none)."""
+    share = compute_share_bounds(records)
+    return None if share is None else share.source
 
 
 def verdict_compute_share(records: Records) -> Assessment:
@@ -439,6 +445,12 @@ def _win_interval(row: Mapping[str, Any]) -> tuple[float, float, float, int]:
     return rate, float(low), float(high), int(row.get("n", 0))
 
 
+def win_rates_source(records: Records) -> str | None:
+    """The record :func:`verdict_win_rates` reads: ``"imdb_frontier"`` or ``"06_evaluation"`` (``None``: neither)."""
+    found = _win_cells(records)
+    return None if found is None else found[0]
+
+
 def verdict_win_rates(records: Records) -> Assessment:
     """COALA against DPO, ORPO and SFT: from the IMDb frontier record when it exists (the paired difference
     of win rates against the same reference samples, null 0; for a record without it, COALA's interval
@@ -625,6 +637,49 @@ def papermill_command(notebook: str, record: Mapping[str, Any] | None = None) ->
     return f"papermill notebooks/{notebook}.ipynb out.ipynb{flags}"
 
 
+#: The parameters of a ``bench/efficiency.py`` record that are its command-line options (``--seq-len``, ...).
+EFFICIENCY_FLAGS: tuple[str, ...] = (
+    "device",
+    "shape",
+    "batch",
+    "seq_len",
+    "batches",
+    "head_pairs",
+    "phase1_iters",
+    "decode_tokens",
+    "count_shapes",
+)
+
+
+def _flag(name: str, value: Any) -> str:
+    values = " ".join(map(str, value)) if isinstance(value, list) else str(value)
+    return f" --{name.replace('_', '-')} {values}"
+
+
+def record_source(key: str, record: Mapping[str, Any] | None) -> tuple[str, str]:
+    """``(command, path)`` of the record ``key`` of :func:`coala_lib.claims.ledger.load_all_records`: a
+    notebook's record (``results/claims/<key>.json``, rerun by :func:`papermill_command`), the IMDb frontier
+    record or a benchmark's (rerun by the command the record stores, else by its ``bench/`` script). ``path``
+    says ``"none yet: run the command"`` when there is no record."""
+    if key[:2].isdigit():
+        command, path = papermill_command(key, record), f"results/claims/{key}.json"
+    else:
+        stored = (record or {}).get("command")
+        if key == "imdb_frontier":
+            path, script = f"results/{FRONTIER_RECORD.as_posix()}", "bench/imdb_frontier.py"
+        elif key == "gpu_check":
+            path, script = f"results/{GPU_CHECK_RECORD.as_posix()}", "bench/gpu_check.py"
+        else:
+            path, script = f"results/{key}.json", f"bench/{key.removeprefix('bench_').split('_')[0]}.py"
+            if key.startswith("bench_efficiency_") and not stored:
+                params = (record or {}).get("parameters", {})
+                script += "".join(_flag(name, params[name]) for name in EFFICIENCY_FLAGS if name in params)
+        command = (
+            f"python {stored}" if stored and str(stored).startswith("bench/") else str(stored or f"python {script}")
+        )
+    return command, (path if record else "none yet: run the command")
+
+
 def _cronos_ahead() -> str:
     gaps = paper.table7_frame()["CRONOS - AdamW"]
     return f"{int((gaps > 0).sum())} of {len(gaps)}"
@@ -644,6 +699,7 @@ CLAIMS: list[Claim] = [
         ", ".join(f"{m}: {100 * t['COALA'] / t['DPO']:.3g}%" for m, t in paper.REPORTED_TFLOPS.items()),
         "07_efficiency",
         verdict_compute_share,
+        compute_share_source,
     ),
     Claim(
         "margins",
@@ -665,6 +721,7 @@ CLAIMS: list[Claim] = [
         "Table 3: AlpacaEval 2 LC win rates",
         "06_evaluation",
         verdict_win_rates,
+        win_rates_source,
     ),
     Claim(
         "human_study",
@@ -691,8 +748,12 @@ CLAIMS: list[Claim] = [
 
 
 def ledger_table(records: Records, claims: Sequence[Claim] = CLAIMS) -> pd.DataFrame:
-    """The ledger as a table: one row per claim (claim, paper, ours, verdict, note, notebook, command,
-    hardware), the data behind notebook 08's page; presentation is the notebook's."""
+    """The ledger as a table: one row per claim (claim, paper, ours, verdict, note, notebook, source, command,
+    record, hardware), the data behind notebook 08's page; presentation is the notebook's. ``command`` and
+    ``record`` name the record the claim's numbers come from (:func:`record_source`), and ``hardware`` is
+    what that record says it ran on."""
     rows = pd.DataFrame(ledger_rows(claims, records))
-    rows["command"] = [papermill_command(nb, records.get(nb)) for nb in rows["notebook"]]
-    return rows[["claim", "paper", "ours", "verdict", "note", "notebook", "command", "hardware"]]
+    sources = [record_source(key, records.get(key)) for key in rows["source"]]
+    rows["command"] = [command for command, _ in sources]
+    rows["record"] = [path for _, path in sources]
+    return rows[["claim", "paper", "ours", "verdict", "note", "notebook", "source", "command", "record", "hardware"]]
