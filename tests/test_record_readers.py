@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import json
 import logging
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -115,6 +116,9 @@ def _claims_damage(kind: str) -> str:
         return json.dumps({**record, "values": {**record["values"], "n_test": "200"}})
     if kind == "a bool for a number":
         return json.dumps({**record, "values": {**record["values"], "cronos_accuracy": True}})
+    if kind == "a curve's number a string":
+        curve = {**record["values"]["margin_curve"], "last": "0.9"}
+        return json.dumps({**record, "values": {**record["values"], "margin_curve": curve}})
     if kind == "values renamed":
         return json.dumps({**{k: v for k, v in record.items() if k != "values"}, "value": record["values"]})
     if kind == "another notebook":
@@ -129,8 +133,9 @@ def _claims_damage(kind: str) -> str:
         ("empty", "is empty"),
         ("a list", "holds a list, not a JSON object"),
         ("values a string", "'values' must be an object, got"),
-        ("a number a string", r"\(values\): 'n_test' must be an integer, got \"200\" \(a string\)"),
-        ("a bool for a number", r"'cronos_accuracy' must be an integer or a number, got true"),
+        ("a number a string", r"03_train.json: 'values.n_test' must be an integer, got \"200\" \(a string\)"),
+        ("a bool for a number", r"'values.cronos_accuracy' must be an integer or a number, got true"),
+        ("a curve's number a string", r"'values.margin_curve.last' must be an integer or a number, got \"0.9\""),
         ("values renamed", r"lacks the key \['values'\] \(it has \['value'\] instead"),
         ("another notebook", "is the record of notebook '02_cronos_solver'"),
     ],
@@ -140,6 +145,22 @@ def test_a_damaged_claims_record_names_the_file(tmp_path: Path, kind: str, match
     message = fails_naming(path, load_all_records, tmp_path, match=match)
     assert f"rerun notebook {CLAIM}" in message
     fails_naming(path, load_records, tmp_path, match=match)
+
+
+def test_nested_values_of_other_records_are_checked(tmp_path: Path) -> None:
+    """Notebook 06's head-to-head rows and the GPU check's stages, whose numbers the rules compute with."""
+    record = committed("claims/06_evaluation.json")
+    judge = next(iter(record["values"]["coala_vs"]))
+    base = next(iter(record["values"]["coala_vs"][judge]))
+    record["values"]["coala_vs"][judge][base]["low"] = "0.4"
+    path = tmp_path / "claims" / "06_evaluation.json"
+    path.parent.mkdir()
+    path.write_text(json.dumps(record))
+    fails_naming(path, load_all_records, tmp_path, match=re.escape(f"'values.coala_vs.{judge}.{base}.low' must be"))
+    path.unlink()
+    gpu = tmp_path / "gpu_check.json"
+    gpu.write_text(json.dumps({"stages": {"phase1": {"status": "ok", "peak_memory_bytes": "9e9"}}}))
+    fails_naming(gpu, load_all_records, tmp_path, match="'stages.phase1.peak_memory_bytes' must be")
 
 
 def test_bad_utf8_in_a_claims_record_names_the_file(tmp_path: Path) -> None:
@@ -173,7 +194,9 @@ def test_a_renamed_frontier_key_is_an_error_not_no_record(tmp_path: Path, key: s
 @pytest.mark.parametrize(
     ("change", "match"),
     [
-        (lambda r: r["win_rates"]["coala"].update(win_rate="0.7"), r"win_rates.coala\): 'win_rate' must be"),
+        (lambda r: r["win_rates"]["coala"].update(win_rate="0.7"), r"'win_rates.coala.win_rate' must be a"),
+        (lambda r: r["win_rates"].update(dpo=0.6), r"\(win_rates.dpo\) holds a number, not a JSON object"),
+        (lambda r: r.update(compute={"coala": {}}), r"\(compute\) lacks the key \['dpo'\]"),
         (lambda r: r.update(win_rates=[1]), "'win_rates' must be an object"),
         (lambda r: r.update(train_pairs="1000"), "'train_pairs' must be an integer"),
         (lambda r: r.update(format=2), "format 2, a schema version this reader does not know"),

@@ -21,7 +21,16 @@ from pathlib import Path
 from typing import Any, Literal
 
 from coala_lib.core.files import atomic_write_json, environment_record, results_dir
-from coala_lib.core.records import NUMBER, RecordError, Schema, check_fields, read_jsonl_records, read_record
+from coala_lib.core.records import (
+    NUMBER,
+    Each,
+    Fields,
+    RecordError,
+    Schema,
+    check_fields,
+    read_jsonl_records,
+    read_record,
+)
 
 Verdict = Literal["holds", "holds with caveats", "does not hold at our scale", "inconclusive", "not testable here"]
 #: The five verdicts: the evidence agrees; agrees with a stated reservation; contradicts the claim; cannot
@@ -41,6 +50,10 @@ GPU_CHECK_RECORD = Path("gpu_check.json")
 
 #: A notebook's record (:func:`record`): its fields and their types.
 NOTEBOOK_RECORD: Schema = {"notebook": str, "values": dict, "params": dict, "environment": dict}
+#: A margin curve's summary (:func:`coala_lib.claims.verdicts.curve_stats`).
+CURVE = Fields(optional={"first": NUMBER, "last": NUMBER, "max_drop": NUMBER, "monotone_share": NUMBER, "steps": int})
+#: A win rate with its interval (notebook 06's head-to-head rows).
+RATE = Fields(required={"rate": NUMBER, "low": NUMBER, "high": NUMBER})
 #: The types of the values the verdict rules (:mod:`coala_lib.claims.verdicts`) compute with, by notebook,
 #: checked on read where present (a value a rule needs but a record lacks is the rule's to judge).
 VALUE_TYPES: dict[str, Schema] = {
@@ -66,10 +79,10 @@ VALUE_TYPES: dict[str, Schema] = {
         "phase2_separable": bool,
         "phase2_unregularised_loss": NUMBER,
         "phase2_unregularised_grad_norm": NUMBER,
-        "margin_curve": dict,
+        "margin_curve": CURVE,
     },
-    "05_baselines": {"n_train": int, "optimiser_steps": dict, "margin_curves": dict},
-    "06_evaluation": {"coala_vs": dict, "survey_items": int},
+    "05_baselines": {"n_train": int, "optimiser_steps": Each(int), "margin_curves": Each(CURVE)},
+    "06_evaluation": {"coala_vs": Each(Each(RATE)), "survey_items": int},
 }
 #: A benchmark's record (``bench/*.py``): the fields the rules read, where present; and those of
 #: ``bench/efficiency.py``'s records (``bench_efficiency_*``).
@@ -91,31 +104,39 @@ FRONTIER_KEYS: Schema = {
     "status": dict,
     "minimums": dict,
 }
+#: One method's row of the frontier record's ``win_rates`` (``rate``/``low``/``high``: the rules' short form).
+WIN_RATE_ROW = Fields(
+    optional={
+        "win_rate": NUMBER,
+        "win_low": NUMBER,
+        "win_high": NUMBER,
+        "win_boot_low": NUMBER,
+        "win_boot_high": NUMBER,
+        "n": int,
+        "rate": NUMBER,
+        "low": NUMBER,
+        "high": NUMBER,
+        "setting": str,
+    }
+)
 #: What the verdict rules read from it (the bench's ledger view, written together once COALA and a
 #: trained rival have test results; the rules' minimal form of the record, :mod:`coala_lib.claims.verdicts`).
-FRONTIER_VIEW: Schema = {"win_rates": dict, "train_pairs": int, "lambda_selection": dict}
-#: The frontier record's optional keys.
+FRONTIER_VIEW: Schema = {"win_rates": Each(WIN_RATE_ROW), "train_pairs": int, "lambda_selection": dict}
+#: The frontier record's optional keys (``compute``: counted FLOPs of its own run, module docstring of
+#: :mod:`coala_lib.claims.verdicts`).
 FRONTIER_OPTIONAL: Schema = {
     "format": int,
-    "paired_differences": dict,
+    "paired_differences": Each(Fields(required={"difference": NUMBER, "low": NUMBER, "high": NUMBER})),
     "epochs": NUMBER,
     "head_controls": dict,
-    "compute": dict,
+    "compute": Fields(
+        required={
+            "coala": Fields(required={"extraction": NUMBER, "head": NUMBER, "guided_decoding": NUMBER}),
+            "dpo": Fields(required={"lora_dpo_epoch": NUMBER, "plain_decoding": NUMBER}),
+        }
+    ),
     "command": str,
     "created": str,
-}
-#: One method's row of the frontier record's ``win_rates`` (``rate``/``low``/``high``: the rules' short form).
-WIN_RATE_ROW: Schema = {
-    "win_rate": NUMBER,
-    "win_low": NUMBER,
-    "win_high": NUMBER,
-    "win_boot_low": NUMBER,
-    "win_boot_high": NUMBER,
-    "n": int,
-    "rate": NUMBER,
-    "low": NUMBER,
-    "high": NUMBER,
-    "setting": str,
 }
 #: Where the frontier experiment writes its generations, and the fields of every line.
 FRONTIER_GENERATIONS = Path("imdb_frontier") / "generations.jsonl.gz"
@@ -159,7 +180,7 @@ def read_notebook_record(path: str | os.PathLike) -> dict[str, Any]:
     found = read_record(path, NOTEBOOK_RECORD, known=(), fix=fix)
     if found["notebook"] != path.stem:
         raise RecordError(f"{path} is the record of notebook {found['notebook']!r}, not of {path.stem!r}; {fix}")
-    check_fields(found["values"], f"{path} (values)", optional=VALUE_TYPES.get(path.stem), fix=fix)
+    check_fields(found["values"], str(path), optional=VALUE_TYPES.get(path.stem), fix=fix, at="values")
     return found
 
 
@@ -190,11 +211,6 @@ def read_frontier_record(path: str | os.PathLike) -> dict[str, Any]:
         check_fields(
             found, where, FRONTIER_VIEW, optional={**FRONTIER_OPTIONAL, **FRONTIER_KEYS}, known=(), fix=FRONTIER_FIX
         )
-    for method, row in (found.get("win_rates") or {}).items():
-        check_fields(row, f"{path} (win_rates.{method})", optional=WIN_RATE_ROW, fix=FRONTIER_FIX)
-    for method, row in (found.get("paired_differences") or {}).items():
-        paired = {"difference": NUMBER, "low": NUMBER, "high": NUMBER}
-        check_fields(row, f"{path} (paired_differences.{method})", paired, fix=FRONTIER_FIX)
     return found
 
 
@@ -230,7 +246,8 @@ def load_all_records(directory: str | os.PathLike) -> dict[str, dict[str, Any]]:
     gpu_check = root / GPU_CHECK_RECORD
     if gpu_check.is_file():
         fix = "rerun scripts/gpu_check.sh to rewrite it"
-        records["gpu_check"] = read_record(gpu_check, {"stages": dict}, optional={"environment": dict}, fix=fix)
+        stages = Each(Fields(optional={"status": str, "peak_memory_bytes": NUMBER, "memory_kind": str}))
+        records["gpu_check"] = read_record(gpu_check, {"stages": stages}, optional={"environment": dict}, fix=fix)
     return records
 
 

@@ -10,7 +10,8 @@ knows, a key it does not know (a renamed key), is a :class:`RecordError` whose o
 means "no record" stays the reader's decision.
 
 A schema maps each key to its type or tuple of types (:data:`NUMBER` for an int or a float; ``object`` for
-any value); a ``bool`` is no number there, although Python counts it as an ``int``.
+any value; a ``bool`` is no number there, although Python counts it as an ``int``), or to a nested schema:
+:class:`Fields` (an object with these keys) or :class:`Each` (an object of any keys, each value of a kind).
 """
 
 from __future__ import annotations
@@ -20,13 +21,30 @@ import json
 import os
 import zlib
 from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
-Kind = type | tuple[type, ...]
-Schema = Mapping[str, Kind]
+#: What a schema says of one key: a type, a tuple of types, or a nested :class:`Fields` / :class:`Each`.
+Kind: TypeAlias = "type | tuple[type, ...] | Fields | Each"
+Schema: TypeAlias = "Mapping[str, Kind]"
 #: A JSON number: an int or a float (never a bool).
 NUMBER: tuple[type, ...] = (int, float)
+
+
+@dataclass(frozen=True)
+class Fields:
+    """A nested JSON object with these ``required`` and ``optional`` keys (a schema inside a schema)."""
+
+    required: Schema = field(default_factory=dict)
+    optional: Schema = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Each:
+    """A JSON object of any keys (names of methods, curves, judges) whose every value is of ``kind``."""
+
+    kind: Kind
 
 
 class RecordError(ValueError):
@@ -34,13 +52,15 @@ class RecordError(ValueError):
 
 
 def _kind_name(kind: Kind) -> str:
+    if isinstance(kind, (Fields, Each)):
+        return "an object"
     kinds = kind if isinstance(kind, tuple) else (kind,)
     names = {int: "an integer", float: "a number", str: "a string", bool: "true or false", dict: "an object"}
     names |= {list: "a list", type(None): "null"}
     return " or ".join(dict.fromkeys(names.get(k, k.__name__) for k in kinds))
 
 
-def _is(value: Any, kind: Kind) -> bool:
+def _is(value: Any, kind: type | tuple[type, ...]) -> bool:
     kinds = kind if isinstance(kind, tuple) else (kind,)
     if isinstance(value, bool) and bool not in kinds and (int in kinds or float in kinds):
         return False  # JSON true is no number, although Python counts a bool as an int
@@ -52,6 +72,25 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
+def _within(where: str, at: str) -> str:
+    return f"{where} ({at})" if at else where
+
+
+def _check_value(value: Any, kind: Kind, where: str, at: str, fix: str) -> None:
+    """Raise unless ``value`` (at the dotted path ``at`` of the record in ``where``) is of ``kind``."""
+    if isinstance(kind, Fields):
+        check_fields(value, where, kind.required, optional=kind.optional, fix=fix, at=at)
+    elif isinstance(kind, Each):
+        _check_value(value, dict, where, at, fix)
+        for name, item in value.items():
+            _check_value(item, kind.kind, where, f"{at}.{name}", fix)
+    elif not _is(value, kind):
+        tail = f"; {fix}" if fix else ""
+        raise RecordError(
+            f"{where}: {at!r} must be {_kind_name(kind)}, got {_shown(value)} ({_kind_name(type(value))}){tail}"
+        )
+
+
 def check_fields(
     record: Any,
     where: str,
@@ -60,30 +99,31 @@ def check_fields(
     optional: Schema | None = None,
     known: Collection[str] | None = None,
     fix: str = "",
+    at: str = "",
 ) -> dict[str, Any]:
-    """``record`` itself once it is a JSON object with every ``required`` key of its type, every ``optional``
-    key present of its type and, when ``known`` is given, no key outside ``known``, ``required`` and
-    ``optional``; else a :class:`RecordError` ``"<where> <what is wrong>; <fix>"``. ``where`` names the file
-    (``"results/claims/03_train.json"``, ``"generations.jsonl.gz line 7"``)."""
+    """``record`` itself once it is a JSON object with every ``required`` key of its kind, every ``optional``
+    key present of its kind (a type, a tuple of types, or nested: :class:`Fields`, :class:`Each`) and, when
+    ``known`` is given, no key outside ``known``, ``required`` and ``optional``; else a :class:`RecordError`
+    ``"<where> (<at>) <what is wrong>; <fix>"``. ``where`` names the file (``"results/claims/03_train.json"``,
+    ``"generations.jsonl.gz line 7"``), ``at`` the dotted path of ``record`` inside it (``"values"``; none:
+    the whole record)."""
     tail = f"; {fix}" if fix else ""
+    here = _within(where, at)
     if not isinstance(record, dict):
-        raise RecordError(f"{where} holds {_kind_name(type(record))}, not a JSON object of named fields{tail}")
+        raise RecordError(f"{here} holds {_kind_name(type(record))}, not a JSON object of named fields{tail}")
     required, optional = dict(required or {}), dict(optional or {})
     missing = [k for k in required if k not in record]
     if missing:
         unknown = sorted(set(record) - set(required) - set(optional) - set(known or ()))
         renamed = f" (it has {unknown} instead: a renamed key?)" if known is not None and unknown else ""
-        raise RecordError(f"{where} lacks the key{'s' * (len(missing) > 1)} {missing}{renamed}{tail}")
+        raise RecordError(f"{here} lacks the key{'s' * (len(missing) > 1)} {missing}{renamed}{tail}")
     for key, kind in (required | optional).items():
-        if key in record and not _is(record[key], kind):
-            raise RecordError(
-                f"{where}: {key!r} must be {_kind_name(kind)}, got {_shown(record[key])} "
-                f"({_kind_name(type(record[key]))}){tail}"
-            )
+        if key in record:
+            _check_value(record[key], kind, where, f"{at}.{key}" if at else key, fix)
     if known is not None:
         unknown = sorted(set(record) - set(required) - set(optional) - set(known))
         if unknown:
-            raise RecordError(f"{where} has the unknown key{'s' * (len(unknown) > 1)} {unknown} (a renamed key?){tail}")
+            raise RecordError(f"{here} has the unknown key{'s' * (len(unknown) > 1)} {unknown} (a renamed key?){tail}")
     return record
 
 
