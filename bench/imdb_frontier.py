@@ -77,7 +77,8 @@ from coala_lib.core.files import (
     portable_paths,
 )
 from coala_lib.core.runtime import resolve_device, seed_everything
-from coala_lib.data import Triplet, TripletDataset, load_imdb_reviews, load_triplets
+from coala_lib.data import load_imdb_reviews
+from coala_lib.data.frontier_splits import FrontierData, frontier_splits
 from coala_lib.evaluation.frontier import heldout_preference, paired_difference, select_setting, summarise_setting
 from coala_lib.evaluation.kl import (
     KLTerms,
@@ -260,78 +261,11 @@ def chunk_seed(*parts: Any) -> int:
 # ------------------------------------------------------------------------------------------- the data
 
 
-@dataclass
-class Data:
-    """Training pairs, SFT texts and the held-out prompts and pairs, with how they were made."""
-
-    train_set: TripletDataset
-    sft: list[Triplet]
-    prompts: dict[str, list[str]]
-    heldout_set: TripletDataset
-    params: dict[str, Any]
-
-    @property
-    def train(self) -> list[Triplet]:
-        return self.train_set.triplets
-
-    @property
-    def heldout_pairs(self) -> list[Triplet]:
-        return self.heldout_set.triplets
-
-
-def genuine_continuation(t: Triplet) -> str:
-    """The prompt's own review continued: chosen if the prompt opens the positive review, else rejected."""
-    return t.chosen if t.meta.get("prompt_from") == "positive" else t.rejected
-
-
-def load_data(config: FrontierConfig, data_dir: str | None = None) -> Data:
-    """The splits of the module docstring (seeded; the held-out ones come from the reviews' 10% split)."""
-    opts: dict[str, Any] = dict(prompt_words=config.prompt_words, max_words=config.max_words, data_dir=data_dir)
-    pool = load_triplets("imdb", "train", seed=config.seed, **opts)
-    if len(pool) < config.n_train_pairs + config.n_sft:
-        raise ValueError(f"the training split has {len(pool)} triplets, fewer than n_train_pairs + n_sft")
-    order = torch.randperm(len(pool), generator=torch.Generator().manual_seed(config.seed)).tolist()
-    train = replace(pool, triplets=[pool[i] for i in sorted(order[: config.n_train_pairs])])
-    train.params = {**pool.params, "n": config.n_train_pairs}
-    sft_rows = sorted(order[config.n_train_pairs : config.n_train_pairs + config.n_sft])
-    sft = [Triplet(pool[i].prompt, genuine_continuation(pool[i]), "", "imdb-sft", pool[i].row, {}) for i in sft_rows]
-    held = load_triplets("imdb", "eval", seed=config.seed, **opts)
-    by_pair: dict[Any, list[Triplet]] = {}
-    for t in held.triplets:
-        by_pair.setdefault(t.row, []).append(t)
-    order = torch.randperm(len(by_pair), generator=torch.Generator().manual_seed(config.seed)).tolist()
-    pairs = [list(by_pair)[i] for i in order]
-    prompts: dict[str, list[str]] = {"test": [], "validation": []}
-    wanted = {"test": config.n_test_prompts, "validation": config.n_val_prompts}
-    seen: set[str] = set()
-    rest: list[Triplet] = []
-    for pair in pairs:
-        split = next((s for s in ("test", "validation") if len(prompts[s]) < wanted[s]), None)
-        if split is None:
-            rest.extend(by_pair[pair])
-            continue
-        for t in by_pair[pair]:
-            if t.prompt not in seen and len(prompts[split]) < wanted[split]:
-                seen.add(t.prompt)
-                prompts[split].append(t.prompt)
-    for split, count in wanted.items():
-        if len(prompts[split]) < count:
-            raise ValueError(f"only {len(prompts[split])} {split} prompts available, {count} asked for")
-    heldout = [t for t in rest if t.prompt not in seen][: config.n_heldout_pairs]
-    params = {
-        "train": train.params,
-        "sft": "genuine continuations of other training-split triplets' prompts (both sentiments)",
-        "heldout": held.params,
-        "n_train_pairs": len(train.triplets),
-        "n_sft": len(sft),
-        "n_test_prompts": len(prompts["test"]),
-        "n_val_prompts": len(prompts["validation"]),
-        "n_heldout_pairs": len(heldout),
-        "split_rule": "IMDb train reviews split 90/10 by review before pairing; held-out pairs shuffled by "
-        "seed: test prompts first, validation prompts next, held-out pairs from the rest",
-        "pairs": "off-policy: a positive and a negative review's continuation of one prompt (variant='fast')",
-    }
-    return Data(train, sft, prompts, replace(held, triplets=heldout), params)
+def load_data(config: FrontierConfig, data_dir: str | None = None) -> FrontierData:
+    """The splits of the module docstring (:func:`coala_lib.data.frontier_splits.frontier_splits`)."""
+    names = ("seed", "n_train_pairs", "n_sft", "n_test_prompts", "n_val_prompts", "n_heldout_pairs")
+    sizes = {name: getattr(config, name) for name in (*names, "prompt_words", "max_words")}
+    return frontier_splits(**sizes, data_dir=data_dir)
 
 
 # ------------------------------------------------------------------------------------------ the runs
@@ -422,7 +356,7 @@ class Context:
     config: FrontierConfig
     device: torch.device
     cache: Cache
-    data: Data
+    data: FrontierData
     data_dir: str | None = None
     cache_root: str | None = None
     progress: bool = True

@@ -136,6 +136,7 @@ __all__ = [
     "Problem",
     "SystemOperator",
     "UncertifiedWarning",
+    "WarmStart",
     "exact_core",
     "exact_core_limit",
     "fit_cronos",
@@ -149,6 +150,25 @@ __all__ = [
 
 class UncertifiedWarning(UserWarning):
     """A Phase I fit stopped before its duality-gap certificate reached the tolerance."""
+
+
+@dataclass(frozen=True)
+class WarmStart:
+    """Where a fit on the same data and gates ended, to start the next one there (a regularisation path).
+
+    ``u``, ``v`` the stacked iterates (``v`` the group-sparse one; the first-order methods have one iterate,
+    stored in both), ``consensus`` and ``cone`` the *unscaled* multipliers of :math:`u = v` and of the cone
+    (:math:`\\rho\\lambda`, :math:`\\rho\\nu`; ``None`` where the method has none), ``s`` the cone slack, and the
+    ``beta`` they were found at. A fit at :math:`\\beta'` starts from :math:`\\lambda = (\\beta'/\\beta)\\,\\rho\\lambda/\\rho'`
+    (the consensus multiplier of an active group is :math:`\\beta` times its direction at the optimum) and
+    :math:`\\nu = \\rho\\nu/\\rho'` (the cone multipliers answer the loss, not the penalty)."""
+
+    u: torch.Tensor
+    v: torch.Tensor
+    beta: float
+    consensus: torch.Tensor | None = None
+    s: torch.Tensor | None = None
+    cone: torch.Tensor | None = None
 
 
 @dataclass(frozen=True)
@@ -432,7 +452,7 @@ class AdmmState:
     """The ADMM iterates (module docstring) and one iteration per :meth:`step`: CRONOS (``exact=False``:
     ``config.preconditioner``, plain updates) or ``"admm"`` (``exact=True``: Woodbury, over-relaxed)."""
 
-    def __init__(self, problem: Problem, config: CronosConfig, exact: bool = False):
+    def __init__(self, problem: Problem, config: CronosConfig, exact: bool = False, start: WarmStart | None = None):
         self.problem, self.config = problem, config
         maps = problem.maps
         n = problem.X.shape[0]
@@ -469,6 +489,8 @@ class AdmmState:
         self.s = torch.zeros(n, 2 * maps.P, dtype=X.dtype, device=X.device) if self.relu else None
         self.nu = torch.zeros_like(self.s) if self.s is not None else None
         self.Gt_s_minus_nu = torch.zeros_like(self.u)
+        if start is not None:
+            self.resume(start)
         self.floor = 10 * torch.finfo(X.dtype).eps
         self.k = 0
         self.left_uv = maps.left(torch.stack([self.u, self.v]))
@@ -479,6 +501,29 @@ class AdmmState:
         self.refine = False
         self.primal_residual = math.nan
         self.dual_residual = math.nan
+
+    def resume(self, start: WarmStart) -> None:
+        """Start from ``start`` (:class:`WarmStart`: its multipliers rescaled to this fit's beta and penalty)."""
+        like = self.u
+        self.u, self.v = start.u.to(like.device, like.dtype).clone(), start.v.to(like.device, like.dtype).clone()
+        if start.consensus is not None:
+            ratio = self.problem.beta / start.beta if start.beta > 0 else 1.0
+            self.lam = (ratio / self.rho) * start.consensus.to(like.device, like.dtype)
+        if self.s is not None and start.s is not None and start.cone is not None:
+            self.s = start.s.to(like.device, like.dtype).clone()
+            self.nu = start.cone.to(like.device, like.dtype) / self.rho
+            self.Gt_s_minus_nu = self.problem.maps.GT(self.s - self.nu)
+
+    def warm_start(self) -> WarmStart:
+        """Where this run stands, for the next fit of a path (:class:`WarmStart`)."""
+        return WarmStart(
+            self.u.clone(),
+            self.v.clone(),
+            self.problem.beta,
+            self.rho * self.lam,
+            None if self.s is None else self.s.clone(),
+            None if self.nu is None else self.rho * self.nu,
+        )
 
     @property
     def penalty(self) -> float:
@@ -568,15 +613,17 @@ class FirstOrder:
     """Adapter giving :class:`FistaState` / :class:`AugmentedLagrangianState` the solver interface of
     :func:`fit_cronos`; the ALM updates its multipliers from the certificate (see :meth:`observe`)."""
 
-    def __init__(self, problem: Problem, config: CronosConfig):
+    def __init__(self, problem: Problem, config: CronosConfig, start: WarmStart | None = None):
         maps, X = problem.maps, problem.X
         norm_F = squared_norm_F(maps, seed=config.seed)
-        U0 = torch.zeros(problem.shape, dtype=X.dtype, device=X.device)
+        U0 = torch.zeros(problem.shape, dtype=X.dtype, device=X.device) if start is None else start.v.to(X)
         self.state: FistaState
         if maps.kind == "relu":
             norm_G = squared_norm_X(X)
             rho = config.alm_rho * norm_F / norm_G
             self.state = AugmentedLagrangianState(maps, problem.y, problem.beta, norm_F, norm_G, rho, U0)
+            if start is not None and start.cone is not None:
+                self.state.mu = start.cone.to(X).clone()
         else:
             self.state = FistaState(maps, problem.y, problem.beta, norm_F, U0)
         self.cone_tol = config.cone_tol
@@ -598,6 +645,12 @@ class FirstOrder:
     def dual_points(self) -> list[DualPoint]:
         """No candidates beyond the iterate's own residual: its multipliers are the ALM's (FISTA: none)."""
         return []
+
+    def warm_start(self) -> WarmStart:
+        """The iterate (and the ALM's multipliers) for the next fit of a path (:class:`WarmStart`)."""
+        U = self.state.U.clone()
+        mu = self.state.mu.clone() if isinstance(self.state, AugmentedLagrangianState) else None
+        return WarmStart(U, U, self.state.beta, cone=mu)
 
     @property
     def penalty(self) -> float:
@@ -650,7 +703,8 @@ class CronosResult:
 
     ``certificate`` is that of ``model`` (primal objective, lower bound, relative gap, cone violation);
     ``certified`` repeats its verdict. ``pcg_iterate`` is CRONOS's :math:`u` (``None`` for other methods),
-    ``multipliers`` the cone multipliers the certificate used (``None`` for gated)."""
+    ``multipliers`` the cone multipliers the certificate used (``None`` for gated), ``warm`` where the solver
+    stopped (pass it as ``start=`` to the next fit of a path)."""
 
     model: ConvexModel
     certificate: Certificate
@@ -664,6 +718,7 @@ class CronosResult:
     setup_seconds: float
     preconditioner_seconds: float
     total_seconds: float
+    warm: WarmStart | None = None
 
     @property
     def certified(self) -> bool:
@@ -696,12 +751,13 @@ def should_stop(certificate: Certificate, config: CronosConfig) -> bool:
     return config.stop_on_certificate and certificate.certified
 
 
-def recover_model(problem: Problem, U: torch.Tensor) -> ConvexModel:
-    """The convex model of the stacked iterate ``U`` (recovery of :func:`fit_cronos`)."""
-    if problem.maps.kind == "relu":
-        P = problem.maps.P
-        return ConvexReLU(problem.patterns, U[:P].clone(), U[P:].clone())
-    return ConvexGatedReLU(problem.patterns, U.clone())
+def recover_model(patterns: ActivationPatterns, U: torch.Tensor, model: str) -> ConvexModel:
+    """The convex ``model`` (``"relu"``: rows :math:`[v; w]`; ``"gated"``) of the stacked iterate ``U``
+    (recovery of :func:`fit_cronos`)."""
+    if model == "relu":
+        P = U.shape[0] // 2
+        return ConvexReLU(patterns, U[:P].clone(), U[P:].clone())
+    return ConvexGatedReLU(patterns, U.clone())
 
 
 def _objective_and_violation(problem: Problem, solver: Solver) -> tuple[float, float]:
@@ -721,13 +777,15 @@ def fit_cronos(
     patterns: ActivationPatterns | None = None,
     progress: bool = False,
     callback: Callable[[int, torch.Tensor], None] | None = None,
+    start: WarmStart | None = None,
 ) -> CronosResult:
     """Fit the convex ReLU or gated-ReLU program of ``config`` (default :class:`CronosConfig`) and certify it.
 
     ``X`` (n, d) float32/float64 on any device (all work stays there; dtype follows ``X``); ``y`` (n,)
     labels +1/-1 (real targets need ``config.allow_real_targets``). ``patterns`` reuses given gates, else
     ``config.P`` gates are drawn with ``config.seed``. ``callback(k, U)`` sees the stacked iterate the
-    fit would return after step ``k``. The result carries the model's :class:`Certificate`; when it
+    fit would return after step ``k``. ``start`` (:attr:`CronosResult.warm` of a fit on the same ``X``, ``y`` and
+    gates) starts the solver where that fit stopped. The result carries the model's :class:`Certificate`; when it
     is not certified a :class:`UncertifiedWarning` says by how much. CPU runs are bitwise reproducible.
     """
     config = config if config is not None else CronosConfig()
@@ -737,19 +795,21 @@ def fit_cronos(
         )
     device = X.device
     synchronize(device)
-    start = time.perf_counter()
+    started = time.perf_counter()
     problem = setup_problem(X, y, config, patterns)
     synchronize(device)
-    setup_seconds = time.perf_counter() - start
+    setup_seconds = time.perf_counter() - started
     n, d = X.shape
     method = config.method_for(n, d, device)
+    if start is not None and tuple(start.u.shape) != problem.shape:
+        raise ValueError(f"start holds iterates of shape {tuple(start.u.shape)}, this problem's are {problem.shape}")
     solver: Solver = (
-        AdmmState(problem, config, exact=method == "admm")
+        AdmmState(problem, config, exact=method == "admm", start=start)
         if method in ("cronos", "admm")
-        else FirstOrder(problem, config)
+        else FirstOrder(problem, config, start)
     )
     synchronize(device)
-    preconditioner_seconds = time.perf_counter() - start - setup_seconds
+    preconditioner_seconds = time.perf_counter() - started - setup_seconds
 
     history = CronosHistory()
     every = config.check_interval(method)
@@ -774,7 +834,7 @@ def fit_cronos(
         latest = cert
         synchronize(device)
         history.checks.append(
-            {"iteration": k, "seconds": time.perf_counter() - start, "penalty": solver.penalty} | cert.as_dict()
+            {"iteration": k, "seconds": time.perf_counter() - started, "penalty": solver.penalty} | cert.as_dict()
         )
         return cert
 
@@ -787,7 +847,7 @@ def fit_cronos(
         history.primal_residual.append(solver.primal_residual)
         history.dual_residual.append(solver.dual_residual)
         history.pcg_iters.append(solver.pcg_iters)
-        history.seconds.append(time.perf_counter() - start)
+        history.seconds.append(time.perf_counter() - started)
         if callback is not None:
             callback(k, solver.U)
         certificate = None
@@ -806,7 +866,7 @@ def fit_cronos(
         )
     synchronize(device)
     return CronosResult(
-        model=recover_model(problem, solver.U),
+        model=recover_model(problem.patterns, solver.U, problem.maps.kind),
         certificate=certificate,
         history=history,
         patterns=problem.patterns,
@@ -817,5 +877,6 @@ def fit_cronos(
         multipliers=solver.multipliers(),
         setup_seconds=setup_seconds,
         preconditioner_seconds=preconditioner_seconds,
-        total_seconds=time.perf_counter() - start,
+        total_seconds=time.perf_counter() - started,
+        warm=solver.warm_start(),
     )
