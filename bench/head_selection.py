@@ -40,12 +40,13 @@ from coala_lib.head.selection import FeatureChoice, StudyConfig, run_study
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "results" / "head_selection" / "record.json"
-#: Every feature choice of the study: both renderings, three views, whole-text and prefix-matched training.
-CHOICES = tuple(
-    FeatureChoice(rendering, view, training)
-    for training in ("full", "prefix")
-    for rendering in RENDERINGS
-    for view in ("mean", "response_mean", "last")
+#: The feature choices of the study, the frontier's own first (chat template, mean over every token, whole
+#: texts): both renderings and all three views on whole texts, and prefix-matched training for the views the
+#: KV-cached decoder computes (the only ones a deployed head can use; prefix training exists for it).
+CHOICES = (
+    *(FeatureChoice(r, v, "full") for r in RENDERINGS for v in ("mean", "response_mean", "last")),
+    FeatureChoice("chat", "mean", "prefix"),
+    FeatureChoice("chat", "last", "prefix"),
 )
 #: ``--scale tiny``: the tiny backbone, a handful of pairs, a short path (for the tests and a quick look).
 TINY_SPLITS = dict(n_train_pairs=16, n_sft=8, n_test_prompts=4, n_val_prompts=2, n_heldout_pairs=4)

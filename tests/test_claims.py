@@ -293,6 +293,38 @@ case(verdict_head_accuracy, "inconclusive")(today)
 case(verdict_head_accuracy, "not testable here")(dict)
 
 
+def head_study(difference: tuple[float, float, float]) -> dict:
+    """A head-study record (bench/head_selection.py) in the form the rule reads: convex - adamw paired."""
+    acc = {"accuracy": 0.7, "low": 0.66, "high": 0.74, "n_pairs": 500}
+    d, low, high = difference
+    return {
+        "comparisons": {
+            "convex - adamw": {"difference": d, "low": low, "high": high, "n_pairs": 500},
+            "convex - probe": {"difference": -0.01, "low": -0.04, "high": 0.02, "n_pairs": 500},
+        },
+        "chosen": {arm: {"report": {"full": acc}} for arm in ("convex", "adamw", "probe")},
+        "budget_per_feature_choice": {"convex": 24, "adamw": 24, "probe": 24},
+        "authors_protocol": {"cronos": {"peak": 0.71}, "adamw": {"peak": 0.69}},
+        "environment": CPU,
+    }
+
+
+# The study decides over notebooks 02 and 03 (whose untuned comparison says "inconclusive" today).
+case(verdict_head_accuracy, "holds")(lambda: {**today(), "head_selection": head_study((0.05, 0.02, 0.08))})
+case(verdict_head_accuracy, "does not hold at our scale")(
+    lambda: {**today(), "head_selection": head_study((-0.05, -0.08, -0.02))}
+)
+case(verdict_head_accuracy, "inconclusive")(lambda: {**today(), "head_selection": head_study((0.01, -0.02, 0.04))})
+
+
+@pytest.mark.parametrize("difference", [(0.05, 0.02, 0.08), (-0.05, -0.08, -0.02), (0.01, -0.02, 0.04)])
+def test_head_accuracy_carries_the_same_caveats_whichever_way_it_goes(difference):
+    ours, _, note = verdict_head_accuracy({"head_selection": head_study(difference)})
+    assert "500 report pairs" in ours
+    for caveat in ("6 ADMM iterations", "same number of settings", "SmolLM2-135M", "linear probe", "selection on"):
+        assert caveat in note, caveat
+
+
 @case(verdict_win_rates, "holds")
 def _frontier_ahead() -> dict:
     return {**today(), "imdb_frontier": frontier((0.71, 0.67, 0.75), (0.58, 0.54, 0.62))}

@@ -136,3 +136,62 @@ def test_bench_runs_end_to_end_on_the_tiny_backbone(tmp_path, monkeypatch):
     assert record["splits"]["n_validation_pairs"] == 8 and record["splits"]["n_report_pairs"] == 8
     assert all(p["certified"] for path in record["paths"] for p in path["points"])
     assert "selection on the test set" in record["authors_protocol"]["label"]
+
+
+def test_the_record_reads_back_checked_and_a_damaged_one_names_its_file(study, tmp_path):
+    import json
+
+    from coala_lib.claims.ledger import read_head_selection_record
+    from coala_lib.core.records import RecordError
+
+    train, result = study
+    record = study_record(result, train, {r: synthetic(50, 3) for r in ("chat", "plain")}, n_boot=20)
+    record.update(command="python bench/head_selection.py", splits={}, environment={})
+    path = tmp_path / "record.json"
+    path.write_text(json.dumps(record))
+    assert read_head_selection_record(path)["chosen"].keys() == record["chosen"].keys()
+    renamed = {("choices" if k == "chosen" else k): v for k, v in record.items()}
+    path.write_text(json.dumps(renamed))
+    with pytest.raises(RecordError, match=r"record\.json.*lacks the key \['chosen'\].*renamed"):
+        read_head_selection_record(path)
+    path.write_text(json.dumps(record)[:-40])
+    with pytest.raises(RecordError, match=r"record\.json is not valid JSON"):
+        read_head_selection_record(path)
+
+
+def test_chapter_tables_and_figures_read_the_record(study, tmp_path):
+    import json
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from coala_lib.chapters.head_selection import (
+        arms_table,
+        comparison_table,
+        load_head_study,
+        path_frame,
+        prefix_frame,
+        timing_summary,
+    )
+    from coala_lib.chapters.plots.head_selection import path_plot, prefix_plot
+
+    assert load_head_study(tmp_path) is None  # not written yet
+    train, result = study
+    record = study_record(result, train, {r: synthetic(50, 3) for r in ("chat", "plain")}, n_boot=20)
+    record.update(command="python bench/head_selection.py", splits={}, environment={})
+    (tmp_path / "head_selection").mkdir()
+    (tmp_path / "head_selection" / "record.json").write_text(json.dumps(record))
+    record = load_head_study(tmp_path)
+    frame = path_frame(record)
+    assert len(frame) == sum(len(p["points"]) for p in record["paths"]) and frame["certified"].all()
+    arms = arms_table(record)
+    assert arms["report pairs"].tolist() == [50] * len(record["chosen"])
+    assert all(" [" in text for text in arms["report (whole texts), 95 % interval"])
+    assert set(comparison_table(record)["interval"]) <= {"above 0", "below 0", "contains 0"}
+    prefixes = prefix_frame(record)
+    assert set(prefixes["slot"]) == {"2", "4", "whole text"}
+    assert timing_summary(record)["all certified"]
+    path_plot(frame, "chat/mean/full")
+    prefix_plot(prefixes)
+    with pytest.raises(ValueError, match="no path for features"):
+        path_plot(frame, "nope")

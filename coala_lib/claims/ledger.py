@@ -45,6 +45,8 @@ VERDICTS: tuple[str, ...] = (
 )
 #: Where the IMDb frontier experiment writes its record, relative to the results directory.
 FRONTIER_RECORD = Path("imdb_frontier") / "record.json"
+#: The head study's record (``bench/head_selection.py``), relative to the results directory.
+HEAD_SELECTION_RECORD = Path("head_selection") / "record.json"
 #: Where the GPU check (``scripts/gpu_check.sh``) record is copied, relative to the results directory.
 GPU_CHECK_RECORD = Path("gpu_check.json")
 
@@ -214,6 +216,52 @@ def read_frontier_record(path: str | os.PathLike) -> dict[str, Any]:
     return found
 
 
+#: The head study's record: the keys every reader relies on (``coala_lib.evaluation.head_study.study_record``).
+ACCURACY = Fields(required={"accuracy": NUMBER, "low": NUMBER, "high": NUMBER, "n_pairs": int})
+DIFFERENCE = Fields(required={"difference": NUMBER, "low": NUMBER, "high": NUMBER, "n_pairs": int})
+HEAD_SELECTION_KEYS: Schema = {
+    "rule": str,
+    "grid": dict,
+    "budget_per_feature_choice": Each(int),
+    "paths": list,
+    "path_timing": dict,
+    "candidates": list,
+    "chosen": Each(
+        Fields(
+            required={"arm": str, "features": str, "params": dict, "validation": Each(NUMBER), "report": Each(ACCURACY)}
+        )
+    ),
+    "comparisons": Each(DIFFERENCE),
+    "command": str,
+    "splits": dict,
+    "environment": dict,
+}
+HEAD_SELECTION_VERSIONS = (1,)
+HEAD_SELECTION_FIX = "rerun bench/head_selection.py to rewrite it"
+
+
+def read_head_selection_record(path: str | os.PathLike) -> dict[str, Any]:
+    """The head study's record ``path`` (``bench/head_selection.py``), checked: a known ``version`` and every
+    key of :data:`HEAD_SELECTION_KEYS` of its kind, else a :class:`~coala_lib.core.records.RecordError` naming
+    the file."""
+    return read_record(
+        path,
+        HEAD_SELECTION_KEYS,
+        version=("version", HEAD_SELECTION_VERSIONS),
+        known=("version",),
+        optional={
+            "authors_protocol": (dict, type(None)),
+            "backbone": dict,
+            "features": dict,
+            "seconds": dict,
+            "feature_seconds": NUMBER,
+            "wall_seconds": NUMBER,
+            "device": str,
+        },
+        fix=HEAD_SELECTION_FIX,
+    )
+
+
 def read_frontier_generations(path: str | os.PathLike) -> list[dict[str, Any]]:
     """Every line of the frontier's generations file ``path``, each with the fields of
     :data:`GENERATION_KEYS`; a damaged file or line is a :class:`~coala_lib.core.records.RecordError`
@@ -231,7 +279,8 @@ def load_records(directory: str | os.PathLike) -> dict[str, dict[str, Any]]:
 def load_all_records(directory: str | os.PathLike) -> dict[str, dict[str, Any]]:
     """What the verdict rules read: the notebooks' records (:func:`load_records`), every
     ``<directory>/bench_*.json`` keyed by file stem, the IMDb frontier record as ``"imdb_frontier"``
-    (:func:`read_frontier_record`) and ``bench/gpu_check.py``'s record as ``"gpu_check"``, each checked as it
+    (:func:`read_frontier_record`), the head study's as ``"head_selection"`` (:func:`read_head_selection_record`)
+    and ``bench/gpu_check.py``'s record as ``"gpu_check"``, each checked as it
     is read; a missing file is a missing record, a damaged one a
     :class:`~coala_lib.core.records.RecordError` naming it."""
     root = Path(directory)
@@ -243,6 +292,9 @@ def load_all_records(directory: str | os.PathLike) -> dict[str, dict[str, Any]]:
     frontier = root / FRONTIER_RECORD
     if frontier.is_file():
         records["imdb_frontier"] = read_frontier_record(frontier)
+    head = root / HEAD_SELECTION_RECORD
+    if head.is_file():
+        records["head_selection"] = read_head_selection_record(head)
     gpu_check = root / GPU_CHECK_RECORD
     if gpu_check.is_file():
         fix = "rerun scripts/gpu_check.sh to rewrite it"
