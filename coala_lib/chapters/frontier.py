@@ -24,9 +24,13 @@ from coala_lib.claims.ledger import (
     read_frontier_generations,
     read_frontier_record,
 )
+from coala_lib.claims.verdicts import matched_kl_comparisons
 from coala_lib.core.records import RecordError, check_fields
+from coala_lib.evaluation.frontier import prompt_view, select_within_budget, setting_kl
 
 RECORD, GENERATIONS = FRONTIER_RECORD.name, FRONTIER_GENERATIONS.name
+#: The KL budgets (nats) of :func:`budget_table`.
+KL_BUDGETS: tuple[float, ...] = (10.0, 20.0, 40.0)
 #: Keys every record has (:data:`coala_lib.claims.ledger.FRONTIER_KEYS`), and keys every setting row has.
 RECORD_KEYS: tuple[str, ...] = tuple(FRONTIER_KEYS)
 SETTING_KEYS: tuple[str, ...] = (
@@ -259,3 +263,108 @@ def examples(
         if g["split"] == split and g["sample"] == sample and key in wanted and g["prompt_id"] < prompts:
             table.setdefault(g["prompt_id"], {"prompt": g["prompt"]})[f"{key[0]} [{key[1]}]"] = g["text"]
     return pd.DataFrame.from_dict(table, orient="index").sort_index()
+
+
+def matched_kl_table(
+    record: dict[str, Any],
+    generations: Sequence[dict[str, Any]],
+    rivals: Sequence[str] | None = None,
+    coala: str = "coala_paper",
+) -> pd.DataFrame:
+    """COALA's headline against each rival at COALA's own test KL, the comparison the claims ledger decides
+    on (:func:`coala_lib.claims.verdicts.matched_kl_comparisons`): the rival's test win rate interpolated
+    piecewise linearly in KL between its fluent settings, with its prompt-bootstrap interval, and COALA minus
+    it, paired on prompts (null 0). A rival whose settings do not span COALA's KL is "not covered" (nothing
+    is extrapolated); one with no setting past the fluency guard is "excluded". ``rivals``: every method with
+    a KL estimate but the reference and ``coala`` (default), in :data:`METHOD_ORDER`."""
+    estimated = {r["method"] for r in record["settings"] if r["kl_kind"] == "estimate"} - {"reference", coala}
+    names = list(rivals) if rivals is not None else [m for m in METHOD_ORDER if m in estimated]
+    judge = str((record.get("lambda_selection") or {}).get("judge") or "book")
+    prompts = {"settings": prompt_view(generations, "test", judge)} if generations else None
+    found = matched_kl_comparisons(record, prompts, names, coala)
+    rows = []
+    for rival in names:
+        c = found.get(rival)
+        if c is None:
+            rows.append(
+                {"rival": rival, "against 0": "excluded: no setting with a KL estimate passes the fluency guard"}
+            )
+            continue
+        span = f"{c['kl_min']:.3g}-{c['kl_max']:.3g}" if len(c["settings"]) > 1 else f"{c['kl_min']:.3g}"
+        row: dict[str, Any] = {
+            "rival": rival,
+            "rival settings": len(c["settings"]),
+            "rival KL": span,
+            "COALA setting": c["coala_setting"],
+            "COALA KL": c["coala_kl"],
+            "COALA win rate": c["coala_win_rate"],
+            "rival at COALA's KL": c["rival_win_rate"],
+            "rival low": c["rival_low"],
+            "rival high": c["rival_high"],
+            "between": f"{c['below']} .. {c['above']}" if c["covered"] else "",
+            "difference": c["difference"],
+            "low": c["low"],
+            "high": c["high"],
+            "prompts": c["n_prompts"],
+        }
+        if not c["covered"]:
+            row["against 0"] = f"not covered: {rival}'s settings span {span} nats, COALA is at {c['coala_kl']:.3g}"
+        else:
+            row["against 0"] = "COALA ahead" if c["low"] > 0 else "COALA behind" if c["high"] < 0 else "not separated"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def budget_table(
+    record: dict[str, Any], budgets: Sequence[float] = KL_BUDGETS, methods: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """The KL-budget rule per method and budget :math:`K`: the best validation setting with KL at most
+    :math:`K` nats that passes the fluency guard (:func:`coala_lib.evaluation.frontier.select_within_budget`,
+    the record's ``config.perplexity_guard``), with its validation KL and win rate and its test KL, win rate
+    and prompt-bootstrap interval; a method with no such setting has an empty setting and says why.
+    ``methods``: every method with validation rows but the reference, in :data:`METHOD_ORDER`."""
+    settings = record["settings"]
+    reference = next((r for r in settings if r["method"] == "reference" and r["split"] == "validation"), None)
+    if reference is None:
+        raise RecordError(
+            f"the frontier record has no reference validation row: the fluency guard needs it; {FRONTIER_FIX}"
+        )
+    guard = float(record["config"].get("perplexity_guard", 2.0))
+    present = {r["method"] for r in settings if r["split"] == "validation"} - {"reference"}
+    names = list(methods) if methods is not None else [m for m in METHOD_ORDER if m in present]
+    test = {(r["method"], r["setting"]): r for r in settings if r["split"] == "test"}
+    rows = []
+    for budget in budgets:
+        for method in names:
+            validation = [r for r in settings if r["method"] == method and r["split"] == "validation"]
+            pick = select_within_budget(validation, reference["perplexity"], budget, guard) if validation else None
+            row: dict[str, Any] = {"budget": float(budget), "method": method}
+            if pick is None:
+                within = [r for r in validation if setting_kl(r) <= budget]
+                lowest = min((setting_kl(r) for r in validation), default=float("nan"))
+                row["setting"] = ""
+                row["note"] = (
+                    f"no setting within {budget:g} nats (lowest validation KL {lowest:.3g})"
+                    if not within
+                    else f"no setting within {budget:g} nats passes the fluency guard"
+                )
+                rows.append(row)
+                continue
+            held = test.get((method, pick["setting"]))
+            row |= {
+                "setting": pick["setting"],
+                "validation KL": setting_kl(pick),
+                "validation win rate": pick["win_rate"],
+            }
+            if held is None:
+                row["note"] = "no test row"
+            else:
+                row |= {
+                    "test KL": setting_kl(held),
+                    "test win rate": held["win_rate"],
+                    "low": held["win_boot_low"],
+                    "high": held["win_boot_high"],
+                    "note": "KL is the best-of-n bound" if held["kl_kind"] == "bound" else "",
+                }
+            rows.append(row)
+    return pd.DataFrame(rows)

@@ -31,6 +31,7 @@ from coala_lib.core.records import (
     read_jsonl_records,
     read_record,
 )
+from coala_lib.evaluation.frontier import prompt_view
 
 Verdict = Literal["holds", "holds with caveats", "does not hold at our scale", "inconclusive", "not testable here"]
 #: The five verdicts: the evidence agrees; agrees with a stated reservation; contradicts the claim; cannot
@@ -157,6 +158,11 @@ GENERATION_KEYS: Schema = {
 }
 #: How to get a good frontier record or generations file.
 FRONTIER_FIX = "rerun bench/imdb_frontier.py to rewrite it"
+#: The key of :func:`load_all_records` holding the frontier's per-prompt test numbers, made from its generations
+#: file when both it and the record exist: ``{"split": "test", "judge": ..., "settings": {method: {setting:
+#: {"kl": [...], "win": [...]}}}}`` (:func:`coala_lib.evaluation.frontier.prompt_view`), what the win-rate
+#: rule resamples to compare methods at the same KL.
+FRONTIER_PROMPTS = "imdb_frontier_prompts"
 
 
 def record(
@@ -269,6 +275,20 @@ def read_frontier_generations(path: str | os.PathLike) -> list[dict[str, Any]]:
     return read_jsonl_records(path, GENERATION_KEYS, fix=FRONTIER_FIX)
 
 
+def read_frontier_prompts(path: str | os.PathLike, frontier: Mapping[str, Any]) -> dict[str, Any]:
+    """The frontier's per-prompt test numbers (:data:`FRONTIER_PROMPTS`) from its generations file ``path``,
+    by the judge the record's ``lambda_selection`` names (``book`` when it names none); a damaged file, or
+    one whose settings do not share the reference's prompts, is a
+    :class:`~coala_lib.core.records.RecordError` naming it."""
+    judge = str((frontier.get("lambda_selection") or {}).get("judge") or "book")
+    generations = read_frontier_generations(path)
+    try:
+        settings = prompt_view(generations, "test", judge)
+    except (KeyError, ValueError) as error:
+        raise RecordError(f"{path}: {error}; {FRONTIER_FIX}") from error
+    return {"split": "test", "judge": judge, "settings": settings}
+
+
 def load_records(directory: str | os.PathLike) -> dict[str, dict[str, Any]]:
     """All records under ``<directory>/claims``, keyed by notebook name, each checked
     (:func:`read_notebook_record`)."""
@@ -280,7 +300,8 @@ def load_all_records(directory: str | os.PathLike) -> dict[str, dict[str, Any]]:
     """What the verdict rules read: the notebooks' records (:func:`load_records`), every
     ``<directory>/bench_*.json`` keyed by file stem, the IMDb frontier record as ``"imdb_frontier"``
     (:func:`read_frontier_record`), the head study's as ``"head_selection"`` (:func:`read_head_selection_record`)
-    and ``bench/gpu_check.py``'s record as ``"gpu_check"``, each checked as it
+    and ``bench/gpu_check.py``'s record as ``"gpu_check"``, and, with the frontier record, its generations'
+    per-prompt test numbers as :data:`FRONTIER_PROMPTS` (:func:`read_frontier_prompts`), each checked as it
     is read; a missing file is a missing record, a damaged one a
     :class:`~coala_lib.core.records.RecordError` naming it."""
     root = Path(directory)
@@ -292,6 +313,9 @@ def load_all_records(directory: str | os.PathLike) -> dict[str, dict[str, Any]]:
     frontier = root / FRONTIER_RECORD
     if frontier.is_file():
         records["imdb_frontier"] = read_frontier_record(frontier)
+        generations = root / FRONTIER_GENERATIONS
+        if generations.is_file():
+            records[FRONTIER_PROMPTS] = read_frontier_prompts(generations, records["imdb_frontier"])
     head = root / HEAD_SELECTION_RECORD
     if head.is_file():
         records["head_selection"] = read_head_selection_record(head)
