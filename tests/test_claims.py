@@ -303,7 +303,7 @@ def head_study(difference: tuple[float, float, float]) -> dict:
             "convex - probe": {"difference": -0.01, "low": -0.04, "high": 0.02, "n_pairs": 500},
         },
         "chosen": {arm: {"report": {"full": acc}} for arm in ("convex", "adamw", "probe")},
-        "budget_per_feature_choice": {"convex": 24, "adamw": 24, "probe": 24},
+        "budget_per_feature_choice": {"chat/mean/full": {"convex": 24, "adamw": 24, "probe": 12}},
         "authors_protocol": {"cronos": {"peak": 0.71}, "adamw": {"peak": 0.69}},
         "environment": CPU,
     }

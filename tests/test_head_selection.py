@@ -30,7 +30,11 @@ def synthetic(n: int, seed: int, signal: float = 1.5, d: int = 5) -> PrefixFeatu
     return PrefixFeatures(LENGTHS, chosen, rejected, torch.full((n, 2), 4), key=f"synthetic-{seed}")
 
 
-CHOICES = (FeatureChoice("chat", "mean"), FeatureChoice("chat", "last", "prefix"), FeatureChoice("plain", "mean"))
+CHOICES = (
+    FeatureChoice("chat", "mean", P_values=(2, 4)),
+    FeatureChoice("chat", "last", "prefix"),
+    FeatureChoice("plain", "mean"),
+)
 CONFIG = StudyConfig(
     choices=CHOICES,
     P_values=(2,),
@@ -56,10 +60,12 @@ def study():
 
 def test_every_phase1_arm_gets_the_same_budget(study):
     _, result = study
-    budget = CONFIG.budget()
-    assert budget == {"convex": 3, "adamw": 3, "probe": 3}
-    for arm in ("convex", "adamw", "probe"):
-        for choice in CHOICES:
+    for choice in CHOICES:
+        budget = CONFIG.budget(choice)
+        assert budget == (
+            {"convex": 6, "adamw": 6, "probe": 3} if choice.P_values else {"convex": 3, "adamw": 3, "probe": 3}
+        )
+        for arm in ("convex", "adamw", "probe"):
             tried = [c for c in result.arm(arm) if c.choice == choice and not c.params.get("paper")]
             assert len(tried) == budget[arm], (arm, choice)
     # every fitted point of every path is certified, and the path starts at the zero head

@@ -228,7 +228,7 @@ DIFFERENCE = Fields(required={"difference": NUMBER, "low": NUMBER, "high": NUMBE
 HEAD_SELECTION_KEYS: Schema = {
     "rule": str,
     "grid": dict,
-    "budget_per_feature_choice": Each(int),
+    "budget_per_feature_choice": Each(Each(int)),
     "paths": list,
     "path_timing": dict,
     "candidates": list,

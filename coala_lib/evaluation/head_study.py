@@ -193,7 +193,7 @@ def study_record(
         "the earlier feature choice. The report pairs are read only after every choice is made.",
         "grid": {
             "choices": [c.label for c in config.choices],
-            "P": list(config.P_values),
+            "P": {c.label: list(config.Ps(c)) for c in config.choices},
             "path_points": config.path_points,
             "decades": config.decades,
             "tol": config.tol,
@@ -209,7 +209,7 @@ def study_record(
             "paper": config.paper,
             "seed": config.seed,
         },
-        "budget_per_feature_choice": config.budget(),
+        "budget_per_feature_choice": {c.label: config.budget(c) for c in config.choices},
         "paths": study.paths,
         "path_timing": study.path_timing,
         "seconds": study.seconds,

@@ -71,6 +71,9 @@ class FeatureChoice:
     rendering: str
     view: str
     training: str = "full"
+    #: The pattern counts tried on this choice (``None``: :attr:`StudyConfig.P_values`); the AdamW arm tries
+    #: the same widths :math:`2P`, so every arm's budget stays equal on each choice.
+    P_values: tuple[int, ...] | None = None
 
     @property
     def label(self) -> str:
@@ -88,7 +91,7 @@ class FeatureChoice:
 class StudyConfig:
     """The grid (see the module docstring). Per feature choice, ``convex`` fits ``path_points - 1`` betas for
     each ``P`` (the path's first point is the zero head), ``adamw`` tries ``len(adamw_lrs) * len(adamw_decays)``
-    settings for each width ``2P``, ``probe`` ``len(probe_l2s)`` ridges; the defaults give each 24."""
+    settings for each width ``2P``, ``probe`` ``len(probe_l2s)`` ridges: 12 each per ``P`` by default."""
 
     choices: tuple[FeatureChoice, ...]
     P_values: tuple[int, ...] = (10, 32)
@@ -104,7 +107,7 @@ class StudyConfig:
     adamw_epochs: int = 100
     adamw_patience: int = 10
     adamw_batch: int = 128
-    probe_l2s: tuple[float, ...] = tuple(float(x) for x in np.logspace(-4, 3, 24))
+    probe_l2s: tuple[float, ...] = tuple(float(x) for x in np.logspace(-4, 3, 12))
     prefix_lengths: tuple[int, ...] = (4, 8, 16, 32, 48)
     paper: dict[str, Any] = field(
         default_factory=lambda: {"P": 10, "beta": 1e-3, "phase2_l2": 1e-4, "phase2_beta": 2.5, "phase2_gamma": 0.5}
@@ -117,11 +120,17 @@ class StudyConfig:
         if self.path_points < 2:
             raise ValueError(f"StudyConfig.path_points must be >= 2, got {self.path_points}")
 
-    def budget(self) -> dict[str, int]:
-        """Settings tried per feature choice by each Phase I arm (the same budget)."""
+    def Ps(self, choice: FeatureChoice) -> tuple[int, ...]:
+        """The pattern counts tried on ``choice``."""
+        return choice.P_values if choice.P_values is not None else self.P_values
+
+    def budget(self, choice: FeatureChoice) -> dict[str, int]:
+        """Settings tried on ``choice`` by each Phase I arm: ``convex`` and ``adamw`` the same number (per ``P``:
+        the path's fitted points, and learning rates times weight decays), the probe (no width) its ridges."""
+        Ps = self.Ps(choice)
         return {
-            "convex": (self.path_points - 1) * len(self.P_values),
-            "adamw": len(self.adamw_lrs) * len(self.adamw_decays) * len(self.P_values),
+            "convex": (self.path_points - 1) * len(Ps),
+            "adamw": len(self.adamw_lrs) * len(self.adamw_decays) * len(Ps),
             "probe": len(self.probe_l2s),
         }
 
@@ -251,7 +260,7 @@ def convex_candidates(
 ) -> tuple[list[Candidate], list[dict[str, Any]], dict[int, RegularisationPath]]:
     """Arms ``convex`` and ``coala`` on one feature choice: a certified path per ``P``, Phase II on each point."""
     candidates, summaries, paths = [], [], {}
-    for P in config.P_values:
+    for P in config.Ps(choice):
         cronos = CronosConfig(P=P, tol=config.tol, cone_tol=config.tol, max_iters=config.max_iters, seed=config.seed)
         path = regularisation_path(
             data.X, data.y, cronos, points=config.path_points, decades=config.decades, progress=progress
@@ -320,7 +329,7 @@ def train_adamw_head(
 
 def adamw_candidates(choice: FeatureChoice, data: Normalised, config: StudyConfig) -> list[Candidate]:
     out = []
-    for P in config.P_values:
+    for P in config.Ps(choice):
         for decay in sorted(config.adamw_decays, reverse=True):
             for lr in config.adamw_lrs:
                 net, epoch, validation = train_adamw_head(data, 2 * P, lr, decay, config)
@@ -385,9 +394,8 @@ def run_study(
             summaries += rows
             if choice == config.choices[0]:
                 candidates += [c for c in paper_candidates(choice, data, config) if c.arm in arms]
-                timing = {"features": choice.label, "P": config.P_values[0]} | path_timing(
-                    data, config, config.P_values[0]
-                )
+                P = config.Ps(choice)[0]
+                timing = {"features": choice.label, "P": P} | path_timing(data, config, P)
         seconds[f"convex {choice.label}"] = time.perf_counter() - started
         started = time.perf_counter()
         if "adamw" in arms:
