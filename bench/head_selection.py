@@ -41,15 +41,10 @@ from coala_lib.head.selection import FeatureChoice, StudyConfig, run_study
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "results" / "head_selection" / "record.json"
 #: The feature choices of the study, the frontier's own first (chat template, mean over every token, whole
-#: texts, where P = 10 and 32 are both tried): the chat rendering's three views and the plain rendering's
-#: mean on whole texts, and prefix-matched training for the views the KV-cached decoder computes (the only
-#: ones a deployed head can use; prefix training exists for it). P = 32 triples the cost of a path on this
-#: CPU (about 10 minutes on 2,000 texts), hence P = 10 alone on the other choices.
+#: texts): both renderings and all three views on whole texts, and prefix-matched training for the views the
+#: KV-cached decoder computes (the only ones a deployed head can use; prefix training exists for it).
 CHOICES = (
-    FeatureChoice("chat", "mean", "full", P_values=(10, 32)),
-    FeatureChoice("chat", "response_mean", "full"),
-    FeatureChoice("chat", "last", "full"),
-    FeatureChoice("plain", "mean", "full"),
+    *(FeatureChoice(r, v, "full") for r in RENDERINGS for v in ("mean", "response_mean", "last")),
     FeatureChoice("chat", "mean", "prefix"),
     FeatureChoice("chat", "last", "prefix"),
 )
@@ -108,8 +103,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     t = time.perf_counter()
     feats = features(reference, splits, not args.no_progress)
     feature_seconds = time.perf_counter() - t
-    choices = tuple(FeatureChoice(c.rendering, c.view, c.training) for c in CHOICES) if tiny else CHOICES
-    config = StudyConfig(choices=choices, **({"P_values": (10,)} | (TINY_STUDY if tiny else {})))
+    config = StudyConfig(choices=CHOICES, **(TINY_STUDY if tiny else {}))
     study = run_study(feats["train"], feats["validation"], config, progress=not args.no_progress)
     authors = authors_protocol(CHOICES[0], feats["train"]["chat"], feats["report"]["chat"])
     record = study_record(study, feats["train"], feats["report"], authors=authors)

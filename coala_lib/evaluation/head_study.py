@@ -17,7 +17,7 @@ every iteration or epoch, and the **maximum over the run** reported, as the refe
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -47,7 +47,6 @@ __all__ = [
     "authors_protocol",
     "choices_of",
     "paired",
-    "prefix_curve",
     "study_record",
 ]
 
@@ -218,12 +217,3 @@ def study_record(
         "comparisons": comparisons,
         "authors_protocol": authors,
     }
-
-
-def prefix_curve(record: Mapping[str, Any], names: Sequence[str]) -> list[dict[str, Any]]:
-    """Rows (head, slot, report accuracy and interval) of the chosen heads ``names`` for a plot or a table."""
-    return [
-        {"head": name, "slot": slot} | values
-        for name in names
-        for slot, values in record["chosen"][name]["report"].items()
-    ]

@@ -288,9 +288,14 @@ def paper_candidates(choice: FeatureChoice, data: Normalised, config: StudyConfi
     """The paper's Phase I and Phase II values (the frontier's head until this study), as one more setting."""
     paper = config.paper
     cronos = CronosConfig(
-        P=paper["P"], beta=paper["beta"], tol=config.tol, cone_tol=config.tol, max_iters=config.max_iters
+        P=paper["P"],
+        beta=paper["beta"],
+        tol=config.tol,
+        cone_tol=config.tol,
+        max_iters=config.max_iters,
+        seed=config.seed,
     )
-    fit = fit_cronos(data.X, data.y, replace(cronos, seed=config.seed))
+    fit = fit_cronos(data.X, data.y, cronos)
     net = fit.model.to_two_layer()
     scorer = _network_scorer(net)
     base = {"P": paper["P"], "beta": paper["beta"], "width": net.width, "paper": True}
