@@ -372,7 +372,7 @@ def _head_study(study: Mapping[str, Any]) -> Assessment:
         f"paper Table 7: CRONOS ahead in {int((gaps > 0).sum())} of {len(gaps)} cells, by {gaps.min():+.2f} to "
         f"{gaps.max():+.2f} points, from 6 ADMM iterations and the best test accuracy over a run",
         "every arm's knobs chosen on validation pairs with the same number of settings per feature choice "
-        f"({_budget_text(study['budget_per_feature_choice'])})",
+        f"({budget_text(study['budget_per_feature_choice'])})",
         "one backbone (SmolLM2-135M after the frontier's SFT), IMDb only; the paper's cells span five backbones "
         "and three datasets",
     ]
@@ -397,7 +397,7 @@ def _head_study(study: Mapping[str, Any]) -> Assessment:
     return ours, "inconclusive", note + "; the interval contains 0"
 
 
-def _budget_text(budgets: Mapping[str, Mapping[str, int]]) -> str:
+def budget_text(budgets: Mapping[str, Mapping[str, int]]) -> str:
     """``"convex 12-24, adamw 12-24, probe 12 over 6 feature choices"`` from the record's budgets."""
     arms = sorted({arm for budget in budgets.values() for arm in budget})
     spans = []
