@@ -61,9 +61,10 @@ def test_relu_beta_max_is_below_the_gated_one_when_cones_bind():
     assert beta_max(X, y, patterns, "relu") <= beta_max(X, y, patterns, "gated") + 1e-12
 
 
-def test_warm_and_cold_paths_reach_the_same_certified_objectives():
+@pytest.mark.parametrize("model", ["relu", "gated"])
+def test_warm_and_cold_paths_reach_the_same_certified_objectives(model):
     X, y = planted(n=150, d=6, seed=1)
-    config = CronosConfig(P=4, tol=1e-4, cone_tol=1e-4)
+    config = CronosConfig(P=4, model=model, tol=1e-4, cone_tol=1e-4)
     warm = regularisation_path(X, y, config, points=5, decades=1.5)
     cold = regularisation_path(X, y, config, points=5, decades=1.5, warm=False, top=warm.beta_max)
     assert warm.certified and cold.certified

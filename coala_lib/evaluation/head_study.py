@@ -26,7 +26,7 @@ import torch
 from coala_lib.backbone.prefix_features import PrefixFeatures
 from coala_lib.convex.cronos import CronosConfig, UncertifiedWarning, fit_cronos, recover_model
 from coala_lib.convex.reformulation import sample_gates
-from coala_lib.convex.two_layer import TwoLayerReLU, init_two_layer
+from coala_lib.convex.two_layer import TwoLayerReLU
 from coala_lib.evaluation.frontier import cluster_bootstrap
 from coala_lib.evaluation.win_rates import wilson_interval
 from coala_lib.head.selection import (
@@ -34,6 +34,7 @@ from coala_lib.head.selection import (
     Candidate,
     FeatureChoice,
     Study,
+    adamw_epochs,
     outcomes,
     prepare,
     report_outcomes,
@@ -51,6 +52,8 @@ __all__ = [
 ]
 
 RECORD_VERSION = 1
+#: The AdamW head's weight decay in the authors' protocol: PyTorch's default, the book's former setting.
+AUTHORS_ADAMW_DECAY = 1e-2
 #: Paired comparisons on whole report texts (first minus second; null 0): Table 7 is convex - adamw.
 COMPARISONS = (
     ("convex", "adamw"),
@@ -99,7 +102,7 @@ def authors_protocol(
     report: PrefixFeatures,
     seed: int = 0,
     adamw_lr: float = 1e-3,
-    adamw_epochs: int = 60,
+    epochs: int = 60,
     batch: int = 128,
 ) -> dict[str, Any]:
     """The module docstring's protocol on ``choice``: per-iteration (CRONOS) and per-epoch (AdamW) report
@@ -122,18 +125,7 @@ def authors_protocol(
         warnings.simplefilter("ignore", UncertifiedWarning)
         fit_cronos(data.X, data.y, config, patterns=patterns, callback=record)
     width = 2 * config.P
-    start = init_two_layer(data.X.shape[1], width, seed, data.X.dtype)
-    W1, w2 = start.W1.clone().requires_grad_(True), start.w2.clone().requires_grad_(True)
-    opt = torch.optim.AdamW([W1, w2], lr=adamw_lr)
-    gen = torch.Generator().manual_seed(seed + 1)
-    adamw: list[float] = []
-    for _ in range(adamw_epochs):
-        for rows in torch.randperm(data.X.shape[0], generator=gen).split(batch):
-            loss = 0.5 * (torch.relu(data.X[rows] @ W1.T) @ w2 - data.y[rows]).square().mean()
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        adamw.append(score(TwoLayerReLU(W1.detach(), w2.detach())))
+    adamw = [score(net) for net in adamw_epochs(data, width, adamw_lr, AUTHORS_ADAMW_DECAY, epochs, batch, seed)]
     return {
         "label": "selection on the test set: the maximum over the run of the accuracy on the pairs it is scored on",
         "features": choice.label,
@@ -144,7 +136,7 @@ def authors_protocol(
             "final": cronos[-1],
         },
         "adamw": {
-            "settings": f"width {width}, lr {adamw_lr}, batch {batch}, {adamw_epochs} epochs",
+            "settings": f"width {width}, lr {adamw_lr}, batch {batch}, {epochs} epochs",
             "per_epoch": adamw,
             "peak": max(adamw),
             "final": adamw[-1],

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -304,32 +304,42 @@ def paper_candidates(choice: FeatureChoice, data: Normalised, config: StudyConfi
     return out + _phase2_candidates(choice, net, data, grid, base, (paper["beta"], -paper["P"]))
 
 
-def train_adamw_head(
-    data: Normalised, width: int, lr: float, decay: float, config: StudyConfig
-) -> tuple[TwoLayerReLU, int, dict[str, float]]:
-    """AdamW on :math:`\\tfrac{1}{2n}\\|h(X) - y\\|^2` (decoupled weight decay ``decay``), seeded minibatches of
-    ``adamw_batch``; after each epoch the validation accuracy on whole texts is measured and the best epoch's
-    network kept; stops after ``adamw_patience`` epochs without improvement. Returns (net, best epoch, accs)."""
+def adamw_epochs(
+    data: Normalised, width: int, lr: float, decay: float, epochs: int, batch: int, seed: int
+) -> Iterator[TwoLayerReLU]:
+    """AdamW on :math:`\\tfrac{1}{2n}\\|h(X) - y\\|^2` with decoupled weight decay ``decay``, from the seeded
+    :func:`coala_lib.convex.two_layer.init_two_layer` start, on seeded minibatches of ``batch``: the network
+    after each of ``epochs`` epochs (a copy)."""
     X, y = data.X, data.y
-    start = init_two_layer(X.shape[1], width, config.seed, X.dtype)
+    start = init_two_layer(X.shape[1], width, seed, X.dtype)
     W1, w2 = start.W1.clone().requires_grad_(True), start.w2.clone().requires_grad_(True)
     opt = torch.optim.AdamW([W1, w2], lr=lr, weight_decay=decay)
-    gen = torch.Generator().manual_seed(config.seed + 1)
-    best: tuple[float, int, TwoLayerReLU] = (-1.0, 0, start)
-    for epoch in range(1, config.adamw_epochs + 1):
-        for batch in torch.randperm(X.shape[0], generator=gen).split(config.adamw_batch):
-            loss = 0.5 * (torch.relu(X[batch] @ W1.T) @ w2 - y[batch]).square().mean()
+    gen = torch.Generator().manual_seed(seed + 1)
+    for _ in range(epochs):
+        for rows in torch.randperm(X.shape[0], generator=gen).split(batch):
+            loss = 0.5 * (torch.relu(X[rows] @ W1.T) @ w2 - y[rows]).square().mean()
             opt.zero_grad()
             loss.backward()
             opt.step()
-        net = TwoLayerReLU(W1.detach().clone(), w2.detach().clone())
+        yield TwoLayerReLU(W1.detach().clone(), w2.detach().clone())
+
+
+def train_adamw_head(
+    data: Normalised, width: int, lr: float, decay: float, config: StudyConfig
+) -> tuple[TwoLayerReLU, int, dict[str, float]]:
+    """:func:`adamw_epochs` with early stopping: after each epoch the validation accuracy on whole texts is
+    measured and the best epoch's network kept; it stops after ``adamw_patience`` epochs without improvement.
+    Returns (net, best epoch, its validation accuracies)."""
+    best: tuple[float, int, TwoLayerReLU | None] = (-1.0, 0, None)
+    runs = adamw_epochs(data, width, lr, decay, config.adamw_epochs, config.adamw_batch, config.seed)
+    for epoch, net in enumerate(runs, start=1):
         val = accuracies(_network_scorer(net), {FULL: data.validation[FULL]})[FULL]
         if val > best[0]:
             best = (val, epoch, net)
         elif epoch - best[1] >= config.adamw_patience:
             break
-    net = best[2]
-    return net, best[1], accuracies(_network_scorer(net), data.validation)
+    assert best[2] is not None  # adamw_epochs >= 1 yields at least one network
+    return best[2], best[1], accuracies(_network_scorer(best[2]), data.validation)
 
 
 def adamw_candidates(choice: FeatureChoice, data: Normalised, config: StudyConfig) -> list[Candidate]:
