@@ -155,6 +155,13 @@ class FrontierConfig:
     sft_batch: int = 8
     head_P: int = 10
     head_max_iters: int = 5000
+    # The head's knobs (the paper's values, which made the committed record's guided rows). The head study
+    # (bench/head_selection.py, results/head_selection/record.json) chose head_P=32, head_beta=149.0095503544234,
+    # head_phase2_l2=0.01, head_phase2_beta=1 on validation pairs; --set them to decode the frontier again with it.
+    head_beta: float = 1e-3
+    head_pooling: str = "mean"
+    head_phase2_l2: float = 1e-4
+    head_phase2_beta: float = 2.5
     paper_lambdas: tuple[float, ...] = (2.0, 1.0, 4.0)  # the paper's value first
     paper_top_k: int = 50
     paper_top_p: float = 0.9
@@ -428,6 +435,10 @@ class Context:
                 n_eval=len(self.data.heldout_pairs),
                 max_length=self.config.max_length,
                 P=self.config.head_P,
+                beta=self.config.head_beta,
+                pooling=self.config.head_pooling,
+                phase2_l2=self.config.head_phase2_l2,
+                phase2_beta=self.config.head_phase2_beta,
                 phase1_max_iters=self.config.head_max_iters,
                 seed=self.config.seed,
             )

@@ -597,3 +597,25 @@ def test_the_protocol_time_counts_a_shared_decoding_run_once() -> None:
         ],
     }
     assert protocol_seconds(record) == {"train": 30.0, "decode": 6.0 + 8.0 + 101.0, "total": 145.0}
+
+
+def test_the_head_knobs_default_to_the_records_head_and_take_the_study_choice(bench) -> None:
+    """The committed record's guided rows were made by the paper's head values: with the defaults the head's
+    config (hence its cache key and every guided row's) is unchanged; --set gives the study's choice."""
+    from coala_lib.head import HeadConfig
+
+    config = bench.FrontierConfig()
+    assert (config.head_P, config.head_beta, config.head_pooling) == (10, 1e-3, "mean")
+    paper = HeadConfig()
+    assert (config.head_phase2_l2, config.head_phase2_beta) == (paper.phase2_l2, paper.phase2_beta)
+    assert (paper.beta, paper.P, paper.pooling) == (config.head_beta, config.head_P, config.head_pooling)
+    args = bench.parse(
+        ["--set", "head_P=32", "head_beta=149.0095503544234", "head_phase2_l2=0.01", "head_phase2_beta=1"]
+    )
+    chosen = bench.build_config(args)
+    assert (chosen.head_P, chosen.head_beta, chosen.head_phase2_l2, chosen.head_phase2_beta) == (
+        32,
+        149.0095503544234,
+        0.01,
+        1.0,
+    )
