@@ -21,7 +21,8 @@ models and data:
   ``log p + w s``, sampled); their KL is estimated from the recorded shifted distributions.
 * **Methods** (in the order the run does them, most valuable first): reference sampling; COALA paper mode
   over a lambda sweep (the paper's lambda = 2 first); best-of-n with the COALA head as scorer (n = 2, 4, 8,
-  16, from one pool of 16 x 2 reference samples per prompt, the costliest run); COALA ARGS mode over a
+  16, from one pool of 16 x 2 reference samples per prompt, the costliest run; the pool is sampled without
+  the head, which then scores each whole response, so a new head re-scores the pool in minutes); COALA ARGS mode over a
   weight sweep; the two no-head controls (``pool``: paper mode's nucleus, ``topk``: ARGS mode's top-10, both
   sampled from the reference with no head); DPO over a beta sweep; SFT on the chosen responses
   (preferred-FT); ORPO; SimPO. Baselines train one epoch (the stopping rule: exactly one pass, no early
@@ -33,7 +34,8 @@ models and data:
 
 Every stage is cached by content under ``cache_dir()/imdb_frontier`` (decoding runs chunk by chunk),
 written atomically and verified on read, so a killed run resumes where it stopped. After every stage the
-record (``record.json``) and the generations (``generations.jsonl.gz``) are rewritten under ``--out``.
+record (``record.json``), the generations (``generations.jsonl.gz``) and every best-of-n candidate
+(``best_of_n_pool.jsonl.gz``) are rewritten under ``--out``.
 
 CPU (the book's record; one torch thread, polite to other users of the machine)::
 
@@ -93,11 +95,15 @@ from coala_lib.evaluation.sentiment import SentimentJudge
 from coala_lib.guidance import GuidanceConfig, encode_prompts, guided_generate
 from coala_lib.head import HeadConfig, HeadReport, train_or_load_head
 from coala_lib.head.coala_head import CoalaHead
+from coala_lib.head.scoring import score_responses
 from coala_lib.head.training import PIPELINE_VERSION
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "results" / "imdb_frontier"
 RECORD, GENERATIONS = "record.json", "generations.jsonl.gz"
+#: Every candidate of the best-of-n pools (the generations hold only the picks): restored on a lost cache,
+#: so that a new head re-scores the pool instead of sampling it again.
+POOL = "best_of_n_pool.jsonl.gz"
 VERSION = 1
 PAYLOAD = "payload.json"  # the one file of a stage or chunk cache entry
 log = logging.getLogger("imdb_frontier")
@@ -122,6 +128,9 @@ METHODS: tuple[str, ...] = (
 TRAINED: tuple[str, ...] = ("dpo", "sft", "orpo", "simpo")
 #: Methods whose decoding uses the COALA head (to guide each step, or to pick among a pool).
 HEAD_GUIDED: tuple[str, ...] = ("best_of_n", "coala_paper", "coala_args")
+#: The guided methods whose sampling the head steers: the head enters their decoding key. Best-of-n's pool is
+#: sampled from the reference alone; the head scores it afterwards (:meth:`Context.scored`).
+HEAD_STEERED: tuple[str, ...] = ("coala_paper", "coala_args")
 #: What a chunk decoded before heads were fingerprinted reports as its head.
 UNRECORDED = "unrecorded"
 #: Samplers whose per-token distribution is not the sampling model's own softmax: their KL terms come from
@@ -550,7 +559,7 @@ class Context:
             asdict(sampler(self.config, run, reference.model.config.vocab_size)),
             self.config.seed,
         ]
-        if run.method in HEAD_GUIDED:
+        if run.method in HEAD_STEERED:
             self.head()
             parts.append(self.head_key)
         if run.method in TRAINED:
@@ -599,7 +608,7 @@ class Context:
         config = sampler(self.config, run, reference.model.config.vocab_size)
         generator = torch.Generator(self.device).manual_seed(chunk_seed(name))
         model = policy if policy is not None else reference.model
-        head = self.head() if run.method in HEAD_GUIDED else None
+        head = self.head() if run.method in HEAD_STEERED else None
         recorder = SamplingRecorder()
         with measure("decode", self.device) as cost, recorder.record():
             out = guided_generate(
@@ -627,11 +636,31 @@ class Context:
         }
         if head is not None:
             payload["head"] = head.fingerprint
-        if run.method == "best_of_n":
-            if out.final_scores is None:
-                raise RuntimeError("best-of-n sampling returned no head scores")
-            payload["head_score"] = out.final_scores.float().cpu().tolist()
         return payload
+
+    def scored(self, run: Run, split: str, chunks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The best-of-n pool's ``chunks`` with the head's score of every candidate (``head_score``, and the
+        head's fingerprint as ``head``), each chunk's scores cached under the chunk and the head's key."""
+        head, reference = self.head(), self.reference()
+        out = []
+        for (name, rows), chunk in zip(self.chunks(run, split), chunks):
+            key = content_key(name, self.head_key)
+            entry = self.cache.get("score", key)
+            if entry is None:
+                started = time.perf_counter()
+                prompts = [self.data.prompts[split][i] for i, _ in rows]
+                scores = score_responses(reference, head, prompts, chunk["texts"], self.config.max_length)
+                entry = self.cache.put(
+                    "score",
+                    key,
+                    {
+                        "head_score": scores.tolist(),
+                        "head": head.fingerprint,
+                        "score_seconds": time.perf_counter() - started,
+                    },
+                )
+            out.append({**chunk, **entry})
+        return out
 
 
 def _head_summary(report: HeadReport) -> dict[str, Any]:
@@ -679,14 +708,16 @@ Saved = tuple[dict[str, Any], dict[tuple[str, str, str], dict[tuple[int, int], d
 
 
 def read_saved(out_dir: Path) -> Saved | None:
-    """The record under ``out_dir`` and its generations by (method, setting, split) and (prompt, sample);
-    ``None`` if either file is missing. Read before the run rewrites them, and checked as the ledger reads
-    them (a damaged file is a ``RecordError`` naming it, and the line)."""
-    record_path, generations_path = out_dir / RECORD, out_dir / GENERATIONS
+    """The record under ``out_dir`` and its generations (with the best-of-n pool's, when saved) by (method,
+    setting, split) and (prompt, sample); ``None`` if the record or the generations are missing. Read before
+    the run rewrites them, and checked as the ledger reads them (a damaged file is a ``RecordError`` naming
+    it, and the line)."""
+    record_path, generations_path, pool_path = out_dir / RECORD, out_dir / GENERATIONS, out_dir / POOL
     if not (record_path.exists() and generations_path.exists()):
         return None
     rows_by_run: dict[tuple[str, str, str], dict[tuple[int, int], dict[str, Any]]] = {}
-    for g in read_frontier_generations(generations_path):
+    pool = read_frontier_generations(pool_path) if pool_path.exists() else []
+    for g in [*read_frontier_generations(generations_path), *pool]:
         rows_by_run.setdefault((g["method"], g["setting"], g["split"]), {})[(g["prompt_id"], g["sample"])] = g
     return read_frontier_record(record_path), rows_by_run
 
@@ -700,8 +731,9 @@ def restore_from_record(ctx: Context, work: list[tuple[Run, str]], saved: Saved 
     (its ``key`` equals :meth:`Context.run_key`). Each restored chunk gets the rows of that chunk exactly as
     they were generated and its share (by rows) of the run's recorded decoding and evaluation cost; it is
     marked ``restored``. A trained baseline's stage (training summary, held-out loss, cost) is restored
-    with its runs, so a baseline whose runs are all restored is not trained again. Best-of-n pools (whose
-    head scores the generations do not hold) are never restored. Returns the labels of the restored runs.
+    with its runs, so a baseline whose runs are all restored is not trained again. A best-of-n pool is
+    restored from the pool file (every candidate; the head scores it afresh). Returns the labels of the
+    restored runs.
     """
     if saved is None:
         return []
@@ -711,7 +743,11 @@ def restore_from_record(ctx: Context, work: list[tuple[Run, str]], saved: Saved 
     for run, split in work:
         row = settings.get((run.method, run.setting, split))
         rows = rows_by_run.get((run.method, run.setting, split), {})
-        if run.method == "best_of_n" or row is None or ctx.is_cached(run, split):
+        if run.method == "best_of_n":  # its settings (one per n) share the pool, whose rows the pool file holds
+            row = next(
+                (s for s in record.get("settings", []) if s["method"] == run.method and s["split"] == split), None
+            )
+        if row is None or ctx.is_cached(run, split):
             continue
         if row.get("key") != ctx.run_key(run, split):
             log.warning("the record's %s %s was made under other settings: not restored", run.label, split)
@@ -730,7 +766,7 @@ def restore_from_record(ctx: Context, work: list[tuple[Run, str]], saved: Saved 
                 **{k: row["cost"][k] * share for k in ("decode_seconds", "decode_flops", "evaluation_seconds")},
                 **(
                     {"head": row["heads"][0]}
-                    if len(row.get("heads", [])) == 1 and row["heads"][0] != UNRECORDED
+                    if run.method in HEAD_STEERED and len(row.get("heads", [])) == 1 and row["heads"][0] != UNRECORDED
                     else {}
                 ),
                 "restored": True,
@@ -759,16 +795,17 @@ def _matrix(
 
 
 def run_rows(
-    run: Run, chunks: list[dict[str, Any]], n_prompts: int, config: FrontierConfig
+    run: Run, chunks: list[dict[str, Any]], n_prompts: int, config: FrontierConfig, picked: bool = True
 ) -> dict[str, dict[str, Any]]:
-    """Per setting (best-of-n: one per n) the (prompts, samples) arrays of the chunks, and the texts."""
+    """Per setting (best-of-n: one per n, the head's pick of each sample's n candidates; with
+    ``picked=False`` the whole pool as one setting) the (prompts, samples) arrays of the chunks, and the texts."""
 
     def grid(name: str, judge: bool = False) -> list[list[Any]]:
         return _matrix(chunks, name, n_prompts, run.per_prompt, judge)
 
     arrays = {name: grid(name) for name in ("texts", "mc", "rb", "logp_ref", "tokens")}
     rewards = {j: grid(j, judge=True) for j in sorted(chunks[0]["rewards"])}
-    if run.method != "best_of_n":
+    if run.method != "best_of_n" or not picked:
         return {
             run.setting: {
                 "arrays": arrays,
@@ -811,6 +848,7 @@ def assemble(ctx: Context, finished: dict[tuple[Run, str], list[dict[str, Any]]]
     config = ctx.config
     settings: list[dict[str, Any]] = []
     generations: list[dict[str, Any]] = []
+    pool: list[dict[str, Any]] = []  # every best-of-n candidate, in the generations' columns
     reference_rewards: dict[str, Any] = {}
     book: dict[tuple[str, str, str], Any] = {}  # the primary judge's (P, S) rewards of every setting
     for split in SPLITS:
@@ -827,6 +865,14 @@ def assemble(ctx: Context, finished: dict[tuple[Run, str], list[dict[str, Any]]]
             "evaluation_seconds": sum(c["evaluation_seconds"] for c in chunks),
             "pool_samples_per_prompt": run.per_prompt,
         }
+        if run.method == "best_of_n":
+            cost["score_seconds"] = sum(c["score_seconds"] for c in chunks)
+            pool.extend(
+                generation_row(ctx, run.method, run.setting, split, i, j, data["arrays"], data["rewards"])
+                for data in run_rows(run, chunks, n_prompts, config, picked=False).values()
+                for i in range(n_prompts)
+                for j in range(run.per_prompt)
+            )
         for setting, data in run_rows(run, chunks, n_prompts, config).items():
             ref = None if run.method == "reference" else reference_rewards.get(split)
             if run.method != "reference" and ref is None:
@@ -859,24 +905,11 @@ def assemble(ctx: Context, finished: dict[tuple[Run, str], list[dict[str, Any]]]
                     "cost": {**cost, "train": train_cost},
                 }
             )
-            for i in range(n_prompts):
-                for j in range(config.samples):
-                    generations.append(
-                        {
-                            "method": run.method,
-                            "setting": setting,
-                            "split": split,
-                            "prompt_id": i,
-                            "sample": j,
-                            "prompt": ctx.data.prompts[split][i],
-                            "text": data["arrays"]["texts"][i][j],
-                            **{f"reward_{k}": v[i][j] for k, v in data["rewards"].items()},
-                            "kl_rb": data["arrays"]["rb"][i][j],
-                            "kl_mc": data["arrays"]["mc"][i][j],
-                            "logp_ref": data["arrays"]["logp_ref"][i][j],
-                            "tokens": data["arrays"]["tokens"][i][j],
-                        }
-                    )
+            generations.extend(
+                generation_row(ctx, run.method, setting, split, i, j, data["arrays"], data["rewards"])
+                for i in range(n_prompts)
+                for j in range(config.samples)
+            )
     selection = choose(settings, config)
     for row in settings:
         row["selected"] = selection.get(row["method"], {}).get("setting") == row["setting"]
@@ -909,10 +942,36 @@ def assemble(ctx: Context, finished: dict[tuple[Run, str], list[dict[str, Any]]]
         },
     }
     out_dir.mkdir(parents=True, exist_ok=True)
-    lines = "".join(json.dumps(g, sort_keys=True) + "\n" for g in generations)
-    atomic_write_bytes(out_dir / GENERATIONS, gzip.compress(lines.encode("utf-8"), mtime=0))
+    for name, rows in ((GENERATIONS, generations), (POOL, pool)):
+        if rows or name == GENERATIONS:
+            lines = "".join(json.dumps(g, sort_keys=True) + "\n" for g in rows)
+            atomic_write_bytes(out_dir / name, gzip.compress(lines.encode("utf-8"), mtime=0))
     atomic_write_json(out_dir / RECORD, record)
     return record
+
+
+def generation_row(
+    ctx: Context,
+    method: str,
+    setting: str,
+    split: str,
+    i: int,
+    j: int,
+    arrays: dict[str, list[list[Any]]],
+    rewards: dict[str, list[list[Any]]],
+) -> dict[str, Any]:
+    """One line of the generations (or pool) file: sample ``j`` of prompt ``i`` of one setting."""
+    return {
+        "method": method,
+        "setting": setting,
+        "split": split,
+        "prompt_id": i,
+        "sample": j,
+        "prompt": ctx.data.prompts[split][i],
+        "text": arrays["texts"][i][j],
+        **{f"reward_{k}": v[i][j] for k, v in rewards.items()},
+        **{column: arrays[name][i][j] for name, column in RESTORED_COLUMNS.items()},
+    }
 
 
 #: Ledger names of the methods whose headline win rates the claims rule reads (COALA = paper mode; the
@@ -1100,7 +1159,7 @@ def run_frontier(
                 "time budget spent: stopping before %s %s finished (resume with the same command)", run.label, split
             )
             break
-        finished[(run, split)] = chunks
+        finished[(run, split)] = ctx.scored(run, split, chunks) if run.method == "best_of_n" else chunks
         if i + 1 == len(work) or not cached[work[i + 1]]:  # the record is rewritten before any new work
             record = assemble(ctx, finished, time.monotonic() - start, out_dir)
     return record

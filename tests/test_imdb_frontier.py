@@ -27,6 +27,7 @@ from coala_lib.chapters.frontier import (
     protocol_seconds,
     read_generations,
 )
+from coala_lib.claims.ledger import read_frontier_generations
 from coala_lib.core.cache import CorruptCacheWarning
 from coala_lib.data import write_jsonl_gz
 from coala_lib.evaluation.frontier import (
@@ -619,3 +620,34 @@ def test_the_head_knobs_default_to_the_records_head_and_take_the_study_choice(be
         0.01,
         1.0,
     )
+
+
+def test_best_of_n_pool_is_restored_and_rescored_by_a_new_head(tmp_path, bench, monkeypatch) -> None:
+    methods = ("--methods", "reference", "best_of_n")
+    record = bench.main(tiny_args(tmp_path, *methods))
+    rows = {(s["method"], s["setting"], s["split"]): s for s in record["settings"]}
+    best = rows[("best_of_n", "n=2", "test")]
+    assert best["heads"] == [record["stages"]["head"]["fingerprint"]] and best["cost"]["score_seconds"] > 0
+    pool = read_frontier_generations(tmp_path / "out" / bench.POOL)
+    assert len(pool) == 2 * (2 + 4) * 2  # both splits: prompts x (2 samples x n = 2) candidates
+    generations = read_frontier_generations(tmp_path / "out" / bench.GENERATIONS)
+    picked = {(g["split"], g["prompt_id"], g["sample"]): g["text"] for g in generations if g["method"] == "best_of_n"}
+    candidates = {(g["split"], g["prompt_id"], g["sample"]): g["text"] for g in pool}
+    assert len(picked) == 2 * (2 + 4)  # each pick is one of its sample's two candidates, 2j and 2j + 1
+    assert all(text in (candidates[(s, i, 2 * j)], candidates[(s, i, 2 * j + 1)]) for (s, i, j), text in picked.items())
+    # a fresh clone (no cache): the pool is restored, only the head scores it again
+    for kind in ("chunk", "stage", "score"):
+        shutil.rmtree(tmp_path / "cache" / "imdb_frontier" / kind)
+
+    def no_decoding(self, run, *args, **kwargs):
+        pytest.fail(f"decoded {run.label} that the record holds")
+
+    monkeypatch.setattr(bench.Context, "decode_chunk", no_decoding)
+    again = bench.main(tiny_args(tmp_path, *methods))
+    assert [s["reward_book"] for s in again["settings"]] == [s["reward_book"] for s in record["settings"]]
+    # another head: the same pool, re-scored, no decoding; the rows name the new head
+    other = bench.main(tiny_args(tmp_path, *methods, "--set", "head_beta=0.01"))
+    fingerprint = other["stages"]["head"]["fingerprint"]
+    assert fingerprint != record["stages"]["head"]["fingerprint"]
+    assert all(s["heads"] == [fingerprint] for s in other["settings"] if s["method"] == "best_of_n")
+    assert len(read_frontier_generations(tmp_path / "out" / bench.POOL)) == len(pool)
