@@ -8,13 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from coala_lib.core.metrics import pairwise_accuracy
+from coala_lib.core.metrics import outcomes_from_scores, pairwise_accuracy
 from coala_lib.evaluation.win_rates import (
     as_outcomes,
     length_controlled_win_rate,
     length_stats,
     margin_summary,
-    outcomes_from_scores,
     standardized_margin_score,
     wald_interval,
     wilson_interval,

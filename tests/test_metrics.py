@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from coala_lib.core.metrics import pairwise_accuracy
+from coala_lib.core.metrics import outcomes_from_scores, pairwise_accuracy
 from coala_lib.head.phase2 import head_pairwise_accuracy
 
 
@@ -35,3 +35,11 @@ def test_head_accuracy_is_the_metric_of_the_scores() -> None:
 def test_misaligned_or_empty_scores_are_named(shapes) -> None:
     with pytest.raises(ValueError, match="chosen and rejected"):
         pairwise_accuracy(torch.zeros(shapes[0]), torch.zeros(shapes[1]))
+
+
+def test_outcomes_are_the_terms_of_pairwise_accuracy() -> None:
+    chosen = torch.tensor([0.3, 0.1, 0.2, 0.5], requires_grad=True)
+    rejected = torch.tensor([0.1, 0.1, 0.4, -1.0])
+    outcomes = outcomes_from_scores(chosen, rejected)  # a tensor that needs grad is read, not refused
+    assert outcomes.tolist() == [1.0, 0.5, 0.0, 1.0]
+    assert pairwise_accuracy(chosen, rejected) == outcomes.mean()

@@ -2,6 +2,7 @@
 classifier, every system's responses, and the human-study kit.
 """
 
+from coala_lib.core.metrics import outcomes_from_scores
 from coala_lib.evaluation.judges import AlpacaEvalJudge, Judge, PreferenceJudge, SentimentPairJudge, judge_texts
 from coala_lib.evaluation.sentiment import SentimentJudge, fit_logistic
 from coala_lib.evaluation.survey import (
@@ -23,7 +24,6 @@ from coala_lib.evaluation.win_rates import (
     length_stats,
     margin_summary,
     mean_sigmoid_margin,
-    outcomes_from_scores,
     standardized_margin_score,
     wald_interval,
     wilson_interval,

@@ -32,8 +32,8 @@ import torch.nn.functional as F
 
 from coala_lib.baselines.training_step import dpo_loss, orpo_loss
 from coala_lib.baselines.trl_training import response_logps
-from coala_lib.core.metrics import pairwise_accuracy
-from coala_lib.evaluation.win_rates import outcomes_from_scores, win_rate
+from coala_lib.core.metrics import outcomes_from_scores, pairwise_accuracy
+from coala_lib.evaluation.win_rates import win_rate
 
 Statistic = Callable[[np.ndarray], float]
 

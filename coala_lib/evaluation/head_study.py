@@ -27,6 +27,7 @@ from coala_lib.backbone.prefix_features import PrefixFeatures
 from coala_lib.convex.cronos import CronosConfig, UncertifiedWarning, fit_cronos, recover_model
 from coala_lib.convex.reformulation import sample_gates
 from coala_lib.convex.two_layer import TwoLayerReLU
+from coala_lib.core.metrics import outcomes_from_scores
 from coala_lib.evaluation.frontier import cluster_bootstrap
 from coala_lib.evaluation.win_rates import wilson_interval
 from coala_lib.head.selection import (
@@ -35,7 +36,6 @@ from coala_lib.head.selection import (
     FeatureChoice,
     Study,
     adamw_epochs,
-    outcomes,
     prepare,
     report_outcomes,
     select,
@@ -112,7 +112,9 @@ def authors_protocol(
 
     def score(net: TwoLayerReLU) -> float:
         W1, w2 = net.W1.double(), net.w2.double()
-        return float(outcomes(torch.relu(held.chosen @ W1.T) @ w2, torch.relu(held.rejected @ W1.T) @ w2).mean())
+        return float(
+            outcomes_from_scores(torch.relu(held.chosen @ W1.T) @ w2, torch.relu(held.rejected @ W1.T) @ w2).mean()
+        )
 
     cronos: list[float] = []
     config = CronosConfig.paper(seed=seed)

@@ -39,10 +39,9 @@ from safetensors.torch import save as save_safetensors
 from coala_lib.backbone.encoders import ENCODER_NAME, encode_texts
 from coala_lib.core.cache import cached_file
 from coala_lib.core.files import cache_dir, content_key
-from coala_lib.core.metrics import pairwise_accuracy
+from coala_lib.core.metrics import outcomes_from_scores, pairwise_accuracy
 from coala_lib.data.schema import Triplet
 from coala_lib.evaluation.sentiment import SentimentJudge, fit_logistic, safetensors_metadata
-from coala_lib.evaluation.win_rates import outcomes_from_scores
 
 
 class Judge(Protocol):

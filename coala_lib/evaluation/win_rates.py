@@ -42,10 +42,9 @@ import pandas as pd
 import torch
 from scipy.stats import norm
 
-from coala_lib.core.metrics import pairwise_accuracy
+from coala_lib.core.metrics import LOSS, TIE, WIN, pairwise_accuracy
 
 Ties = Literal["half", "exclude"]
-WIN, TIE, LOSS = 1.0, 0.5, 0.0
 
 
 def _z(level: float) -> float:
@@ -86,21 +85,6 @@ def as_outcomes(outcomes: Sequence[float] | np.ndarray | torch.Tensor) -> np.nda
             "outcomes must be 1 (win), 0.5 (tie) or 0 (loss); convert judge scores with outcomes_from_scores"
         )
     return array
-
-
-def outcomes_from_scores(
-    a: Sequence[float] | np.ndarray | torch.Tensor,
-    b: Sequence[float] | np.ndarray | torch.Tensor,
-    tie_tolerance: float = 0.0,
-) -> np.ndarray:
-    """Outcomes of A against B from pointwise scores (higher is better): a tie when :math:`|a-b| \\le` ``tie_tolerance``."""
-    sa, sb = np.asarray(a, dtype=float).ravel(), np.asarray(b, dtype=float).ravel()
-    if sa.shape != sb.shape:
-        raise ValueError(f"a and b must hold one score per judgment each, got {sa.shape} and {sb.shape}")
-    if tie_tolerance < 0:
-        raise ValueError(f"tie_tolerance must be >= 0, got {tie_tolerance}")
-    diff = sa - sb
-    return np.where(np.abs(diff) <= tie_tolerance, TIE, np.where(diff > 0, WIN, LOSS))
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,7 @@ from coala_lib.backbone.prefix_features import PrefixFeatures
 from coala_lib.convex.cronos import CronosConfig, fit_cronos
 from coala_lib.convex.path import RegularisationPath, regularisation_path
 from coala_lib.convex.two_layer import TwoLayerReLU, init_two_layer
+from coala_lib.core.metrics import outcomes_from_scores
 from coala_lib.core.runtime import progress_off
 from coala_lib.head.phase2 import design, solve_newton
 
@@ -49,7 +50,6 @@ __all__ = [
     "FeatureChoice",
     "Study",
     "StudyConfig",
-    "outcomes",
     "report_outcomes",
     "run_study",
     "select",
@@ -156,12 +156,6 @@ class Candidate:
         return {"arm": self.arm, "features": self.choice.label, "params": self.params, "validation": self.validation}
 
 
-def outcomes(s_chosen: torch.Tensor, s_rejected: torch.Tensor) -> np.ndarray:
-    """Per pair: 1 when ranked right, 0.5 on a tie, 0 when wrong."""
-    diff = (s_chosen.double() - s_rejected.double()).cpu().numpy()
-    return np.where(diff > 0, 1.0, np.where(diff == 0, 0.5, 0.0))
-
-
 @dataclass
 class Normalised:
     """One feature choice's data, normalised per dimension on its training texts: Phase I's stacked ``X``
@@ -206,7 +200,9 @@ def prepare(choice: FeatureChoice, train: PrefixFeatures, validation: PrefixFeat
 
 
 def accuracies(scorer: Scorer, pairs: dict[str, PairFeatures]) -> dict[str, float]:
-    return {label: float(outcomes(scorer(p.chosen), scorer(p.rejected)).mean()) for label, p in pairs.items()}
+    return {
+        label: float(outcomes_from_scores(scorer(p.chosen), scorer(p.rejected)).mean()) for label, p in pairs.items()
+    }
 
 
 def _network_scorer(net: TwoLayerReLU) -> Scorer:
@@ -274,7 +270,7 @@ def convex_candidates(
             simplicity = (point.beta, -P)
             validation = accuracies(scorer, data.validation)
             candidates.append(Candidate("convex", choice, base, simplicity, validation, scorer))
-            train_acc = float(outcomes(scorer(data.train.chosen), scorer(data.train.rejected)).mean())
+            train_acc = float(outcomes_from_scores(scorer(data.train.chosen), scorer(data.train.rejected)).mean())
             rows.append(point.summary() | {"width": net.width, "train_pairwise": train_acc, "validation": validation})
             if net.width > 0:
                 candidates += _phase2_candidates(choice, net, data, config, base, simplicity)
@@ -440,6 +436,6 @@ def report_outcomes(
     the normalisation of its own training data (``train`` of its rendering)."""
     data = prepare(candidate.choice, train, report, config.seed)
     return {
-        label: outcomes(candidate.scorer(p.chosen), candidate.scorer(p.rejected))
+        label: outcomes_from_scores(candidate.scorer(p.chosen), candidate.scorer(p.rejected))
         for label, p in data.validation.items()
     }
