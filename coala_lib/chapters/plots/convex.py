@@ -15,6 +15,8 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
+from coala_lib.chapters.plots.style import column_figure, column_size
+
 _LABEL_PALETTE = {-1: "#d62728", 1: "#1f77b4"}
 
 
@@ -47,6 +49,7 @@ def _check_points(points: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, n
     return points, labels
 
 
+@column_figure
 def plot_activation_patterns(
     points: np.ndarray, labels: np.ndarray, gates: np.ndarray, grid_size: int = 300, margin: float = 0.3
 ) -> Figure:
@@ -67,7 +70,7 @@ def plot_activation_patterns(
         )
     gates = gates.T
     lo, hi = points.min(axis=0) - margin, points.max(axis=0) + margin
-    fig, (ax_lines, ax_cells) = plt.subplots(1, 2, figsize=(11, 5), sharex=True, sharey=True)
+    fig, (ax_lines, ax_cells) = plt.subplots(1, 2, figsize=column_size(3.5), sharex=True, sharey=True)
     palette = sns.color_palette("husl", len(gates))
     t = np.linspace(-1.0, 1.0, 2)
     for gate, colour in zip(gates, palette):
@@ -84,7 +87,7 @@ def plot_activation_patterns(
         tick = centre + 0.12 * float(np.linalg.norm(hi - lo)) * normal / norm
         ax_lines.annotate("", xy=tick, xytext=centre, arrowprops={"arrowstyle": "->", "color": colour})
     _scatter_labels(ax_lines, points, labels)
-    ax_lines.set_title(f"{len(gates)} sampled gates: lines $g^\\top(x_1, x_2, 1) = 0$ (arrow: active side)")
+    ax_lines.set_title(f"{len(gates)} gates $g^\\top(x_1, x_2, 1) = 0$ (arrow: active)")
 
     xs, ys = np.linspace(lo[0], hi[0], grid_size), np.linspace(lo[1], hi[1], grid_size)
     xx, yy = np.meshgrid(xs, ys)
@@ -105,6 +108,7 @@ def plot_activation_patterns(
     return fig
 
 
+@column_figure
 def plot_objective_traces(
     traces: pd.DataFrame, convex_optimum: float, title: str = "", zoom: float | None = 2.0
 ) -> Figure:
@@ -118,7 +122,7 @@ def plot_objective_traces(
     _require_columns(traces, ["seed", "step", "objective"], "traces")
     if not np.isfinite(convex_optimum) or convex_optimum <= 0:
         raise ValueError(f"convex_optimum must be a positive finite objective value, got {convex_optimum}")
-    fig, (ax_trace, ax_final) = plt.subplots(1, 2, figsize=(11, 4.2), gridspec_kw={"width_ratios": [2.2, 1]})
+    fig, (ax_trace, ax_final) = plt.subplots(1, 2, figsize=column_size(3.4), gridspec_kw={"width_ratios": [2.2, 1]})
     frame = traces.assign(seed=traces["seed"].astype(str))
     sns.lineplot(data=frame, x="step", y="objective", hue="seed", ax=ax_trace, lw=1.2, palette="viridis")
     ax_trace.axhline(convex_optimum, color="black", ls="--", lw=1.5, label="convex optimum")
@@ -126,7 +130,7 @@ def plot_objective_traces(
         ax_trace.set_yscale("log")
     else:
         ax_trace.set_ylim(0.95 * convex_optimum, zoom * convex_optimum)
-    ax_trace.legend(title="Adam seed", fontsize=8, ncol=2)
+    ax_trace.legend(title="Adam seed", ncol=2)
     ax_trace.set_ylabel("non-convex objective")
     final = frame.sort_values("step").groupby("seed", sort=False).tail(1)
     order = [str(s) for s in sorted(traces["seed"].unique())]
@@ -140,6 +144,7 @@ def plot_objective_traces(
     return fig
 
 
+@column_figure
 def plot_decision_boundaries(
     points: np.ndarray, labels: np.ndarray, xx: np.ndarray, yy: np.ndarray, outputs: Mapping[str, np.ndarray]
 ) -> Figure:
@@ -153,20 +158,19 @@ def plot_decision_boundaries(
     for name, out in outputs.items():
         if np.shape(out) != xx.shape or yy.shape != xx.shape:
             raise ValueError(f"outputs[{name!r}] has shape {np.shape(out)}; it must match xx and yy {xx.shape}")
-    fig, axes = plt.subplots(
-        1, len(outputs), figsize=(3.6 * len(outputs), 3.6), sharex=True, sharey=True, squeeze=False
-    )
+    fig, axes = plt.subplots(1, len(outputs), figsize=column_size(2.6), sharex=True, sharey=True, squeeze=False)
     for ax, (name, out) in zip(axes[0], outputs.items()):
         ax.contourf(xx, yy, np.sign(out), levels=[-2, 0, 2], colors=[_LABEL_PALETTE[-1], _LABEL_PALETTE[1]], alpha=0.2)
         ax.contour(xx, yy, out, levels=[0.0], colors="black", linewidths=1.2)
         _scatter_labels(ax, points, labels)
-        ax.set_title(name, fontsize=10)
+        ax.set_title(name)
         ax.set_xlabel("$x_1$")
     axes[0, 0].set_ylabel("$x_2$")
     fig.tight_layout()
     return fig
 
 
+@column_figure
 def plot_nystrom_sweep(sweep: pd.DataFrame) -> Figure:
     """PCG iterations and condition number against the Nystrom rank, with and without the preconditioner.
 
@@ -174,7 +178,7 @@ def plot_nystrom_sweep(sweep: pd.DataFrame) -> Figure:
     and ``condition_number``; the unpreconditioned rows may repeat for every rank.
     """
     _require_columns(sweep, ["rank", "preconditioner", "pcg_iterations", "condition_number"], "sweep")
-    fig, (ax_it, ax_cond) = plt.subplots(1, 2, figsize=(11, 4))
+    fig, (ax_it, ax_cond) = plt.subplots(1, 2, figsize=column_size(3.0))
     for ax, column, label in (
         (ax_it, "pcg_iterations", "PCG iterations to tolerance"),
         (ax_cond, "condition_number", "condition number"),
@@ -196,6 +200,7 @@ def plot_nystrom_sweep(sweep: pd.DataFrame) -> Figure:
     return fig
 
 
+@column_figure
 def plot_admm_convergence(
     history: pd.DataFrame, metrics: Sequence[str] = ("objective_gap", "primal_residual", "dual_residual")
 ) -> Figure:
@@ -208,7 +213,7 @@ def plot_admm_convergence(
     id_vars = ["iteration", "seconds"] + (["run"] if "run" in history.columns else [])
     tidy = history.melt(id_vars=id_vars, value_vars=list(metrics), var_name="metric", value_name="value")
     tidy = tidy[tidy["value"] > 0]  # log axes: an exact zero (e.g. a gap at the reference) is not drawable
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    fig, axes = plt.subplots(1, 2, figsize=column_size(3.0), sharey=True)
     style = "run" if "run" in history.columns else None
     for ax, x in zip(axes, ("iteration", "seconds")):
         sns.lineplot(data=tidy, x=x, y="value", hue="metric", style=style, ax=ax, estimator=None)
@@ -220,6 +225,7 @@ def plot_admm_convergence(
     return fig
 
 
+@column_figure
 def plot_accuracy_vs_time(curves: pd.DataFrame, reference: Mapping[str, float] | None = None) -> Figure:
     """Test accuracy against wall time for several training methods.
 
@@ -227,7 +233,7 @@ def plot_accuracy_vs_time(curves: pd.DataFrame, reference: Mapping[str, float] |
     ``reference`` optionally maps a label to an accuracy drawn as a horizontal dotted line.
     """
     _require_columns(curves, ["method", "seconds", "test_accuracy"], "curves")
-    fig, ax = plt.subplots(figsize=(7, 4.2))
+    fig, ax = plt.subplots(figsize=column_size(3.4, width=0.9))
     sns.lineplot(
         data=curves,
         x="seconds",
@@ -244,6 +250,6 @@ def plot_accuracy_vs_time(curves: pd.DataFrame, reference: Mapping[str, float] |
     ax.set_xscale("symlog", linthresh=0.1)
     ax.set_xlabel("wall time (s)")
     ax.set_ylabel("test accuracy")
-    ax.legend(fontsize=8)
+    ax.legend()
     fig.tight_layout()
     return fig

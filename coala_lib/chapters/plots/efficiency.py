@@ -18,6 +18,7 @@ import seaborn as sns
 from matplotlib.figure import Figure
 
 from coala_lib.accounting.counting import ResultRecord
+from coala_lib.chapters.plots.style import column_figure, column_size
 from coala_lib.claims.paper import ASSUMED_TFLOPS_PER_SECOND, MODEL_NAMES, REPORTED_TFLOPS
 
 METHOD_LABELS = {
@@ -124,10 +125,11 @@ def paper_table() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+@column_figure
 def plot_costs(record: ResultRecord) -> Figure:
     """Three panels per 1,000 pairs: counted TFLOPs, seconds and peak memory of each method (log scales)."""
     table = cost_table(record)
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6), constrained_layout=True)
+    fig, axes = plt.subplots(3, 1, figsize=column_size(6.0), constrained_layout=True)
     panels = (("counted_tflops", "counted TFLOPs"), ("seconds", "seconds"), ("peak_gb", "peak memory (GB)"))
     for ax, (column, label) in zip(axes, panels):
         sns.barplot(data=table, y="method", x=column, hue="method", ax=ax, legend=False)
@@ -142,6 +144,7 @@ def plot_costs(record: ResultRecord) -> Figure:
     return fig
 
 
+@column_figure
 def plot_paper_vs_counted(record: ResultRecord) -> Figure:
     """Left: the paper's Table 5 numbers (time x 231 TFLOP/s). Right: our counted TFLOPs per 1,000 pairs at
     real shapes. Different quantities, on separate axes on purpose."""
@@ -153,7 +156,7 @@ def plot_paper_vs_counted(record: ResultRecord) -> Figure:
         value_name="tflops",
     )
     counted["stage"] = counted["stage"].str.removesuffix("_tflops")
-    fig, axes = plt.subplots(1, 2, figsize=(12, 3.8), constrained_layout=True)
+    fig, axes = plt.subplots(2, 1, figsize=column_size(6.0), constrained_layout=True)
     sns.barplot(data=paper, x="model", y="paper_tflops", hue="method", ax=axes[0])
     axes[0].set_title("paper Table 5: seconds x 231 TFLOP/s (EduFeedback)")
     axes[0].set_ylabel('"TFLOPs" as reported')
@@ -164,10 +167,11 @@ def plot_paper_vs_counted(record: ResultRecord) -> Figure:
     return fig
 
 
+@column_figure
 def plot_stage_memory(record: ResultRecord) -> Figure:
     """Peak memory of every measured stage (MB), labelled with how it was measured."""
     table = stage_table(record)
-    fig, ax = plt.subplots(figsize=(7, 3.4), constrained_layout=True)
+    fig, ax = plt.subplots(figsize=column_size(3.4), constrained_layout=True)
     sns.barplot(data=table, y="stage", x="peak_mb", hue="memory_kind", ax=ax)
     ax.set_xlabel("peak memory (MB)")
     ax.set_ylabel("")

@@ -8,15 +8,17 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
+from coala_lib.chapters.plots.style import column_figure, column_size
 
+
+@column_figure
 def plot_reward_margins(
     curves: Mapping[str, tuple[Sequence[float], Sequence[float]]], summary: pd.DataFrame
 ) -> plt.Figure:
     """Left: the paper's mixed-scale plot, each method's own logged "reward margin" per step
     (``{method: (steps, values)}``). Right: every method on one scale on held-out pairs: pairwise
     accuracy and the standardised-margin score (``summary`` from :func:`coala_lib.evaluation.win_rates.margin_summary`)."""
-    sns.set_theme(style="whitegrid")
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8))
+    fig, (left, right) = plt.subplots(2, 1, figsize=column_size(6.0))
     frame = pd.DataFrame(
         [
             {"method": m, "step": s, "logged margin": v}
@@ -39,16 +41,16 @@ def plot_reward_margins(
     return fig
 
 
+@column_figure
 def plot_win_rates(table: pd.DataFrame, title: str = "win rate (ties = 1/2) with 95% Wilson intervals") -> plt.Figure:
     """Horizontal bars of ``table["rate"]`` with ``low``/``high`` error bars, one row per comparison
     (``table`` from :func:`coala_lib.evaluation.win_rates.win_rate_table`, optionally with a ``judge`` column)."""
-    sns.set_theme(style="whitegrid")
     frame = table.reset_index()
     judges = frame["judge"].unique() if "judge" in frame else [None]
     fig, axes = plt.subplots(
         1,
         len(judges),
-        figsize=(5.5 * len(judges), 0.45 * frame["comparison"].nunique() + 1.5),
+        figsize=column_size(0.45 * frame["comparison"].nunique() + 1.5),
         sharey=True,
         squeeze=False,
     )
@@ -71,12 +73,12 @@ def plot_win_rates(table: pd.DataFrame, title: str = "win rate (ties = 1/2) with
     return fig
 
 
+@column_figure
 def plot_survey_shares(pooled: pd.DataFrame, paper: Mapping[str, float] | None = None) -> plt.Figure:
     """Pooled win shares (``pooled`` from :func:`coala_lib.evaluation.survey.analyse_responses`) with the two-way
     (rater x item) bootstrap interval and, as a dashed line, the paper's Wald interval over raters; ``paper``
     shares in % as markers."""
-    sns.set_theme(style="whitegrid")
-    fig, ax = plt.subplots(figsize=(6, 3.5))
+    fig, ax = plt.subplots(figsize=column_size(3.4, width=0.9))
     x = range(len(pooled))
     ax.bar(x, pooled["share"], color=sns.color_palette()[1], alpha=0.8, label="share (simulated responses)")
     ax.errorbar(
@@ -103,6 +105,6 @@ def plot_survey_shares(pooled: pd.DataFrame, paper: Mapping[str, float] | None =
         ax.scatter(list(x), [paper[m] / 100 for m in pooled.index], color="red", zorder=3, label="paper Table 4")
     ax.set_xticks(list(x), list(pooled.index))
     ax.set_ylabel("share of judgments won")
-    ax.legend(fontsize=8)
+    ax.legend()
     fig.tight_layout()
     return fig

@@ -9,14 +9,17 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
+from coala_lib.chapters.plots.style import column_figure, column_size
+
 SWEEP_Y = {"judge": "judge positivity", "head_score": "head score of the text"}
 
 
+@column_figure
 def plot_lambda_sweep(frame: pd.DataFrame, y: str = "judge", ax: plt.Axes | None = None) -> plt.Axes:
     """Mean of ``y`` against the guidance scale, with 95% bootstrap intervals over prompts."""
     if y not in frame:
         raise ValueError(f"y={y!r} is not a column of the sweep; choose one of {sorted(SWEEP_Y)}")
-    ax = ax or plt.subplots(figsize=(5, 3.2))[1]
+    ax = ax or plt.subplots(figsize=column_size(3.2, width=0.8))[1]
     sns.pointplot(data=frame, x="lambda", y=y, errorbar=("ci", 95), seed=0, capsize=0.1, ax=ax)
     sns.stripplot(data=frame, x="lambda", y=y, color="0.6", size=3, alpha=0.6, ax=ax)
     ax.set(xlabel=r"guidance scale $\lambda$", ylabel=SWEEP_Y.get(y, y))
@@ -75,6 +78,7 @@ def bench_frame(record: dict[str, Any]) -> pd.DataFrame:
     return frame[columns].sort_values(["prompt_length", "batch_size", "new_tokens", "method"]).reset_index(drop=True)
 
 
+@column_figure
 def plot_bench(record: dict[str, Any], ax: plt.Axes | None = None) -> plt.Axes:
     """Tokens per second of each method and token budget (log scale), per prompt length and batch."""
     frame = bench_frame(record)
@@ -82,7 +86,7 @@ def plot_bench(record: dict[str, Any], ax: plt.Axes | None = None) -> plt.Axes:
         shape=[f"T={t}, B={b}" for t, b in zip(frame["prompt_length"], frame["batch_size"])],
         run=[f"{m} ({n} tokens)" for m, n in zip(frame["method"], frame["new_tokens"])],
     )
-    ax = ax or plt.subplots(figsize=(6, 3.2))[1]
+    ax = ax or plt.subplots(figsize=column_size(3.4))[1]
     sns.barplot(data=frame, x="shape", y="tokens_per_second", hue="run", ax=ax)
     ax.set(yscale="log", xlabel="prompt length T, batch B", ylabel="generated tokens / s")
     return ax

@@ -8,7 +8,10 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
+from coala_lib.chapters.plots.style import column_figure, column_size
 
+
+@column_figure
 def path_plot(frame: pd.DataFrame, features: str, chosen_beta: float | None = None) -> Figure:
     """The regularisation path of one feature choice: train and validation pairwise accuracy (left) and the
     number of neurons (right) against beta, one line style per ``P``; the chosen beta is marked."""
@@ -16,7 +19,7 @@ def path_plot(frame: pd.DataFrame, features: str, chosen_beta: float | None = No
     if rows.empty:
         raise ValueError(f"no path for features {features!r}; choose one of {sorted(set(frame['features']))}")
     long = rows.melt(id_vars=["beta", "P"], value_vars=["train", "validation"], var_name="pairs", value_name="acc")
-    fig, (left, right) = plt.subplots(1, 2, figsize=(7.0, 3.0))
+    fig, (left, right) = plt.subplots(1, 2, figsize=column_size(3.0))
     sns.lineplot(long, x="beta", y="acc", hue="pairs", style="P", markers=True, ax=left)
     sns.lineplot(rows, x="beta", y="width", style="P", markers=True, color="0.3", ax=right, legend=False)
     for ax in (left, right):
@@ -27,18 +30,19 @@ def path_plot(frame: pd.DataFrame, features: str, chosen_beta: float | None = No
             ax.axvline(chosen_beta, color="0.5", linestyle=":", linewidth=1)
     left.axhline(0.5, color="0.7", linewidth=0.8)
     left.set_ylabel("pairwise accuracy")
-    left.legend(fontsize=7)
+    left.legend()
     right.set_ylabel("neurons (2 per active group)")
-    fig.suptitle(f"Phase I path, {features}", fontsize=10)
+    fig.suptitle(f"Phase I path, {features}")
     sns.despine(fig)
     fig.tight_layout()
     return fig
 
 
+@column_figure
 def prefix_plot(frame: pd.DataFrame) -> Figure:
     """Report pairwise accuracy after each number of response tokens (the last point: whole texts), one line
     per head, with 95 % Wilson intervals."""
-    fig, ax = plt.subplots(figsize=(6.0, 3.2))
+    fig, ax = plt.subplots(figsize=column_size(3.2))
     colours = sns.color_palette("tab10", frame["head"].nunique())
     for colour, (head, rows) in zip(colours, frame.groupby("head", sort=False), strict=True):
         rows = rows.sort_values("response tokens")
@@ -57,7 +61,7 @@ def prefix_plot(frame: pd.DataFrame) -> Figure:
     ax.axhline(0.5, color="0.7", linewidth=0.8)
     ax.set_xlabel("response tokens scored")
     ax.set_ylabel("report pairwise accuracy")
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(loc="lower right")
     sns.despine(fig)
     fig.tight_layout()
     return fig
