@@ -66,6 +66,9 @@ def test_top_k_top_p_match_transformers_warpers() -> None:
     logits = torch.randn(4, 100, generator=g) * 3
     ids = torch.zeros(4, 1, dtype=torch.long)
     assert torch.equal(top_k_filter(logits, 7), TopKLogitsWarper(7)(ids, logits.clone()))
+    masked = logits.masked_fill(logits < -2, float("-inf"))  # the whole vocabulary (or more) keeps every logit
+    for k in (100, 1000):
+        assert torch.equal(top_k_filter(masked, k), TopKLogitsWarper(100)(ids, masked.clone()))
     assert torch.equal(top_p_filter(logits, 0.8), TopPLogitsWarper(0.8)(ids, logits.clone()))
     kept = torch.isfinite(top_p_filter(logits, 0.8))
     probs = logits.softmax(-1)
