@@ -7,7 +7,10 @@ link pointing at a file that exists, nothing wider than the text column (except 
 scrolls), no error in the browser's console, and on the ledger page a badge for every claim's verdict.
 On a phone, the ledger's verdicts are visible without scrolling sideways and an opened fold spans its
 row, and at both widths the landing page's first screen holds the ledger's verdict counts and the
-README's two commands. Screenshots of the ledger and the landing page (and of a frontier page, when the
+README's two commands. On every page, at both widths, each figure is shown once, with alt text and a
+caption, and each table of a notebook's output has human headers (no snake_case) and no index column; at
+1280 px no figure is drawn wider than the text column (a wider one would be scaled down, and its text with
+it, below the 9 px that coala_lib.chapters.plots.style's fonts are as drawn). Screenshots of the ledger and the landing page (and of a frontier page, when the
 book has one) are kept under ``_build/screenshots/``.
 
 Chromium comes from ``apt-get install chromium`` (scripts/setup.sh does it where apt works); without it
@@ -28,6 +31,7 @@ import pytest
 from notebook_checks import ROOT, built_book, toc_files
 
 from coala_lib.chapters.plots.ledger import verdict_counts
+from coala_lib.chapters.plots.style import COLUMN_PX
 from coala_lib.claims import CLAIMS, VERDICTS, ledger_table, load_all_records
 
 CHROMIUM = os.environ.get("COALA_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
@@ -91,6 +95,30 @@ LEDGER_FACTS = """
   }));
 }
 """
+
+
+#: The figures and tables of a page's notebook outputs, as the browser lays them out.
+OUTPUT_FACTS = """
+() => {
+  const article = document.querySelector("article.bd-article") || document.querySelector("main");
+  const images = [...article.querySelectorAll(".cell_output img")].map((img) => {
+    const figure = img.closest("figure");
+    const caption = figure && figure.querySelector("figcaption");
+    return {
+      src: img.getAttribute("src"), alt: (img.getAttribute("alt") || "").trim(),
+      caption: caption ? caption.innerText.trim() : "",
+      width: img.getBoundingClientRect().width, natural: img.naturalWidth,
+    };
+  });
+  const tables = [...article.querySelectorAll(".cell_output table")].map((table) => ({
+    headers: [...table.querySelectorAll("thead th")].map((th) => th.innerText.trim()),
+    rowHeaders: table.querySelectorAll("tbody th").length,
+    literalBreaks: table.innerText.includes("\\\\n"),
+  }));
+  return { column: article.getBoundingClientRect().width, images, tables };
+}
+"""
+SNAKE_CASE = re.compile(r"[A-Za-z0-9]_[A-Za-z0-9]")
 
 
 class Browser(NamedTuple):
@@ -184,6 +212,70 @@ def test_page_in_browser(browser: Browser, page: str) -> None:
 def test_page_on_a_phone(phone: Browser, page: str) -> None:
     problems = page_problems(phone, page)
     assert not problems, f"{page} at {PHONE['width']} px:\n" + "\n".join(problems)
+
+
+def output_problems(facts: dict[str, Any], at_column_width: bool) -> list[str]:
+    """What is wrong with a page's figures and tables (``OUTPUT_FACTS``); the size of figures is judged
+    only ``at_column_width`` (1280 px), where the column is the book's widest."""
+    problems = []
+    sources = [image["src"] for image in facts["images"]]
+    problems += [f"figure shown {sources.count(s)} times: {s}" for s in sorted(set(sources)) if sources.count(s) > 1]
+    for image in facts["images"]:
+        name = Path(image["src"]).name
+        if not image["alt"] or image["alt"].endswith(name):
+            problems.append(f"figure without alt text: {name}")
+        if not image["caption"]:
+            problems.append(f"figure without a caption: {name}")
+        if at_column_width and image["natural"] > COLUMN_PX:
+            problems.append(f"figure drawn {image['natural']} px wide for a {COLUMN_PX} px column: {name}")
+        if at_column_width and image["width"] < 0.95 * image["natural"]:
+            problems.append(f"figure scaled to {image['width']:.0f} of its {image['natural']} px: {name}")
+    for i, table in enumerate(facts["tables"], start=1):
+        if table["rowHeaders"] or (table["headers"] and not table["headers"][0]):
+            problems.append(f"table {i} has an index column: {table['headers'][:4]}")
+        if snake := [h for h in table["headers"] if SNAKE_CASE.search(h)]:
+            problems.append(f"table {i} has snake_case headers: {snake}")
+        if table["literalBreaks"]:
+            problems.append(f"table {i} shows a literal \\n")
+    return problems
+
+
+@pytest.mark.parametrize("page", pages())
+@pytest.mark.parametrize("device", ["browser", "phone"])
+def test_figures_and_tables(request: pytest.FixtureRequest, device: str, page: str) -> None:
+    """Each figure once, with alt text and a caption, no wider than the column at 1280 px; tables with
+    human headers, no index column and their line breaks."""
+    browser: Browser = request.getfixturevalue(device)
+    open_page(browser, page)
+    problems = output_problems(browser.page.evaluate(OUTPUT_FACTS), at_column_width=device == "browser")
+    assert not problems, f"{page} at {browser.page.viewport_size['width']} px:\n" + "\n".join(problems)
+
+
+def test_output_checks_are_not_vacuous(browser: Browser) -> None:
+    """The figure and table checks see a page's figures and tables and fail on a duplicated figure, one
+    without alt text or caption, one drawn wider than the column, and a pandas table with its index column,
+    snake_case headers and a literal \\n."""
+    page = "book/executed/09_imdb_frontier.html"
+    open_page(browser, page)
+    facts = browser.page.evaluate(OUTPUT_FACTS)
+    assert len(facts["images"]) >= 4 and len(facts["tables"]) >= 8, facts
+    assert not output_problems(facts, at_column_width=True)
+    browser.page.evaluate(
+        """() => {
+        const output = document.querySelector("article .cell_output");
+        const img = document.querySelector("article .cell_output img");
+        const copy = img.cloneNode(); copy.alt = ""; output.appendChild(copy);
+        const wide = document.createElement("img"); wide.src = img.src; wide.style.width = "300px";
+        wide.alt = "a figure"; output.appendChild(wide);
+        output.insertAdjacentHTML("beforeend", "<table><thead><tr><th></th><th>win_low</th></tr></thead>"
+          + "<tbody><tr><th>0</th><td>a\\\\nb</td></tr></tbody></table>");
+    }"""
+    )
+    browser.page.wait_for_timeout(200)
+    problems = "\n".join(output_problems(browser.page.evaluate(OUTPUT_FACTS), at_column_width=True))
+    for expected in ("shown 3 times", "without alt text", "without a caption", "scaled to 300", "index column"):
+        assert expected in problems, problems
+    assert "snake_case headers: ['win_low']" in problems and "literal" in problems, problems
 
 
 def test_checks_are_not_vacuous(browser: Browser) -> None:

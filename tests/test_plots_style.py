@@ -18,7 +18,15 @@ from matplotlib.text import Text
 
 import coala_lib.chapters.plots as plots_package
 from coala_lib.chapters.plots.frontier import frontier_plot
-from coala_lib.chapters.plots.style import COLUMN_INCHES, COLUMN_PX, DPI, MIN_FONT_PT, column_figure, fit_to_column
+from coala_lib.chapters.plots.style import (
+    COLUMN_INCHES,
+    COLUMN_PX,
+    DPI,
+    MIN_FONT_PT,
+    book_style,
+    column_figure,
+    fit_to_column,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -117,3 +125,17 @@ def test_frontier_labels_do_not_overlap() -> None:
     assert fig.get_size_inches()[0] <= COLUMN_INCHES
     sizes = [t.get_fontsize() for t in fig.findobj(Text) if t.get_text()]
     assert min(sizes) >= MIN_FONT_PT
+
+
+def test_book_style_puts_back_only_its_own_settings() -> None:
+    """IPython's inline backend turns interactive mode on when the first figure is drawn; were that put back
+    on leaving the style, no later figure of the notebook would be shown."""
+    before, dpi = matplotlib.is_interactive(), matplotlib.rcParams["figure.dpi"]
+    try:
+        with book_style():
+            assert matplotlib.rcParams["figure.dpi"] == DPI
+            matplotlib.interactive(not before)
+        assert matplotlib.is_interactive() is (not before)
+        assert matplotlib.rcParams["figure.dpi"] == dpi
+    finally:
+        matplotlib.interactive(before)

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from coala_lib.chapters.tables import Table, cells, header, interval, number, readable
+from coala_lib.chapters.tables import Table, cells, header, interval, number, readable, side_by_side
 
 
 @pytest.mark.parametrize(
@@ -18,6 +18,7 @@ from coala_lib.chapters.tables import Table, cells, header, interval, number, re
         ("kl", "KL"),
         ("peak_gb", "peak GB"),
         ("counted_tflops", "counted TFLOPs"),
+        ("extraction_over_lora_dpo", "extraction over LoRA DPO"),
         (("judge", "mean"), "judge mean"),
         (0, "0"),
         ("COALA minus", "COALA minus"),
@@ -41,7 +42,7 @@ def test_header(name: object, expected: str) -> None:
         (math.nan, 3, ""),
         (None, 3, ""),
         (True, 3, "yes"),
-        ({"pairs": 4.0, "tokens": 12}, 0, "pairs 4, tokens 12"),
+        ({"pairs": 4.0, "tokens": 12, "share": 0.25}, 3, "pairs 4, tokens 12, share 0.250"),
         ("a\nb", 3, "a\nb"),
     ],
 )
@@ -53,6 +54,8 @@ def test_significant_digits() -> None:
     assert number(19.3142, significant=4) == "19.31" and number(1.234e-5, significant=3) == "1.23e-05"
     assert cells([3.0, 0.25], significant=4) == ["3", "0.25"]
     assert readable(pd.DataFrame({"x": [0.123456]}), significant=2).frame.iloc[0, 0] == "0.12"
+    gaps = readable(pd.DataFrame({"certified_gap": [9.5e-5, math.nan]}), formats={"certified_gap": "{:.1e}"})
+    assert gaps.frame["certified gap"].tolist() == ["9.5e-05", ""]
 
 
 def test_a_column_of_whole_floats_is_integers() -> None:
@@ -117,7 +120,13 @@ def test_readable() -> None:
     assert list(labelled.frame.columns) == ["head", "accuracy"]
     assert readable(pd.DataFrame({"x": [1]}, index=["a"]), index="what").frame.columns[0] == "what"
     grouped = pd.DataFrame([[1.0, 2.0]], columns=pd.MultiIndex.from_tuples([("judge", "mean"), ("judge", "std")]))
-    assert list(readable(grouped).frame.columns) == ["judge mean", "judge std"]
+    assert list(readable(grouped).frame.columns) == ["judge, mean", "judge, std"]
+    pivot = pd.DataFrame([[0.5]], columns=pd.MultiIndex.from_tuples([("head_score", 16.0)], names=[None, "lambda"]))
+    assert list(readable(pivot).frame.columns) == ["head score, lambda = 16"]
+    nested = pd.DataFrame({"loss": [0.5]}, index=pd.MultiIndex.from_tuples([("dpo", 1)], names=[None, "step"]))
+    assert list(readable(nested, index="method").frame.columns) == ["method", "step", "loss"]
+    shuffled = pd.DataFrame({"x": [1, 2]}, index=[5, 3])  # row numbers after sorting: not a column
+    assert list(readable(shuffled).frame.columns) == ["x"]
 
 
 def test_html_keeps_line_breaks_and_escapes() -> None:
@@ -126,3 +135,29 @@ def test_html_keeps_line_breaks_and_escapes() -> None:
     assert "one<br>two" in html and "&lt;b&gt;" in html and "\\n" not in html
     assert "<th></th>" not in html and html.count("<th>") == 1
     assert repr(readable(pd.DataFrame({"n": [3]}))).split() == ["n", "3"]
+
+
+def test_side_by_side() -> None:
+    """Examples read across: the prompts on the first row, one row per system, columns example 1, 2, ...;
+    as a table, the row labels are its first column and texts keep their line breaks."""
+    frame = side_by_side(["p1", "p2"], {"dpo": ["a\nb", "c"], "coala": ["d"]})
+    assert list(frame.columns) == ["example 1", "example 2"] and list(frame.index) == ["prompt", "dpo", "coala"]
+    assert frame.loc["prompt"].tolist() == ["p1", "p2"] and frame.loc["dpo", "example 1"] == "a\nb"
+    table = readable(frame)
+    assert list(table.frame.columns) == ["text", "example 1", "example 2"]
+    assert table.frame.iloc[2].tolist() == ["coala", "d", ""]
+    assert "a<br>b" in table._repr_html_()
+
+
+def test_frontier_examples_read_across() -> None:
+    """The frontier's examples: prompts on the first row, one row per method and setting, in the order asked."""
+    from coala_lib.chapters.frontier import examples
+
+    generations = [
+        {"method": m, "setting": s, "split": "test", "sample": 0, "prompt_id": i, "prompt": f"p{i}", "text": f"{m}{i}"}
+        for m, s in (("reference", "T=1"), ("dpo", "beta=0.1"))
+        for i in (1, 0, 5)
+    ]
+    frame = examples(generations, [("dpo", "beta=0.1"), ("reference", "T=1")], prompts=2)
+    assert list(frame.index) == ["prompt", "dpo [beta=0.1]", "reference [T=1]"]
+    assert frame.loc["prompt"].tolist() == ["p0", "p1"] and frame.loc["dpo [beta=0.1]"].tolist() == ["dpo0", "dpo1"]

@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 
+from coala_lib.chapters.tables import side_by_side
 from coala_lib.claims.ledger import (
     FRONTIER_FIX,
     FRONTIER_GENERATIONS,
@@ -255,14 +256,20 @@ def examples(
     prompts: int = 3,
     sample: int = 0,
 ) -> pd.DataFrame:
-    """Side by side, for the first ``prompts`` prompt ids: the prompt and each ``(method, setting)``'s text."""
+    """Side by side (:func:`coala_lib.chapters.tables.side_by_side`), for the first ``prompts`` prompt ids: a
+    row with the prompts, then one row per ``(method, setting)`` (``"method [setting]"``) with its text."""
     wanted = {(m, s) for m, s in methods}
-    table: dict[int, dict[str, str]] = {}
+    shown: dict[int, str] = {}
+    texts: dict[str, dict[int, str]] = {f"{m} [{s}]": {} for m, s in methods}
     for g in generations:
         key = (g["method"], g["setting"])
         if g["split"] == split and g["sample"] == sample and key in wanted and g["prompt_id"] < prompts:
-            table.setdefault(g["prompt_id"], {"prompt": g["prompt"]})[f"{key[0]} [{key[1]}]"] = g["text"]
-    return pd.DataFrame.from_dict(table, orient="index").sort_index()
+            shown[g["prompt_id"]] = g["prompt"]
+            texts[f"{key[0]} [{key[1]}]"][g["prompt_id"]] = g["text"]
+    ids = sorted(shown)
+    return side_by_side(
+        [shown[i] for i in ids], {name: [by_id.get(i, "") for i in ids] for name, by_id in texts.items()}
+    )
 
 
 def matched_kl_table(

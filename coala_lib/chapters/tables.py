@@ -33,6 +33,11 @@ WORDS = {
     "admm": "ADMM",
     "vader": "VADER",
     "sd": "SD",
+    "lora": "LoRA",
+    "dpo": "DPO",
+    "orpo": "ORPO",
+    "simpo": "SimPO",
+    "sft": "SFT",
 }
 #: Suffixes that make a column the bounds of the column they follow (``x``, ``x_low``, ``x_high``).
 _BOUNDS = (("_low", "_high"), (" low", " high"))
@@ -89,10 +94,16 @@ def number(value: Any, decimals: int = 3, significant: int | None = None) -> str
             return f"{x:.3g}"
         return f"{x:.{decimals}f}"
     if isinstance(value, Mapping):
-        return ", ".join(f"{k} {number(v, decimals, significant)}" for k, v in value.items())
+        return ", ".join(f"{k} {_part(v, decimals, significant)}" for k, v in value.items())
     if isinstance(value, (list, tuple)):
-        return ", ".join(number(v, decimals, significant) for v in value)
+        return ", ".join(_part(v, decimals, significant) for v in value)
     return str(value)
+
+
+def _part(value: Any, decimals: int, significant: int | None) -> str:
+    """A value inside a mapping or sequence cell: an integral real as an integer."""
+    whole = isinstance(value, Real) and not isinstance(value, bool) and float(value).is_integer()
+    return number(value, 0 if whole else decimals, significant)
 
 
 def cells(values: Sequence[Any], decimals: int = 3, significant: int | None = None) -> list[str]:
@@ -132,23 +143,30 @@ def readable(
     index: str | None = None,
     decimals: int = 3,
     significant: int | None = None,
+    formats: Mapping[Any, str] | None = None,
 ) -> Table:
     """``frame`` as readers see it.
 
-    * the index becomes a first column headed ``index`` (or the index's name) unless it is a plain
-      0, 1, 2, ... range, which is dropped;
+    * the index becomes the first columns, headed by its level names (``index`` names the first unnamed
+      one), unless it is unnamed row numbers (integers), which are dropped;
+    * grouped columns (a column MultiIndex) are headed by their parts, a named level's as ``name = value``
+      (``("text", 16.0)`` under levels ``(None, "lambda")`` reads ``text, lambda = 16``);
     * each value column with bound columns (``x_low``/``x_high``, or ``low``/``high`` right after it) becomes one
       column ``"x [low, high]"``; ``intervals`` adds others, ``{new header: (value or None, low, high)}``, which
       take the value column's place (or the low column's);
-    * every cell is formatted by :func:`number` (``decimals`` places, or ``significant`` digits) and every
-      header by :func:`header` after ``headers`` renames it.
+    * every cell is formatted by :func:`number` (``decimals`` places, or ``significant`` digits), or for a
+      column of ``formats`` by its format string (``{"gap": "{:.1e}"}``; missing values stay empty), and
+      every header by :func:`header` after ``headers`` renames it.
     """
     frame = frame.copy()
     if isinstance(frame.columns, pd.MultiIndex):
-        frame.columns = frame.columns.to_flat_index()
-    if not (isinstance(frame.index, pd.RangeIndex) and frame.index.name is None and frame.index.start == 0):
-        label = index or (frame.index.name if isinstance(frame.index.name, str) else "")
-        frame = frame.reset_index(names=[label] if frame.index.nlevels == 1 else None)
+        frame.columns = pd.Index([_group_header(frame.columns.names, key) for key in frame.columns])
+    if frame.index.nlevels == 1 and frame.index.name is None and pd.api.types.is_integer_dtype(frame.index):
+        frame = frame.reset_index(drop=True)
+    else:  # ``index`` names the first unnamed level
+        names = [name if isinstance(name, str) else "" for name in frame.index.names]
+        names = [index if index and not name and i == names.index("") else name for i, name in enumerate(names)]
+        frame = frame.reset_index(names=names)
     merged: dict[Any, tuple[Any | None, Any, Any]] = {
         column: (column, low, high) for column, (low, high) in _bounds_of(list(frame.columns)).items()
     }
@@ -168,11 +186,38 @@ def readable(
                 for v, lo, hi in zip(values, frame[low], frame[high], strict=True)
             ]
             out[_title(name, headers)] = pd.Series(spans, index=frame.index)
+        elif formats and column in formats:
+            shown = [number(v) if _missing(v) else formats[column].format(v) for v in frame[column]]
+            out[_title(column, headers)] = pd.Series(shown, index=frame.index)
         elif column not in dropped and column not in spanned:
             out[_title(column, headers)] = pd.Series(
                 cells(list(frame[column]), decimals, significant), index=frame.index
             )
     return Table(pd.DataFrame(out).reset_index(drop=True))
+
+
+def side_by_side(prompts: Sequence[str], texts: Mapping[str, Sequence[str]]) -> pd.DataFrame:
+    """Examples to read across: one column per prompt (``example 1``, ``example 2``, ...), a first row
+    ``prompt`` holding the prompts, then one row per system with its text for each prompt (the index,
+    named ``text``, labels the rows); a system with fewer texts than prompts has empty cells."""
+    columns = [f"example {i + 1}" for i in range(len(prompts))]
+    width = len(prompts)
+    rows = {"prompt": list(prompts)} | {
+        name: [*answers[:width], *[""] * (width - len(answers))] for name, answers in texts.items()
+    }
+    frame = pd.DataFrame.from_dict(rows, orient="index", columns=columns)
+    frame.index.name = "text"
+    return frame
+
+
+def _group_header(levels: Sequence[Any], key: tuple[Any, ...]) -> str:
+    """A grouped column's header: its parts joined by ``, ``, a named level's part as ``name = value``."""
+    parts = []
+    for level, part in zip(levels, key, strict=True):
+        if str(part):
+            value = number(part, 0 if isinstance(part, float) and part.is_integer() else 3)
+            parts.append(f"{level} = {value}" if level else value)
+    return ", ".join(parts)
 
 
 def _title(name: Any, headers: Mapping[Any, str] | None) -> str:

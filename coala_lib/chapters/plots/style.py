@@ -11,13 +11,15 @@ wider than the column.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, ParamSpec, TypeVar
 
-import matplotlib.pyplot as plt
+import matplotlib
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.layout_engine import ConstrainedLayoutEngine
+from matplotlib.typing import RcKeyType
 
 #: Dots per inch of every PNG the notebooks write (the inline backend uses the figure's own dpi).
 DPI = 100
@@ -31,7 +33,7 @@ MIN_FONT_PT = 8.0
 ROW_INCHES = 3.2
 
 #: Matplotlib settings of every chapter figure.
-RC: dict[str, Any] = {
+RC: dict[RcKeyType, Any] = {
     "figure.dpi": DPI,
     "savefig.dpi": DPI,
     "figure.figsize": (COLUMN_INCHES, ROW_INCHES),
@@ -64,13 +66,26 @@ def fit_to_column(fig: Figure) -> Figure:
     return fig
 
 
+@contextmanager
+def book_style() -> Iterator[None]:
+    """Set :data:`RC` for the duration, then put back only those settings. (Matplotlib's ``rc_context`` puts
+    back every setting, among them the interactive mode that IPython's inline backend switches on when the
+    first figure is drawn, so that no later figure of the notebook would be shown.)"""
+    saved = {key: matplotlib.rcParams[key] for key in RC}
+    matplotlib.rcParams.update(RC)
+    try:
+        yield
+    finally:
+        matplotlib.rcParams.update(saved)
+
+
 def column_figure(draw: Callable[P, R]) -> Callable[P, R]:
-    """Decorator of a chapter's figure function (returning a figure or its axes): draw under :data:`RC`,
-    then :func:`fit_to_column`."""
+    """Decorator of a chapter's figure function (returning a figure or its axes): draw under
+    :func:`book_style`, then :func:`fit_to_column`."""
 
     @functools.wraps(draw)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        with plt.rc_context(RC):  # type: ignore[arg-type]
+        with book_style():
             drawn = draw(*args, **kwargs)
             figure = drawn if isinstance(drawn, Figure) else drawn.get_figure()
             if isinstance(figure, Figure):
