@@ -148,7 +148,7 @@ def plot_objective_traces(
 def plot_decision_boundaries(
     points: np.ndarray, labels: np.ndarray, xx: np.ndarray, yy: np.ndarray, outputs: Mapping[str, np.ndarray]
 ) -> Figure:
-    """One panel per model: the sign of its output on a grid, its zero level set, and the data.
+    """One panel per model, two a row: the sign of its output on a grid, its zero level set, and the data.
 
     ``outputs`` maps a model name to its predictions on the grid ``(xx, yy)`` (same shape as ``xx``).
     """
@@ -158,14 +158,20 @@ def plot_decision_boundaries(
     for name, out in outputs.items():
         if np.shape(out) != xx.shape or yy.shape != xx.shape:
             raise ValueError(f"outputs[{name!r}] has shape {np.shape(out)}; it must match xx and yy {xx.shape}")
-    fig, axes = plt.subplots(1, len(outputs), figsize=column_size(2.6), sharex=True, sharey=True, squeeze=False)
-    for ax, (name, out) in zip(axes[0], outputs.items()):
+    columns = min(len(outputs), 2)  # two panels a row: a title each column can hold
+    rows = -(-len(outputs) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=column_size(2.8 * rows), sharex=True, sharey=True, squeeze=False)
+    for ax, (name, out) in zip(axes.flat, outputs.items()):
         ax.contourf(xx, yy, np.sign(out), levels=[-2, 0, 2], colors=[_LABEL_PALETTE[-1], _LABEL_PALETTE[1]], alpha=0.2)
         ax.contour(xx, yy, out, levels=[0.0], colors="black", linewidths=1.2)
         _scatter_labels(ax, points, labels)
         ax.set_title(name)
+    for ax in axes.flat[len(outputs) :]:
+        ax.remove()
+    for ax in axes[-1]:
         ax.set_xlabel("$x_1$")
-    axes[0, 0].set_ylabel("$x_2$")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("$x_2$")
     fig.tight_layout()
     return fig
 
