@@ -227,7 +227,10 @@ def plot_admm_convergence(
         ax.set_xlabel("ADMM iteration" if x == "iteration" else "wall time (s)")
     axes[0].set_ylabel("value")
     axes[1].get_legend().remove()
+    handles, labels = axes[0].get_legend_handles_labels()
+    axes[0].get_legend().remove()
     fig.tight_layout()
+    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.02), ncol=2, frameon=False)  # below
     return fig
 
 
