@@ -30,7 +30,7 @@ def path_plot(frame: pd.DataFrame, features: str, chosen_beta: float | None = No
             ax.axvline(chosen_beta, color="0.5", linestyle=":", linewidth=1)
     left.axhline(0.5, color="0.7", linewidth=0.8)
     left.set_ylabel("pairwise accuracy")
-    left.legend()
+    left.legend(loc="lower right", ncol=2)  # in the band near chance, where the curves rarely are
     right.set_ylabel("neurons (2 per active group)")
     fig.suptitle(f"Phase I path, {features}")
     sns.despine(fig)
