@@ -10,6 +10,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.patheffects import withStroke
 from matplotlib.text import Annotation, Text
 from matplotlib.transforms import Bbox
 
@@ -50,7 +51,8 @@ def spread_labels(
     markers = [Bbox.from_bounds(x - 5, y - 5, 10, 10) for x, y in ax.transData.transform(points)]
     for _ in range(rounds):
         figure.draw_without_rendering()
-        boxes = [Text.get_window_extent(label) for label in labels]  # the text alone, not its leader line
+        # the text alone (not its leader line), with a 2 px margin: labels that touch read as one ("1 2" as "12")
+        boxes = [Text.get_window_extent(label).padded(2) for label in labels]
         pushes = [0.0] * len(labels)
         for i, j in combinations(range(len(labels)), 2):
             if boxes[i].overlaps(boxes[j]):
@@ -112,6 +114,7 @@ def frontier_plot(frame: pd.DataFrame, judge: str = "book", title: str | None = 
                     xytext=(5, 3),
                     fontsize=MIN_FONT_PT,
                     color=colour,
+                    path_effects=[withStroke(linewidth=2.5, foreground="white")],  # legible over error bars
                     arrowprops={"arrowstyle": "-", "color": colour, "linewidth": 0.6, "shrinkA": 0, "shrinkB": 4},
                 )
             )
