@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from bench_modules import load_bench
 
 from coala_lib.data import write_jsonl_gz
 from coala_lib.data.frontier_splits import frontier_splits, head_splits, review_ids
+from coala_lib.experiments.frontier import FrontierConfig
 
 
 def text(tag: str) -> str:
@@ -66,12 +66,13 @@ def test_the_books_head_splits_on_the_shared_data():
 
 def test_the_head_study_reads_the_frontiers_splits_and_reference():
     """bench/head_selection.py calls frontier_splits() and SFTConfig() with their defaults: they must be the
-    frontier bench's, or the study would choose a head for another reference policy or other pairs."""
+    frontier's (:class:`coala_lib.experiments.frontier.FrontierConfig`), or the study would choose a head for
+    another reference policy or other pairs."""
     import inspect
 
     from coala_lib.backbone.sft import SFTConfig
 
-    frontier = load_bench("imdb_frontier").FrontierConfig()
+    frontier = FrontierConfig()
     defaults = {k: p.default for k, p in inspect.signature(frontier_splits).parameters.items() if k != "data_dir"}
     assert defaults == {k: getattr(frontier, k) for k in defaults}
     sft = SFTConfig()

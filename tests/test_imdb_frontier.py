@@ -1,5 +1,6 @@
 """The IMDb frontier experiment on tiny models and data: the KL estimator against exact enumeration, the
-lexicon judge, the statistics, resumption after a kill and the record's schema."""
+lexicon judge, the statistics, resumption after a kill and the record's schema (through the library,
+:mod:`coala_lib.experiments.frontier`), and its command line (``bench/imdb_frontier.py``)."""
 
 from __future__ import annotations
 
@@ -47,6 +48,7 @@ from coala_lib.evaluation.kl import (
     step_kl,
 )
 from coala_lib.evaluation.lexicon import LexiconJudge
+from coala_lib.experiments import frontier
 from coala_lib.guidance import GuidanceConfig, guided_generate
 from coala_lib.head.coala_head import CoalaHead
 
@@ -303,7 +305,7 @@ def test_paired_difference_of_two_methods() -> None:
     assert out["low"] > 0 and out["difference"] == pytest.approx(np.mean(easy[:12]) * 12 / 200)
 
 
-# ------------------------------------------------------------------------------------- the bench script
+# ------------------------------------------------------------------------------ the experiment and its command line
 
 POSITIVE = "a wonderful moving film with great acting and a lovely story that I enjoyed very much indeed"
 NEGATIVE = "a boring awful film with bad acting and a stupid story that I hated very much indeed"
@@ -325,12 +327,28 @@ def imdb_dir(root):
     return root
 
 
-@pytest.fixture
-def bench():
-    return load_bench("imdb_frontier")
+#: The methods most tests run: the reference, COALA's paper mode and its no-head control.
+THREE = ("reference", "coala_paper", "pool")
+
+
+def tiny_run(tmp_path, methods=THREE, max_minutes=None, **changes) -> dict:
+    """The frontier on the tiny configuration and data under ``tmp_path`` (the command line's ``--scale tiny
+    --quiet`` with these ``--methods``, ``--max-minutes`` and ``--set``); the record."""
+    config = frontier.FrontierConfig(
+        **{**frontier.TINY, "methods": tuple(m for m in frontier.METHODS if m in methods), **changes}
+    )
+    return frontier.run_frontier(
+        config,
+        tmp_path / "out",
+        cache_root=str(tmp_path / "cache"),
+        data_dir=str(imdb_dir(tmp_path / "data")),
+        max_minutes=max_minutes,
+        progress=False,
+    )
 
 
 def tiny_args(tmp_path, *extra: str) -> list[str]:
+    """The command line of :func:`tiny_run` (a later ``--methods`` in ``extra`` replaces the three)."""
     data = imdb_dir(tmp_path / "data")
     return [
         "--scale",
@@ -350,9 +368,9 @@ def tiny_args(tmp_path, *extra: str) -> list[str]:
     ]
 
 
-def test_resume_after_a_kill_and_the_record(tmp_path, bench, monkeypatch) -> None:
+def test_resume_after_a_kill_and_the_record(tmp_path, monkeypatch) -> None:
     calls = {"n": 0}
-    original = bench.Context.decode_chunk
+    original = frontier.Context.decode_chunk
 
     def killed_after_two(self, *args, **kwargs):
         calls["n"] += 1
@@ -360,16 +378,16 @@ def test_resume_after_a_kill_and_the_record(tmp_path, bench, monkeypatch) -> Non
             raise KeyboardInterrupt("killed")
         return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(bench.Context, "decode_chunk", killed_after_two)
+    monkeypatch.setattr(frontier.Context, "decode_chunk", killed_after_two)
     with pytest.raises(KeyboardInterrupt):
-        bench.main(tiny_args(tmp_path))
+        tiny_run(tmp_path)
     chunk_dir = tmp_path / "cache" / "imdb_frontier" / "chunk"
     published = sorted(p for p in chunk_dir.iterdir() if not p.name.startswith("."))  # cache entries (folders)
     assert len(published) == 2
     (chunk_dir / ".half-written.json.tmp").write_text("{")  # a crash's leftover is never read
 
     calls["n"] = -1000
-    record = bench.main(tiny_args(tmp_path))
+    record = tiny_run(tmp_path)
     # 6 runs (reference, lambda=2, pool; validation, test): 2 prompts x 2 samples = 1 chunk, 4 x 2 = 2 chunks each
     assert calls["n"] == -1000 + 9 - 2
     assert record["status"]["complete"] and not record["status"]["decoding_runs_pending"]
@@ -379,7 +397,7 @@ def test_resume_after_a_kill_and_the_record(tmp_path, bench, monkeypatch) -> Non
     before = json.loads(victim.read_text())
     victim.write_text(victim.read_text()[:-20])
     with pytest.warns(CorruptCacheWarning, match="recomputing"):
-        again = bench.main(tiny_args(tmp_path))
+        again = tiny_run(tmp_path)
     assert json.loads(victim.read_text())["texts"] == before["texts"]
     assert [s["reward_book"] for s in again["settings"]] == [s["reward_book"] for s in record["settings"]]
 
@@ -407,10 +425,11 @@ def test_resume_after_a_kill_and_the_record(tmp_path, bench, monkeypatch) -> Non
 
     # a spent budget still publishes everything cached, and stops before the first run with work left
     calls["n"] = 0
-    monkeypatch.setattr(bench.Context, "train", lambda self, run: pytest.fail(f"trained {run.label} on a spent budget"))
-    budget = tiny_args(tmp_path, "--max-minutes", "0", "--set", "paper_lambdas=2,1")
-    spent = bench.main(budget)
-    assert bench.main([*budget, "--methods", "reference", "coala_paper", "pool", "dpo"])["settings"]
+    monkeypatch.setattr(
+        frontier.Context, "train", lambda self, run: pytest.fail(f"trained {run.label} on a spent budget")
+    )
+    spent = tiny_run(tmp_path, max_minutes=0, paper_lambdas=(2.0, 1.0))
+    assert tiny_run(tmp_path, (*THREE, "dpo"), max_minutes=0, paper_lambdas=(2.0, 1.0))["settings"]
     assert calls["n"] == 0 and len(spent["settings"]) == len(record["settings"])
     assert spent["status"]["decoding_runs_pending"] == [
         "decode coala_paper[lambda=1] validation",
@@ -418,9 +437,9 @@ def test_resume_after_a_kill_and_the_record(tmp_path, bench, monkeypatch) -> Non
     ]
 
 
-def test_a_lost_cache_resumes_from_the_record(tmp_path, bench, monkeypatch) -> None:
-    with_dpo = ("--methods", "reference", "coala_paper", "pool", "dpo", "--set", "dpo_betas=0.1")
-    record = bench.main(tiny_args(tmp_path, *with_dpo))
+def test_a_lost_cache_resumes_from_the_record(tmp_path, monkeypatch) -> None:
+    with_dpo = (*THREE, "dpo")
+    record = tiny_run(tmp_path, with_dpo, dpo_betas=(0.1,))
     trained = "train dpo[beta=0.1]"
     assert trained in record["stages"]
     # a fresh clone: the record, none of the decoding runs or training stages
@@ -430,53 +449,53 @@ def test_a_lost_cache_resumes_from_the_record(tmp_path, bench, monkeypatch) -> N
     def no_decoding(self, run, *args, **kwargs):
         pytest.fail(f"decoded {run.label} that the record holds")
 
-    monkeypatch.setattr(bench.Context, "decode_chunk", no_decoding)
-    monkeypatch.setattr(bench.Context, "train", lambda self, run: pytest.fail(f"trained {run.label} again"))
-    again = bench.main(tiny_args(tmp_path, *with_dpo))
+    monkeypatch.setattr(frontier.Context, "decode_chunk", no_decoding)
+    monkeypatch.setattr(frontier.Context, "train", lambda self, run: pytest.fail(f"trained {run.label} again"))
+    again = tiny_run(tmp_path, with_dpo, dpo_betas=(0.1,))
     assert again["settings"] == record["settings"] and again["status"]["complete"]
     assert again["stages"][trained] == {**record["stages"][trained], "restored": True}
     monkeypatch.undo()
-    record = bench.main(tiny_args(tmp_path))  # the three methods the rest of the test runs
+    record = tiny_run(tmp_path)  # the three methods the rest of the test runs
 
     # a row made under another key (here: another judge) is not restored but recomputed
-    path = tmp_path / "out" / bench.RECORD
+    path = tmp_path / "out" / frontier.RECORD
     edited = json.loads(path.read_text())
     edited["settings"][-1]["key"] = "0" * 16
     path.write_text(json.dumps(edited))
     shutil.rmtree(tmp_path / "cache" / "imdb_frontier" / "chunk")
     monkeypatch.undo()
     decoded = []
-    original = bench.Context.decode_chunk
+    original = frontier.Context.decode_chunk
 
     def counting(self, run, split, *args, **kwargs):
         decoded.append((run.method, split))
         return original(self, run, split, *args, **kwargs)
 
-    monkeypatch.setattr(bench.Context, "decode_chunk", counting)
-    third = bench.main(tiny_args(tmp_path))
+    monkeypatch.setattr(frontier.Context, "decode_chunk", counting)
+    third = tiny_run(tmp_path)
     last = edited["settings"][-1]
     assert set(decoded) == {(last["method"], last["split"])}
     assert third["settings"][-1]["key"] == record["settings"][-1]["key"]
 
 
-def test_ledger_reads_the_test_row_of_the_validation_choice_only(bench) -> None:
+def test_ledger_reads_the_test_row_of_the_validation_choice_only() -> None:
     row = dict(win_rate=0.6, win_low=0.55, win_high=0.65, win_boot_low=0.55, win_boot_high=0.65, n=512)
     settings = [
         {"method": "coala_paper", "setting": "lambda=2", "split": "test", **row},
         {"method": "dpo", "setting": "beta=0.1", "split": "test", **row},
     ]
-    config = bench.FrontierConfig()
-    view = bench.ledger_view(settings, {}, 1000, config)
+    config = frontier.FrontierConfig()
+    view = frontier.ledger_view(settings, {}, 1000, config)
     assert set(view["win_rates"]) == {"coala", "dpo"}
     # validation prefers lambda = 1, whose test run has not landed: COALA has no headline yet
-    assert bench.ledger_view(settings, {"coala_paper": {"setting": "lambda=1"}}, 1000, config) == {}
+    assert frontier.ledger_view(settings, {"coala_paper": {"setting": "lambda=1"}}, 1000, config) == {}
     # a rival none of whose settings passed the fluency guard has no headline either
     simpo = {"method": "simpo", "setting": "beta=2,gamma=0.5", "split": "test", **row}
-    view = bench.ledger_view([*settings, simpo], {"simpo": {"setting": None}}, 1000, config)
+    view = frontier.ledger_view([*settings, simpo], {"simpo": {"setting": None}}, 1000, config)
     assert set(view["win_rates"]) == {"coala", "dpo"}
 
 
-def test_validation_excludes_a_method_that_fails_the_fluency_guard(bench) -> None:
+def test_validation_excludes_a_method_that_fails_the_fluency_guard() -> None:
     def row(method, setting, perplexity, win):
         return {"method": method, "setting": setting, "split": "validation", "perplexity": perplexity, "win_rate": win}
 
@@ -486,16 +505,16 @@ def test_validation_excludes_a_method_that_fails_the_fluency_guard(bench) -> Non
         row("dpo", "beta=0.1", 65.0, 0.85),
         row("dpo", "beta=0.01", 200.0, 0.97),
     ]
-    selection = bench.choose(settings, bench.FrontierConfig(perplexity_guard=2.0))
+    selection = frontier.choose(settings, frontier.FrontierConfig(perplexity_guard=2.0))
     assert selection["dpo"]["setting"] == "beta=0.1"  # beta = 0.01 wins more but fails the guard
     assert selection["simpo"]["setting"] is None and "370 at best" in selection["simpo"]["excluded"]
-    assert bench.headline_setting("simpo", ["beta=2,gamma=0.5"], selection) is None
+    assert frontier.headline_setting("simpo", ["beta=2,gamma=0.5"], selection) is None
     assert excluded_methods({"selection": selection}) == {"simpo": selection["simpo"]["excluded"]}
-    assert bench.headline_setting("sft", ["chosen"], selection) == "chosen"  # no validation rule ran
+    assert frontier.headline_setting("sft", ["chosen"], selection) == "chosen"  # no validation rule ran
 
 
-def test_paired_differences_against_the_headline_settings(bench) -> None:
-    config = bench.FrontierConfig(n_boot=100)
+def test_paired_differences_against_the_headline_settings() -> None:
+    config = frontier.FrontierConfig(n_boot=100)
     ref = np.random.default_rng(0).random((64, 2))
     book = {
         ("coala_paper", "lambda=2", "test"): ref + 0.1,
@@ -504,18 +523,18 @@ def test_paired_differences_against_the_headline_settings(bench) -> None:
         ("pool", "top-k=50,top-p=0.9", "test"): ref + 0.1,
         ("dpo", "beta=0.05", "validation"): ref + 0.1,
     }
-    paired = bench.paired_against_coala(book, ref, {"coala_paper": {"setting": "lambda=2"}}, config)
+    paired = frontier.paired_against_coala(book, ref, {"coala_paper": {"setting": "lambda=2"}}, config)
     assert set(paired) == {"dpo", "pool"} and paired["dpo"]["coala_setting"] == "lambda=2"
     assert (paired["dpo"]["difference"], paired["pool"]["difference"]) == (1.0, 0.0)
     # validation chose a setting whose test row has not landed: COALA has no headline, nothing is paired
-    assert bench.paired_against_coala(book, ref, {"coala_paper": {"setting": "lambda=4"}}, config) == {}
+    assert frontier.paired_against_coala(book, ref, {"coala_paper": {"setting": "lambda=4"}}, config) == {}
     table = paired_table({"paired_differences": paired}).set_index("COALA minus")
     assert table.loc["dpo", "against 0"] == "COALA ahead" and table.loc["pool", "against 0"] == "not separated"
     assert paired_table({}).empty
 
 
-def test_head_controls_pair_each_guided_mode_with_its_no_head_control(bench) -> None:
-    config = bench.FrontierConfig(n_boot=100)
+def test_head_controls_pair_each_guided_mode_with_its_no_head_control() -> None:
+    config = frontier.FrontierConfig(n_boot=100)
     ref = np.random.default_rng(1).random((64, 2))
     book = {
         ("coala_paper", "lambda=4", "test"): ref + 0.1,
@@ -524,7 +543,7 @@ def test_head_controls_pair_each_guided_mode_with_its_no_head_control(bench) -> 
         ("topk", "top-k=10", "test"): ref - 0.1,
     }
     selection = {"coala_paper": {"setting": "lambda=4"}, "coala_args": {"setting": "w=4"}}
-    controls = bench.head_controls(book, ref, selection, config)
+    controls = frontier.head_controls(book, ref, selection, config)
     assert controls["coala_args"]["control"] == "topk" and controls["coala_args"]["difference"] == 1.0
     assert controls["coala_paper"]["control"] == "pool" and controls["coala_paper"]["difference"] == 0.0
     table = head_control_table({"head_controls": controls}).set_index("mode")
@@ -532,35 +551,38 @@ def test_head_controls_pair_each_guided_mode_with_its_no_head_control(bench) -> 
         table.loc["coala_args", "against 0"] == "head adds" and table.loc["coala_paper", "against 0"] == "not separated"
     )
     del book[("topk", "top-k=10", "test")]  # a control without test rows: its mode is left out
-    assert set(bench.head_controls(book, ref, selection, config)) == {"coala_paper"}
-    assert bench.head_controls(book, None, selection, config) == {} and head_control_table({}).empty
+    assert set(frontier.head_controls(book, ref, selection, config)) == {"coala_paper"}
+    assert frontier.head_controls(book, None, selection, config) == {} and head_control_table({}).empty
     # the control samples ARGS mode's own top-k from the reference, with no head
-    run = next(r for r in bench.decoding_runs(bench.FrontierConfig(methods=("topk",))) if r.method == "topk")
-    sampling = bench.sampler(config, run, vocab=1000)
-    assert (sampling.top_k, sampling.top_p) == (config.args_top_k, 1.0) and "topk" not in bench.HEAD_GUIDED
+    run = next(r for r in frontier.decoding_runs(frontier.FrontierConfig(methods=("topk",))) if r.method == "topk")
+    sampling = frontier.sampler(config, run, vocab=1000)
+    assert (sampling.top_k, sampling.top_p) == (config.args_top_k, 1.0) and "topk" not in frontier.HEAD_GUIDED
 
 
-def test_runs_go_breadth_first(bench) -> None:
-    config = bench.FrontierConfig(paper_lambdas=(2.0, 1.0), dpo_betas=(0.1, 0.05), args_weights=(1.5,))
-    labels = [run.label for run in bench.decoding_runs(config)]
+def test_runs_go_breadth_first() -> None:
+    config = frontier.FrontierConfig(paper_lambdas=(2.0, 1.0), dpo_betas=(0.1, 0.05), args_weights=(1.5,))
+    labels = [run.label for run in frontier.decoding_runs(config)]
     assert labels[:4] == ["reference[T=1]", "coala_paper[lambda=2]", "pool[top-k=50,top-p=0.9]", "dpo[beta=0.1]"]
     assert (
         labels[-2:] == ["coala_paper[lambda=1]", "dpo[beta=0.05]"] and len(labels) == 12
     )  # 9 methods + 3 second settings
-    assert bench.sampler(config, bench.decoding_runs(config)[2], 100).top_k == 50
+    assert frontier.sampler(config, frontier.decoding_runs(config)[2], 100).top_k == 50
 
 
-def test_bad_settings_are_named(bench) -> None:
-    with pytest.raises(SystemExit, match="not a FrontierConfig field"):
-        bench.build_config(bench.parse(["--set", "n_prompts=3"]))
+def test_bad_settings_are_named() -> None:
     with pytest.raises(ValueError, match="n_test_prompts"):
-        bench.FrontierConfig(n_test_prompts=0)
+        frontier.FrontierConfig(n_test_prompts=0)
+    with pytest.raises(ValueError, match="'rlhf'"):
+        frontier.FrontierConfig(methods=("reference", "rlhf"))
 
 
-def test_a_resumed_training_cost_says_which_steps_it_measured(bench) -> None:
-    assert bench.measured_steps({"resumed_from_step": 50, "total_steps": 125}) == {"first_step": 51, "total_steps": 125}
-    assert bench.measured_steps({"resumed_from_step": 0, "total_steps": 125})["first_step"] == 1
-    assert bench.measured_steps({"method": "dpo"}) == {}  # trained before the steps were recorded
+def test_a_resumed_training_cost_says_which_steps_it_measured() -> None:
+    assert frontier.measured_steps({"resumed_from_step": 50, "total_steps": 125}) == {
+        "first_step": 51,
+        "total_steps": 125,
+    }
+    assert frontier.measured_steps({"resumed_from_step": 0, "total_steps": 125})["first_step"] == 1
+    assert frontier.measured_steps({"method": "dpo"}) == {}  # trained before the steps were recorded
     frame = pd.DataFrame(
         {
             "method": ["dpo", "orpo"],
@@ -600,16 +622,29 @@ def test_the_protocol_time_counts_a_shared_decoding_run_once() -> None:
     assert protocol_seconds(record) == {"train": 30.0, "decode": 6.0 + 8.0 + 101.0, "total": 145.0}
 
 
-def test_the_head_knobs_default_to_the_records_head_and_take_the_study_choice(bench) -> None:
+def test_the_head_knobs_default_to_the_records_head_and_take_the_study_choice() -> None:
     """The committed record's guided rows were made by the paper's head values: with the defaults the head's
     config (hence its cache key and every guided row's) is unchanged; --set gives the study's choice."""
     from coala_lib.head import HeadConfig
 
-    config = bench.FrontierConfig()
+    config = frontier.FrontierConfig()
     assert (config.head_P, config.head_beta, config.head_pooling) == (10, 1e-3, "mean")
     paper = HeadConfig()
     assert (config.head_phase2_l2, config.head_phase2_beta) == (paper.phase2_l2, paper.phase2_beta)
     assert (paper.beta, paper.P, paper.pooling) == (config.head_beta, config.head_P, config.head_pooling)
+
+
+def test_the_command_line(tmp_path) -> None:
+    """``bench/imdb_frontier.py`` parses its arguments into the library's configuration and runs it."""
+    bench = load_bench("imdb_frontier")
+    record = bench.main(tiny_args(tmp_path, "--methods", "reference"))
+    assert record["status"]["complete"] and record["config"]["methods"] == ("reference",)
+    assert json.loads((tmp_path / "out" / frontier.RECORD).read_text())["settings"] == record["settings"]
+    assert f"{bench.ROOT}/" not in record["command"]  # no machine path in the record
+    assert bench.build_config(bench.parse(["--methods", "pool", "reference"])).methods == ("reference", "pool")
+    with pytest.raises(SystemExit, match="not a FrontierConfig field"):
+        bench.build_config(bench.parse(["--set", "n_prompts=3"]))
+    # the head study's choice (bench/head_selection.py) through --set, a tuple field comma-separated
     args = bench.parse(
         ["--set", "head_P=32", "head_beta=149.0095503544234", "head_phase2_l2=0.01", "head_phase2_beta=1"]
     )
@@ -620,17 +655,18 @@ def test_the_head_knobs_default_to_the_records_head_and_take_the_study_choice(be
         0.01,
         1.0,
     )
+    assert bench.build_config(bench.parse(["--set", "paper_lambdas=2,1"])).paper_lambdas == (2.0, 1.0)
 
 
-def test_best_of_n_pool_is_restored_and_rescored_by_a_new_head(tmp_path, bench, monkeypatch) -> None:
-    methods = ("--methods", "reference", "best_of_n")
-    record = bench.main(tiny_args(tmp_path, *methods))
+def test_best_of_n_pool_is_restored_and_rescored_by_a_new_head(tmp_path, monkeypatch) -> None:
+    methods = ("reference", "best_of_n")
+    record = tiny_run(tmp_path, methods)
     rows = {(s["method"], s["setting"], s["split"]): s for s in record["settings"]}
     best = rows[("best_of_n", "n=2", "test")]
     assert best["heads"] == [record["stages"]["head"]["fingerprint"]] and best["cost"]["score_seconds"] > 0
-    pool = read_frontier_generations(tmp_path / "out" / bench.POOL)
+    pool = read_frontier_generations(tmp_path / "out" / frontier.POOL)
     assert len(pool) == 2 * (2 + 4) * 2  # both splits: prompts x (2 samples x n = 2) candidates
-    generations = read_frontier_generations(tmp_path / "out" / bench.GENERATIONS)
+    generations = read_frontier_generations(tmp_path / "out" / frontier.GENERATIONS)
     picked = {(g["split"], g["prompt_id"], g["sample"]): g["text"] for g in generations if g["method"] == "best_of_n"}
     candidates = {(g["split"], g["prompt_id"], g["sample"]): g["text"] for g in pool}
     assert len(picked) == 2 * (2 + 4)  # each pick is one of its sample's two candidates, 2j and 2j + 1
@@ -642,12 +678,12 @@ def test_best_of_n_pool_is_restored_and_rescored_by_a_new_head(tmp_path, bench, 
     def no_decoding(self, run, *args, **kwargs):
         pytest.fail(f"decoded {run.label} that the record holds")
 
-    monkeypatch.setattr(bench.Context, "decode_chunk", no_decoding)
-    again = bench.main(tiny_args(tmp_path, *methods))
+    monkeypatch.setattr(frontier.Context, "decode_chunk", no_decoding)
+    again = tiny_run(tmp_path, methods)
     assert [s["reward_book"] for s in again["settings"]] == [s["reward_book"] for s in record["settings"]]
     # another head: the same pool, re-scored, no decoding; the rows name the new head
-    other = bench.main(tiny_args(tmp_path, *methods, "--set", "head_beta=0.01"))
+    other = tiny_run(tmp_path, methods, head_beta=0.01)
     fingerprint = other["stages"]["head"]["fingerprint"]
     assert fingerprint != record["stages"]["head"]["fingerprint"]
     assert all(s["heads"] == [fingerprint] for s in other["settings"] if s["method"] == "best_of_n")
-    assert len(read_frontier_generations(tmp_path / "out" / bench.POOL)) == len(pool)
+    assert len(read_frontier_generations(tmp_path / "out" / frontier.POOL)) == len(pool)

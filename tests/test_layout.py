@@ -1,9 +1,10 @@
 """The library's dependency contract: stages import only themselves and lower stages.
 
 Order of the pipeline (lowest first): core, data, backbone, convex, head, guidance, baselines,
-evaluation, accounting, claims; ``chapters`` (notebook-only experiments and figures) sits on top and
-nothing in the library imports it. Function-local imports count too: hiding an upward import inside a
-function does not make it acceptable.
+evaluation, accounting, claims, experiments (the experiments the benchmarks run, e.g. the IMDb
+frontier); ``chapters`` (notebook-only experiments and figures) sits on top and nothing in the library
+imports it. Function-local imports count too: hiding an upward import inside a function does not make it
+acceptable.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ STAGES = [
     "evaluation",
     "accounting",
     "claims",
+    "experiments",
     "chapters",
 ]
 

@@ -286,19 +286,18 @@ def test_a_truncated_or_foreign_generations_file_names_the_file(tmp_path: Path) 
         fails_naming(path, reader, arg, match="is not a gzip file")
 
 
-def test_the_frontier_bench_resumes_only_from_checked_files(tmp_path: Path) -> None:
-    from bench_modules import load_bench
+def test_the_frontier_resumes_only_from_checked_files(tmp_path: Path) -> None:
+    from coala_lib.experiments.frontier import read_saved
 
-    bench = load_bench("imdb_frontier")
     out = tmp_path / "imdb_frontier"
     out.mkdir()
     shutil.copy(RESULTS / FRONTIER_RECORD, out / "record.json")
     lines = committed_generations()
     write_generations(tmp_path, lines)
-    record, rows = bench.read_saved(out)
+    record, rows = read_saved(out)
     assert record["name"] == "imdb_frontier" and sum(len(r) for r in rows.values()) == len(lines)
     path = write_generations(tmp_path, [*lines[:-1], lines[-1][:40]])
-    fails_naming(path, bench.read_saved, out, match=f"line {len(lines)}")
+    fails_naming(path, read_saved, out, match=f"line {len(lines)}")
 
 
 def test_the_generic_readers(tmp_path: Path) -> None:

@@ -122,8 +122,9 @@ WIN_RATE_ROW = Fields(
         "setting": str,
     }
 )
-#: What the verdict rules read from it (the bench's ledger view, written together once COALA and a
-#: trained rival have test results; the rules' minimal form of the record, :mod:`coala_lib.claims.verdicts`).
+#: What the verdict rules read from it (the frontier's ledger view,
+#: :func:`coala_lib.experiments.frontier.ledger_view`, written together once COALA and a trained rival have
+#: test results; the rules' minimal form of the record, :mod:`coala_lib.claims.verdicts`).
 FRONTIER_VIEW: Schema = {"win_rates": Each(WIN_RATE_ROW), "train_pairs": int, "lambda_selection": dict}
 #: The frontier record's optional keys (``compute``: counted FLOPs of its own run, module docstring of
 #: :mod:`coala_lib.claims.verdicts`).

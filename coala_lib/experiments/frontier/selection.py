@@ -1,0 +1,154 @@
+"""The frontier's selection rules and what the ledger reads: each method's setting chosen on validation
+prompts (:func:`choose`), its headline test row, the paired differences on the same test prompts and the
+ledger's view of the record (:func:`ledger_view`).
+
+A win rate is the mean outcome against the reference's sample of the same prompt and sample index (1 win,
+1/2 tie, 0 loss); a paired difference ``W_a - W_b`` of two methods is taken on the same prompts and
+reference samples, its interval by a bootstrap over prompts (:func:`coala_lib.evaluation.frontier.paired_difference`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from coala_lib.evaluation.frontier import paired_difference, select_setting
+from coala_lib.experiments.frontier.config import HEAD_CONTROLS, FrontierConfig
+
+#: A primary judge's (prompts, samples) rewards by (method, setting, split).
+Book = dict[tuple[str, str, str], Any]
+
+
+#: Ledger names of the methods whose headline win rates the claims rule reads (COALA = paper mode; the
+#: ``pool`` control is no rival, the rule reads it to say whether the head adds to the truncation).
+LEDGER_NAMES = {"coala_paper": "coala", "pool": "pool", "dpo": "dpo", "orpo": "orpo", "simpo": "simpo", "sft": "sft"}
+
+
+def headline_setting(method: str, available: list[str], selection: dict[str, dict[str, Any]]) -> str | None:
+    """The setting of ``method`` whose test row is its headline: the validation choice if its test row is
+    among ``available``; none when validation excluded every setting (:func:`choose`); the only setting
+    when no validation rule ran; else none."""
+    if method in selection:
+        chosen = selection[method]["setting"]
+        return chosen if chosen in available else None
+    return available[0] if len(available) == 1 else None
+
+
+def headline_on_test(book: Book, method: str, selection: dict[str, dict[str, Any]]) -> str | None:
+    """:func:`headline_setting` of ``method`` among its settings with test rows in ``book``."""
+    return headline_setting(method, [s for (m, s, split) in book if m == method and split == "test"], selection)
+
+
+def paired_on_test(
+    book: Book,
+    first: tuple[str, str],
+    second: tuple[str, str],
+    reference: Any,
+    config: FrontierConfig,
+) -> dict[str, Any]:
+    """:func:`paired_difference` of two (method, setting) test rows against the same reference samples."""
+    return paired_difference(book[(*first, "test")], book[(*second, "test")], reference, config.n_boot, config.seed)
+
+
+def paired_against_coala(
+    book: Book,
+    reference: Any,
+    selection: dict[str, dict[str, Any]],
+    config: FrontierConfig,
+) -> dict[str, dict[str, Any]]:
+    """COALA's headline test win rate minus each other ledger method's (:func:`paired_difference`, the same
+    reference samples and prompts), by the ledger name of the rival; empty without COALA's headline."""
+    coala = headline_on_test(book, "coala_paper", selection)
+    if reference is None or coala is None:
+        return {}
+    out = {}
+    for method, name in LEDGER_NAMES.items():
+        setting = headline_on_test(book, method, selection)
+        if method == "coala_paper" or setting is None:
+            continue
+        diff = paired_on_test(book, ("coala_paper", coala), (method, setting), reference, config)
+        out[name] = {**diff, "coala_setting": coala, "setting": setting}
+    return out
+
+
+def head_controls(
+    book: Book,
+    reference: Any,
+    selection: dict[str, dict[str, Any]],
+    config: FrontierConfig,
+) -> dict[str, dict[str, Any]]:
+    """Each guided mode's headline test win rate minus its no-head control's (:data:`HEAD_CONTROLS`;
+    :func:`paired_difference` on the same prompts and reference samples): what the head adds to the
+    truncation. The null is 0; a mode or control without test rows is left out."""
+    if reference is None:
+        return {}
+    out = {}
+    for mode, control in HEAD_CONTROLS.items():
+        setting, control_setting = headline_on_test(book, mode, selection), headline_on_test(book, control, selection)
+        if setting is None or control_setting is None:
+            continue
+        diff = paired_on_test(book, (mode, setting), (control, control_setting), reference, config)
+        out[mode] = {**diff, "setting": setting, "control": control, "control_setting": control_setting}
+    return out
+
+
+def ledger_view(
+    settings: list[dict[str, Any]],
+    selection: dict[str, dict[str, Any]],
+    train_pairs: int,
+    config: FrontierConfig,
+    paired: dict[str, dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """What :mod:`coala_lib.claims.verdicts` reads: per method the test win rate at its validation-chosen
+    setting (``win_rate``, ``win_low``, ``win_high`` Wilson, ``win_boot_*``, ``n``) and ``paired``, COALA's
+    win rate minus each rival's on the same prompts (:func:`paired_against_coala`). Written only once COALA
+    and at least one trained baseline have test results, so a partial record never compares COALA with
+    nothing."""
+    rates: dict[str, dict[str, Any]] = {}
+    for method, name in LEDGER_NAMES.items():
+        candidates = [r for r in settings if r["method"] == method and r["split"] == "test"]
+        setting = headline_setting(method, [r["setting"] for r in candidates], selection)
+        row = next((r for r in candidates if r["setting"] == setting), None)
+        if row is not None:
+            keys = ("win_rate", "win_low", "win_high", "win_boot_low", "win_boot_high", "n", "setting")
+            rates[name] = {k: row[k] for k in keys}
+    if "coala" not in rates or not set(rates) - {"coala", "pool"}:
+        return {}
+    chosen = selection.get("coala_paper", {})
+    return {
+        "win_rates": rates,
+        "paired_differences": paired or {},
+        "train_pairs": train_pairs,
+        "epochs": config.baseline_epochs,
+        "lambda_selection": {"split": "validation", "judge": "book", "chosen": chosen.get("setting")},
+    }
+
+
+def choose(settings: list[dict[str, Any]], config: FrontierConfig) -> dict[str, dict[str, Any]]:
+    """Per method with validation rows: the rule of :func:`select_setting` (never test prompts). A method
+    none of whose settings passes the fluency guard gets ``setting: None`` and the reason (``excluded``):
+    it keeps its rows on the frontier but has no headline, so no win-rate comparison reads it."""
+    ref = next((r for r in settings if r["method"] == "reference" and r["split"] == "validation"), None)
+    if ref is None:
+        return {}
+    rule = (
+        f"highest validation win rate among settings with perplexity <= {config.perplexity_guard:g} x the "
+        "reference's; ties: smaller KL"
+    )
+    out: dict[str, dict[str, Any]] = {}
+    for method in sorted({r["method"] for r in settings} - {"reference"}):
+        rows = [r for r in settings if r["method"] == method and r["split"] == "validation"]
+        if not rows:
+            continue
+        best = select_setting(rows, ref["perplexity"], config.perplexity_guard)
+        if best is not None:
+            out[method] = {"setting": best["setting"], "validation_win_rate": best["win_rate"], "rule": rule}
+        else:
+            lowest = min(r["perplexity"] for r in rows)
+            out[method] = {
+                "setting": None,
+                "validation_win_rate": None,
+                "rule": rule,
+                "excluded": f"no setting passes the fluency guard: validation perplexity {lowest:.0f} at best, "
+                f"limit {config.perplexity_guard:g} x the reference's {ref['perplexity']:.0f}",
+            }
+    return out
