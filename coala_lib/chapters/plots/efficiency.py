@@ -16,6 +16,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from coala_lib.accounting.counting import ResultRecord
 from coala_lib.chapters.plots.style import column_figure, column_size
@@ -134,6 +135,9 @@ def plot_costs(record: ResultRecord) -> Figure:
     for ax, (column, label) in zip(axes, panels):
         sns.barplot(data=table, y="method", x=column, hue="method", ax=ax, legend=False)
         ax.set_xscale("log")
+        ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))  # 1-2-5 ticks read as plain numbers
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel(label)
         ax.set_ylabel("")
         for row, status in enumerate(table["status"]):
@@ -155,7 +159,9 @@ def plot_paper_vs_counted(record: ResultRecord) -> Figure:
         var_name="stage",
         value_name="tflops",
     )
-    counted["stage"] = counted["stage"].str.removesuffix("_tflops")
+    counted["stage"] = counted["stage"].map(
+        {"extraction_tflops": "extraction", "lora_dpo_tflops": "LoRA-DPO epoch", "full_dpo_tflops": "full-DPO epoch"}
+    )
     fig, axes = plt.subplots(2, 1, figsize=column_size(6.0), constrained_layout=True)
     sns.barplot(data=paper, x="model", y="paper_tflops", hue="method", ax=axes[0])
     axes[0].set_title("paper Table 5: seconds x 231 TFLOP/s (EduFeedback)")
@@ -173,6 +179,7 @@ def plot_stage_memory(record: ResultRecord) -> Figure:
     table = stage_table(record)
     fig, ax = plt.subplots(figsize=column_size(3.4), constrained_layout=True)
     sns.barplot(data=table, y="stage", x="peak_mb", hue="memory_kind", ax=ax)
+    ax.legend(title="measured as")
     ax.set_xlabel("peak memory (MB)")
     ax.set_ylabel("")
     return fig
