@@ -4,7 +4,8 @@ Order of the pipeline (lowest first): core, data, backbone, convex, head, guidan
 evaluation, accounting, claims, experiments (the experiments the benchmarks run, e.g. the IMDb
 frontier); ``chapters`` (notebook-only experiments and figures) sits on top and nothing in the library
 imports it. Function-local imports count too: hiding an upward import inside a function does not make it
-acceptable.
+acceptable. No library module imports ``bench/``, whose scripts are thin command lines over the library
+(the frontier's under 300 lines).
 """
 
 from __future__ import annotations
@@ -29,6 +30,11 @@ STAGES = [
     "experiments",
     "chapters",
 ]
+BENCH = LIB.parent / "bench"
+#: The most lines a benchmark that is a command line over a library package may have.
+THIN_BENCHES = {"imdb_frontier.py": 300}
+#: Library packages held to the size rules: no module over 600 lines, no function over 80.
+SIZED = ["experiments"]
 
 
 def _stage(dotted: str) -> str | None:
@@ -125,3 +131,38 @@ def test_no_import_cycles_between_modules() -> None:
     for n in sorted(edges):
         if n not in state:
             visit(n, [n])
+
+
+def test_no_library_module_imports_the_benchmarks() -> None:
+    """``bench/`` scripts are command lines over the library: the library never imports one (by name, or by
+    path through importlib)."""
+    offenders = []
+    for path in sorted(LIB.rglob("*.py")):
+        names = [m for m in _imports(path) if m.split(".")[0] == "bench" or m.split(".")[0].startswith("bench_")]
+        text = path.read_text()
+        loads = [word for word in ("spec_from_file_location", "load_bench", "runpy") if word in text]
+        if names or loads:
+            offenders.append(f"{path.relative_to(LIB)}: {names + loads}")
+    assert not offenders
+
+
+@pytest.mark.parametrize("name", sorted(THIN_BENCHES))
+def test_thin_benchmarks_stay_thin(name: str) -> None:
+    lines = len((BENCH / name).read_text().splitlines())
+    assert lines < THIN_BENCHES[name], (
+        f"bench/{name} has {lines} lines: move what is not the command line to the library"
+    )
+
+
+@pytest.mark.parametrize(
+    "path", [p for p in MODULES if p.relative_to(LIB).parts[0] in SIZED], ids=lambda p: str(p.relative_to(LIB))
+)
+def test_modules_and_functions_stay_short(path: Path) -> None:
+    text = path.read_text()
+    assert len(text.splitlines()) <= 600, f"{path.relative_to(LIB)} has {len(text.splitlines())} lines"
+    long = [
+        f"{node.name} ({node.end_lineno - node.lineno + 1} lines)"
+        for node in ast.walk(ast.parse(text))
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.end_lineno - node.lineno + 1 > 80
+    ]
+    assert not long, f"{path.relative_to(LIB)}: functions over 80 lines: {long}"
