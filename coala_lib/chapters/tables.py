@@ -71,11 +71,11 @@ def _missing(value: Any) -> bool:
 
 
 def number(value: Any, decimals: int = 3, significant: int | None = None) -> str:
-    """One cell: integers without decimals, other reals to ``decimals`` places (3 significant digits in
-    scientific notation where that would show nothing or more than 7 digits; ``decimals=0`` shows an
-    integral float as an integer) or, given ``significant``, to that many significant digits (``:g``),
-    missing values empty, booleans ``yes``/``no``, mappings as ``key value, ...``, sequences joined by
-    ``, ``, anything else as its text."""
+    """One cell: integers without decimals; other reals to ``decimals`` places, as ``DataFrame.round`` shows
+    them (a value below the last place is 0; from 1e7 on, 3 significant digits in scientific notation;
+    ``decimals=0`` shows an integral float as an integer), or given ``significant``, to that many significant
+    digits (``:g``); missing values empty, booleans ``yes``/``no``, mappings as ``key value, ...``, sequences
+    joined by ``, ``, anything else as its text."""
     if _missing(value):
         return ""
     if isinstance(value, bool):
@@ -90,9 +90,10 @@ def number(value: Any, decimals: int = 3, significant: int | None = None) -> str
             return str(int(x))
         if significant is not None:
             return f"{x:.{significant}g}"
-        if x != 0 and (abs(x) >= 1e7 or abs(x) < 0.5 * 10**-decimals):
+        if abs(x) >= 1e7:
             return f"{x:.3g}"
-        return f"{x:.{decimals}f}"
+        text = f"{x:.{decimals}f}"
+        return text.removeprefix("-") if float(text) == 0 else text  # no "-0.000"
     if isinstance(value, Mapping):
         return ", ".join(f"{k} {_part(v, decimals, significant)}" for k, v in value.items())
     if isinstance(value, (list, tuple)):
