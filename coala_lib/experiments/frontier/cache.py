@@ -39,6 +39,7 @@ class Cache:
 
 
 def _read_payload(entry: CacheEntry) -> dict[str, Any]:
+    """The JSON object an entry holds (anything else is a :class:`CacheError`: the entry is recomputed)."""
     payload = entry.read_json(PAYLOAD)
     if not isinstance(payload, dict):
         raise CacheError(f"cache entry {entry.path}: {PAYLOAD} is not a JSON object")
@@ -46,6 +47,7 @@ def _read_payload(entry: CacheEntry) -> dict[str, Any]:
 
 
 def _jsonable(obj: Any) -> Any:
+    """JSON for what a payload may hold besides JSON types: tensors (nested lists) and paths (their text)."""
     if isinstance(obj, torch.Tensor):
         return obj.tolist()
     if isinstance(obj, Path):

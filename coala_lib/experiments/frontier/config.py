@@ -103,6 +103,7 @@ class FrontierConfig:
     methods: tuple[str, ...] = METHODS
 
     def __post_init__(self) -> None:
+        """Refuse unknown methods and sizes below 1."""
         unknown = set(self.methods) - set(METHODS)
         if unknown:
             raise ValueError(f"methods {sorted(unknown)} are unknown; choose among {METHODS}")
