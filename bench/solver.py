@@ -40,8 +40,8 @@ from pathlib import Path
 
 import torch
 
+from coala_lib.convex.config import PRECONDITIONERS
 from coala_lib.convex.cronos import (
-    PRECONDITIONERS,
     CronosConfig,
     CronosResult,
     Method,

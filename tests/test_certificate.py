@@ -5,8 +5,10 @@ import dataclasses
 import pytest
 import torch
 
+from coala_lib.convex.admm import AdmmState
 from coala_lib.convex.certificate import DualPoint, GramCorrection, certify, dual_bound, gram_factor, lens_projection
-from coala_lib.convex.cronos import AdmmState, CronosConfig, fit_cronos, setup_problem
+from coala_lib.convex.cronos import CronosConfig, fit_cronos
+from coala_lib.convex.problem import setup_problem
 from coala_lib.convex.reference import solve_reference
 from coala_lib.convex.reformulation import LinearMaps, group_norms, sample_gates
 

@@ -8,23 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from coala_lib.convex.cronos import (
-    ADMM_RHO_PER_BETA,
-    DEFAULT_RHO,
-    EXACT_CORE_CPU_BYTES,
-    AdmmState,
-    CronosConfig,
-    SystemOperator,
-    UncertifiedWarning,
-    exact_core,
-    exact_core_limit,
-    fit_cronos,
-    group_soft_threshold,
-    project_nonnegative,
-    setup_problem,
-)
+from coala_lib.convex.admm import AdmmState, SystemOperator
+from coala_lib.convex.config import ADMM_RHO_PER_BETA, DEFAULT_RHO, EXACT_CORE_CPU_BYTES, exact_core, exact_core_limit
+from coala_lib.convex.cronos import CronosConfig, UncertifiedWarning, fit_cronos
 from coala_lib.convex.nystrom import build_nystrom
 from coala_lib.convex.pcg import PrimalInverse, WoodburyInverse, pcg
+from coala_lib.convex.problem import setup_problem
+from coala_lib.convex.proximal import group_soft_threshold, project_nonnegative
 from coala_lib.convex.reformulation import LinearMaps, sample_gates
 
 

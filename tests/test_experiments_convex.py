@@ -134,7 +134,8 @@ def test_nystrom_sweep_full_rank_makes_the_system_perfectly_conditioned() -> Non
     none = sweep[sweep["preconditioner"] == "none"]
     nys = sweep[sweep["preconditioner"] == "Nystrom"].set_index("rank")
     # the unpreconditioned condition number is that of the dense system, computed independently
-    from coala_lib.convex.cronos import DEFAULT_RHO, SystemOperator
+    from coala_lib.convex.admm import SystemOperator
+    from coala_lib.convex.config import DEFAULT_RHO
     from coala_lib.convex.reformulation import LinearMaps
 
     A = SystemOperator(LinearMaps(X, patterns.masks(X), "relu"), DEFAULT_RHO).dense().numpy()

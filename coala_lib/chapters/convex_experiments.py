@@ -17,7 +17,9 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from coala_lib.convex.cronos import DEFAULT_RHO, CronosConfig, CronosResult, SystemOperator, fit_cronos
+from coala_lib.convex.admm import SystemOperator
+from coala_lib.convex.config import DEFAULT_RHO
+from coala_lib.convex.cronos import CronosConfig, CronosResult, fit_cronos
 from coala_lib.convex.pcg import pcg
 from coala_lib.convex.reference import solve_reference
 from coala_lib.convex.reformulation import ActivationPatterns, ConvexReLU, LinearMaps, recovery_gap, sample_gates

@@ -4,17 +4,9 @@ accelerated proximal gradient and an augmented Lagrangian), the duality-gap cert
 interior-point reference (``coala_lib.convex.reference``, needs cvxpy).
 """
 
+from coala_lib.convex.admm import SystemOperator
 from coala_lib.convex.certificate import Certificate, certify
-from coala_lib.convex.cronos import (
-    CronosConfig,
-    CronosHistory,
-    CronosResult,
-    SystemOperator,
-    UncertifiedWarning,
-    fit_cronos,
-    group_soft_threshold,
-    project_nonnegative,
-)
+from coala_lib.convex.cronos import CronosConfig, CronosHistory, CronosResult, UncertifiedWarning, fit_cronos
 from coala_lib.convex.nystrom import (
     BlockNystromPreconditioner,
     NystromPreconditioner,
@@ -22,6 +14,7 @@ from coala_lib.convex.nystrom import (
     build_nystrom,
 )
 from coala_lib.convex.pcg import KroneckerSumInverse, PCGResult, pcg
+from coala_lib.convex.proximal import group_soft_threshold, project_nonnegative
 from coala_lib.convex.reformulation import (
     ActivationPatterns,
     ConstraintViolation,

@@ -16,7 +16,7 @@ exactly by an active-set method (:func:`scipy.optimize.nnls`). :func:`beta_max` 
 values; gated ReLU has no cones, and there :math:`\\beta_{\\max} = \\max_i \\|g_i\\|`.
 
 **The path** (:func:`regularisation_path`): :math:`\\beta_k = \\beta_{\\max}\\,10^{-k\\,\\text{decades}/(m-1)}`,
-:math:`k = 0, \\dots, m-1`; each fit starts where the previous one stopped (:class:`coala_lib.convex.cronos.WarmStart`)
+:math:`k = 0, \\dots, m-1`; each fit starts where the previous one stopped (:class:`coala_lib.convex.problem.WarmStart`)
 and stops at its certificate (relative gap and relative cone violation within the config's tolerances), as
 every Phase I fit of the book does. ``warm=False`` fits the same points from zero, for the comparison.
 """
@@ -34,7 +34,8 @@ from scipy.optimize import nnls
 from tqdm.auto import tqdm
 
 from coala_lib.convex.certificate import Certificate, certify
-from coala_lib.convex.cronos import CronosConfig, WarmStart, fit_cronos, recover_model
+from coala_lib.convex.cronos import CronosConfig, fit_cronos, recover_model
+from coala_lib.convex.problem import WarmStart
 from coala_lib.convex.reformulation import (
     ActivationPatterns,
     ConvexModel,

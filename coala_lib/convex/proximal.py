@@ -20,6 +20,8 @@ point's :math:`XY^\\top` is extrapolated from the iterates' (linearity), never r
   certificate (:mod:`coala_lib.convex.certificate`) needs. The multipliers are updated when the
   inner problem is solved to the accuracy of the current cone violation (see :meth:`AugmentedLagrangianState.ready`);
   :math:`\\rho` grows by 4 whenever an update fails to halve a violation still above tolerance.
+
+:class:`FirstOrder` gives both the solver interface of :func:`coala_lib.convex.cronos.fit_cronos`.
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ import math
 
 import torch
 
+from coala_lib.convex.certificate import Certificate, DualPoint
+from coala_lib.convex.config import CronosConfig
+from coala_lib.convex.problem import Problem, WarmStart
 from coala_lib.convex.reformulation import LinearMaps, group_norms
 
 
@@ -171,3 +176,65 @@ class AugmentedLagrangianState(FistaState):
         self.last_violation = violation
         self.updates += 1
         self.reset_momentum()
+
+
+class FirstOrder:
+    """Adapter giving :class:`FistaState` / :class:`AugmentedLagrangianState` the solver interface of
+    :func:`fit_cronos`; the ALM updates its multipliers from the certificate (see :meth:`observe`)."""
+
+    def __init__(self, problem: Problem, config: CronosConfig, start: WarmStart | None = None):
+        maps, X = problem.maps, problem.X
+        norm_F = squared_norm_F(maps, seed=config.seed)
+        U0 = torch.zeros(problem.shape, dtype=X.dtype, device=X.device) if start is None else start.v.to(X)
+        self.state: FistaState
+        if maps.kind == "relu":
+            norm_G = squared_norm_X(X)
+            rho = config.alm_rho * norm_F / norm_G
+            self.state = AugmentedLagrangianState(maps, problem.y, problem.beta, norm_F, norm_G, rho, U0)
+        else:
+            self.state = FistaState(maps, problem.y, problem.beta, norm_F, U0)
+        self.cone_tol = config.cone_tol
+        self.pcg_iters = 0
+        self.primal_residual = math.nan
+        self.dual_residual = math.nan
+
+    @property
+    def U(self) -> torch.Tensor:
+        return self.state.U
+
+    @property
+    def left(self) -> torch.Tensor:
+        return self.state.left
+
+    def multipliers(self) -> torch.Tensor | None:
+        return self.state.multipliers()
+
+    def dual_points(self) -> list[DualPoint]:
+        """No candidates beyond the iterate's own residual: its multipliers are the ALM's (FISTA: none)."""
+        return []
+
+    def warm_start(self) -> WarmStart:
+        """The iterate for the next fit of a path (:class:`WarmStart`). Not the ALM's multipliers: found at
+        another beta and a grown penalty, they derail the next fit (on the path test's problem, primal 178.7
+        instead of 61.5 at the last point); the iterate alone reaches the cold path's certified objectives."""
+        U = self.state.U.clone()
+        return WarmStart(U, U, self.state.beta)
+
+    @property
+    def penalty(self) -> float:
+        """The augmented-Lagrangian penalty (NaN for FISTA)."""
+        return self.state.rho if isinstance(self.state, AugmentedLagrangianState) else math.nan
+
+    def step(self) -> None:
+        self.state.step()
+
+    def observe(self, certificate: Certificate) -> None:
+        """ALM: update :math:`\\mu` once the inner problem is solved to the accuracy the certificate shows,
+        i.e. when the unscaled dual point's infeasibility is at most the cone violation (or a tenth of
+        the gap): then more inner steps cannot help, only new multipliers can."""
+        state = self.state
+        if not isinstance(state, AugmentedLagrangianState) or certificate.certified:
+            return
+        target = max(certificate.cone_violation_rel, 0.1 * abs(certificate.relative_gap))
+        if certificate.dual_infeasibility <= target:
+            state.update_multipliers(certificate.cone_violation_rel, self.cone_tol)

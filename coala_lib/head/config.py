@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from coala_lib.backbone.pooling import POOLINGS
-from coala_lib.convex.cronos import Method
+from coala_lib.convex.config import Method
 from coala_lib.core.checks import check_choice, check_int, check_number
 from coala_lib.data.loaders import DATASETS
 from coala_lib.head.phase2 import OBJECTIVES, PAIRINGS
