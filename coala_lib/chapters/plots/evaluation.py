@@ -30,10 +30,12 @@ def plot_reward_margins(
     left.set_title("as the paper plots it: different quantities on one axis")
     tidy = (
         summary[["pairwise_accuracy", "standardized_margin_score"]]
+        .rename(columns={"pairwise_accuracy": "pairwise accuracy", "standardized_margin_score": "standardised margin"})
         .reset_index()
         .melt(id_vars="method", var_name="statistic", value_name="value")
     )
     sns.barplot(data=tidy, x="method", y="value", hue="statistic", ax=right)
+    right.tick_params(axis="x", labelrotation=20)  # method names with their settings are long
     right.axhline(0.5, color="grey", linestyle="--", linewidth=1)
     right.set_ylim(0, 1)
     right.set_title("one scale, held-out pairs (0.5 = no preference)")

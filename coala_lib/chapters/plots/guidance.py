@@ -89,4 +89,5 @@ def plot_bench(record: dict[str, Any], ax: plt.Axes | None = None) -> plt.Axes:
     ax = ax or plt.subplots(figsize=column_size(3.4))[1]
     sns.barplot(data=frame, x="shape", y="tokens_per_second", hue="run", ax=ax)
     ax.set(yscale="log", xlabel="prompt length T, batch B", ylabel="generated tokens / s")
+    sns.move_legend(ax, "upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)  # off the bars
     return ax
