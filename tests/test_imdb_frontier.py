@@ -671,6 +671,19 @@ def test_best_of_n_pool_is_restored_and_rescored_by_a_new_head(tmp_path, monkeyp
     candidates = {(g["split"], g["prompt_id"], g["sample"]): g["text"] for g in pool}
     assert len(picked) == 2 * (2 + 4)  # each pick is one of its sample's two candidates, 2j and 2j + 1
     assert all(text in (candidates[(s, i, 2 * j)], candidates[(s, i, 2 * j + 1)]) for (s, i, j), text in picked.items())
+    # the strong-scorer control: the same pool reranked by the book judge, judged by VADER
+    control = rows[(frontier.SCORER_CONTROL, "n=2", "test")]
+    assert control["scorer"] == "book" and "heads" not in control and control["key"] == best["key"]
+    assert "win_rate_book" in control and "win_rate_vader" not in control  # VADER's is its win_rate
+    assert control["reward_book"] >= best["reward_book"]  # the judge picks its own best of each pair
+    best_reward = {(g["split"], g["prompt_id"], g["sample"]): g["reward_book"] for g in pool}
+    top = [
+        max(best_reward[("test", i, 2 * j)], best_reward[("test", i, 2 * j + 1)]) for i in range(4) for j in range(2)
+    ]
+    assert control["reward_book"] == pytest.approx(sum(top) / len(top))
+    paired = record["scorer_control"]["by_setting"]["n=2"]
+    assert paired["difference"] == pytest.approx(control["win_rate"] - best["win_rate_vader"])
+    assert record["scorer_control"]["judge"] == "vader" and paired["low"] <= paired["difference"] <= paired["high"]
     # a fresh clone (no cache): the pool is restored, only the head scores it again
     for kind in ("chunk", "stage", "score"):
         shutil.rmtree(tmp_path / "cache" / "imdb_frontier" / kind)

@@ -133,6 +133,7 @@ FRONTIER_OPTIONAL: Schema = {
     "paired_differences": Each(Fields(required={"difference": NUMBER, "low": NUMBER, "high": NUMBER})),
     "epochs": NUMBER,
     "head_controls": dict,
+    "scorer_control": dict,
     "compute": Fields(
         required={
             "coala": Fields(required={"extraction": NUMBER, "head": NUMBER, "guided_decoding": NUMBER}),

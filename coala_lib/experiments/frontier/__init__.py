@@ -22,8 +22,9 @@ models and data:
 * **Methods** (in the order the run does them, most valuable first): reference sampling; COALA paper mode
   over a lambda sweep (the paper's lambda = 2 first); best-of-n with the COALA head as scorer (n = 2, 4, 8,
   16, from one pool of 16 x 2 reference samples per prompt, the costliest run; the pool is sampled without
-  the head, which then scores each whole response, so a new head re-scores the pool in minutes); COALA ARGS mode over a
-  weight sweep; the two no-head controls (``pool``: paper mode's nucleus, ``topk``: ARGS mode's top-10, both
+  the head, which then scores each whole response, so a new head re-scores the pool in minutes) and its
+  strong-scorer control (``best_of_n_judge``: the same pool reranked by the book's sentiment judge, judged
+  by VADER; ``scorer_control`` pairs the two at each n); COALA ARGS mode over a weight sweep; the two no-head controls (``pool``: paper mode's nucleus, ``topk``: ARGS mode's top-10, both
   sampled from the reference with no head); DPO over a beta sweep; SFT on the chosen responses
   (preferred-FT); ORPO; SimPO. Baselines train one epoch (the stopping rule: exactly one pass, no early
   stopping), with LoRA, through TRL; their held-out loss and preference accuracy are recorded.
@@ -56,6 +57,7 @@ from coala_lib.experiments.frontier.config import (
     RECORD,
     RECORDED_KL,
     RESTORED_COLUMNS,
+    SCORER_CONTROL,
     SPLITS,
     TINY,
     TRAINED,
@@ -91,6 +93,7 @@ __all__ = [
     "RECORD",
     "RECORDED_KL",
     "RESTORED_COLUMNS",
+    "SCORER_CONTROL",
     "SPLITS",
     "TINY",
     "TRAINED",

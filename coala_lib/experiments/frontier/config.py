@@ -47,6 +47,12 @@ UNRECORDED = "unrecorded"
 RECORDED_KL: tuple[str, ...] = ("coala_paper", "coala_args", "pool", "topk")
 #: Each guided mode and its no-head control: the record's ``head_controls`` pairs their headline rows.
 HEAD_CONTROLS: dict[str, str] = {"coala_paper": "pool", "coala_args": "topk"}
+#: Best-of-n's strong-scorer control: the same pool reranked by the book's sentiment judge (a scorer far
+#: stronger than the head) instead of the head; no decoding of its own. Its rows are judged by VADER (their
+#: ``win_rate``), since the book judge scored them; the record's ``scorer_control`` pairs it with best-of-n.
+SCORER_CONTROL = "best_of_n_judge"
+SCORER_CONTROL_SCORER = "book"
+SCORER_CONTROL_JUDGE = "vader"
 SPLITS: tuple[str, ...] = ("validation", "test")
 #: A decoding chunk's per-row arrays and the generations' columns that hold them.
 RESTORED_COLUMNS = {"mc": "kl_mc", "rb": "kl_rb", "logp_ref": "logp_ref", "tokens": "tokens"}

@@ -4,7 +4,8 @@ the files written under the output folder (the record, the generations and the b
 Per setting and split, a run's chunks become (prompts, samples) grids of texts, KL terms and rewards
 (:func:`run_rows`); best-of-n's setting ``n`` picks, for sample ``j`` of prompt ``i``, the candidate of
 highest head score among the pool's ``n`` candidates ``j * N, ..., j * N + n - 1`` (``N`` the largest n),
-and its KL to the reference is the analytic bound ``log n - (n - 1) / n``.
+and its KL to the reference is the analytic bound ``log n - (n - 1) / n``. The same picks by the book
+judge's reward instead of the head's score are the strong-scorer control (:data:`SCORER_CONTROL`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ from coala_lib.experiments.frontier.config import (
     POOL,
     RECORD,
     RESTORED_COLUMNS,
+    SCORER_CONTROL,
+    SCORER_CONTROL_JUDGE,
+    SCORER_CONTROL_SCORER,
     SPLITS,
     UNRECORDED,
     VERSION,
@@ -36,7 +40,14 @@ from coala_lib.experiments.frontier.config import (
 )
 from coala_lib.experiments.frontier.context import Context
 from coala_lib.experiments.frontier.runs import Run, decoding_runs
-from coala_lib.experiments.frontier.selection import Book, choose, head_controls, ledger_view, paired_against_coala
+from coala_lib.experiments.frontier.selection import (
+    Book,
+    choose,
+    head_controls,
+    ledger_view,
+    paired_against_coala,
+    scorer_control,
+)
 
 #: The finished decoding runs: per (run, split), its chunks (best-of-n's with the head's scores).
 Finished = dict[tuple[Run, str], list[dict[str, Any]]]
@@ -55,10 +66,16 @@ def _matrix(
 
 
 def run_rows(
-    run: Run, chunks: list[dict[str, Any]], n_prompts: int, config: FrontierConfig, picked: bool = True
+    run: Run,
+    chunks: list[dict[str, Any]],
+    n_prompts: int,
+    config: FrontierConfig,
+    picked: bool = True,
+    scorer: str | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Per setting (best-of-n: one per n, the head's pick of each sample's n candidates; with
-    ``picked=False`` the whole pool as one setting) the (prompts, samples) arrays of the chunks, and the texts."""
+    """Per setting (best-of-n: one per n, the head's pick of each sample's n candidates, or the pick of the
+    judge named ``scorer``; with ``picked=False`` the whole pool as one setting) the (prompts, samples) arrays
+    of the chunks, and the texts."""
 
     def grid(name: str, judge: bool = False) -> list[list[Any]]:
         return _matrix(chunks, name, n_prompts, run.per_prompt, judge)
@@ -74,7 +91,7 @@ def run_rows(
                 "value": run.value,
             }
         }
-    scores = grid("head_score")
+    scores = grid("head_score") if scorer is None else grid(scorer, judge=True)
     big = max(config.bon_ns)
     out = {}
     for n in config.bon_ns:
@@ -138,6 +155,8 @@ class Summaries:
     pool: list[dict[str, Any]] = field(default_factory=list)
     book: Book = field(default_factory=dict)
     reference_rewards: dict[str, Any] = field(default_factory=dict)
+    #: the strong-scorer control's judge's rewards of best-of-n and of the control, per (method, setting, split)
+    control_judge: Book = field(default_factory=dict)
 
 
 def assemble(ctx: Context, finished: Finished, wall: float, out_dir: Path, command: str | None = None) -> dict:
@@ -173,7 +192,26 @@ def summarise_runs(ctx: Context, finished: Finished) -> Summaries:
                 for i in range(n_prompts)
                 for j in range(ctx.config.samples)
             )
+            if run.method == "best_of_n":
+                out.control_judge[(run.method, setting, split)] = data["rewards"][SCORER_CONTROL_JUDGE]
+        if run.method == "best_of_n" and split in out.reference_rewards:
+            add_scorer_control(ctx, out, run, split, chunks, cost)
     return out
+
+
+def add_scorer_control(
+    ctx: Context, out: Summaries, run: Run, split: str, chunks: list[dict[str, Any]], cost: dict[str, Any]
+) -> None:
+    """The strong-scorer control's rows (:data:`SCORER_CONTROL`): best-of-n's pool on ``split`` reranked by the
+    book judge, each row judged by :data:`SCORER_CONTROL_JUDGE` (its ``win_rate``) and marked with its scorer.
+    Its samples are in the pool file, not in the generations."""
+    n_prompts = len(ctx.data.prompts[split])
+    ref = out.reference_rewards[split]
+    for setting, data in run_rows(run, chunks, n_prompts, ctx.config, scorer=SCORER_CONTROL_SCORER).items():
+        row = setting_row(ctx, run, split, setting, data, ref, chunks, cost, primary=SCORER_CONTROL_JUDGE)
+        del row["heads"]  # no head picked these
+        out.settings.append({**row, "method": SCORER_CONTROL, "scorer": SCORER_CONTROL_SCORER})
+        out.control_judge[(SCORER_CONTROL, setting, split)] = data["rewards"][SCORER_CONTROL_JUDGE]
 
 
 def reference_rewards(ctx: Context, finished: Finished) -> dict[str, Any]:
@@ -221,10 +259,12 @@ def setting_row(
     ref: Any,
     chunks: list[dict[str, Any]],
     cost: dict[str, Any],
+    primary: str = "book",
 ) -> dict[str, Any]:
     """The record's row of one setting on ``split``: its cache key, the summary of
-    :func:`~coala_lib.evaluation.frontier.summarise_setting` (win rate against ``ref``, the reference's
-    rewards; KL; perplexity; distinct-2), the heads that made it (guided methods) and the run's cost."""
+    :func:`~coala_lib.evaluation.frontier.summarise_setting` (win rate by the ``primary`` judge against
+    ``ref``, the reference's rewards; KL; perplexity; distinct-2), the heads that made it (guided methods) and
+    the run's cost."""
     config = ctx.config
     summary = summarise_setting(
         data["rewards"],
@@ -233,7 +273,7 @@ def setting_row(
         data["arrays"]["logp_ref"],
         data["arrays"]["tokens"],
         [t for row in data["arrays"]["texts"] for t in row],
-        primary="book",
+        primary=primary,
         n_boot=config.n_boot,
         seed=config.seed,
     )
@@ -282,6 +322,11 @@ def build_record(
     return {
         **ledger_view(summaries.settings, selection, ctx.data.params["n_train_pairs"], config, paired),
         "head_controls": head_controls(summaries.book, reference_test, selection, config),
+        "scorer_control": scorer_control(
+            summaries.control_judge,
+            summaries.reference_rewards.get("test", {}).get(SCORER_CONTROL_JUDGE),
+            config,
+        ),
         "name": "imdb_frontier",
         "format": VERSION,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

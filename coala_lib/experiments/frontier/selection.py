@@ -12,7 +12,13 @@ from __future__ import annotations
 from typing import Any
 
 from coala_lib.evaluation.frontier import paired_difference, select_setting
-from coala_lib.experiments.frontier.config import HEAD_CONTROLS, FrontierConfig
+from coala_lib.experiments.frontier.config import (
+    HEAD_CONTROLS,
+    SCORER_CONTROL,
+    SCORER_CONTROL_JUDGE,
+    SCORER_CONTROL_SCORER,
+    FrontierConfig,
+)
 
 #: A primary judge's (prompts, samples) rewards by (method, setting, split).
 Book = dict[tuple[str, str, str], Any]
@@ -89,6 +95,29 @@ def head_controls(
         diff = paired_on_test(book, (mode, setting), (control, control_setting), reference, config)
         out[mode] = {**diff, "setting": setting, "control": control, "control_setting": control_setting}
     return out
+
+
+def scorer_control(judged: Book, reference: Any, config: FrontierConfig) -> dict[str, Any]:
+    """Per n with test rows: best-of-n reranked by the book judge minus best-of-n reranked by the head, both
+    judged by :data:`SCORER_CONTROL_JUDGE` against the same reference samples (:func:`paired_difference`;
+    null 0). A scorer far stronger than the head that gains much says the head limits best-of-n; one that
+    gains little, that the pool does."""
+    if reference is None:
+        return {}
+    settings = sorted(
+        {
+            s
+            for (m, s, split) in judged
+            if m == SCORER_CONTROL and split == "test" and ("best_of_n", s, split) in judged
+        },
+        key=lambda s: float(s.split("=")[1]),
+    )
+    rows = {s: paired_on_test(judged, (SCORER_CONTROL, s), ("best_of_n", s), reference, config) for s in settings}
+    return (
+        {"judge": SCORER_CONTROL_JUDGE, "scorer": SCORER_CONTROL_SCORER, "null": 0.0, "by_setting": rows}
+        if rows
+        else {}
+    )
 
 
 def ledger_view(
