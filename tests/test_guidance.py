@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -436,3 +437,21 @@ def test_benchmark_code_path_runs_on_a_tiny_random_llama(tmp_path: Path) -> None
         merge_bench_records([record, other])
     with pytest.raises(ValueError, match="bench_files is empty"):
         merge_bench_records([])
+
+
+def test_decoding_speed_bench_times_the_frontier_samplers_against_generate(tmp_path: Path) -> None:
+    bench = load_bench("decoding_speed")
+    out = tmp_path / "speed.json"
+    args = ["--model", "tiny", "--batch", "2", "--new-tokens", "3", "--repeats", "2", "--data-dir", str(tmp_path)]
+    record = bench.main([*args, "--out", str(out)])
+    assert json.loads(out.read_text())["rows"] == record["rows"]
+    rows = {r["method"]: r for r in record["rows"]}
+    assert list(rows) == ["generate", "reference", "pool", "coala_paper", "coala_args"]
+    assert all(len(r["all_seconds"]) == 2 and r["seconds"] > 0 for r in rows.values())
+    base = rows["generate"]["seconds"]
+    for name, target in bench.TARGETS.items():
+        assert rows[name]["ratio"] == pytest.approx(rows[name]["seconds"] / base)
+        assert rows[name]["meets_target"] == (rows[name]["ratio"] <= target)
+    samplers = record["parameters"]["samplers"]
+    assert samplers["coala_paper"]["top_k"] == 50 and samplers["reference"]["top_p"] == 1.0
+    assert record["prompts"].startswith("fixed text")  # no IMDb files in the data folder
