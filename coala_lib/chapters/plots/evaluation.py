@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
@@ -69,7 +70,8 @@ def plot_win_rates(table: pd.DataFrame, title: str = "win rate (ties = 1/2) with
         )
         ax.axvline(0.5, color="grey", linestyle="--", linewidth=1)
         ax.set_xlim(0, 1)
-        ax.set_title(title if judge is None else f"{judge}")
+        ax.set_xticks([0, 0.25, 0.5, 0.75, 1], ["0", "0.25", "0.5", "0.75", "1"])  # panels side by side: short labels
+        ax.set_title(textwrap.fill(title if judge is None else str(judge), 56 // len(judges)))
     axes[0][0].invert_yaxis()
     fig.tight_layout()
     return fig
