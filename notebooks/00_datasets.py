@@ -66,6 +66,7 @@ from collections import Counter
 import pandas as pd
 
 from coala_lib.chapters.plots.datasets import plot_apm, plot_judge_scores, plot_lengths
+from coala_lib.chapters.tables import readable
 from coala_lib.claims import paper as coala_paper
 from coala_lib.core.metrics import pairwise_accuracy
 from coala_lib.core.runtime import resolve_device
@@ -116,7 +117,7 @@ for ds in splits.values():
 # %%
 # NBVAL_CHECK_OUTPUT
 issues = pd.DataFrame([i.__dict__ for ds in splits.values() for i in ds.report.issues])
-issues
+readable(issues)
 
 # %% [markdown]
 # ## Our counts and the paper's Table 2
@@ -130,7 +131,7 @@ issues
 
 # %%
 # NBVAL_CHECK_OUTPUT
-counts_table(list(splits.values()), coala_paper.DATASET_PAIRS)
+readable(counts_table(list(splits.values()), coala_paper.DATASET_PAIRS))
 
 # %% [markdown]
 # ## What the triplets look like
@@ -147,8 +148,8 @@ for name in datasets:
 # (below); UltraFeedback answers are long, HH-RLHF answers short, and HH-RLHF prompts grow with
 # the dialogue.
 
-# %%
-plot_lengths(length_frame({name: splits[(name, "train")] for name in datasets}))
+# %% mystnb={"figure": {"caption": "Words per text in the training splits (log scale): prompts, chosen and rejected responses, one box per dataset.", "name": "fig-00-lengths"}, "image": {"alt": "Three panels of box plots (prompt, chosen, rejected) of words per text on a log scale, one box per dataset: IMDb prompts are 8 words and its responses at most 48, UltraFeedback responses are the longest (medians near 150 words), HH-RLHF responses short (medians near 20 to 30 words)."}}
+fig = plot_lengths(length_frame({name: splits[(name, "train")] for name in datasets}))
 
 # %% [markdown]
 # ## The Alternating Population Method, step by step
@@ -171,7 +172,7 @@ plot_lengths(length_frame({name: splits[(name, "train")] for name in datasets}))
 # HH-RLHF transcripts are real multi-turn dialogues, so we draw APM on one of them: the first
 # dialogue of the training split with `apm_replies` assistant replies.
 
-# %%
+# %% mystnb={"figure": {"caption": "APM on one HH-RLHF dialogue: each row a turn (its role and opening words), each column a triplet; a cell says whether the turn is in that triplet's prompt, is its chosen or its rejected reply, or is unused.", "name": "fig-00-apm"}, "image": {"alt": "A grid with one row per dialogue turn and one column per APM triplet; cells coloured and labelled prompt, chosen, rejected or left empty, showing each triplet's prompt growing by two turns and its chosen reply preferred to the next assistant reply."}}
 conversations = (
     load_hh_conversations("train", seed=seed, data_dir=data_dir)
     if "hh-rlhf" in datasets
@@ -256,7 +257,7 @@ print(
 # `n_judged` evaluation triplets; agreement is the share where the chosen text is judged more
 # positive than the rejected one (`coala_lib.core.metrics.pairwise_accuracy`).
 
-# %%
+# %% mystnb={"figure": {"caption": "The sentiment judge's P(positive) for the chosen and the rejected responses of the same IMDb evaluation triplets.", "name": "fig-00-judge"}, "image": {"alt": "Two overlapping histograms of the judge's positivity from 0 to 1: the chosen responses peak near 0.7 and the rejected ones spread between 0.1 and 0.5, with a wide overlap between 0.4 and 0.7."}}
 if "imdb" in datasets:
     judged = splits[("imdb", "eval")].triplets[:n_judged]
     p_chosen = judge.positivity([t.chosen for t in judged])

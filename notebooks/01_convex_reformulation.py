@@ -62,14 +62,13 @@ neuron_threshold = 1e-6  # groups with a smaller norm are not turned into neuron
 # %%
 import matplotlib.pyplot as plt
 import pandas as pd
-import seaborn as sns
 import torch
 
 from coala_lib.chapters import convex_experiments as ex
 from coala_lib.chapters.plots import convex as plots
+from coala_lib.chapters.tables import readable
 from coala_lib.convex.reformulation import recovery_gap, sample_gates
 
-sns.set_theme(context="notebook", style="whitegrid")
 pd.set_option("display.precision", 4)
 
 # %% [markdown]
@@ -118,7 +117,7 @@ pd.set_option("display.precision", 4)
 # plane along the line $g_1 x_1 + g_2 x_2 + g_0 = 0$; a set of gates cuts it into cells, and two points
 # in one cell have the same row in every $D_i$.
 
-# %%
+# %% mystnb={"figure": {"caption": "Sampled gates on the lifted half-moons data. Left: each gate's line, with an arrow on its active side. Right: the cells the lines carve in view, one colour per cell; the points of one cell share every activation pattern.", "name": "fig-01-patterns"}, "image": {"alt": "Two panels over the same red and blue points of two half-moons. Left: several straight lines, one per sampled gate, each with a small arrow. Right: the plane cut by those lines into polygonal cells, each filled with its own colour."}}
 points, labels = ex.planar_dataset(n_points, noise=noise, seed=seed)
 X = ex.lift(points)  # (n, 3), float64
 y = torch.as_tensor(labels)
@@ -232,7 +231,7 @@ sampled, sampled_models = ex.sampled_program_optima(
 )
 sampled["excess over full optimum"] = sampled["optimum"] / optimum - 1
 columns = ["P", "patterns", "optimum", "excess over full optimum", "neurons"]
-print(sampled[columns].to_string(index=False, float_format="{:.4g}".format))
+readable(sampled[columns], significant=4)
 
 # %% [markdown]
 # ## 6. The non-convex network trained by Adam
@@ -243,7 +242,7 @@ print(sampled[columns].to_string(index=False, float_format="{:.4g}".format))
 # to at most twice the optimum; every run starts far above). The dashed line is the convex optimum with
 # the full pattern set, which no network of any width can beat.
 
-# %%
+# %% mystnb={"figure": {"caption": "The non-convex network trained by Adam from several random starts: its objective per step (left, zoomed to at most twice the optimum) and its final value per seed (right), against the certified optimum of the convex program (dashed).", "name": "fig-01-adam"}, "image": {"alt": "Left: one objective-against-step curve per Adam seed, falling towards a dashed horizontal line, the convex optimum. Right: one dot per seed for its final objective, every dot above the dashed line."}}
 traces, adam_nets = ex.adam_runs(
     X,
     y,
@@ -289,7 +288,7 @@ print(
 # recovered from the sampled program with the second-smallest $P$ of the table, and the best and worst
 # Adam starts.
 
-# %%
+# %% mystnb={"figure": {"caption": "Decision regions (the sign of the output, shaded) and the zero level set (black) of four networks on the same points: recovered from the full convex program, recovered from a sampled program, and the best and the worst Adam starts.", "name": "fig-01-boundaries"}, "image": {"alt": "Four panels in a two-by-two grid, each showing the red and blue half-moon points over a red and a blue region separated by a black boundary curve, one panel per model."}}
 xx, yy, grid = ex.grid_inputs(points)
 few_P = sampled_P[1]
 best, worst = int(final.idxmin()), int(final.idxmax())

@@ -72,12 +72,13 @@ import json
 
 import matplotlib.pyplot as plt
 import pandas as pd
-import seaborn as sns
 import torch
+from IPython.display import display
 
 from coala_lib.backbone.encoders import encode_texts
 from coala_lib.chapters import convex_experiments as ex
 from coala_lib.chapters.plots import convex as plots
+from coala_lib.chapters.tables import readable
 from coala_lib.claims import paper as coala_paper
 from coala_lib.claims.verdicts import difference_interval
 from coala_lib.convex.cronos import CronosConfig, fit_cronos
@@ -86,7 +87,6 @@ from coala_lib.core.files import environment_record, results_file
 from coala_lib.core.runtime import resolve_device
 from coala_lib.data import load_imdb_reviews
 
-sns.set_theme(context="notebook", style="whitegrid")
 dev = resolve_device(device)
 print(
     {
@@ -180,7 +180,7 @@ print(
 # of them on one system, and `bench/solver.py` measures them on a 10,000 x 384 problem
 # (`results/bench_solver_cpu.json`).
 
-# %%
+# %% mystnb={"figure": {"caption": "The preconditioners on the synthetic system against the Nystrom rank r: PCG iterations to a relative residual of 1e-8 (left) and the condition number of the preconditioned matrix (right), both on log scales.", "name": "fig-02-nystrom"}, "image": {"alt": "Two line charts sharing the Nystrom rank on the x axis, log-scaled y axes: PCG iterations on the left, condition numbers on the right, one line with markers per preconditioner."}}
 X_syn, y_syn = ex.synthetic_problem(synth_n, synth_d, synth_decay, seed=seed)
 sweep = ex.nystrom_rank_sweep(X_syn, y_syn, P=synth_P, ranks=nystrom_ranks, seed=seed)
 fig = plots.plot_nystrom_sweep(sweep)
@@ -194,7 +194,7 @@ table = sweep.pivot(
     values=["pcg_iterations", "condition_number"],
 )
 print(f"system size N = 2 P d = {2 * synth_P * synth_d}")
-print(table.to_string(float_format="{:.4g}".format))
+display(readable(table, significant=4))
 
 # %% [markdown]
 # ## The duality-gap certificate: how far from the optimum is a fit?
@@ -282,7 +282,7 @@ print(table.to_string(float_format="{:.4g}".format))
 # unknowns, nearly interpolating) is far larger than its actual distance to $f^\star$: the dual point
 # built from the residual is feasible only once the residual is accurate to about $\beta/\|F\|$.
 
-# %%
+# %% mystnb={"figure": {"caption": "Convergence on the synthetic problem, per ADMM iteration (left) and per second of wall time (right): relative objective gap to the interior-point optimum, primal and dual residuals (colours; log scale), one line style per run.", "name": "fig-02-convergence"}, "image": {"alt": "Two log-scale line charts with a shared y axis: the relative objective gap and the primal and dual residuals of each run, against iterations on the left and seconds on the right."}}
 patterns_syn = sample_gates(X_syn, synth_P, seed=seed)
 reference = ex.solve_convex_relu_cvxpy(X_syn, y_syn, patterns_syn, synth_beta)
 f_star = reference.objective(X_syn, y_syn, synth_beta)
@@ -492,7 +492,7 @@ print(
     f"features: train {tuple(X_train.shape)}, test {tuple(X_test.shape)}, {X_train.dtype} on {X_train.device}"
 )
 
-# %%
+# %% mystnb={"figure": {"caption": "Test accuracy on IMDb reviews against wall time (symmetric log scale) while fitting the convex head and while training the same-width network by Adam and by AdamW.", "name": "fig-02-accuracy"}, "image": {"alt": "A line chart of test accuracy against wall time in seconds, one line with markers per method: the convex head's solver, Adam on the same objective, and AdamW."}}
 head_config = CronosConfig(
     P=P,
     beta=beta,
@@ -531,9 +531,10 @@ plt.show()
 
 # %%
 finals = curves.sort_values("seconds").groupby("method").tail(1).set_index("method")
-print(
-    finals[["step", "seconds", "train_accuracy", "test_accuracy", "width"]].to_string(
-        float_format="{:.4g}".format
+display(
+    readable(
+        finals[["step", "seconds", "train_accuracy", "test_accuracy", "width"]],
+        significant=4,
     )
 )
 print(
@@ -567,7 +568,7 @@ claim = pd.DataFrame(
         f"ours: MiniLM, IMDb {n_train}/{n_test}",
     ],
 )
-print(claim.to_string(float_format="{:.2f}".format))
+display(readable(claim, index="backbone and data", decimals=2))
 low, high = difference_interval(ours["convex head"], ours["AdamW (wd 0.01)"], n_test)
 print(
     f"\nours, CRONOS minus AdamW: {100 * (ours['convex head'] - ours['AdamW (wd 0.01)']):+.2f} points "
@@ -608,11 +609,7 @@ comparison = ex.iterate_comparison(
     X_train,
     y_train,
 )
-print(
-    comparison.drop(columns="iterations").to_string(
-        index=False, float_format="{:.4g}".format
-    )
-)
+readable(comparison.drop(columns="iterations"), significant=4)
 
 # %% [markdown]
 # **The Table 7 question: optimum or early stopping?** The same three fits by their certificates and the
@@ -630,13 +627,13 @@ table7_question = ex.certificate_table(
     X_test,
     y_test,
 )
-print(
-    table7_question.drop(columns=["seconds", "primal", "lower_bound"]).to_string(
-        index=False,
-        formatters={
-            "certified_gap": "{:.1e}".format,
-            "cone_violation": "{:.1e}".format,
-            "test_accuracy": "{:.3f}".format,
+display(
+    readable(
+        table7_question.drop(columns=["seconds", "primal", "lower_bound"]),
+        formats={
+            "certified_gap": "{:.1e}",
+            "cone_violation": "{:.1e}",
+            "test_accuracy": "{:.3f}",
         },
     )
 )

@@ -54,11 +54,12 @@ data_dir = None  # None: $COALA_DATA_DIR (offline copies) or the Hub
 from dataclasses import asdict
 
 import pandas as pd
-import seaborn as sns
+from IPython.display import display
 
 from coala_lib.backbone.features import render, unmasked_mean_drift
 from coala_lib.backbone.registry import load_backbone
 from coala_lib.chapters.plots import training as plots
+from coala_lib.chapters.tables import readable
 from coala_lib.core.files import cache_dir
 from coala_lib.core.runtime import resolve_device, seed_everything
 from coala_lib.head.config import HeadConfig
@@ -72,12 +73,10 @@ from coala_lib.head.training import (
     train_or_load_head,
 )
 
-sns.set_theme(context="notebook", style="whitegrid")
-pd.set_option("display.precision", 4)
 config = HeadConfig.select(model, dataset, n_pairs, n_eval, seed, **head_options)
 seed_everything(config.seed)
 dev = resolve_device(device)
-pd.Series(asdict(config), name="HeadConfig").to_frame()
+readable(pd.Series(asdict(config)).astype(str).rename_axis("setting").to_frame("value"))
 
 # %% [markdown]
 # ## 1. The backbone and the data
@@ -154,7 +153,7 @@ print(f"features: {len(f_train)} + {len(f_eval)} pairs of dimension {f_train.dim
 # %%
 # NBVAL_CHECK_OUTPUT
 table = plots.accuracy_table(report)
-print(table.drop(columns=["seconds"]).round(4).to_string())
+display(readable(table.drop(columns=["seconds"]), decimals=4))
 phase1 = report.phase1
 print(
     f"\nPhase I ({phase1.method}): {phase1.iterations} steps, {phase1.width} neurons kept of "
@@ -167,8 +166,8 @@ print(
     )
 )
 
-# %%
-plots.plot_head_accuracies(report)
+# %% mystnb={"figure": {"caption": "Train and held-out accuracy, pointwise and pairwise, of the convex Phase I head, the same-width AdamW head and the Phase II head on the same features (the analogue of the paper's Table 7); the dotted line is chance.", "name": "fig-03-accuracies"}, "image": {"alt": "Grouped bar chart: four metric groups (train pointwise, train pairwise, eval pointwise, eval pairwise) with one bar per head; training bars reach 1, held-out bars are lower; a dotted line marks 0.5."}}
+fig = plots.plot_head_accuracies(report)
 
 # %% [markdown]
 # How to read this on the default CPU run: both heads fit the 600 training texts perfectly (there are
@@ -220,8 +219,8 @@ print(
     f"Phase II head {p2.eval_pairwise:.4g}"
 )
 
-# %%
-plots.plot_margin_curves(report)
+# %% mystnb={"figure": {"caption": "Phase II trained by AdamW with the paper's settings, per step on the training pairs: the objective's distance to the certified optimum (log scale), the mean score margin, and the mean sigmoid of the margin (the paper's reward-margin curve for COALA).", "name": "fig-03-margins"}, "image": {"alt": "Three small line charts against the AdamW step: a falling curve of the objective gap on a log axis, and two slowly rising curves of the mean score margin and of the mean sigmoid margin."}}
+fig = plots.plot_margin_curves(report)
 
 # %% [markdown]
 # The AdamW run with the paper's learning rate moves $\theta$ slowly: after 500 epochs the objective is
@@ -267,7 +266,7 @@ h_train, h_eval = head_features(head, f_train), head_features(head, f_eval)
 agreement = pd.DataFrame(
     objective_agreement(h_train, h_eval, gamma=config.phase2_gamma, l2=config.phase2_l2)
 )
-print(agreement.round(4).to_string(index=False))
+readable(agreement, decimals=4)
 
 # %% [markdown]
 # ## 6. What prompt matching buys
@@ -288,10 +287,10 @@ pairing = pd.DataFrame(
 summary = pairing.groupby(["objective", "pairing"])[
     ["loss", "train_pairwise", "eval_pairwise"]
 ].agg(["mean", "std"])
-print(summary.round(4).to_string())
+readable(summary, decimals=4)
 
-# %%
-plots.plot_pairing(pairing.to_dict("records"))
+# %% mystnb={"figure": {"caption": "Held-out pairwise accuracy of the certified optimum of each loss: pointwise (eq. 9), prompt-matched pairwise, and randomly paired (bar: mean over its pairings, dots: each pairing); the dotted line is chance.", "name": "fig-03-pairing"}, "image": {"alt": "Bar chart with one bar per loss and pairing, black dots for the individual random pairings, all bars at about the same height above a dotted line at 0.5."}}
+fig = plots.plot_pairing(pairing.to_dict("records"))
 
 # %% [markdown]
 # What the measurement says, and why. On the default run the three losses give practically the same

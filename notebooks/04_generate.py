@@ -72,6 +72,7 @@ from coala_lib.chapters.plots.guidance import (
     plot_bench,
     plot_lambda_sweep,
 )
+from coala_lib.chapters.tables import readable
 from coala_lib.claims.verdicts import lambda_sweep_outcome
 from coala_lib.core.files import results_file
 from coala_lib.data import load_triplets
@@ -137,9 +138,12 @@ one = guided_generate(
     generator=torch.Generator(dev).manual_seed(seed),
 )
 print(repr(imdb_prompts[0]))
-step_frame(one, backbone.tokenizer, show_lambda).sort_values(
-    "lm_prob", ascending=False
-).head(12).round(4)
+readable(
+    step_frame(one, backbone.tokenizer, show_lambda)
+    .sort_values("lm_prob", ascending=False)
+    .head(12),
+    decimals=4,
+)
 
 # %% [markdown]
 # ## With and without guidance
@@ -165,9 +169,8 @@ def compare(prompts: list[str]) -> pd.DataFrame:
     return runs.pivot(index="prompt", columns="lambda", values=["text", "head_score"])
 
 
-with pd.option_context("display.max_colwidth", 160):
-    display(compare(imdb_prompts[:2]))
-    display(compare(ultra_prompts))
+display(readable(compare(imdb_prompts[:2]), decimals=4))
+display(readable(compare(ultra_prompts), decimals=4))
 
 # %% [markdown]
 # ## The guidance scale against an independent judge
@@ -181,7 +184,7 @@ with pd.option_context("display.max_colwidth", 160):
 # the intervals are wide: read the plot as a demonstration of the mechanism, not as the paper's
 # evaluation (raise `n_prompts` and `new_tokens` for that).
 
-# %%
+# %% mystnb={"figure": {"caption": "The independent judge's positivity of the guided continuations against the guidance scale \u03bb: mean with its 95 % bootstrap interval over prompts, and one grey dot per prompt.", "name": "fig-04-lambda"}, "image": {"alt": "A point plot of mean judge positivity at each guidance scale, with vertical confidence bars and grey dots for the individual prompts; the means differ by less than the bars."}}
 sweep = lambda_sweep(
     backbone.model,
     backbone.tokenizer,
@@ -193,10 +196,12 @@ sweep = lambda_sweep(
     seed=seed,
     progress=False,
 )
-plot_lambda_sweep(sweep, "judge")
+ax = plot_lambda_sweep(sweep, "judge")
 
 # %%
-sweep.groupby("lambda")[["head_score", "judge"]].agg(["mean", "std"]).round(4)
+readable(
+    sweep.groupby("lambda")[["head_score", "judge"]].agg(["mean", "std"]), decimals=4
+)
 
 # %%
 sweep_means = {
@@ -257,14 +262,14 @@ print(
     f"device: {env['device']} ({env['device_name']}), {env['cpu_count']} cores, {env.get('torch_threads')} torch "
     f"thread(s); model {record['model']}, {record['dtype']}"
 )
-bench_frame(record).round(4)
+readable(bench_frame(record), decimals=4)
 
 # %%
 # NBVAL_CHECK_OUTPUT
-pd.DataFrame(record["summary"]).round(4)
+readable(pd.DataFrame(record["summary"]), decimals=4)
 
-# %%
-plot_bench(record)
+# %% mystnb={"figure": {"caption": "Generated tokens per second (log scale) of plain sampling, KV-cached guided decoding and the naive full-recompute guided decoding, per prompt length T and batch size B.", "name": "fig-04-bench"}, "image": {"alt": "A grouped bar chart on a log axis: for each prompt length and batch size, one bar per decoding method and token budget; the naive guided decoder's bars are the lowest."}}
+ax = plot_bench(record)
 
 # %% [markdown]
 # Recorded for the claims ledger.

@@ -55,6 +55,7 @@ import pandas as pd
 from coala_lib.baselines.suite import BaselineSuite, hand_off_baselines
 from coala_lib.baselines.trl_training import head_rewards, sweep
 from coala_lib.chapters.plots.evaluation import plot_reward_margins
+from coala_lib.chapters.tables import readable
 from coala_lib.core.files import environment_record
 from coala_lib.evaluation.win_rates import margin_summary
 from coala_lib.head.handoff import load_trained
@@ -126,7 +127,7 @@ columns = [
     )
     if c in log
 ]
-log[columns].dropna(how="all").round(4)
+readable(log[columns].dropna(how="all"), index="method", decimals=4)
 
 # %% [markdown]
 # ## 3. One scale for every method
@@ -160,7 +161,7 @@ print(summary["pairwise_accuracy"].round(4).to_string())
 # depend on each method's reward scale (they are what the paper's figure mixes).
 
 # %%
-summary.round(4)
+readable(summary, decimals=4)
 
 # %% [markdown]
 # ## 4. The paper's reward-margin figure, and ours
@@ -169,9 +170,9 @@ summary.round(4)
 # mean $\sigma(s_c - s_r)$ of head scores during Phase II (a number in $(0, 1)$); for DPO it is TRL's
 # $\beta\,[(\ell_\theta - \ell_{\mathrm{ref}})(y_w) - (\ell_\theta - \ell_{\mathrm{ref}})(y_l)]$ (unbounded, scaled by $\beta$); ORPO and SimPO
 # log $\beta$ times a difference of mean log-probabilities. These are different quantities, so their
-# heights cannot be compared (left panel). The right panel puts every method on the scales of section 3.
+# heights cannot be compared (top panel). The bottom panel puts every method on the scales of section 3.
 
-# %%
+# %% mystnb={"figure": {"caption": "Top: each method's own logged \u201creward margin\u201d per training step, the quantities the paper's figure puts on one axis. Bottom: every method on one scale on the held-out pairs, pairwise accuracy and the standardised-margin score; the dashed line at 0.5 is no preference.", "name": "fig-05-margins"}, "image": {"alt": "Two stacked charts. Top: line chart of logged reward margins against training step, one line per method, on very different scales. Bottom: grouped bars of pairwise accuracy and standardised-margin score per method, with a dashed line at 0.5."}}
 curves = {
     label: (
         list(range(1, len(result.metric("rewards/margins")) + 1)),

@@ -65,6 +65,7 @@ import pandas as pd
 from coala_lib.baselines.suite import handed_off_baselines
 from coala_lib.baselines.trl_training import train_grid
 from coala_lib.chapters.plots.evaluation import plot_survey_shares, plot_win_rates
+from coala_lib.chapters.tables import readable, side_by_side
 from coala_lib.claims import paper as coala_paper
 from coala_lib.core.files import environment_record
 from coala_lib.data import load_triplets
@@ -115,9 +116,7 @@ guided = GuidanceConfig(
     mode="paper", guidance_scale=guidance_scale, max_new_tokens=new_tokens
 )
 texts = generate_systems(backbone, prompts, adapters, head, guided, seed=seed)
-pd.DataFrame(
-    {name: answers[:3] for name, answers in texts.items()}, index=prompts[:3]
-).T
+readable(side_by_side(prompts[:3], texts))
 
 # %% [markdown]
 # ## 2. Two offline judges, each with its own accuracy
@@ -156,12 +155,12 @@ for judge in judges:
 # %% [markdown]
 # ## 3. Win rates (Table 3 analogue) and head-to-head comparisons
 #
-# Each row compares system A with system B on every prompt. A tie counts as half a win in `rate`; the
-# `rate_excluding_ties` column drops ties instead. Intervals are 95% Wilson intervals over the number of
-# judgments. `lc_rate` is our length-controlled estimate: the win rate predicted at equal length by a
+# Each row compares system A with system B on every prompt. A tie counts as half a win in the win rate;
+# the column *rate excluding ties* drops ties instead. Intervals are 95% Wilson intervals over the number
+# of judgments. The *LC rate* is our length-controlled estimate: the win rate predicted at equal length by a
 # logistic regression of the outcome on the length difference (NaN when the few outcomes are perfectly
 # separated by length). AlpacaEval 2's length control is a different model (a GLM with per-instruction
-# terms fitted across a leaderboard), so `lc_rate` is an analogue, not the same number.
+# terms fitted across a leaderboard), so the LC rate is an analogue, not the same number.
 
 # %%
 baselines_ = [name for name in texts if name not in ("base", "coala")]
@@ -182,9 +181,13 @@ columns = [
     "lc_low",
     "lc_high",
 ]
-table[columns].round(3)
+readable(
+    table[columns],
+    headers={"rate": "win rate, 95 % interval"},
+    intervals={"LC rate, 95 % interval": ("lc_rate", "lc_low", "lc_high")},
+)
 
-# %%
+# %% mystnb={"figure": {"caption": "Win rate of system A against system B (ties count one half) with its 95 % Wilson interval, one bar per comparison, one panel per judge; the dashed line at 0.5 is no difference.", "name": "fig-06-winrates"}, "image": {"alt": "Horizontal bar charts, one panel per judge, one bar per comparison such as coala vs base, each with an error bar; most error bars cross the dashed line at 0.5."}}
 fig = plot_win_rates(table)
 
 # %% [markdown]
@@ -200,7 +203,7 @@ fig = plot_win_rates(table)
 # Lengths matter for any judge that can be swayed by verbosity, so they are reported beside the win rates:
 
 # %%
-length_stats(texts).round(2)
+readable(length_stats(texts), decimals=2)
 
 # %% [markdown]
 # **The paper's numbers, for comparison** (its Table 3, AlpacaEval 2 LC win rate in %, mean of 3 runs, IMDb
@@ -213,7 +216,7 @@ paper = coala_paper.table3_frame("imdb")
 paper["human share (paper Table 4)"] = pd.Series(
     coala_paper.HUMAN_STUDY_WIN_SHARE["imdb"]
 )
-paper
+readable(paper, index="method", decimals=2)
 
 # %% [markdown]
 # The full-scale version (the paper's backbones and all prompts) runs on a GPU with papermill, after
@@ -267,10 +270,10 @@ print(f"{len(items)} items written")
 # %% [markdown]
 # Responses are rows `rater,item,choice`. `analyse_responses` decodes them with the key and reports each
 # method's share of the judgments it won, per item and pooled. Judgments are clustered (every rater
-# answers every item), so the pooled interval (`low`, `high`) is a two-way bootstrap that resamples
+# answers every item), so the pooled interval (beside the share) is a two-way bootstrap that resamples
 # raters and items; beside it, the Wilson interval that wrongly treats the raters $\times$ items judgments
-# as independent (`wilson_*`), and the paper's Wald interval computed with $n$ = the number of raters
-# (`wald_*`). No real responses exist yet: the rows below are **simulated** (107 raters picking with
+# as independent (*Wilson*), and the paper's Wald interval computed with $n$ = the number of raters
+# (*Wald*). No real responses exist yet: the rows below are **simulated** (107 raters picking with
 # the paper's Table 4 shares), a dry run showing that the analysis recovers the shares it was given.
 
 # %%
@@ -281,9 +284,17 @@ simulated_raters = simulated_raters or coala_paper.HUMAN_STUDY_RATERS
 analysis = analyse_responses(
     simulate_responses(key, shares, simulated_raters, seed=seed), key, seed=seed
 )
-print(analysis.pooled.round(4).to_string())
+readable(
+    analysis.pooled,
+    headers={"share": "share, two-way bootstrap 95 %"},
+    intervals={
+        "Wilson 95 %": (None, "wilson_low", "wilson_high"),
+        "Wald 95 % (paper)": (None, "wald_low", "wald_high"),
+    },
+    decimals=4,
+)
 
-# %%
+# %% mystnb={"figure": {"caption": "Pooled share of judgments each method won in the simulated survey, with the two-way (raters \u00d7 items) bootstrap interval (black), the paper's Wald interval over raters (grey, dashed) and the paper's Table 4 shares (red dots).", "name": "fig-06-survey"}, "image": {"alt": "Bar chart of four methods' win shares with black error bars, wider grey dashed error bars beside them, and red dots at the paper's shares, which lie close to the bar tops."}}
 fig = plot_survey_shares(analysis.pooled, coala_paper.HUMAN_STUDY_WIN_SHARE["imdb"])
 
 # %% [markdown]

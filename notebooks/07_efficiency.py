@@ -53,6 +53,7 @@ from coala_lib.accounting.gpu_check import (
 from coala_lib.backbone.features import pooled_from_ids
 from coala_lib.backbone.registry import load_backbone
 from coala_lib.chapters.plots import efficiency as pe
+from coala_lib.chapters.tables import readable
 from coala_lib.core.files import results_dir as find_results_dir
 from coala_lib.core.runtime import resolve_device, seed_everything
 
@@ -143,7 +144,7 @@ if gpu:
         print(
             f"GPU record {name}: {rec.environment['device_name']}, shape {rec.parameters['shape']}"
         )
-        display(pe.cost_table(rec).round(4))
+        display(readable(pe.cost_table(rec), decimals=4))
         print("targets met:", rec.summary["target_checks"])
 else:
     print(
@@ -172,7 +173,7 @@ if check_path is not None and check_path.is_file():
     print(
         f"GPU check on {gpu_check['device_name']} (tiny: {gpu_check['tiny']}, finished: {gpu_check['finished']})"
     )
-    display(pe.gpu_check_table(gpu_check).round(3))
+    display(readable(pe.gpu_check_table(gpu_check), index="stage"))
     print(
         "COALA's largest GPU peak fits in 24 GB:",
         gpu_check["coala_fits_24gb"],
@@ -212,7 +213,7 @@ else:
 # %%
 # NBVAL_CHECK_OUTPUT
 if cpu is not None:
-    print(meta.round(4).to_string(index=False))
+    display(readable(meta, decimals=4))
 
 # %% [markdown]
 # Extraction is one forward pass of the decoder body over both responses; a LoRA-DPO step on the same
@@ -235,11 +236,11 @@ if cpu is not None:
 
 # %%
 # NBVAL_CHECK_OUTPUT
-print(pe.paper_table().round(4).to_string(index=False))
+readable(pe.paper_table(), decimals=4)
 
-# %%
+# %% mystnb={"figure": {"caption": "Top: the paper's Table 5 \u201cTFLOPs\u201d (wall seconds \u00d7 231 TFLOP/s) per model and method on EduFeedback. Bottom: our counted TFLOPs per 1,000 pairs at the real model shapes (meta device): extraction, one LoRA-DPO epoch and one full-DPO epoch. Different quantities, on separate axes on purpose.", "name": "fig-07-paper-vs-counted"}, "image": {"alt": "Two stacked grouped bar charts. Top: the paper's reported TFLOPs per model, one bar per method. Bottom: counted TFLOPs per 1,000 pairs for the Llama-8B and Mistral-7B shapes, one bar each for extraction, LoRA-DPO and full DPO; extraction's bars are the smallest."}}
 if cpu is not None:
-    pe.plot_paper_vs_counted(cpu)
+    fig = pe.plot_paper_vs_counted(cpu)
 
 # %% [markdown]
 # ## The CPU measurements of the offline default
@@ -260,16 +261,19 @@ if cpu is not None:
         },
     )
     print(*cpu.notes, sep="\n")
-    display(pe.cost_table(cpu).round(4))
-    display(pe.stage_table(cpu).round(4))
+    display(readable(pe.cost_table(cpu), decimals=4))
+    display(readable(pe.stage_table(cpu), decimals=4))
     print(
         "head share of COALA's time:", round(cpu.summary["coala"]["head_time_share"], 4)
     )
 
-# %%
+# %% mystnb={"figure": {"caption": "The CPU run of the offline default, per 1,000 pairs and per method: counted TFLOPs, wall seconds and peak memory (log scales).", "name": "fig-07-costs"}, "image": {"alt": "Three stacked horizontal bar charts on log axes, counted TFLOPs, seconds and peak memory in GB, one bar per method: COALA (extraction + Phase I + II), LoRA-DPO, full DPO, LoRA-ORPO, LoRA-SFT."}}
 if cpu is not None:
-    pe.plot_costs(cpu)
-    pe.plot_stage_memory(cpu)
+    fig = pe.plot_costs(cpu)
+
+# %% mystnb={"figure": {"caption": "Peak memory of every measured stage of the CPU run (MB), coloured by how it was measured.", "name": "fig-07-stage-memory"}, "image": {"alt": "A horizontal bar chart of peak memory in megabytes, one bar per pipeline stage, bar colour giving the kind of memory measurement."}}
+if cpu is not None:
+    fig = pe.plot_stage_memory(cpu)
 
 # %% [markdown]
 # The record was produced by

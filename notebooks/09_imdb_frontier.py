@@ -71,6 +71,7 @@ from coala_lib.chapters.head_selection import (
 )
 from coala_lib.chapters.plots.frontier import frontier_plot, win_rate_plot
 from coala_lib.chapters.plots.head_selection import path_plot, prefix_plot
+from coala_lib.chapters.tables import readable
 from coala_lib.claims.verdicts import budget_text
 from coala_lib.core.files import results_dir as find_results_dir
 
@@ -211,16 +212,19 @@ if record is not None:
     trained = {k: v for k, v in stages.items() if k.startswith("train ")}
     if trained:
         display(
-            pd.DataFrame(
-                {
-                    name: {
-                        **stage["heldout"],
-                        "train_steps": stage["training"]["steps"],
-                        "rule": stage["stopping_rule"],
+            readable(
+                pd.DataFrame(
+                    {
+                        name: {
+                            **stage["heldout"],
+                            "train_steps": stage["training"]["steps"],
+                            "rule": stage["stopping_rule"],
+                        }
+                        for name, stage in trained.items()
                     }
-                    for name, stage in trained.items()
-                }
-            ).T
+                ).T,
+                index="baseline",
+            )
         )
 
 # %% [markdown]
@@ -253,7 +257,7 @@ else:
     )
     print("settings tried:", budget_text(study["budget_per_feature_choice"]))
     print("rule:", study["rule"])
-    display(arms_table(study).reset_index().style.hide(axis="index"))
+    display(readable(arms_table(study)))
 
 # %% [markdown]
 # The path of the chosen convex head's feature choice, from the beta at which the zero head is optimal
@@ -265,7 +269,7 @@ else:
 # than a coin. Each fit starts where the previous one stopped; the same points fitted from zero are the
 # comparison printed below the figure.
 
-# %%
+# %% mystnb={"figure": {"caption": "The certified regularisation path of the chosen convex head's features: training and validation pairwise accuracy (left) and the number of neurons (right) against beta, from the zero head at beta_max down three decades, one line style per P; the dotted line is the chosen beta.", "name": "fig-09-path"}, "image": {"alt": "Two line charts against beta on a reversed log axis. Left: training accuracy rising to 1 while validation accuracy peaks near the dotted chosen beta and then falls. Right: the number of neurons growing as beta decreases."}}
 if study is not None:
     paths = path_frame(study)
     chosen = study["chosen"]["convex"]
@@ -289,8 +293,8 @@ if study is not None:
 
 # %%
 if study is not None:
-    display(comparison_table(study).reset_index().style.hide(axis="index"))
-    display(authors_table(study))
+    display(readable(comparison_table(study)))
+    display(readable(authors_table(study), index="arm"))
 
 # %% [markdown]
 # Guided decoding scores a continuation after every new token, but the heads are trained on whole
@@ -302,7 +306,7 @@ if study is not None:
 # prefix length) did not beat whole-text training on that criterion. The frontier below was decoded with
 # the paper's values; decoding it again with the deployed head is the next run of the frontier bench.
 
-# %%
+# %% mystnb={"figure": {"caption": "Report pairwise accuracy of the heads after 4, 8, 16, 32 and 48 response tokens and on the whole text (rightmost), with 95 % Wilson intervals; the grey line is chance.", "name": "fig-09-prefix"}, "image": {"alt": "Line chart of pairwise accuracy against the number of response tokens scored (log scale), one line with error bars per head, each starting near 0.5 at 4 tokens and rising with length."}}
 if study is not None:
     _ = prefix_plot(prefix_frame(study))
 
@@ -312,9 +316,9 @@ if study is not None:
 # Up and to the left is better: more reward for less departure from the reference. Each curve joins one
 # method's settings; error bars are 95% prompt-bootstrap intervals of both coordinates.
 
-# %%
+# %% mystnb={"figure": {"caption": "The IMDb frontier on the test prompts: mean positivity by the book's judge against the KL divergence from the reference policy, one curve per method through its settings (labelled by the swept parameter's value, named in the legend), with 95 % prompt-bootstrap intervals on both axes; best-of-n's KL is the analytic bound (hollow markers).", "name": "fig-09-frontier"}, "image": {"alt": "Scatter plot with connected points: DPO's three settings lie highest (positivity about 0.79 to 0.91 at KL 11 to 49), SimPO one point near 0.84; COALA's paper and ARGS modes, their controls, ORPO and SFT cluster between 0.58 and 0.65 at KL 10 to 34; best-of-n rises from 0.55 to 0.58 at KL below 2; the reference sits at 0.53 and KL 0."}}
 if not frame.empty:
-    frontier_plot(frame, judge=judge)
+    fig = frontier_plot(frame, judge=judge)
 
 # %% [markdown]
 # ## Win rates against the reference policy
@@ -329,10 +333,32 @@ if not frame.empty:
 
 # %%
 if not frame.empty and (frame["method"] != "reference").any():
-    display(win_rate_table(frame).round(3))
-    win_rate_plot(frame)
+    display(
+        readable(
+            win_rate_table(frame),
+            headers={
+                "n": "judgments",
+                "selected": "chosen on validation",
+                "reward_book": "reward (book judge)",
+                "reward_vader": "reward (VADER)",
+            },
+            intervals={
+                "win rate, Wilson 95 %": ("win_rate", "win_low", "win_high"),
+                "prompt bootstrap 95 %": (None, "win_boot_low", "win_boot_high"),
+                "VADER win rate, Wilson 95 %": (
+                    "win_rate_vader",
+                    "win_vader_low",
+                    "win_vader_high",
+                ),
+            },
+        )
+    )
     for method, reason in excluded_methods(record).items():
         print(f"{method}: no headline ({reason})")
+
+# %% mystnb={"figure": {"caption": "Each setting's win rate against the reference policy's sample of the same prompt (book judge) with its Wilson interval (thick) and its prompt-bootstrap interval (thin); * marks the setting chosen on validation prompts, the dashed line at 0.5 is no difference.", "name": "fig-09-winrates"}, "image": {"alt": "Forest plot with one row per method and setting: DPO's rows lie far right of the dashed 0.5 line (0.88 to 0.99), SimPO's at 0.95; COALA's, ORPO's, SFT's and best-of-n's rows between 0.55 and 0.69, most intervals clear of 0.5."}}
+if not frame.empty and (frame["method"] != "reference").any():
+    fig = win_rate_plot(frame)
 
 # %% [markdown]
 # ## COALA against each method on the same prompts
@@ -351,7 +377,11 @@ if record is not None:
             "no paired comparison yet: COALA's chosen setting and another method need test rows"
         )
     else:
-        display(paired.round(3))
+        display(
+            readable(
+                paired, headers={"difference": "difference, prompt bootstrap 95 %"}
+            )
+        )
 
 # %% [markdown]
 # ## COALA against each method at the same KL
@@ -372,7 +402,19 @@ if record is not None:
             "no matched-KL comparison yet: COALA's chosen setting and the generations are needed"
         )
     else:
-        display(matched.round(3))
+        display(
+            readable(
+                matched,
+                headers={"difference": "COALA minus rival, prompt bootstrap 95 %"},
+                intervals={
+                    "rival at COALA's KL, 95 %": (
+                        "rival at COALA's KL",
+                        "rival low",
+                        "rival high",
+                    )
+                },
+            )
+        )
 
 # %% [markdown]
 # ## Under a KL budget
@@ -384,7 +426,12 @@ if record is not None:
 
 # %%
 if record is not None:
-    display(budget_table(record).round(3))
+    display(
+        readable(
+            budget_table(record),
+            headers={"test win rate": "test win rate, prompt bootstrap 95 %"},
+        )
+    )
 
 # %% [markdown]
 # ## Does the head move the guided modes?
@@ -402,7 +449,11 @@ if record is not None:
             "no head control yet: a guided mode's chosen setting and its control need test rows"
         )
     else:
-        display(controls.round(3))
+        display(
+            readable(
+                controls, headers={"difference": "difference, prompt bootstrap 95 %"}
+            )
+        )
 
 # %% [markdown]
 # ## Cost: counted FLOPs and wall time, training and decoding apart
@@ -419,7 +470,7 @@ if record is not None:
 if record is not None:
     costs = cost_table(frame, record["stages"])
     if not costs.empty:
-        display(costs.round(3))
+        display(readable(costs.drop(columns="flops"), decimals=1))
 
 # %% [markdown]
 # Summed over the record (every stage and every decoding run, validation and test; best-of-n's settings
@@ -449,8 +500,7 @@ if record is not None and not frame.empty:
         for m, s, sel in zip(frame["method"], frame["setting"], frame["selected"])
         if sel or m == "reference"
     ]
-    with pd.option_context("display.max_colwidth", None):
-        display(examples(read_generations(folder), chosen, split, n_examples).T)
+    display(readable(examples(read_generations(folder), chosen, split, n_examples)))
 
 # %% [markdown]
 # Recorded for the claims ledger (the ledger's win-rate rule reads `record.json` itself).
