@@ -265,7 +265,7 @@ def test_output_checks_are_not_vacuous(browser: Browser) -> None:
         const output = document.querySelector("article .cell_output");
         const img = document.querySelector("article .cell_output img");
         const copy = img.cloneNode(); copy.alt = ""; output.appendChild(copy);
-        const wide = document.createElement("img"); wide.src = img.src; wide.style.width = "300px";
+        const wide = document.createElement("img"); wide.setAttribute("src", img.getAttribute("src")); wide.style.width = "300px";
         wide.alt = "a figure"; output.appendChild(wide);
         output.insertAdjacentHTML("beforeend", "<table><thead><tr><th></th><th>win_low</th></tr></thead>"
           + "<tbody><tr><th>0</th><td>a\\\\nb</td></tr></tbody></table>");
