@@ -18,7 +18,7 @@ frontier's) when the data are there, else fixed text.
 
     COALA_DATA_DIR=../shared/data HF_HUB_OFFLINE=1 .venv/bin/python bench/decoding_speed.py --threads 2 \\
         --out results/bench_decoding_cpu.json
-    python bench/decoding_speed.py --model tiny --batch 2 --new-tokens 4 --repeats 1 --out /tmp/d.json  # smoke
+    python bench/decoding_speed.py --model tiny --batch 2 --new-tokens 4 --repeats 1 --out runs/decoding_tiny.json  # smoke
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ from coala_lib.backbone.registry import Backbone, load_backbone
 from coala_lib.backbone.sft import SFTConfig, apply_sft
 from coala_lib.baselines.trl_training import BaselineConfig, load_policy, train_or_load_baseline
 from coala_lib.core.files import content_key
+from coala_lib.core.runtime import progress_off
 from coala_lib.data import load_imdb_reviews
 from coala_lib.data.frontier_splits import FrontierData
 from coala_lib.evaluation.frontier import heldout_preference
@@ -279,7 +280,9 @@ class Context:
         adapter = self.train(run) if run.method in TRAINED and missing else None
         if missing:
             policy = load_policy(self.reference(), adapter, merge=True) if adapter is not None else None
-            bar = tqdm(missing, desc=f"{run.label} {split}", unit="chunk", disable=not self.progress, leave=False)
+            bar = tqdm(
+                missing, desc=f"{run.label} {split}", unit="chunk", disable=progress_off(self.progress), leave=False
+            )
             for c in bar:
                 if self.out_of_time():
                     return None

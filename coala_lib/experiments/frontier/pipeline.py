@@ -12,7 +12,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from coala_lib.core.files import cache_dir
-from coala_lib.core.runtime import resolve_device, seed_everything
+from coala_lib.core.runtime import progress_off, resolve_device, seed_everything
 from coala_lib.experiments.frontier.cache import Cache
 from coala_lib.experiments.frontier.config import SPLITS, FrontierConfig
 from coala_lib.experiments.frontier.context import Context
@@ -68,7 +68,7 @@ def run_frontier(
         log.info("restored %s from the record under %s", label, out_dir)
     cached = {item: ctx.is_cached(*item) for item in work}
     work.sort(key=lambda item: not cached[item])  # stable: what earlier runs left lands first, whatever the budget
-    for i, (run, split) in enumerate(tqdm(work, desc="frontier", unit="run", disable=not progress)):
+    for i, (run, split) in enumerate(tqdm(work, desc="frontier", unit="run", disable=progress_off(progress))):
         chunks = ctx.decode(run, split)  # None once the budget is spent before a chunk still to compute
         if chunks is None:
             log.warning(
