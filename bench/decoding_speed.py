@@ -90,16 +90,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     config = replace(FrontierConfig(), max_new_tokens=args.new_tokens)
     texts, source = prompts(args.batch, args.seed, args.data_dir, config.prompt_words)
     ids, mask = encode_prompts(tok, texts, device)
-    g = torch.Generator().manual_seed(args.seed)
-    d = backbone.hidden_size
-    head = CoalaHead(
-        torch.randn(args.head_width, d, generator=g) / d**0.5,
-        torch.randn(args.head_width, generator=g),
-        torch.zeros(d),
-        torch.ones(d),
-        backbone.model_id,
-        "mean",
-    ).to(device)
+    head = CoalaHead.random(backbone.hidden_size, args.head_width, args.seed, backbone.model_id).to(device)
     vocab = model.config.vocab_size
     runs = {
         "reference": Run("reference", "T=1", None, 1),

@@ -134,16 +134,7 @@ def prompt_ids(
 
 
 def random_head(dim: int, width: int, seed: int, device: torch.device) -> CoalaHead:
-    g = torch.Generator().manual_seed(seed)
-    head = CoalaHead(
-        W1=torch.randn(width, dim, generator=g) / dim**0.5,
-        w2=torch.randn(width, generator=g),
-        feature_mean=torch.zeros(dim),
-        feature_scale=torch.ones(dim),
-        model_id="bench",
-        pooling="mean",
-    )
-    return head.to(device)
+    return CoalaHead.random(dim, width, seed, model_id="bench").to(device)
 
 
 def prefill(model: Any, ids: torch.Tensor, device: torch.device) -> dict[str, float]:

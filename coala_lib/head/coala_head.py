@@ -83,6 +83,14 @@ class CoalaHead:
         """Scores :math:`s(f)` for a batch of pooled features (B, d) -> (B,)."""
         return self.hidden(features) @ self.w2.to(features.device, torch.float32)
 
+    @classmethod
+    def random(cls, dim: int, width: int, seed: int, model_id: str, pooling: str = "mean") -> CoalaHead:
+        """A head of seeded Gaussian weights (:math:`W_1` scaled by :math:`1/\\sqrt d`) on unnormalised features:
+        for benchmarks, whose cost does not depend on the weights."""
+        g = torch.Generator().manual_seed(seed)
+        W1 = torch.randn(width, dim, generator=g) / dim**0.5
+        return cls(W1, torch.randn(width, generator=g), torch.zeros(dim), torch.ones(dim), model_id, pooling)
+
     def to(self, device: torch.device | str) -> CoalaHead:
         tensors = {name: getattr(self, name).to(device) for name in _TENSORS}
         return CoalaHead(**tensors, model_id=self.model_id, pooling=self.pooling, config=dict(self.config))
