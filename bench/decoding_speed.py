@@ -80,24 +80,28 @@ def timed(fn: Callable[[], Any], device: torch.device) -> float:
     return time.perf_counter() - started
 
 
-def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    args = parse(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = resolve_device(args.device)
-    backbone = load_backbone(args.model, device, seed=args.seed)
+#: The frontier's runs timed against ``generate``, one per sampler.
+RUNS = {
+    "reference": Run("reference", "T=1", None, 1),
+    "pool": Run("pool", "nucleus", None, 1),
+    "coala_paper": Run("coala_paper", "lambda=2", 2.0, 1),
+    "coala_args": Run("coala_args", "w=1.5", 1.5, 1),
+}
+
+
+def decoders(
+    backbone: Any,
+    ids: torch.Tensor,
+    mask: torch.Tensor,
+    head: CoalaHead,
+    config: FrontierConfig,
+    args: argparse.Namespace,
+    device: torch.device,
+) -> dict[str, Callable[[], Any]]:
+    """``generate`` and the frontier's decode of each of :data:`RUNS` (its sampler, its recorder on), each a
+    call of no arguments that decodes the same prompts from the same seed."""
     model, tok = backbone.model, backbone.tokenizer
-    config = replace(FrontierConfig(), max_new_tokens=args.new_tokens)
-    texts, source = prompts(args.batch, args.seed, args.data_dir, config.prompt_words)
-    ids, mask = encode_prompts(tok, texts, device)
-    head = CoalaHead.random(backbone.hidden_size, args.head_width, args.seed, backbone.model_id).to(device)
     vocab = model.config.vocab_size
-    runs = {
-        "reference": Run("reference", "T=1", None, 1),
-        "pool": Run("pool", "nucleus", None, 1),
-        "coala_paper": Run("coala_paper", "lambda=2", 2.0, 1),
-        "coala_args": Run("coala_args", "w=1.5", 1.5, 1),
-    }
     pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
 
     def generate() -> Any:
@@ -132,15 +136,26 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
         return decode
 
-    calls = {"generate": generate, **{name: frontier(run) for name, run in runs.items()}}
+    return {"generate": generate, **{name: frontier(run) for name, run in RUNS.items()}}
+
+
+def interleaved_seconds(
+    calls: dict[str, Callable[[], Any]], repeats: int, device: torch.device
+) -> dict[str, list[float]]:
+    """Each call's times over ``repeats`` rounds of every call in turn, after one warm-up call each."""
     for fn in calls.values():  # warm-up: first calls allocate caches and kernels
         fn()
     seconds: dict[str, list[float]] = {name: [] for name in calls}
-    for _ in range(args.repeats):
+    for _ in range(repeats):
         for name, fn in calls.items():
             seconds[name].append(timed(fn, device))
+    return seconds
+
+
+def speed_rows(seconds: dict[str, list[float]], tokens: int) -> list[dict[str, Any]]:
+    """One row per call: its median time, every time, tokens per second and, but for ``generate``, its ratio
+    to ``generate``'s median against :data:`TARGETS`."""
     base = statistics.median(seconds["generate"])
-    tokens = args.batch * args.new_tokens
     rows = []
     for name, times in seconds.items():
         median = statistics.median(times)
@@ -148,11 +163,27 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         if name != "generate":
             row |= {"ratio": median / base, "target": TARGETS[name], "meets_target": median / base <= TARGETS[name]}
         rows.append(row)
+    return rows
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    args = parse(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
+    backbone = load_backbone(args.model, device, seed=args.seed)
+    config = replace(FrontierConfig(), max_new_tokens=args.new_tokens)
+    texts, source = prompts(args.batch, args.seed, args.data_dir, config.prompt_words)
+    ids, mask = encode_prompts(backbone.tokenizer, texts, device)
+    head = CoalaHead.random(backbone.hidden_size, args.head_width, args.seed, backbone.model_id).to(device)
+    calls = decoders(backbone, ids, mask, head, config, args, device)
+    rows = speed_rows(interleaved_seconds(calls, args.repeats, device), args.batch * args.new_tokens)
+    vocab = backbone.model.config.vocab_size
     record = {
         "benchmark": "frontier decoding vs transformers generate (median of interleaved repeats)",
         "model": backbone.model_id,
         "prompts": source,
-        "parameters": vars(args) | {"samplers": {n: asdict(sampler(config, r, vocab)) for n, r in runs.items()}},
+        "parameters": vars(args) | {"samplers": {n: asdict(sampler(config, r, vocab)) for n, r in RUNS.items()}},
         "environment": environment_record(),
         "rows": rows,
     }

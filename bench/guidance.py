@@ -226,77 +226,40 @@ def summarise(rows: list[dict[str, Any]], new_tokens: int, naive_tokens: int) ->
     return out
 
 
-def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    args = parse(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = resolve_device(args.device)
-    dtype = getattr(torch, args.dtype) if args.dtype else (torch.bfloat16 if device.type == "cuda" else torch.float32)
-    model, tokenizer, name = build_model(args, device, dtype)
-    dim = model.get_output_embeddings().weight.shape[1]
-    head = random_head(dim, args.head_width, args.seed, device)
-    guided = GuidanceConfig(mode=args.mode, ignore_eos=True, **({"top_k": 15} if args.mode == "additive" else {}))
-    budgets = sorted({args.new_tokens, args.naive_new_tokens})
+def decode_rows(
+    model: Any,
+    tokenizer: Any,
+    ids: torch.Tensor,
+    head: CoalaHead,
+    guided: GuidanceConfig,
+    args: argparse.Namespace,
+    device: torch.device,
+) -> list[dict[str, Any]]:
+    """The rows of one prompt length and batch: a warm-up decode and the prompt's first forward, then for
+    each budget plain sampling (at ``--new-tokens``), the cached guided path (at both budgets) and the naive
+    one (at ``--naive-new-tokens``)."""
+    warm_up = guided.with_(max_new_tokens=2)
+    run(model, tokenizer, ids[:, :8], head, warm_up, "warm-up", device, args.seed, {"seconds": 0.0, "flops": 0})
+    first = prefill(model, ids, device)
     rows = []
-    for length in args.prompt_lengths:
-        for batch in args.batch_sizes:
-            ids = prompt_ids(tokenizer, model.config.vocab_size, length, batch, args.seed, device)
-            run(
-                model,
-                tokenizer,
-                ids[:, :8],
-                head,
-                guided.with_(max_new_tokens=2),
-                "warm-up",
-                device,
-                args.seed,
-                {"seconds": 0.0, "flops": 0},
-            )
-            first = prefill(model, ids, device)
-            for budget in budgets:
-                if budget == args.new_tokens:
-                    rows.append(
-                        run(
-                            model,
-                            tokenizer,
-                            ids,
-                            head,
-                            guided.with_(mode="plain", max_new_tokens=budget),
-                            "plain",
-                            device,
-                            args.seed,
-                            first,
-                        )
-                    )
-                rows.append(
-                    run(
-                        model,
-                        tokenizer,
-                        ids,
-                        head,
-                        guided.with_(max_new_tokens=budget),
-                        "cached_guided",
-                        device,
-                        args.seed,
-                        first,
-                    )
-                )
-                if budget == args.naive_new_tokens:
-                    rows.append(
-                        run(
-                            model,
-                            tokenizer,
-                            ids,
-                            head,
-                            guided.with_(max_new_tokens=budget, use_cache=False),
-                            "naive_guided",
-                            device,
-                            args.seed,
-                            first,
-                        )
-                    )
-            print(*rows[-3:], sep="\n", file=sys.stderr)
-    record = {
+    for budget in sorted({args.new_tokens, args.naive_new_tokens}):
+        paths = []
+        if budget == args.new_tokens:
+            paths.append(("plain", guided.with_(mode="plain", max_new_tokens=budget)))
+        paths.append(("cached_guided", guided.with_(max_new_tokens=budget)))
+        if budget == args.naive_new_tokens:
+            paths.append(("naive_guided", guided.with_(max_new_tokens=budget, use_cache=False)))
+        for method, config in paths:
+            rows.append(run(model, tokenizer, ids, head, config, method, device, args.seed, first))
+    return rows
+
+
+def bench_record(
+    args: argparse.Namespace, name: str, dtype: torch.dtype, guided: GuidanceConfig, rows: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """The JSON record: the run's parameters, the guidance settings, the environment, the rows and their
+    summary."""
+    return {
         "benchmark": "guided decoding: plain vs naive (no cache) vs KV-cached",
         "model": name,
         "dtype": str(dtype).removeprefix("torch."),
@@ -309,6 +272,25 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "rows": rows,
         "summary": summarise(rows, args.new_tokens, args.naive_new_tokens),
     }
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    args = parse(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
+    dtype = getattr(torch, args.dtype) if args.dtype else (torch.bfloat16 if device.type == "cuda" else torch.float32)
+    model, tokenizer, name = build_model(args, device, dtype)
+    dim = model.get_output_embeddings().weight.shape[1]
+    head = random_head(dim, args.head_width, args.seed, device)
+    guided = GuidanceConfig(mode=args.mode, ignore_eos=True, **({"top_k": 15} if args.mode == "additive" else {}))
+    rows = []
+    for length in args.prompt_lengths:
+        for batch in args.batch_sizes:
+            ids = prompt_ids(tokenizer, model.config.vocab_size, length, batch, args.seed, device)
+            rows += decode_rows(model, tokenizer, ids, head, guided, args, device)
+            print(*rows[-3:], sep="\n", file=sys.stderr)
+    record = bench_record(args, name, dtype, guided, rows)
     atomic_write_json(args.out, record)
     return record
 

@@ -6,7 +6,7 @@ and its ``memory_kind``, ``params``, ``metrics``), ``skipped`` (with the ``reaso
 ``error``) or ``running`` (the run was stopped inside that stage). The single-GPU claim compares COALA's
 peak memory on the GPU, the largest over its GPU stages (feature extraction with each backbone and
 Phase I; Phase II runs on the CPU by design), with a 24 GB card, read as 24e9 bytes: the claims
-ledger's reading (``coala_lib.claims.verdicts.PAPER_GPU_GB``) and the conservative one, since such a card
+ledger's reading (``coala_lib.claims.cost_verdicts.PAPER_GPU_GB``) and the conservative one, since such a card
 holds 24 GiB = 25.8e9 bytes.
 """
 

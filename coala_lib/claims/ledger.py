@@ -53,7 +53,7 @@ GPU_CHECK_RECORD = Path("gpu_check.json")
 
 #: A notebook's record (:func:`record`): its fields and their types.
 NOTEBOOK_RECORD: Schema = {"notebook": str, "values": dict, "params": dict, "environment": dict}
-#: A margin curve's summary (:func:`coala_lib.claims.verdicts.curve_stats`).
+#: A margin curve's summary (:func:`coala_lib.claims.head_verdicts.curve_stats`).
 CURVE = Fields(optional={"first": NUMBER, "last": NUMBER, "max_drop": NUMBER, "monotone_share": NUMBER, "steps": int})
 #: A win rate with its interval (notebook 06's head-to-head rows).
 RATE = Fields(required={"rate": NUMBER, "low": NUMBER, "high": NUMBER})
@@ -124,10 +124,10 @@ WIN_RATE_ROW = Fields(
 )
 #: What the verdict rules read from it (the frontier's ledger view,
 #: :func:`coala_lib.experiments.frontier.ledger_view`, written together once COALA and a trained rival have
-#: test results; the rules' minimal form of the record, :mod:`coala_lib.claims.verdicts`).
+#: test results; the rules' minimal form of the record, :mod:`coala_lib.claims.win_rate_verdicts`).
 FRONTIER_VIEW: Schema = {"win_rates": Each(WIN_RATE_ROW), "train_pairs": int, "lambda_selection": dict}
 #: The frontier record's optional keys (``compute``: counted FLOPs of its own run, module docstring of
-#: :mod:`coala_lib.claims.verdicts`).
+#: :mod:`coala_lib.claims.cost_verdicts`).
 FRONTIER_OPTIONAL: Schema = {
     "format": int,
     "paired_differences": Each(Fields(required={"difference": NUMBER, "low": NUMBER, "high": NUMBER})),
