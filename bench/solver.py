@@ -411,7 +411,8 @@ def run_targets(args: argparse.Namespace) -> None:
     atomic_write_json(args.out, record)
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line: the planted grid (default), ``--targets`` or ``--heads``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="auto")
     parser.add_argument("--out", required=True)
@@ -474,24 +475,34 @@ def main() -> None:
         help="with --targets: planted data of this size instead of MiniLM features (the GPU target 131072,4096,10)",
     )
     parser.add_argument("--note", default="", help="what else ran on the machine (recorded as 'contention')")
-    args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    if args.targets:
-        run_targets(args)
-        return
-    if args.heads:
-        run_heads(args)
-        return
+    return parser
+
+
+def grid_points(quick: bool, device: torch.device) -> list[tuple[int, int, int]]:
+    """The (n, d, P) grid, cheapest first (so an interrupted run keeps the most configs)."""
+    grid = [(10_000, 384, 10)] if quick else list(itertools.product([1_000, 10_000, 100_000], [384, 4096], [10, 64]))
+    if not quick and device.type == "cuda":
+        grid.append((131_072, 4096, 10))
+    grid.sort(key=lambda c: work(*c))
+    return grid
+
+
+def skip_reason(n: int, d: int, P: int, limit: float, selected: set[tuple[int, int, int]] | None) -> str | None:
+    """Why grid point (n, d, P) is recorded as skipped (over ``--max-work``, not among ``--configs``), or None."""
+    if work(n, d, P) > limit:
+        return f"n*d*P + P*d^2 = {work(n, d, P):.1e} > --max-work {limit:.1e} (time on this device)"
+    if selected is not None and (n, d, P) not in selected:
+        return f"not among --configs (n*d*P + P*d^2 = {work(n, d, P):.1e})"
+    return None
+
+
+def run_grid(args: argparse.Namespace) -> None:
+    """The planted grid: each config's time to a certificate by the default method and CRONOS, written to
+    ``--out`` after every config."""
     device = resolve_device(args.device)
     dtype = getattr(torch, args.dtype)
     limit = args.max_work if args.max_work is not None else (5e8 if device.type == "cpu" else math.inf)
-    grid = (
-        [(10_000, 384, 10)] if args.quick else list(itertools.product([1_000, 10_000, 100_000], [384, 4096], [10, 64]))
-    )
-    if not args.quick and device.type == "cuda":
-        grid.append((131_072, 4096, 10))
-    grid.sort(key=lambda c: work(*c))  # cheapest first, so an interrupted run keeps the most configs
+    grid = grid_points(args.quick, device)
     configs, earlier = resumable(Path(args.out), vars(args)) if args.resume else ([], [])
     selected = None if args.configs is None else {parse_config(c) for c in args.configs}
     if selected is not None:  # the named configs are (re)measured; --resume keeps the others' results
@@ -519,20 +530,9 @@ def main() -> None:
     for n, d, P in grid:
         if (n, d, P) in done:
             continue
-        if work(n, d, P) > limit:
-            configs.append(
-                {
-                    "n": n,
-                    "d": d,
-                    "P": P,
-                    "skipped": f"n*d*P + P*d^2 = {work(n, d, P):.1e} > --max-work {limit:.1e} (time on this device)",
-                }
-            )
-            continue
-        if selected is not None and (n, d, P) not in selected:
-            configs.append(
-                {"n": n, "d": d, "P": P, "skipped": f"not among --configs (n*d*P + P*d^2 = {work(n, d, P):.1e})"}
-            )
+        reason = skip_reason(n, d, P, limit, selected)
+        if reason is not None:
+            configs.append({"n": n, "d": d, "P": P, "skipped": reason})
             continue
         print(f"n={n} d={d} P={P} ...", flush=True)
         configs.append(run_config(n, d, P, args, device, dtype))
@@ -540,6 +540,18 @@ def main() -> None:
         write(finished=False)
     configs.sort(key=lambda c: work(c["n"], c["d"], c["P"]))
     write(finished=True)
+
+
+def main() -> None:
+    args = build_parser().parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.targets:
+        run_targets(args)
+    elif args.heads:
+        run_heads(args)
+    else:
+        run_grid(args)
 
 
 if __name__ == "__main__":

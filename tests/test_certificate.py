@@ -5,7 +5,7 @@ import dataclasses
 import pytest
 import torch
 
-from coala_lib.convex.admm import AdmmState
+from coala_lib.convex.admm import build_admm
 from coala_lib.convex.certificate import DualPoint, GramCorrection, certify, dual_bound, gram_factor, lens_projection
 from coala_lib.convex.cronos import CronosConfig, fit_cronos
 from coala_lib.convex.problem import setup_problem
@@ -155,8 +155,10 @@ def test_gated_dual_certifies_a_tall_relu_fit_that_its_multipliers_cannot():
         - 0.2
     )
     config = CronosConfig(P=4, beta=1e-3, method="admm", max_iters=100)
-    problem = setup_problem(X, y, config)
-    state = AdmmState(problem, config, exact=True)
+    phase1 = config.to_phase1()
+    model, settings = phase1.model, phase1.settings_for("admm")
+    problem = setup_problem(X, y, model, settings)
+    state = build_admm(problem, model, phase1.stopping, settings, None)
     for _ in range(100):
         state.step()
     maps, mu = problem.plain_maps, state.multipliers()

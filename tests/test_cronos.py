@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from coala_lib.convex.admm import AdmmState, SystemOperator
+from coala_lib.convex.admm import SystemOperator, build_admm
 from coala_lib.convex.config import ADMM_RHO_PER_BETA, DEFAULT_RHO, EXACT_CORE_CPU_BYTES, exact_core, exact_core_limit
 from coala_lib.convex.cronos import CronosConfig, UncertifiedWarning, fit_cronos
 from coala_lib.convex.nystrom import build_nystrom
@@ -326,7 +326,9 @@ def test_exact_u_step_is_checked_at_certificate_checks_and_refined_every_step_on
     torch.testing.assert_close(every_tenth.model.stacked, every_step.model.stacked, rtol=1e-10, atol=1e-12)
     # A tolerance below rounding (pcg_tol -> the dtype's floor): the first check refines, and so does every later step.
     strict = replace(config, pcg_tol=1e-30)
-    state = AdmmState(setup_problem(X, y, strict), strict, exact=True)
+    phase1 = strict.to_phase1()
+    model, settings = phase1.model, phase1.settings_for("admm")
+    state = build_admm(setup_problem(X, y, model, settings), model, phase1.stopping, settings, None)
     for _ in range(9):
         state.step()
         assert not state.refine and state.pcg_iters == 0

@@ -1,5 +1,6 @@
-"""The ADMM solvers of Phase I: CRONOS (``method="cronos"``) and the exact, over-relaxed ADMM
-(``method="admm"``), both run by :func:`coala_lib.convex.cronos.fit_cronos`.
+"""The exact, over-relaxed ADMM solver of Phase I (``"admm"``: :class:`AdmmSettings`, registered here) and
+the ADMM iteration it shares with CRONOS (``"cronos"``, registered with its settings in
+:mod:`coala_lib.convex.cronos`), both run by :func:`coala_lib.convex.phase1.fit_phase1`.
 
 The convex ReLU program of :mod:`coala_lib.convex.reformulation` is split as
 
@@ -36,7 +37,7 @@ preconditioner is built once before the first iteration (``preconditioner=``):
 The returned model is the **group-sparse prox iterate** :math:`v` (its zero groups are exactly zero,
 so the recovered network has only the neurons :math:`v` selects); the PCG iterate :math:`u` is kept in
 the result. ``keep="pcg"`` returns :math:`u` instead, as the reference code does (dense; its recovery
-differs from the convex model): :meth:`CronosConfig.paper` is that setting, 6 ADMM iterations.
+differs from the convex model): :meth:`coala_lib.convex.cronos.CronosConfig.paper` is that setting, 6 ADMM iterations.
 
 ``rho`` and ``cone_scale`` (ADMM only): under :math:`X \\to aX` the penalty on :math:`Gu = s` is measured in
 the units of the loss whatever the feature scale, the consensus penalty scales like :math:`\\rho/a^2`;
@@ -47,11 +48,26 @@ hence the constant ``DEFAULT_RHO = 1e-3``. ``cone_scale`` :math:`c` writes the c
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import ClassVar, Literal
 
 import torch
 
 from coala_lib.convex.certificate import Certificate, DualPoint, GramCorrection
-from coala_lib.convex.config import ADMM_RELAXATION, PRECONDITIONERS, CronosConfig, Preconditioner, exact_core
+from coala_lib.convex.config import (
+    ADMM_RELAXATION,
+    ADMM_RHO_PER_BETA,
+    DEFAULT_RHO,
+    PRECONDITIONERS,
+    Phase1Model,
+    Preconditioner,
+    SolverSettings,
+    StoppingRule,
+    check_at_least_one,
+    check_positive,
+    exact_core,
+    exact_core_limit,
+)
 from coala_lib.convex.nystrom import (
     BlockNystromPreconditioner,
     NystromPreconditioner,
@@ -62,6 +78,70 @@ from coala_lib.convex.pcg import KroneckerSumInverse, PrimalInverse, WoodburyInv
 from coala_lib.convex.problem import Problem, WarmStart
 from coala_lib.convex.proximal import group_soft_threshold, project_nonnegative
 from coala_lib.convex.reformulation import LinearMaps
+from coala_lib.convex.solvers import SolverSpec, register_solver
+
+
+@dataclass(frozen=True)
+class AdmmCommon(SolverSettings):
+    """Settings both ADMM solvers share: ``rho`` the penalty (``None``: the solver's rule, :meth:`penalty`),
+    ``pcg_max_iters`` and ``pcg_tol`` of the u-step's PCG, ``cone_scale`` :math:`c` of the cone constraint
+    :math:`cGu = s`, ``use_gram`` (``None``: precompute :math:`X^\\top X` when ``d < 2n``) and ``keep``
+    (``"prox"``: the group-sparse :math:`v`; ``"pcg"``: the dense PCG iterate :math:`u`, as the reference code)."""
+
+    rho: float | None = None
+    pcg_max_iters: int = 32
+    pcg_tol: float = 1e-3
+    cone_scale: float = 1.0
+    use_gram: bool | None = None
+    keep: Literal["prox", "pcg"] = "prox"
+
+    def __post_init__(self) -> None:
+        if self.rho is not None:
+            check_positive(self, "rho")
+        check_positive(self, "pcg_tol", "cone_scale")
+        check_at_least_one(self, "pcg_max_iters")
+        if self.keep not in ("prox", "pcg"):
+            raise ValueError(
+                f"{type(self).__name__}.keep must be 'prox' (group-sparse iterate) or 'pcg' (dense PCG iterate), "
+                f"got {self.keep!r}"
+            )
+
+    def wants_gram(self, n: int, d: int, relu: bool) -> bool:
+        return relu and (self.use_gram if self.use_gram is not None else d < 2 * n)
+
+    def map_scale(self) -> float:
+        return self.cone_scale
+
+    def penalty(self, beta: float) -> float | None:
+        return float(self.rho) if self.rho is not None else DEFAULT_RHO
+
+
+@dataclass(frozen=True)
+class AdmmSettings(AdmmCommon):
+    """The exact ADMM's settings: :class:`AdmmCommon`'s, with ``rho`` defaulting to ``ADMM_RHO_PER_BETA * beta``
+    (``DEFAULT_RHO`` when ``beta = 0``), and ``exact_max_core``, the largest :math:`\\min(n, dP)` its u-step
+    factors (``None``: :func:`coala_lib.convex.config.exact_core_limit` of the data's device); it also decides
+    ``"auto"`` between this solver and the augmented Lagrangian for ReLU."""
+
+    solver: ClassVar[str] = "admm"
+    exact_max_core: int | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.exact_max_core is not None and self.exact_max_core < 1:
+            raise ValueError(
+                "AdmmSettings.exact_max_core (largest exact u-step core) must be >= 1, or None for the device's "
+                f"limit, got {self.exact_max_core!r}"
+            )
+
+    def penalty(self, beta: float) -> float | None:
+        if self.rho is None and beta > 0:
+            return ADMM_RHO_PER_BETA * beta
+        return super().penalty(beta)
+
+    def core_limit(self, device: torch.device | str = "cpu") -> int:
+        """``exact_max_core``, or :func:`exact_core_limit` of ``device`` when it is ``None``."""
+        return self.exact_max_core if self.exact_max_core is not None else exact_core_limit(device)
 
 
 class SystemOperator:
@@ -156,30 +236,35 @@ class SystemOperator:
 
 class AdmmState:
     """The ADMM iterates (module docstring) and one iteration per :meth:`step`: CRONOS (``exact=False``:
-    ``config.preconditioner``, plain updates) or ``"admm"`` (``exact=True``: Woodbury, over-relaxed)."""
+    the given ``preconditioner`` of rank ``rank``, plain updates) or ``"admm"`` (``exact=True``: the exact
+    ``"woodbury"`` or ``"primal"`` inverse, over-relaxed). ``seed`` draws the Nystrom sketches;
+    ``track_every`` is how often the exact method records its dual residual (its certificate interval)."""
 
-    def __init__(self, problem: Problem, config: CronosConfig, exact: bool = False, start: WarmStart | None = None):
-        self.problem, self.config = problem, config
+    def __init__(
+        self,
+        problem: Problem,
+        settings: AdmmCommon,
+        *,
+        preconditioner: Preconditioner,
+        exact: bool = False,
+        rank: int = 0,
+        seed: int = 0,
+        track_every: int = 1,
+        start: WarmStart | None = None,
+    ):
+        self.problem, self.settings = problem, settings
         maps = problem.maps
-        n = problem.X.shape[0]
-        limit = config.core_limit(problem.X.device)
-        core = exact_core(n, problem.X.shape[1], maps.P, limit)
-        if exact and core is None:
-            raise ValueError(
-                f"method='admm' factors an (m, m) matrix, m = min(n, dP) <= {limit} (CronosConfig.exact_max_core, "
-                f"default: the device's memory); got n={n}, dP={problem.X.shape[1] * maps.P}; use method='auto' "
-                "(the augmented Lagrangian there), 'cronos', or raise CronosConfig.exact_max_core"
-            )
         self.exact = exact
-        self.rho = config.penalty_for("admm" if exact else "cronos")
+        rho = settings.penalty(problem.beta)
+        assert rho is not None
+        self.rho = rho
         self.alpha = ADMM_RELAXATION if exact else 1.0
         # CRONOS records its dual residual every step (notebook 02 plots it); the exact ADMM only at its
         # certificate checks, which saves the pass over X that G^T(s - s_old) costs.
-        self.track_every = config.check_interval("admm") if exact else 1
+        self.track_every = track_every if exact else 1
         self.system = SystemOperator(maps, self.rho)
         self.Fty = maps.FT(problem.y) / self.rho
-        kind = core if exact and core is not None else config.preconditioner
-        self.precond = self.system.preconditioner(kind, config.rank, config.seed)
+        self.precond = self.system.preconditioner(preconditioner, rank, seed)
         # The certificate's corrected dual points need the Cholesky factor of M^T M, which only the
         # weights-side inverse (n > dP) forms.
         self.correction = (
@@ -238,11 +323,11 @@ class AdmmState:
     @property
     def U(self) -> torch.Tensor:
         """The iterate the fit returns: :math:`v` (``keep="prox"``) or :math:`u` (``"pcg"``)."""
-        return self.u if self.config.keep == "pcg" else self.v
+        return self.u if self.settings.keep == "pcg" else self.v
 
     @property
     def left(self) -> torch.Tensor:
-        return self.left_uv[:, 0] if self.config.keep == "pcg" else self.left_uv[:, 1]
+        return self.left_uv[:, 0] if self.settings.keep == "pcg" else self.left_uv[:, 1]
 
     def pcg_residual(self) -> torch.Tensor:
         """:math:`F u - y` at the PCG iterate, where the u-step's stationarity holds: the certificate's
@@ -275,7 +360,7 @@ class AdmmState:
         maps, rho, alpha = self.problem.maps, self.rho, self.alpha
         self.k += 1
         rhs = self.Fty + self.v - self.lam + self.Gt_s_minus_nu
-        tol = max(self.config.pcg_tol / self.k**2, self.floor)
+        tol = max(self.settings.pcg_tol / self.k**2, self.floor)
         direct = self.precond if self.exact else None  # the exact method's inverse (never None there)
         if direct is not None and not (self.refine or self.k % self.track_every == 0):
             self.u, self.pcg_iters = direct(rhs), 0  # the direct solve, unchecked between checks
@@ -283,7 +368,7 @@ class AdmmState:
             # CRONOS warm-starts PCG at the previous u; the exact method starts it at the direct solve, so that
             # it only checks (and, when rounding needs it, refines) that solution.
             start = direct(rhs) if direct is not None else self.u
-            solve = pcg(self.system, rhs, start, self.precond, tol=tol, max_iters=self.config.pcg_max_iters)
+            solve = pcg(self.system, rhs, start, self.precond, tol=tol, max_iters=self.settings.pcg_max_iters)
             self.u, self.pcg_iters = solve.x, solve.iterations
             self.refine = self.refine or (self.exact and solve.iterations > 0)
         v_old = self.v
@@ -313,3 +398,39 @@ class AdmmState:
 
     def observe(self, certificate: Certificate) -> None:
         """CRONOS keeps its penalty fixed (the paper's method)."""
+
+    def pcg_iterate(self) -> torch.Tensor:
+        """CRONOS's dense PCG iterate :math:`u` (a copy)."""
+        return self.u.clone()
+
+
+def build_admm(
+    problem: Problem, model: Phase1Model, stopping: StoppingRule, settings: AdmmSettings, start: WarmStart | None
+) -> AdmmState:
+    """The exact ADMM on ``problem``: its u-step factors the smaller core (:func:`exact_core`), which must fit
+    ``settings.core_limit`` of the data's device."""
+    n, d = problem.X.shape
+    limit = settings.core_limit(problem.X.device)
+    core = exact_core(n, d, problem.maps.P, limit)
+    if core is None:
+        raise ValueError(
+            f"the exact ADMM factors an (m, m) matrix, m = min(n, dP) <= {limit} (AdmmSettings.exact_max_core, "
+            f"default: the device's memory); got n={n}, dP={d * problem.maps.P}; use solver 'auto' "
+            "(the augmented Lagrangian there), 'cronos', or raise AdmmSettings.exact_max_core"
+        )
+    track_every = stopping.interval(ADMM.check_every)
+    return AdmmState(
+        problem, settings, preconditioner=core, exact=True, seed=model.seed, track_every=track_every, start=start
+    )
+
+
+ADMM = register_solver(
+    SolverSpec(
+        name="admm",
+        settings=AdmmSettings,
+        models=("relu", "gated"),
+        build=build_admm,
+        check_every=10,
+        summary="exact, over-relaxed ADMM (direct u-step; the ReLU default while its core fits)",
+    )
+)

@@ -1,23 +1,29 @@
-"""The settings of a Phase I fit (:class:`CronosConfig`) and the rules that depend on them alone: which
-method ``"auto"`` picks (:func:`exact_core`, :func:`exact_core_limit`) and the ADMM's default penalties
-(:mod:`coala_lib.convex.admm`)."""
+"""The parts of a Phase I config that every solver shares: the convex program (:class:`Phase1Model`), the
+stopping rule (:class:`StoppingRule`) and the base of each solver's own settings (:class:`SolverSettings`);
+the rules that depend on sizes alone (:func:`exact_core`, :func:`exact_core_limit`: whether the exact ADMM's
+u-step fits) and the ADMM's default penalties (:mod:`coala_lib.convex.admm`). The whole config,
+:class:`coala_lib.convex.phase1.Phase1Config`, and the solvers' registry are in :mod:`coala_lib.convex.phase1`
+and :mod:`coala_lib.convex.solvers`."""
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, replace
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import ClassVar, Literal
 
 import torch
 
+from coala_lib.convex.certificate import Certificate
+
 DEFAULT_RHO = 1e-3
+#: The solver names a config may give (``"auto"``: :func:`coala_lib.convex.phase1.auto_solver`); the
+#: registry :data:`coala_lib.convex.solvers.SOLVERS` holds the solvers themselves.
 #: ``method="admm"``: over-relaxation and penalty per unit of beta (:mod:`coala_lib.convex.admm`).
 ADMM_RELAXATION = 1.8
 ADMM_RHO_PER_BETA = 0.1
 #: Memory the exact u-step's (m, m) matrices may take on CPU, m = min(n, dP): at most four float64 ones at
 #: once (the core, its Cholesky factor and inverse; the weights-side inverse also keeps the Gram factor),
-#: 32 m^2 bytes (m = 16,384 in 8 GiB; a 10,000 core is factored and inverted in 31 s on one core of the
-#: book's CPU). On a GPU the budget is half its free memory (:func:`exact_core_limit`).
+#: 32 m^2 bytes (m = 16,384 in 8 GiB). On a GPU the budget is half its free memory (:func:`exact_core_limit`).
 EXACT_CORE_CPU_BYTES = 8 * 2**30
 PRECONDITIONERS = ("kronecker", "woodbury", "primal", "block_nystrom", "nystrom", "none")
 Preconditioner = Literal["kronecker", "woodbury", "primal", "block_nystrom", "nystrom", "none"]
@@ -25,133 +31,92 @@ METHODS = ("auto", "admm", "cronos", "fista", "alm")
 Method = Literal["auto", "admm", "cronos", "fista", "alm"]
 
 
+def _bad(owner: object, name: str, rule: str) -> ValueError:
+    return ValueError(f"{type(owner).__name__}.{name} {rule}, got {getattr(owner, name)!r}")
+
+
+def check_positive(owner: object, *names: str) -> None:
+    """Each named field of ``owner`` is finite and > 0 (else a ``ValueError`` naming ``Class.field``)."""
+    for name in names:
+        value = getattr(owner, name)
+        if not (value > 0 and math.isfinite(value)):
+            raise _bad(owner, name, "must be finite and > 0")
+
+
+def check_at_least_one(owner: object, *names: str) -> None:
+    """Each named field of ``owner`` is >= 1."""
+    for name in names:
+        if getattr(owner, name) < 1:
+            raise _bad(owner, name, "must be >= 1")
+
+
 @dataclass(frozen=True)
-class CronosConfig:
-    """Everything a Phase I fit needs besides the data.
+class Phase1Model:
+    """The convex program Phase I solves: ``kind`` ``"relu"`` (cone-constrained) or ``"gated"``, ``P`` gates
+    drawn with ``seed``, ``beta`` the group-lasso weight (Phase I's regularisation: it decides how many of the
+    :math:`2P` neurons survive). Labels are +1/-1 unless ``allow_real_targets``."""
 
-    ``model``: ``"relu"`` (cone-constrained) or ``"gated"``; ``P`` gates drawn with ``seed``; ``beta``
-    the group-lasso weight. ``method``: ``"auto"`` (:meth:`method_for`: ``"admm"`` for ReLU when an exact
-    u-step fits, ``"alm"`` otherwise, ``"fista"`` for gated), ``"admm"``, ``"cronos"``,
-    ``"fista"`` (gated only) or ``"alm"`` (ReLU only). Stopping: certified relative gap
-    ``<= tol`` and relative cone violation ``<= cone_tol``, checked every ``certify_every`` steps
-    (``None``: 1 for CRONOS, 10 for the other methods), at most ``max_iters`` steps;
-    ``stop_on_certificate=False`` always runs ``max_iters`` steps (the paper's fixed budget).
-    ``alm_rho``: initial augmented-Lagrangian penalty in units of :math:`\\|F\\|^2/\\|X\\|^2` (scale-free).
-    ADMM (``"cronos"``, ``"admm"``): ``rho`` (``None``: ``DEFAULT_RHO`` for CRONOS,
-    ``ADMM_RHO_PER_BETA * beta`` for ``"admm"``), ``pcg_max_iters``, ``pcg_tol``, ``cone_scale``, ``use_gram``
-    (``None``: precompute :math:`X^\\top X` when ``d < 2n``) and ``keep`` (``"prox"``: the group-sparse
-    :math:`v`; ``"pcg"``: the dense PCG iterate :math:`u`, as the reference code); CRONOS only: ``rank``
-    and ``preconditioner`` (``"admm"`` always uses the exact ``"woodbury"`` or ``"primal"`` inverse).
-    ``exact_max_core``: largest :math:`\\min(n, dP)` the exact u-step factors (``None``: :func:`exact_core_limit`
-    of the data's device); it decides ``"auto"`` between ``"admm"`` and ``"alm"`` for ReLU.
-    """
-
+    kind: Literal["relu", "gated"] = "relu"
     P: int = 10
     beta: float = 1e-3
-    model: Literal["relu", "gated"] = "relu"
-    method: Method = "auto"
+    seed: int = 0
+    allow_real_targets: bool = False
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("relu", "gated"):
+            raise _bad(self, "kind", "must be 'relu' or 'gated'")
+        if not isinstance(self.P, int) or self.P < 1:
+            raise _bad(self, "P", "(number of sampled patterns) must be an integer >= 1")
+        if not (self.beta >= 0 and math.isfinite(self.beta)):
+            raise _bad(self, "beta", "(group-lasso weight) must be finite and >= 0")
+
+
+@dataclass(frozen=True)
+class StoppingRule:
+    """When a Phase I fit stops: its certified relative gap ``<= tol`` and relative cone violation
+    ``<= cone_tol``, checked every ``certify_every`` steps (``None``: the solver's own interval), at most
+    ``max_iters`` steps; ``stop_on_certificate=False`` always runs ``max_iters`` steps (a fixed budget)."""
+
     tol: float = 1e-4
     cone_tol: float = 1e-4
     max_iters: int = 20_000
     certify_every: int | None = None
     stop_on_certificate: bool = True
-    seed: int = 0
-    alm_rho: float = 1.0
-    rho: float | None = None
-    pcg_max_iters: int = 32
-    pcg_tol: float = 1e-3
-    rank: int = 20
-    preconditioner: Preconditioner = "kronecker"
-    cone_scale: float = 1.0
-    use_gram: bool | None = None
-    keep: Literal["prox", "pcg"] = "prox"
-    exact_max_core: int | None = None
-    allow_real_targets: bool = False
 
     def __post_init__(self) -> None:
-        def bad(name: str, rule: str) -> ValueError:
-            return ValueError(f"CronosConfig.{name} {rule}, got {getattr(self, name)!r}")
-
-        if self.model not in ("relu", "gated"):
-            raise bad("model", "must be 'relu' or 'gated'")
-        if self.method not in METHODS:
-            raise bad("method", f"must be one of {METHODS}")
-        if self.method == "fista" and self.model == "relu":
-            raise bad("method", "'fista' has no cone constraints: use 'alm' or 'cronos' for model='relu'")
-        if self.method == "alm" and self.model == "gated":
-            raise bad("method", "'alm' handles cone constraints: use 'fista' or 'cronos' for model='gated'")
-        if not isinstance(self.P, int) or self.P < 1:
-            raise bad("P", "(number of sampled patterns) must be an integer >= 1")
-        if not (self.beta >= 0 and math.isfinite(self.beta)):
-            raise bad("beta", "(group-lasso weight) must be finite and >= 0")
-        for name in ("rho", "cone_scale", "alm_rho", "tol", "cone_tol", "pcg_tol"):
-            if name == "rho" and self.rho is None:
-                continue
-            if not (getattr(self, name) > 0 and math.isfinite(getattr(self, name))):
-                raise bad(name, f"must be finite and > 0 (rho's default is {DEFAULT_RHO})")
-        for name in ("max_iters", "pcg_max_iters", "rank"):
-            if getattr(self, name) < 1:
-                raise bad(name, "must be >= 1")
+        check_positive(self, "tol", "cone_tol")
+        check_at_least_one(self, "max_iters")
         if self.certify_every is not None and self.certify_every < 1:
-            raise bad("certify_every", "must be >= 1 or None")
-        if self.exact_max_core is not None and self.exact_max_core < 1:
-            raise bad("exact_max_core", "(largest exact u-step core) must be >= 1, or None for the device's limit")
-        if self.preconditioner not in PRECONDITIONERS:
-            raise bad("preconditioner", f"must be one of {PRECONDITIONERS}")
-        if self.keep not in ("prox", "pcg"):
-            raise bad("keep", "must be 'prox' (group-sparse iterate) or 'pcg' (dense PCG iterate)")
-        if self.keep == "pcg" and self.method not in ("cronos", "admm"):
-            raise bad("keep", "'pcg' exists only for the ADMM methods 'cronos' and 'admm'")
+            raise _bad(self, "certify_every", "must be >= 1 or None")
 
-    def core_limit(self, device: torch.device | str = "cpu") -> int:
-        """``exact_max_core``, or :func:`exact_core_limit` of ``device`` when it is ``None``."""
-        return self.exact_max_core if self.exact_max_core is not None else exact_core_limit(device)
+    def interval(self, solver_default: int) -> int:
+        """Steps between certificate checks: ``certify_every``, or the solver's ``solver_default``."""
+        return self.certify_every if self.certify_every is not None else solver_default
 
-    def method_for(self, n: int, d: int, device: torch.device | str = "cpu") -> str:
-        """The method that fits ``n`` texts of ``d`` features on ``device``: ``method`` itself, or for
-        ``"auto"`` ``"fista"`` (gated), ``"admm"`` (ReLU with an exact u-step that fits, :func:`exact_core`)
-        or ``"alm"`` (ReLU otherwise)."""
-        if self.method != "auto":
-            return self.method
-        if self.model == "gated":
-            return "fista"
-        return "admm" if exact_core(n, d, self.P, self.core_limit(device)) is not None else "alm"
+    def stops(self, certificate: Certificate) -> bool:
+        """The certificate holds (gap and cone violation within tolerance), unless a fixed budget is asked."""
+        return self.stop_on_certificate and certificate.certified
 
-    def check_interval(self, method: str) -> int:
-        """Steps between certificate checks for ``method`` (:meth:`method_for`)."""
-        if self.certify_every is not None:
-            return self.certify_every
-        return 1 if method == "cronos" else 10
 
-    def penalty_for(self, method: str) -> float:
-        """The ADMM penalty :math:`\\rho`: ``rho`` if given, else ``DEFAULT_RHO`` (CRONOS) or
-        ``ADMM_RHO_PER_BETA * beta`` (``"admm"``; ``DEFAULT_RHO`` when ``beta = 0``)."""
-        if self.rho is not None:
-            return float(self.rho)
-        if method == "admm" and self.beta > 0:
-            return ADMM_RHO_PER_BETA * self.beta
-        return DEFAULT_RHO
+@dataclass(frozen=True)
+class SolverSettings:
+    """Base of a Phase I solver's own settings (one frozen dataclass per solver, registered with it in
+    :mod:`coala_lib.convex.solvers`). ``solver`` names the solver they belong to. The two hooks say what
+    the shared set-up (:func:`coala_lib.convex.problem.setup_problem`) prepares for it."""
 
-    @classmethod
-    def paper(cls, **overrides: Any) -> CronosConfig:
-        """The reference code's Phase I: CRONOS, 6 ADMM iterations, rho 1e-4, 32 PCG iterations, Nystrom rank
-        20, beta 1e-3, P 10, returning the dense PCG iterate (an early-stopped solution, certified or not)."""
-        base = cls(
-            P=10,
-            beta=1e-3,
-            method="cronos",
-            rho=1e-4,
-            max_iters=6,
-            pcg_max_iters=32,
-            rank=20,
-            preconditioner="nystrom",
-            keep="pcg",
-            stop_on_certificate=False,
-        )
-        return replace(base, **overrides)
+    solver: ClassVar[str] = ""
 
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    def wants_gram(self, n: int, d: int, relu: bool) -> bool:
+        """Whether the set-up precomputes :math:`X^\\top X` (``n`` texts, ``d`` features)."""
+        return False
+
+    def map_scale(self) -> float:
+        """The cone map's scale :math:`c` (the constraint written :math:`cGu = s`); 1 unless an ADMM asks."""
+        return 1.0
+
+    def penalty(self, beta: float) -> float | None:
+        """The ADMM penalty at group-lasso weight ``beta``; ``None`` for a solver without one."""
+        return None
 
 
 def exact_core_limit(device: torch.device | str = "cpu") -> int:
@@ -167,7 +132,7 @@ def exact_core_limit(device: torch.device | str = "cpu") -> int:
 def exact_core(n: int, d: int, P: int, limit: int) -> Preconditioner | None:
     """The exact u-step inverse for ``n`` texts, ``d`` features and ``P`` patterns: ``"woodbury"`` (an
     (n, n) core) when :math:`n \\le dP`, ``"primal"`` (a (dP, dP) core) above; ``None`` when the smaller
-    core exceeds ``limit`` (:meth:`CronosConfig.core_limit`)."""
+    core exceeds ``limit`` (:meth:`coala_lib.convex.admm.AdmmSettings.core_limit`)."""
     if min(n, d * P) > limit:
         return None
     return "woodbury" if n <= d * P else "primal"

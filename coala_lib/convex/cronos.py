@@ -1,66 +1,56 @@
-"""Phase I solvers behind one entry point, :func:`fit_cronos`, each fit ending with a duality-gap certificate.
+"""The CRONOS solver (Feng, Frangella & Pilanci 2024): the paper's ADMM with a PCG u-step, registered as
+``"cronos"`` with its settings :class:`CronosSettings` (the iteration itself is shared with the exact ADMM,
+:class:`coala_lib.convex.admm.AdmmState`); and the deprecated flat entry point of Phase I.
 
-``fit_cronos(X, y, config)`` with a :class:`CronosConfig` runs in four parts: **set-up** (gates,
-masks, the maps :math:`F`, :math:`G`; :func:`coala_lib.convex.problem.setup_problem`), the solver's **step** (one of the methods
-below), **stopping** (:func:`should_stop`: the certified relative gap and the relative cone violation of
-:mod:`coala_lib.convex.certificate`, both at most ``tol``/``cone_tol``, checked every ``certify_every``
-steps; otherwise ``max_iters``), and **recovery** (:func:`recover_model`). A run that ends without a
-certificate says so: ``result.certified`` is ``False`` and a :class:`UncertifiedWarning` is issued.
-
-Methods (``config.method``):
-
-* ``"fista"`` (gated ReLU; default there): accelerated proximal gradient with restarts
-  (:mod:`coala_lib.convex.proximal`);
-* ``"admm"`` (ReLU whenever :func:`coala_lib.convex.admm.exact_core` fits, i.e. :math:`\\min(n, dP)` is at most
-  :func:`coala_lib.convex.admm.exact_core_limit` of the device; default there): the ADMM of :mod:`coala_lib.convex.admm` with an **exact** u-step (the direct solve of
-  :class:`coala_lib.convex.pcg.WoodburyInverse` when :math:`n \\le dP`, of
-  :class:`coala_lib.convex.pcg.PrimalInverse` above; PCG checks it at every certificate check, and once
-  a check needed a refinement (rounding that the tightening tolerance outgrew), every step), over-relaxation :math:`\\alpha = 1.8` (Eckstein &
-  Bertsekas 1992: :math:`\\hat u = \\alpha u + (1 - \\alpha) v` replaces :math:`u` in the v-step and the
-  :math:`\\lambda` update, likewise :math:`\\alpha Gu + (1 - \\alpha)s` for the cone) and :math:`\\rho = 0.1\\beta`
-  unless ``rho`` is given (the rule that certified fastest on both notebook 03's head,
-  :math:`\\beta = 10^{-3}`, and the MiniLM targets of ``bench/solver.py``, :math:`\\beta \\approx 190`). The rule
-  is not universal: on some small problems (``tests/test_two_layer.py``'s 60 x 5 one at a 1e-6 tolerance)
-  it does not certify within 20,000 steps where the augmented Lagrangian does;
-* ``"alm"`` (ReLU when neither exact core fits; default there): augmented Lagrangian on the cone
-  constraints, FISTA inside;
-* ``"cronos"``: the paper's ADMM (CRONOS; Feng, Frangella & Pilanci 2024).
-
-The ADMM methods, their preconditioners and penalties are described in :mod:`coala_lib.convex.admm`;
-FISTA and the augmented Lagrangian in :mod:`coala_lib.convex.proximal`; the shared set-up in
-:mod:`coala_lib.convex.problem`.
+Deprecated, kept for the notebooks and records that use them: :func:`fit_cronos` with :class:`CronosConfig`
+(21 flat fields mixing the model, the stopping rule and every solver's settings) is now
+``fit_phase1(X, y, config.to_phase1())`` (:func:`coala_lib.convex.phase1.fit_phase1`), bitwise the same fit,
+returned with the :class:`CronosConfig` it was given. New code builds a
+:class:`coala_lib.convex.phase1.Phase1Config`.
 """
 
 from __future__ import annotations
 
-import time
-import warnings
+import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import asdict, dataclass, replace
+from typing import Any, ClassVar, Literal
 
 import torch
-from tqdm.auto import tqdm
 
-from coala_lib.convex.admm import AdmmState
-from coala_lib.convex.certificate import Certificate, certify
-from coala_lib.convex.config import METHODS, CronosConfig, Method  # the entry point's settings, re-exported
-from coala_lib.convex.problem import Problem, WarmStart, setup_problem
-from coala_lib.convex.proximal import FirstOrder
-from coala_lib.convex.reformulation import (
-    ActivationPatterns,
-    ConvexGatedReLU,
-    ConvexModel,
-    ConvexReLU,
-    group_norms,
+from coala_lib.convex.admm import AdmmCommon, AdmmSettings, AdmmState
+from coala_lib.convex.alm import AlmSettings
+from coala_lib.convex.certificate import Certificate
+from coala_lib.convex.config import (
+    DEFAULT_RHO,
+    METHODS,
+    PRECONDITIONERS,
+    Method,
+    Phase1Model,
+    Preconditioner,
+    StoppingRule,
+    check_at_least_one,
 )
-from coala_lib.core.runtime import progress_off, synchronize
+from coala_lib.convex.phase1 import (
+    Phase1Config,
+    Phase1History,
+    Phase1Result,
+    UncertifiedWarning,
+    auto_solver,
+    recover_model,
+    run_phase1,
+)
+from coala_lib.convex.problem import Problem, WarmStart
+from coala_lib.convex.proximal import FistaSettings
+from coala_lib.convex.reformulation import ActivationPatterns
+from coala_lib.convex.solvers import SolverSpec, register_solver
 
 __all__ = [
     "METHODS",
     "CronosConfig",
     "CronosHistory",
     "CronosResult",
+    "CronosSettings",
     "Method",
     "UncertifiedWarning",
     "fit_cronos",
@@ -68,106 +58,188 @@ __all__ = [
     "should_stop",
 ]
 
-
-class UncertifiedWarning(UserWarning):
-    """A Phase I fit stopped before its duality-gap certificate reached the tolerance."""
-
-
-Solver = AdmmState | FirstOrder
+#: Deprecated names of :class:`coala_lib.convex.phase1.Phase1History` and ``Phase1Result[CronosConfig]``.
+CronosHistory = Phase1History
+CronosResult = Phase1Result
 
 
-@dataclass
-class CronosHistory:
-    """One entry per step (``objective`` and ``violation`` at the iterate the fit returns, ``pcg_iters``
-    0 for the first-order methods, ADMM residuals NaN for them; ``seconds`` since the start of
-    :func:`fit_cronos`, synchronised on CUDA) and one ``checks`` entry per certificate
-    (:meth:`Certificate.as_dict` plus ``iteration``, ``seconds`` and the solver's ``penalty``)."""
+@dataclass(frozen=True)
+class CronosSettings(AdmmCommon):
+    """CRONOS's settings: :class:`coala_lib.convex.admm.AdmmCommon`'s (``rho`` defaults to ``DEFAULT_RHO``),
+    the u-step's ``preconditioner`` (:mod:`coala_lib.convex.admm`: ``"kronecker"``, ``"block_nystrom"``,
+    ``"nystrom"``, ``"woodbury"``, ``"primal"`` or ``"none"``) and the Nystrom sketches' ``rank``."""
 
-    objective: list[float] = field(default_factory=list)
-    violation: list[float] = field(default_factory=list)
-    primal_residual: list[float] = field(default_factory=list)
-    dual_residual: list[float] = field(default_factory=list)
-    pcg_iters: list[int] = field(default_factory=list)
-    seconds: list[float] = field(default_factory=list)
-    checks: list[dict[str, Any]] = field(default_factory=list)
+    solver: ClassVar[str] = "cronos"
+    rank: int = 20
+    preconditioner: Preconditioner = "kronecker"
 
-    def __len__(self) -> int:
-        return len(self.objective)
-
-    def as_dict(self) -> dict[str, list]:
-        return {name: list(getattr(self, name)) for name in self.__dataclass_fields__}
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_at_least_one(self, "rank")
+        if self.preconditioner not in PRECONDITIONERS:
+            raise ValueError(
+                f"CronosSettings.preconditioner must be one of {PRECONDITIONERS}, got {self.preconditioner!r}"
+            )
 
 
-@dataclass
-class CronosResult:
-    """What :func:`fit_cronos` returns: the model, its certificate, the history and timings.
+def build_cronos(
+    problem: Problem, model: Phase1Model, stopping: StoppingRule, settings: CronosSettings, start: WarmStart | None
+) -> AdmmState:
+    """CRONOS on ``problem``: plain ADMM, its u-step by PCG with ``settings.preconditioner``."""
+    return AdmmState(
+        problem, settings, preconditioner=settings.preconditioner, rank=settings.rank, seed=model.seed, start=start
+    )
 
-    ``certificate`` is that of ``model`` (primal objective, lower bound, relative gap, cone violation);
-    ``certified`` repeats its verdict. ``pcg_iterate`` is CRONOS's :math:`u` (``None`` for other methods),
-    ``multipliers`` the cone multipliers the certificate used (``None`` for gated), ``warm`` where the solver
-    stopped (pass it as ``start=`` to the next fit of a path)."""
 
-    model: ConvexModel
-    certificate: Certificate
-    history: CronosHistory
-    patterns: ActivationPatterns
-    config: CronosConfig
-    method: str
-    iterations: int
-    pcg_iterate: torch.Tensor | None
-    multipliers: torch.Tensor | None
-    setup_seconds: float
-    preconditioner_seconds: float
-    total_seconds: float
-    warm: WarmStart | None = None
+CRONOS = register_solver(
+    SolverSpec(
+        name="cronos",
+        settings=CronosSettings,
+        models=("relu", "gated"),
+        build=build_cronos,
+        check_every=1,
+        summary="the paper's ADMM with a PCG u-step (CRONOS)",
+    )
+)
 
-    @property
-    def certified(self) -> bool:
-        return self.certificate.certified
 
-    @property
-    def converged(self) -> bool:
-        """Same as :attr:`certified`: a fit counts as converged only when its certificate says so."""
-        return self.certificate.certified
+@dataclass(frozen=True)
+class CronosConfig:
+    """Deprecated: the flat Phase I settings; build a :class:`coala_lib.convex.phase1.Phase1Config` instead
+    (:meth:`to_phase1` says which field goes where). Kept, with its validation and its record form
+    (:meth:`as_dict`), because notebooks and records use it.
 
-    @property
-    def beta(self) -> float:
-        return float(self.config.beta)
+    ``model``, ``P``, ``beta``, ``seed``, ``allow_real_targets``: :class:`coala_lib.convex.config.Phase1Model`;
+    ``tol``, ``cone_tol``, ``max_iters``, ``certify_every``, ``stop_on_certificate``:
+    :class:`coala_lib.convex.config.StoppingRule`; ``method``: the solver (``"auto"``,
+    :func:`coala_lib.convex.phase1.auto_solver`); ``rho``, ``pcg_max_iters``, ``pcg_tol``, ``cone_scale``,
+    ``use_gram``, ``keep``: both ADMMs' settings, ``exact_max_core`` the exact ADMM's
+    (:class:`coala_lib.convex.admm.AdmmSettings`), ``rank``, ``preconditioner`` CRONOS's
+    (:class:`CronosSettings`); ``alm_rho`` the augmented Lagrangian's (:class:`coala_lib.convex.alm.AlmSettings`).
+    """
 
-    @property
-    def rho(self) -> float:
-        """The ADMM penalty the fit used (:meth:`CronosConfig.penalty_for`; NaN-free for every method)."""
-        return self.config.penalty_for(self.method)
+    P: int = 10
+    beta: float = 1e-3
+    model: Literal["relu", "gated"] = "relu"
+    method: Method = "auto"
+    tol: float = 1e-4
+    cone_tol: float = 1e-4
+    max_iters: int = 20_000
+    certify_every: int | None = None
+    stop_on_certificate: bool = True
+    seed: int = 0
+    alm_rho: float = 1.0
+    rho: float | None = None
+    pcg_max_iters: int = 32
+    pcg_tol: float = 1e-3
+    rank: int = 20
+    preconditioner: Preconditioner = "kronecker"
+    cone_scale: float = 1.0
+    use_gram: bool | None = None
+    keep: Literal["prox", "pcg"] = "prox"
+    exact_max_core: int | None = None
+    allow_real_targets: bool = False
 
-    def summary(self) -> dict[str, Any]:
-        """Flat record for reports: method, iterations, seconds and the certificate's fields."""
-        return {"method": self.method, "iterations": self.iterations, "seconds": self.total_seconds} | {
-            f"certificate_{k}": v for k, v in self.certificate.as_dict().items()
+    def __post_init__(self) -> None:
+        def bad(name: str, rule: str) -> ValueError:
+            return ValueError(f"CronosConfig.{name} {rule}, got {getattr(self, name)!r}")
+
+        if self.model not in ("relu", "gated"):
+            raise bad("model", "must be 'relu' or 'gated'")
+        if self.method not in METHODS:
+            raise bad("method", f"must be one of {METHODS}")
+        if self.method == "fista" and self.model == "relu":
+            raise bad("method", "'fista' has no cone constraints: use 'alm' or 'cronos' for model='relu'")
+        if self.method == "alm" and self.model == "gated":
+            raise bad("method", "'alm' handles cone constraints: use 'fista' or 'cronos' for model='gated'")
+        if not isinstance(self.P, int) or self.P < 1:
+            raise bad("P", "(number of sampled patterns) must be an integer >= 1")
+        if not (self.beta >= 0 and math.isfinite(self.beta)):
+            raise bad("beta", "(group-lasso weight) must be finite and >= 0")
+        for name in ("rho", "cone_scale", "alm_rho", "tol", "cone_tol", "pcg_tol"):
+            if name == "rho" and self.rho is None:
+                continue
+            if not (getattr(self, name) > 0 and math.isfinite(getattr(self, name))):
+                raise bad(name, f"must be finite and > 0 (rho's default is {DEFAULT_RHO})")
+        for name in ("max_iters", "pcg_max_iters", "rank"):
+            if getattr(self, name) < 1:
+                raise bad(name, "must be >= 1")
+        if self.certify_every is not None and self.certify_every < 1:
+            raise bad("certify_every", "must be >= 1 or None")
+        if self.exact_max_core is not None and self.exact_max_core < 1:
+            raise bad("exact_max_core", "(largest exact u-step core) must be >= 1, or None for the device's limit")
+        if self.preconditioner not in PRECONDITIONERS:
+            raise bad("preconditioner", f"must be one of {PRECONDITIONERS}")
+        if self.keep not in ("prox", "pcg"):
+            raise bad("keep", "must be 'prox' (group-sparse iterate) or 'pcg' (dense PCG iterate)")
+        if self.keep == "pcg" and self.method not in ("cronos", "admm"):
+            raise bad("keep", "'pcg' exists only for the ADMM methods 'cronos' and 'admm'")
+
+    def to_phase1(self) -> Phase1Config:
+        """The same fit as a :class:`coala_lib.convex.phase1.Phase1Config` (every field in its place)."""
+        shared: dict[str, Any] = {
+            "rho": self.rho,
+            "pcg_max_iters": self.pcg_max_iters,
+            "pcg_tol": self.pcg_tol,
+            "cone_scale": self.cone_scale,
+            "use_gram": self.use_gram,
+            "keep": self.keep,
         }
+        return Phase1Config(
+            model=Phase1Model(self.model, self.P, self.beta, self.seed, self.allow_real_targets),
+            stopping=StoppingRule(
+                self.tol, self.cone_tol, self.max_iters, self.certify_every, self.stop_on_certificate
+            ),
+            solver=self.method,
+            settings=(
+                AdmmSettings(**shared, exact_max_core=self.exact_max_core),
+                CronosSettings(**shared, rank=self.rank, preconditioner=self.preconditioner),
+                AlmSettings(rho=self.alm_rho),
+                FistaSettings(),
+            ),
+        )
+
+    def core_limit(self, device: torch.device | str = "cpu") -> int:
+        """``exact_max_core``, or the device's limit (:meth:`coala_lib.convex.admm.AdmmSettings.core_limit`)."""
+        return AdmmSettings(exact_max_core=self.exact_max_core).core_limit(device)
+
+    def method_for(self, n: int, d: int, device: torch.device | str = "cpu") -> str:
+        """The solver that fits ``n`` texts of ``d`` features on ``device`` (:func:`auto_solver`)."""
+        return auto_solver(self.to_phase1(), n, d, device)
+
+    def check_interval(self, method: str) -> int:
+        """Steps between certificate checks for ``method``: ``certify_every``, else 1 (CRONOS) or 10."""
+        return self.to_phase1().check_interval(method)
+
+    def penalty_for(self, method: str) -> float:
+        """The ADMM penalty :math:`\\rho` (:attr:`coala_lib.convex.phase1.Phase1Result.rho`)."""
+        return self.to_phase1().reported_penalty(method)
+
+    @classmethod
+    def paper(cls, **overrides: Any) -> CronosConfig:
+        """The reference code's Phase I: CRONOS, 6 ADMM iterations, rho 1e-4, 32 PCG iterations, Nystrom rank
+        20, beta 1e-3, P 10, returning the dense PCG iterate (an early-stopped solution, certified or not)."""
+        base = cls(
+            P=10,
+            beta=1e-3,
+            method="cronos",
+            rho=1e-4,
+            max_iters=6,
+            pcg_max_iters=32,
+            rank=20,
+            preconditioner="nystrom",
+            keep="pcg",
+            stop_on_certificate=False,
+        )
+        return replace(base, **overrides)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 def should_stop(certificate: Certificate, config: CronosConfig) -> bool:
-    """Stopping rule: the certificate holds (gap and cone violation within tolerance), unless the
-    config asks for a fixed number of steps."""
-    return config.stop_on_certificate and certificate.certified
-
-
-def recover_model(patterns: ActivationPatterns, U: torch.Tensor, model: str) -> ConvexModel:
-    """The convex ``model`` (``"relu"``: rows :math:`[v; w]`; ``"gated"``) of the stacked iterate ``U``
-    (recovery of :func:`fit_cronos`)."""
-    if model == "relu":
-        P = U.shape[0] // 2
-        return ConvexReLU(patterns, U[:P].clone(), U[P:].clone())
-    return ConvexGatedReLU(patterns, U.clone())
-
-
-def _objective_and_violation(problem: Problem, solver: Solver) -> tuple[float, float]:
-    pred, GU = problem.plain_maps.outputs(solver.left)
-    objective = 0.5 * float((pred - problem.y).square().sum()) + problem.beta * float(group_norms(solver.U).sum())
-    if GU is None:
-        return objective, 0.0
-    total = float(torch.linalg.vector_norm(GU))
-    return objective, (float(torch.linalg.vector_norm(torch.relu(-GU))) / total if total > 0 else 0.0)
+    """Deprecated: :meth:`coala_lib.convex.config.StoppingRule.stops` of ``config``'s stopping rule."""
+    return config.to_phase1().stopping.stops(certificate)
 
 
 def fit_cronos(
@@ -179,105 +251,15 @@ def fit_cronos(
     progress: bool = False,
     callback: Callable[[int, torch.Tensor], None] | None = None,
     start: WarmStart | None = None,
-) -> CronosResult:
-    """Fit the convex ReLU or gated-ReLU program of ``config`` (default :class:`CronosConfig`) and certify it.
-
-    ``X`` (n, d) float32/float64 on any device (all work stays there; dtype follows ``X``); ``y`` (n,)
-    labels +1/-1 (real targets need ``config.allow_real_targets``). ``patterns`` reuses given gates, else
-    ``config.P`` gates are drawn with ``config.seed``. ``callback(k, U)`` sees the stacked iterate the
-    fit would return after step ``k``. ``start`` (:attr:`CronosResult.warm` of a fit on the same ``X``, ``y`` and
-    gates) starts the solver where that fit stopped. The result carries the model's :class:`Certificate`; when it
-    is not certified a :class:`UncertifiedWarning` says by how much. CPU runs are bitwise reproducible.
-    """
+) -> Phase1Result[CronosConfig]:
+    """Deprecated alias of :func:`coala_lib.convex.phase1.fit_phase1` for a flat :class:`CronosConfig`
+    (default ``CronosConfig()``): the same fit, bitwise, with ``result.config`` the given :class:`CronosConfig`.
+    Arguments as :func:`coala_lib.convex.phase1.fit_phase1`."""
     config = config if config is not None else CronosConfig()
     if not isinstance(config, CronosConfig):
         raise TypeError(
             f"config must be a CronosConfig, got {type(config).__name__}; build one: CronosConfig(P=..., beta=...)"
         )
-    device = X.device
-    synchronize(device)
-    started = time.perf_counter()
-    problem = setup_problem(X, y, config, patterns)
-    synchronize(device)
-    setup_seconds = time.perf_counter() - started
-    n, d = X.shape
-    method = config.method_for(n, d, device)
-    if start is not None and tuple(start.u.shape) != problem.shape:
-        raise ValueError(f"start holds iterates of shape {tuple(start.u.shape)}, this problem's are {problem.shape}")
-    solver: Solver = (
-        AdmmState(problem, config, exact=method == "admm", start=start)
-        if method in ("cronos", "admm")
-        else FirstOrder(problem, config, start)
-    )
-    synchronize(device)
-    preconditioner_seconds = time.perf_counter() - started - setup_seconds
-
-    history = CronosHistory()
-    every = config.check_interval(method)
-    certificate: Certificate | None = None
-    latest: Certificate | None = None  # its bound is the best so far (certify keeps the larger), carried on
-    k = 0
-
-    def check() -> Certificate:
-        nonlocal latest
-        cert = certify(
-            problem.plain_maps,
-            problem.y,
-            problem.beta,
-            solver.U,
-            solver.multipliers(),
-            tol=config.tol,
-            cone_tol=config.cone_tol,
-            earlier=latest,
-            left=solver.left,
-            candidates=solver.dual_points(),
-        )
-        latest = cert
-        synchronize(device)
-        history.checks.append(
-            {"iteration": k, "seconds": time.perf_counter() - started, "penalty": solver.penalty} | cert.as_dict()
-        )
-        return cert
-
-    for k in tqdm(range(1, config.max_iters + 1), disable=progress_off(progress), desc=f"phase I ({method})"):
-        solver.step()
-        objective, violation = _objective_and_violation(problem, solver)
-        synchronize(device)
-        history.objective.append(objective)
-        history.violation.append(violation)
-        history.primal_residual.append(solver.primal_residual)
-        history.dual_residual.append(solver.dual_residual)
-        history.pcg_iters.append(solver.pcg_iters)
-        history.seconds.append(time.perf_counter() - started)
-        if callback is not None:
-            callback(k, solver.U)
-        certificate = None
-        if k % every == 0 or k == config.max_iters:
-            certificate = check()
-            if should_stop(certificate, config):
-                break
-            solver.observe(certificate)
-    if certificate is None:
-        certificate = check()
-    if not certificate.certified:
-        warnings.warn(
-            f"Phase I ({method}, {k} steps) is NOT certified: {certificate.summary()}",
-            UncertifiedWarning,
-            stacklevel=2,
-        )
-    synchronize(device)
-    return CronosResult(
-        model=recover_model(problem.patterns, solver.U, problem.maps.kind),
-        certificate=certificate,
-        history=history,
-        patterns=problem.patterns,
-        config=config,
-        method=method,
-        iterations=k,
-        pcg_iterate=solver.u.clone() if isinstance(solver, AdmmState) else None,
-        multipliers=solver.multipliers(),
-        setup_seconds=setup_seconds,
-        preconditioner_seconds=preconditioner_seconds,
-        total_seconds=time.perf_counter() - started,
-        warm=solver.warm_start(),
+    return run_phase1(
+        X, y, config.to_phase1(), config, patterns=patterns, progress=progress, callback=callback, start=start
     )

@@ -34,7 +34,8 @@ from scipy.optimize import nnls
 from tqdm.auto import tqdm
 
 from coala_lib.convex.certificate import Certificate, certify
-from coala_lib.convex.cronos import CronosConfig, fit_cronos, recover_model
+from coala_lib.convex.cronos import CronosConfig
+from coala_lib.convex.phase1 import Phase1Config, fit_phase1, recover_model
 from coala_lib.convex.problem import WarmStart
 from coala_lib.convex.reformulation import (
     ActivationPatterns,
@@ -179,7 +180,7 @@ class RegularisationPath:
 def regularisation_path(
     X: torch.Tensor,
     y: torch.Tensor,
-    config: CronosConfig,
+    config: Phase1Config | CronosConfig,
     *,
     points: int = 13,
     decades: float = 3.0,
@@ -190,19 +191,23 @@ def regularisation_path(
 ) -> RegularisationPath:
     """The path of ``config`` (its ``beta`` ignored): :func:`path_betas` from :func:`beta_max` down ``decades``
     decades in ``points`` points. The first point is the zero head, certified by its multipliers
-    (:func:`zero_head_certificate`); every later one is a :func:`coala_lib.convex.cronos.fit_cronos` fit to
-    ``config``'s tolerances, started where the previous fit stopped unless ``warm=False`` (then from zero).
-    The gates are drawn once (``config.P``, ``config.seed``) and shared; ``top`` reuses a computed beta_max."""
-    patterns = patterns if patterns is not None else sample_gates(X, config.P, config.seed)
+    (:func:`zero_head_certificate`); every later one is a :func:`coala_lib.convex.phase1.fit_phase1` fit to
+    ``config``'s stopping rule, started where the previous fit stopped unless ``warm=False`` (then from zero).
+    The gates are drawn once (the model's ``P`` and ``seed``) and shared; ``top`` reuses a computed beta_max.
+    ``config`` is a :class:`coala_lib.convex.phase1.Phase1Config` (or the deprecated flat ``CronosConfig``)."""
+    phase1 = config.to_phase1() if isinstance(config, CronosConfig) else config
+    model = phase1.model
+    patterns = patterns if patterns is not None else sample_gates(X, model.P, model.seed)
     started = time.perf_counter()
-    top = top if top is not None else beta_max(X, y, patterns, config.model)
-    first = zero_head_certificate(X, y, patterns, top, config.model, config.tol)
-    zero = torch.zeros(2 * patterns.num_patterns if config.model == "relu" else patterns.num_patterns, X.shape[1])
-    zero_model = recover_model(patterns, zero.to(X), config.model)
+    top = top if top is not None else beta_max(X, y, patterns, model.kind)
+    first = zero_head_certificate(X, y, patterns, top, model.kind, phase1.stopping.tol)
+    zero = torch.zeros(2 * patterns.num_patterns if model.kind == "relu" else patterns.num_patterns, X.shape[1])
+    zero_model = recover_model(patterns, zero.to(X), model.kind)
     out = [PathPoint(top, zero_model, first, 0, time.perf_counter() - started, "beta_max", False)]
     start: WarmStart | None = None
     for beta in tqdm(path_betas(top, points, decades)[1:], desc="beta path", disable=progress_off(progress)):
-        fit = fit_cronos(X, y, replace(config, beta=float(beta)), patterns=patterns, start=start)
+        at_beta = replace(phase1, model=replace(model, beta=float(beta)))
+        fit = fit_phase1(X, y, at_beta, patterns=patterns, start=start)
         out.append(
             PathPoint(
                 float(beta),

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import torch
 
-from coala_lib.convex.config import CronosConfig
+from coala_lib.convex.config import Phase1Model, SolverSettings
 from coala_lib.convex.reformulation import ActivationPatterns, LinearMaps, sample_gates
 from coala_lib.core.checks import validate_features, validate_targets
 
@@ -34,7 +34,7 @@ class WarmStart:
 
 @dataclass
 class Problem:
-    """The set-up shared by every method: data, gates, maps (with CRONOS's ``cone_scale``) and the
+    """The set-up shared by every solver: data, gates, maps (with an ADMM's ``cone_scale``) and the
     unscaled maps the certificate uses."""
 
     X: torch.Tensor
@@ -50,22 +50,27 @@ class Problem:
 
 
 def setup_problem(
-    X: torch.Tensor, y: torch.Tensor, config: CronosConfig, patterns: ActivationPatterns | None = None
+    X: torch.Tensor,
+    y: torch.Tensor,
+    model: Phase1Model,
+    settings: SolverSettings,
+    patterns: ActivationPatterns | None = None,
 ) -> Problem:
-    """Check the data, draw (or check) the gates and build the maps (set-up of :func:`fit_cronos`)."""
+    """Check the data, draw (or check) the gates and build the maps for the solver whose ``settings`` are
+    given (its :meth:`SolverSettings.wants_gram` and :meth:`SolverSettings.map_scale`): the set-up of
+    :func:`coala_lib.convex.phase1.fit_phase1`."""
     validate_features(X)
-    validate_targets(y, X, config.allow_real_targets)
+    validate_targets(y, X, model.allow_real_targets)
     y = y.to(X.device, X.dtype)
     if patterns is None:
-        patterns = sample_gates(X, config.P, config.seed)
+        patterns = sample_gates(X, model.P, model.seed)
     elif patterns.dim != X.shape[1]:
         raise ValueError(f"patterns were drawn for d={patterns.dim} but X has d={X.shape[1]}")
     patterns = patterns.to(X.device, X.dtype)
     n, d = X.shape
-    relu = config.model == "relu"
-    use_gram = config.use_gram if config.use_gram is not None else (relu and d < 2 * n)
-    gram = X.T @ X if use_gram and relu and config.method_for(n, d, X.device) in ("cronos", "admm") else None
+    gram = X.T @ X if settings.wants_gram(n, d, model.kind == "relu") else None
     masks = patterns.masks(X)
-    maps = LinearMaps(X, masks, config.model, gram, config.cone_scale)
-    plain = maps if config.cone_scale == 1.0 else LinearMaps(X, masks, config.model, gram)
-    return Problem(X, y, float(config.beta), patterns, maps, plain)
+    scale = settings.map_scale()
+    maps = LinearMaps(X, masks, model.kind, gram, scale)
+    plain = maps if scale == 1.0 else LinearMaps(X, masks, model.kind, gram)
+    return Problem(X, y, float(model.beta), patterns, maps, plain)

@@ -1,4 +1,5 @@
-"""First-order solvers for the convex programs: accelerated proximal gradient and an augmented Lagrangian.
+"""The FISTA solver (``"fista"``, gated ReLU: :class:`FistaSettings`, registered here) and the first-order
+machinery the augmented Lagrangian (``"alm"``, :mod:`coala_lib.convex.alm`) runs inside.
 
 Both minimise a smooth part plus the group penalty :math:`h(U) = \\beta\\sum_j\\|U_j\\|_2` by FISTA
 (Beck & Teboulle 2009) with the gradient restart of O'Donoghue & Candes (2015): momentum is reset
@@ -9,7 +10,7 @@ the test reuses products the next step needs anyway). One iteration costs one pr
 point's :math:`XY^\\top` is extrapolated from the iterates' (linearity), never recomputed.
 
 * **gated ReLU** (:class:`FistaState`): smooth part :math:`\\tfrac12\\|FU - y\\|^2`.
-* **ReLU** (:class:`AugmentedLagrangianState`): the constraint :math:`GU \\ge 0` is handled by the augmented
+* **ReLU** (:class:`coala_lib.convex.alm.AugmentedLagrangianState`): the constraint :math:`GU \\ge 0` is handled by the augmented
   Lagrangian (Rockafellar 1976) with multipliers :math:`\\mu \\ge 0` and penalty :math:`\\rho`,
 
   .. math:: \\psi_\\rho(U; \\mu) = \\tfrac12\\|FU - y\\|^2 + \\tfrac1{2\\rho}\\big(\\|(\\mu - \\rho GU)_+\\|^2 - \\|\\mu\\|^2\\big),
@@ -18,22 +19,25 @@ point's :math:`XY^\\top` is extrapolated from the iterates' (linearity), never r
   minimised over :math:`U` by the same FISTA (warm-started), then :math:`\\mu \\leftarrow (\\mu - \\rho GU)_+`.
   The multiplier estimate :math:`(\\mu - \\rho GU)_+ \\ge 0` is exactly what the duality-gap
   certificate (:mod:`coala_lib.convex.certificate`) needs. The multipliers are updated when the
-  inner problem is solved to the accuracy of the current cone violation (see :meth:`AugmentedLagrangianState.ready`);
+  inner problem is solved to the accuracy of the current cone violation (:meth:`coala_lib.convex.alm.AlmSolver.observe`);
   :math:`\\rho` grows by 4 whenever an update fails to halve a violation still above tolerance.
 
-:class:`FirstOrder` gives both the solver interface of :func:`coala_lib.convex.cronos.fit_cronos`.
+:class:`FirstOrder` gives both the solver interface of :func:`coala_lib.convex.phase1.fit_phase1`.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
 from coala_lib.convex.certificate import Certificate, DualPoint
-from coala_lib.convex.config import CronosConfig
+from coala_lib.convex.config import Phase1Model, SolverSettings, StoppingRule
 from coala_lib.convex.problem import Problem, WarmStart
 from coala_lib.convex.reformulation import LinearMaps, group_norms
+from coala_lib.convex.solvers import SolverSpec, register_solver
 
 
 def group_soft_threshold(Z: torch.Tensor, threshold: float) -> torch.Tensor:
@@ -128,72 +132,12 @@ class FistaState:
         self.U, self.left, self.t = U_new, left_new, t_next
 
 
-class AugmentedLagrangianState(FistaState):
-    """FISTA on :math:`\\psi_\\rho(\\cdot; \\mu)` (module docstring) with multiplier and penalty updates.
-
-    ``rho`` is the penalty on the cone constraint; :math:`L = \\|F\\|^2 + \\rho\\|G\\|^2` is updated with it.
-    """
-
-    def __init__(
-        self,
-        maps: LinearMaps,
-        y: torch.Tensor,
-        beta: float,
-        norm_F: float,
-        norm_G: float,
-        rho: float,
-        U0: torch.Tensor,
-    ):
-        super().__init__(maps, y, beta, norm_F + rho * norm_G, U0)
-        self.norm_F, self.norm_G, self.rho = norm_F, norm_G, float(rho)
-        self.mu = torch.zeros(maps.X.shape[0], maps.groups, dtype=maps.X.dtype, device=maps.X.device)
-        self.updates = 0
-        self.last_violation = math.inf
-
-    def smooth(self, left: torch.Tensor, U: torch.Tensor, need_grad: bool) -> tuple[float, torch.Tensor | None]:
-        pred, GU = self.maps.outputs(left)
-        assert GU is not None
-        r = pred - self.y
-        q = (self.mu - self.rho * GU).clamp(min=0.0)
-        value = 0.5 * float(r.square().sum()) + (float(q.square().sum()) - float(self.mu.square().sum())) / (
-            2 * self.rho
-        )
-        return value, (self.maps.adjoint(r, q) if need_grad else None)
-
-    def multipliers(self) -> torch.Tensor:
-        """:math:`(\\mu - \\rho GU)_+` at the current iterate: the estimate of the optimal multipliers."""
-        _, GU = self.maps.outputs(self.left)
-        assert GU is not None
-        return (self.mu - self.rho * GU).clamp(min=0.0)
-
-    def update_multipliers(self, violation: float, cone_tol: float) -> None:
-        """:math:`\\mu \\leftarrow (\\mu - \\rho GU)_+`; :math:`\\rho \\times 4` when ``violation`` (relative, at the
-        current iterate) is above ``cone_tol`` and more than half of the one at the previous update."""
-        self.mu = self.multipliers()
-        if violation > cone_tol and violation > 0.5 * self.last_violation:
-            self.rho *= 4.0
-            self.L = max(self.L, self.norm_F + self.rho * self.norm_G)
-        self.last_violation = violation
-        self.updates += 1
-        self.reset_momentum()
-
-
 class FirstOrder:
-    """Adapter giving :class:`FistaState` / :class:`AugmentedLagrangianState` the solver interface of
-    :func:`fit_cronos`; the ALM updates its multipliers from the certificate (see :meth:`observe`)."""
+    """Adapter giving a :class:`FistaState` the solver interface of :func:`coala_lib.convex.phase1.fit_phase1`
+    (:class:`coala_lib.convex.alm.AlmSolver` extends it with the augmented Lagrangian's updates)."""
 
-    def __init__(self, problem: Problem, config: CronosConfig, start: WarmStart | None = None):
-        maps, X = problem.maps, problem.X
-        norm_F = squared_norm_F(maps, seed=config.seed)
-        U0 = torch.zeros(problem.shape, dtype=X.dtype, device=X.device) if start is None else start.v.to(X)
-        self.state: FistaState
-        if maps.kind == "relu":
-            norm_G = squared_norm_X(X)
-            rho = config.alm_rho * norm_F / norm_G
-            self.state = AugmentedLagrangianState(maps, problem.y, problem.beta, norm_F, norm_G, rho, U0)
-        else:
-            self.state = FistaState(maps, problem.y, problem.beta, norm_F, U0)
-        self.cone_tol = config.cone_tol
+    def __init__(self, state: FistaState):
+        self.state = state
         self.pcg_iters = 0
         self.primal_residual = math.nan
         self.dual_residual = math.nan
@@ -220,21 +164,51 @@ class FirstOrder:
         U = self.state.U.clone()
         return WarmStart(U, U, self.state.beta)
 
+    def pcg_iterate(self) -> None:
+        """No PCG iterate: a first-order method has one iterate."""
+        return None
+
     @property
     def penalty(self) -> float:
-        """The augmented-Lagrangian penalty (NaN for FISTA)."""
-        return self.state.rho if isinstance(self.state, AugmentedLagrangianState) else math.nan
+        """No penalty (NaN); the augmented Lagrangian's is its own."""
+        return math.nan
 
     def step(self) -> None:
         self.state.step()
 
     def observe(self, certificate: Certificate) -> None:
-        """ALM: update :math:`\\mu` once the inner problem is solved to the accuracy the certificate shows,
-        i.e. when the unscaled dual point's infeasibility is at most the cone violation (or a tenth of
-        the gap): then more inner steps cannot help, only new multipliers can."""
-        state = self.state
-        if not isinstance(state, AugmentedLagrangianState) or certificate.certified:
-            return
-        target = max(certificate.cone_violation_rel, 0.1 * abs(certificate.relative_gap))
-        if certificate.dual_infeasibility <= target:
-            state.update_multipliers(certificate.cone_violation_rel, self.cone_tol)
+        """FISTA ignores the certificate (it only stops the fit)."""
+
+
+def start_iterate(problem: Problem, start: WarmStart | None) -> torch.Tensor:
+    """Where a first-order method starts: zero, or the group-sparse iterate of ``start``."""
+    X = problem.X
+    return torch.zeros(problem.shape, dtype=X.dtype, device=X.device) if start is None else start.v.to(X)
+
+
+@dataclass(frozen=True)
+class FistaSettings(SolverSettings):
+    """FISTA's settings: none beyond the model and the stopping rule (its step comes from a power iteration
+    seeded with the model's ``seed``, and backtracking)."""
+
+    solver: ClassVar[str] = "fista"
+
+
+def build_fista(
+    problem: Problem, model: Phase1Model, stopping: StoppingRule, settings: FistaSettings, start: WarmStart | None
+) -> FirstOrder:
+    """Accelerated proximal gradient with restarts on ``problem`` (gated ReLU)."""
+    norm_F = squared_norm_F(problem.maps, seed=model.seed)
+    return FirstOrder(FistaState(problem.maps, problem.y, problem.beta, norm_F, start_iterate(problem, start)))
+
+
+FISTA = register_solver(
+    SolverSpec(
+        name="fista",
+        settings=FistaSettings,
+        models=("gated",),
+        build=build_fista,
+        check_every=10,
+        summary="accelerated proximal gradient with restarts (gated ReLU; the default there)",
+    )
+)

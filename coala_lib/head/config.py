@@ -1,7 +1,10 @@
 """The inputs and the outputs of :func:`coala_lib.head.training.train_or_load_head`.
 
 :class:`HeadConfig` holds every knob of the pipeline (its defaults are notebook 03's run; every field
-enters the cache key). :class:`HeadReport` is what the pipeline measured: Phase I (CRONOS) and its
+enters the cache key). Its record form is flat (``asdict``: the cache key, ``report.json``, the hand-off and
+the claims and frontier records store it, ``phase1_method``, ``phase1_max_iters``, ``phase1_tol`` included);
+Phase I's part of it is read as one :class:`coala_lib.convex.phase1.Phase1Config` by
+:meth:`HeadConfig.phase1_config`, the only place that maps those fields. :class:`HeadReport` is what the pipeline measured: Phase I and its
 same-width AdamW comparison (:class:`NetworkFit`), Phase II (:class:`PhaseTwoFit`) and where the
 head came from. :meth:`HeadReport.to_dict` is the ``report.json`` stored next to the head and
 :meth:`HeadReport.from_dict` reads it back.
@@ -14,7 +17,10 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from coala_lib.backbone.pooling import POOLINGS
-from coala_lib.convex.config import Method
+from coala_lib.convex.admm import AdmmSettings
+from coala_lib.convex.config import Method, Phase1Model, StoppingRule
+from coala_lib.convex.cronos import CronosSettings
+from coala_lib.convex.phase1 import Phase1Config
 from coala_lib.core.checks import check_choice, check_int, check_number
 from coala_lib.data.loaders import DATASETS
 from coala_lib.head.phase2 import OBJECTIVES, PAIRINGS
@@ -29,18 +35,19 @@ class HeadConfig:
     ``n_pairs``/``n_eval`` training and held-out triplets (the paper: all, e.g. 25,000 for IMDb);
     ``max_length`` tokens per prompt + response (paper: 128); ``pooling`` ``"mean"`` or ``"last"`` (guided
     decoding pools the same way); ``P`` sampled activation patterns, at most :math:`2P` hidden ReLUs
-    (paper: 10); ``beta`` Phase I's group-lasso weight (paper: 1e-3); ``rho`` the ADMM penalty (``None``: the
-    solver's rule, :meth:`coala_lib.convex.cronos.CronosConfig.penalty_for`, which is 0.1 * beta = 1e-4 here,
-    the reference code's value; the paper's Table 10 uses 0.01); ``phase1_method`` Phase I's solver (a
-    ``CronosConfig.method``; ``"auto"``: the exact, over-relaxed ADMM up to 4,096 texts (about 2,000
-    pairs), which certifies notebook 03's head, where CRONOS with its PCG u-step ends 300 steps with a
-    certified gap of 0.55 (``bench/solver.py --heads``), and the augmented Lagrangian above);
+    (paper: 10); ``beta`` Phase I's regularisation, the group-lasso weight (paper: 1e-3; not Phase II's
+    temperature ``phase2_beta``); ``rho`` the ADMM penalty (``None``: the solver's rule,
+    :meth:`coala_lib.convex.admm.AdmmSettings.penalty`, which is 0.1 * beta = 1e-4 here, the reference code's
+    value; the paper's Table 10 uses 0.01); ``phase1_method`` Phase I's solver (a registered name of
+    :mod:`coala_lib.convex.solvers` for ReLU; ``"auto"``, :func:`coala_lib.convex.phase1.auto_solver`: the exact,
+    over-relaxed ADMM while its core fits, which certifies notebook 03's head where CRONOS with its PCG u-step
+    does not (``results/bench_solver_heads_cpu.json``), and the augmented Lagrangian above);
     ``phase1_max_iters`` caps Phase I's solver steps (the reference code runs 6 ADMM iterations); the
     solver stops earlier when its duality-gap certificate
     reaches ``phase1_tol`` (relative gap and relative cone violation).
     ``phase2`` the Phase II loss (``"pairwise"`` prompt-matched Bradley-Terry or ``"pointwise"``, eq. 9)
-    with ``pairing`` of its pairs, ``phase2_beta``/``phase2_gamma`` the paper's :math:`\\beta = 2.5`,
-    :math:`\\gamma = 0.5` and ``phase2_l2`` the ridge that makes the optimum unique and certifiable;
+    with ``pairing`` of its pairs, ``phase2_beta``/``phase2_gamma`` the paper's Bradley-Terry temperature
+    :math:`\\beta = 2.5` and margin :math:`\\gamma = 0.5` and ``phase2_l2`` the ridge that makes the optimum unique and certifiable;
     ``phase2_solver`` ``"newton"`` (certified optimum, the head kept) or ``"adamw"``. ``adamw_*`` the
     paper's Phase II AdamW (lr 1e-4, batch 128, 500 epochs), ``baseline_*`` the same-width AdamW
     two-layer head of the Phase I comparison. ``revision`` pins the backbone's Hub revision.
@@ -98,6 +105,7 @@ class HeadConfig:
         check_number("phase2_gamma", self.phase2_gamma)
         if self.revision is not None and not isinstance(self.revision, str):
             raise TypeError(f"revision must be a Hub revision (text) or None, got {self.revision!r}")
+        self.phase1_config()  # Phase I's own checks, on what the fields above did not cover
 
     @classmethod
     def select(
@@ -119,6 +127,17 @@ class HeadConfig:
         """The config of a saved head or report (extra keys such as ``key`` or ``phase1_width`` are ignored)."""
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in names})
+
+    def phase1_config(self) -> Phase1Config:
+        """Phase I's settings as a :class:`coala_lib.convex.phase1.Phase1Config`: the ReLU program with ``P``
+        gates drawn with ``seed`` and group-lasso weight ``beta``; stopping at ``phase1_tol`` (gap and cone
+        violation) or ``phase1_max_iters`` steps; solver ``phase1_method``; ``rho`` both ADMMs' penalty."""
+        return Phase1Config(
+            model=Phase1Model("relu", self.P, self.beta, self.seed),
+            stopping=StoppingRule(tol=self.phase1_tol, cone_tol=self.phase1_tol, max_iters=self.phase1_max_iters),
+            solver=self.phase1_method,
+            settings=(AdmmSettings(rho=self.rho), CronosSettings(rho=self.rho)),
+        )
 
     def selection(self) -> dict[str, Any]:
         """The fields that pick a run of notebook 03 (the rest are its settings): model, data, sizes, seed."""
@@ -153,7 +172,8 @@ class NetworkFit:
 
 @dataclass(frozen=True)
 class CronosFit(NetworkFit):
-    """The Phase I head: a :class:`NetworkFit` plus the solver's ``method`` and ``iterations``, its
+    """The Phase I head (the name is the record's, from when CRONOS was Phase I's only solver): a
+    :class:`NetworkFit` plus the solver's ``method`` and ``iterations``, its
     duality-gap certificate (:mod:`coala_lib.convex.certificate`: ``lower_bound`` on the optimum,
     ``certified_gap`` relative, the returned model's cone violation ``cone_violation_rel``/``_max``,
     ``certified`` when both are within ``HeadConfig.phase1_tol``; ``converged`` is the same verdict) and
@@ -201,7 +221,7 @@ class PhaseTwoFit:
 class HeadReport:
     """What :func:`coala_lib.head.training.train_or_load_head` measured, with the ``config`` it ran.
 
-    ``phase1`` is the CRONOS head, ``adamw_head`` the same-width AdamW head of the comparison (Table 7),
+    ``phase1`` is the Phase I head, ``adamw_head`` the same-width AdamW head of the comparison (Table 7),
     ``phase2`` the convex Phase II fit. The provenance fields are filled by ``train_or_load_head`` (empty
     from :func:`coala_lib.head.training.fit_head`): the cache ``key``, the ``backbone`` identity, the feature
     extraction's ``feature_seconds``, the feature cache keys, the data parameters and the ``environment``.

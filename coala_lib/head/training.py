@@ -1,15 +1,20 @@
 """The COALA training pipeline as one call: :func:`train_or_load_head`.
 
-    triplets -> pooled features (cached) -> normalise -> Phase I (CRONOS) -> Phase II (convex BT) -> head
+    triplets -> pooled features (cached) -> normalise -> Phase I (convex ReLU) -> Phase II (convex BT) -> head
 
 Phase I fits the convex two-layer ReLU program on the stacked, normalised features
-:math:`X = [\\tilde F_c; \\tilde F_r]` with labels :math:`y = [+1; -1]` (:func:`coala_lib.convex.cronos.fit_cronos`) and
-keeps the recovered network's first layer :math:`W_1`. As the paper's comparison (its Table 7), a
+:math:`X = [\\tilde F_c; \\tilde F_r]` with labels :math:`y = [+1; -1]` (:func:`coala_lib.convex.phase1.fit_phase1` with
+:meth:`HeadConfig.phase1_config`) and keeps the recovered network's first layer :math:`W_1`. As the paper's comparison (its Table 7), a
 two-layer net of the same width is trained by AdamW on the same data
 (:func:`coala_lib.convex.two_layer.train_two_layer`). Phase II freezes :math:`W_1` and fits :math:`\\theta_2` on
 :math:`h = (W_1 \\tilde f)_+` with the loss of :mod:`coala_lib.head.phase2`, solved to a certified optimum
 (Newton); the paper's AdamW run, started from Phase I's :math:`w_2`, is recorded alongside for its
 reward-margin curve and its distance from that optimum.
+
+"beta" names two different numbers here, kept apart in the code: Phase I's regularisation, the group-lasso
+weight ``HeadConfig.beta`` (``lasso_weight``; the AdamW comparison net is penalised and scored with the same
+weight), and Phase II's Bradley-Terry temperature ``HeadConfig.phase2_beta`` (``temperature``, with its margin
+``phase2_gamma``); ``phase2_l2`` is Phase II's ridge.
 
 Accuracies: *pointwise* is the sign accuracy :math:`\\mathrm{sign}\\, s(f) = y` over all texts; *pairwise* is the
 fraction of prompt-matched pairs with :math:`s(f_c) > s(f_r)`, a tie counting one half
@@ -37,7 +42,7 @@ from safetensors import SafetensorError
 from coala_lib.backbone.features import PairFeatures, pair_features, triplets_digest
 from coala_lib.backbone.pooling import POOLINGS
 from coala_lib.backbone.registry import Backbone, default_dtype, load_backbone, resolve_model
-from coala_lib.convex.cronos import CronosConfig, fit_cronos
+from coala_lib.convex.phase1 import Phase1Config, Phase1Result, fit_phase1
 from coala_lib.convex.two_layer import TwoLayerReLU, train_two_layer
 from coala_lib.core.cache import CacheEntry, CacheError, load_cached, publishing
 from coala_lib.core.files import atomic_write_json, cache_dir, content_key, environment_record
@@ -129,6 +134,22 @@ def head_features(head: CoalaHead, feats: PairFeatures) -> tuple[torch.Tensor, t
     return head.hidden(feats.chosen), head.hidden(feats.rejected)
 
 
+def cache_fields(
+    config: HeadConfig, backbone: dict[str, Any], dtype: str, train_digest: str, eval_digest: str
+) -> dict[str, Any]:
+    """What the head's cache key hashes (``content_key`` of this): the pipeline version, ``config``'s flat
+    record form (``asdict``; ``tests/test_head_keys.py`` pins it), the ``backbone`` identity, the feature
+    ``dtype`` and the digests of the exact train and eval triplets."""
+    return {
+        "version": PIPELINE_VERSION,
+        "config": asdict(config),
+        "backbone": backbone,
+        "dtype": dtype,
+        "train": train_digest,
+        "eval": eval_digest,
+    }
+
+
 def train_or_load_head(
     config: HeadConfig,
     *,
@@ -163,14 +184,7 @@ def train_or_load_head(
     identity = ref.identity()
     if backbone is not None:  # e.g. after coala_lib.backbone.sft.apply_sft, whose revision records the tuning
         identity["revision"] = backbone.revision
-    fields = {
-        "version": PIPELINE_VERSION,
-        "config": asdict(config),
-        "backbone": identity,
-        "dtype": str(dtype),
-        "train": triplets_digest(train.triplets),
-        "eval": triplets_digest(held.triplets),
-    }
+    fields = cache_fields(config, identity, str(dtype), triplets_digest(train.triplets), triplets_digest(held.triplets))
     key = content_key(fields)
     directory = cache_dir(cache_root) / "heads" / key
     shape = {"n_train": len(train), "n_eval": len(held)}
@@ -216,41 +230,58 @@ def fit_head(
     seed_everything(config.seed)
     normaliser = Normaliser.fit(f_train)
     X, y = stacked(f_train, normaliser, dtype, dev)
+    net, phase1 = fit_phase1_head(config, X, y, (f_train, f_eval), normaliser, progress)
+    adamw_head = fit_adamw_comparison(config, X, y, (f_train, f_eval), normaliser, progress)
+    del X, y
+    W1 = net.W1.float().cpu()
+    stage1 = CoalaHead(W1, net.w2.float().cpu(), normaliser.mean, normaliser.scale, model_id, config.pooling)
+    theta, phase2 = fit_phase2_head(config, stage1, net.w2, f_train, f_eval, progress)
+    head = CoalaHead(
+        W1,
+        theta.float(),
+        normaliser.mean,
+        normaliser.scale,
+        model_id,
+        config.pooling,
+        config={**asdict(config), "phase1_width": net.width},
+    )
+    return head, HeadReport(config, phase1, adamw_head, phase2)
 
-    with timed(dev) as t_phase1:
-        cronos_config = CronosConfig(
-            P=config.P,
-            beta=config.beta,
-            rho=config.rho,
-            model="relu",
-            method=config.phase1_method,
-            seed=config.seed,
-            max_iters=config.phase1_max_iters,
-            tol=config.phase1_tol,
-            cone_tol=config.phase1_tol,
-        )
-        result = fit_cronos(X, y, cronos_config, progress=progress)
+
+def fit_phase1_head(
+    config: HeadConfig,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    feats: tuple[PairFeatures, PairFeatures],
+    normaliser: Normaliser,
+    progress: bool = False,
+) -> tuple[TwoLayerReLU, CronosFit]:
+    """Phase I on the stacked data (:meth:`HeadConfig.phase1_config`): the recovered network and its record."""
+    phase1_config: Phase1Config = config.phase1_config()
+    with timed(X.device) as t_phase1:
+        result = fit_phase1(X, y, phase1_config, progress=progress)
     net = result.model.to_two_layer()
     if net.width == 0:
         raise ValueError(f"Phase I kept no neuron (beta={config.beta} zeroes every group); lower beta")
-    width = 2 * config.P
-    with timed(dev) as t_baseline:
-        baseline, base_history = train_two_layer(
-            X,
-            y,
-            width=width,
-            beta=config.beta,
-            steps=config.baseline_steps,
-            lr=config.baseline_lr,
-            optimizer="adamw",
-            batch_size=min(config.adamw_batch, X.shape[0]),
-            seed=config.seed,
-            progress=progress,
-        )
-    phase1 = CronosFit(
+    return net, phase1_record(result, net, X, y, feats, normaliser, t_phase1["seconds"])
+
+
+def phase1_record(
+    result: Phase1Result[Phase1Config],
+    net: TwoLayerReLU,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    feats: tuple[PairFeatures, PairFeatures],
+    normaliser: Normaliser,
+    seconds: float,
+) -> CronosFit:
+    """The report's ``phase1`` entry of a Phase I fit: its network's objective and accuracies, the solver's run
+    and its certificate."""
+    f_train, f_eval = feats
+    return CronosFit(
         width=net.width,
-        objective=result.model.objective(X, y, config.beta),
-        seconds=t_phase1["seconds"],
+        objective=result.model.objective(X, y, result.beta),
+        seconds=seconds,
         train=accuracies(net, f_train, normaliser),
         eval=accuracies(net, f_eval, normaliser),
         history=result.history.as_dict(),
@@ -264,40 +295,77 @@ def fit_head(
         cone_violation_max=result.certificate.cone_violation_max,
         certified=result.certified,
     )
-    adamw_head = NetworkFit(
+
+
+def fit_adamw_comparison(
+    config: HeadConfig,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    feats: tuple[PairFeatures, PairFeatures],
+    normaliser: Normaliser,
+    progress: bool = False,
+) -> NetworkFit:
+    """The paper's comparison (its Table 7): a two-layer net of Phase I's full width ``2P`` trained by AdamW
+    on the same data, penalised and scored with Phase I's group-lasso weight."""
+    lasso_weight = config.beta  # Phase I's regularisation
+    width = 2 * config.P
+    with timed(X.device) as t_baseline:
+        baseline, base_history = train_two_layer(
+            X,
+            y,
+            width=width,
+            beta=lasso_weight,
+            steps=config.baseline_steps,
+            lr=config.baseline_lr,
+            optimizer="adamw",
+            batch_size=min(config.adamw_batch, X.shape[0]),
+            seed=config.seed,
+            progress=progress,
+        )
+    f_train, f_eval = feats
+    return NetworkFit(
         width=width,
-        objective=baseline.objective(X, y, config.beta),
+        objective=baseline.objective(X, y, lasso_weight),
         seconds=t_baseline["seconds"],
         train=accuracies(baseline, f_train, normaliser),
         eval=accuracies(baseline, f_eval, normaliser),
         history=base_history.as_dict(),
     )
-    del X, y
 
-    W1 = net.W1.float().cpu()
-    stage1 = CoalaHead(W1, net.w2.float().cpu(), normaliser.mean, normaliser.scale, model_id, config.pooling)
+
+def fit_phase2_head(
+    config: HeadConfig,
+    stage1: CoalaHead,
+    w2: torch.Tensor,
+    f_train: PairFeatures,
+    f_eval: PairFeatures,
+    progress: bool = False,
+) -> tuple[torch.Tensor, PhaseTwoFit]:
+    """Phase II on Phase I's frozen first layer (``stage1``): Newton's certified optimum and the paper's AdamW
+    run started from Phase I's ``w2``, at the Bradley-Terry temperature ``phase2_beta``, margin ``phase2_gamma``
+    and ridge ``phase2_l2``; return the kept second layer (``phase2_solver``) and its record."""
     hc, hr = head_features(stage1, f_train)
     ec, er = head_features(stage1, f_eval)
     Z = design(hc, hr, config.phase2, config.pairing, config.seed)
-    beta2, gamma2, l2 = config.phase2_beta, config.phase2_gamma, config.phase2_l2
+    temperature, margin, ridge = config.phase2_beta, config.phase2_gamma, config.phase2_l2
     with timed() as t_phase2:
-        optimum = solve_newton(Z, beta=beta2, gamma=gamma2, l2=l2)
+        optimum = solve_newton(Z, beta=temperature, gamma=margin, l2=ridge)
         adamw = train_adamw(
             Z,
             hc,
             hr,
-            beta=beta2,
-            gamma=gamma2,
-            l2=l2,
+            beta=temperature,
+            gamma=margin,
+            l2=ridge,
             lr=config.adamw_lr,
             epochs=config.adamw_epochs,
             batch_size=config.adamw_batch,
-            theta0=net.w2,
+            theta0=w2,
             seed=config.seed,
             progress=progress,
         )
     chosen = optimum if config.phase2_solver == "newton" else adamw
-    phase2 = PhaseTwoFit(
+    return chosen.theta, PhaseTwoFit(
         solver=chosen.solver,
         loss=chosen.loss,
         grad_norm=chosen.grad_norm,
@@ -310,19 +378,9 @@ def fit_head(
         adamw_history=adamw.history,
         train_pairwise=head_pairwise_accuracy(chosen.theta, hc, hr),
         eval_pairwise=head_pairwise_accuracy(chosen.theta, ec, er),
-        stage1_eval_pairwise=head_pairwise_accuracy(net.w2, ec, er),
+        stage1_eval_pairwise=head_pairwise_accuracy(w2, ec, er),
         seconds=t_phase2["seconds"],
     )
-    head = CoalaHead(
-        W1,
-        chosen.theta.float(),
-        normaliser.mean,
-        normaliser.scale,
-        model_id,
-        config.pooling,
-        config={**asdict(config), "phase1_width": net.width},
-    )
-    return head, HeadReport(config, phase1, adamw_head, phase2)
 
 
 def pooling_mismatch(
