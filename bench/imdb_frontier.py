@@ -28,7 +28,7 @@ from typing import Any
 
 import torch
 
-from coala_lib.experiments.frontier import METHODS, RECORD, TINY, FrontierConfig, run_frontier
+from coala_lib.experiments.frontier import FRONTIER_METHODS, RECORD, TINY, FrontierConfig, run_frontier
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "results" / "imdb_frontier"
@@ -41,7 +41,13 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--scale", choices=["full", "tiny"], default="full", help="tiny: the test configuration")
-    p.add_argument("--methods", nargs="+", default=None, choices=METHODS, help="a subset, run in the order of value")
+    p.add_argument(
+        "--methods",
+        nargs="+",
+        default=None,
+        choices=tuple(FRONTIER_METHODS),
+        help="a subset, run in the order of value",
+    )
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="folder of record.json and generations.jsonl.gz")
     p.add_argument("--cache-dir", default=None, help="cache root (default $COALA_CACHE_DIR or ~/.cache/coala)")
     p.add_argument("--data-dir", default=None, help="IMDb files (default $COALA_DATA_DIR, else the Hub)")
@@ -53,7 +59,7 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def build_config(args: argparse.Namespace) -> FrontierConfig:
     """The configuration of ``--scale``, with ``--set`` (a tuple field takes comma-separated values),
-    ``--model`` and ``--methods`` (run in the order of value whatever their order here) applied."""
+    ``--model`` and ``--methods`` (run in the registry's order of value whatever their order here) applied."""
     config = FrontierConfig(**(TINY if args.scale == "tiny" else {}))
     changes: dict[str, Any] = {}
     types = {f.name: f.type for f in fields(FrontierConfig)}
@@ -70,7 +76,7 @@ def build_config(args: argparse.Namespace) -> FrontierConfig:
     if args.model:
         changes["model"] = args.model
     if args.methods:
-        changes["methods"] = tuple(m for m in METHODS if m in args.methods)
+        changes["methods"] = tuple(m for m in FRONTIER_METHODS if m in args.methods)
     return replace(config, **changes)
 
 

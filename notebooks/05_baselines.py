@@ -42,7 +42,8 @@ n_pairs = None
 n_eval = None
 seed = None  # notebook 03's seed, also every baseline run's
 baseline_options = {}  # n_train, grids or any BaselineConfig field (papermill -y); defaults: BaselineSuite
-# e.g. {"n_train": None, "max_length": 128}; the paper's grids: coala_lib.baselines.trl_training.GRIDS
+# e.g. {"n_train": None, "max_length": 128}; the paper's grids: each method's paper_grid
+# (coala_lib.baselines.REGISTRY)
 n_heldout = (
     16  # held-out pairs on which every implicit reward is compared (None: all n_eval)
 )
@@ -52,8 +53,7 @@ data_dir = None  # None: $COALA_DATA_DIR (offline copies) or the Hub
 # %%
 import pandas as pd
 
-from coala_lib.baselines.suite import BaselineSuite, hand_off_baselines
-from coala_lib.baselines.trl_training import head_rewards, sweep
+from coala_lib.baselines import BaselineSuite, hand_off_baselines, head_rewards, sweep
 from coala_lib.chapters.plots.evaluation import plot_reward_margins
 from coala_lib.chapters.tables import readable
 from coala_lib.core.files import environment_record

@@ -62,8 +62,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from coala_lib.baselines.suite import handed_off_baselines
-from coala_lib.baselines.trl_training import train_grid
+from coala_lib.baselines import handed_off_baselines, train_grid
 from coala_lib.chapters.plots.evaluation import plot_survey_shares, plot_win_rates
 from coala_lib.chapters.tables import readable, side_by_side
 from coala_lib.claims import paper as coala_paper

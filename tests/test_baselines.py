@@ -9,13 +9,14 @@ import torch
 
 from coala_lib.backbone.lora import lora_config
 from coala_lib.baselines import trl_training as baselines
-from coala_lib.baselines.training_step import dpo_loss, sequence_logps
+from coala_lib.baselines.methods import dpo_loss, method_names
+from coala_lib.baselines.rewards import implicit_rewards, pair_batch
+from coala_lib.baselines.training_step import sequence_logps
 from coala_lib.baselines.trl_training import (
+    PAPER_TRAINING_ARGS,
     BaselineConfig,
     build_trainer,
-    implicit_rewards,
     load_policy,
-    pair_batch,
     train_baseline,
     train_or_load_baseline,
 )
@@ -39,7 +40,7 @@ def triplets() -> list[Triplet]:
     ]
 
 
-@pytest.mark.parametrize("method", baselines.METHODS)
+@pytest.mark.parametrize("method", method_names())
 def test_every_method_trains_logs_and_saves(method, backbone, triplets, tmp_path) -> None:
     before = {k: v.clone() for k, v in backbone.model.state_dict().items()}
     result = train_baseline(method, backbone, triplets, CONFIG, tmp_path)
@@ -103,7 +104,7 @@ def test_pair_batch_marks_the_response_and_pads_right(backbone, triplets) -> Non
 
 
 def test_bad_method_and_empty_data_are_named(backbone, triplets) -> None:
-    with pytest.raises(ValueError, match="not a baseline"):
+    with pytest.raises(ValueError, match="'ppo' is not a registered preference method"):
         train_baseline("ppo", backbone, triplets, CONFIG)
     with pytest.raises(ValueError, match="triplets is empty"):
         build_trainer("dpo", backbone, [], CONFIG, "unused")
@@ -182,7 +183,7 @@ def test_training_is_silent_unless_progress_is_asked_for(method, backbone, tripl
 
 
 def test_training_args_override_the_config_and_a_deprecated_name_is_refused(tmp_path) -> None:
-    config = BaselineConfig(batch_size=8, training_args=baselines.PAPER_TRAINING_ARGS)
+    config = BaselineConfig(batch_size=8, training_args=PAPER_TRAINING_ARGS)
     args = baselines.trl_config("simpo", config, tmp_path)
     assert args.per_device_train_batch_size == 2 and args.gradient_accumulation_steps == 8
     assert args.remove_unused_columns is False and args.activation_checkpointing is False

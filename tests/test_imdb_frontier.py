@@ -556,7 +556,7 @@ def test_head_controls_pair_each_guided_mode_with_its_no_head_control() -> None:
     # the control samples ARGS mode's own top-k from the reference, with no head
     run = next(r for r in frontier.decoding_runs(frontier.FrontierConfig(methods=("topk",))) if r.method == "topk")
     sampling = frontier.sampler(config, run, vocab=1000)
-    assert (sampling.top_k, sampling.top_p) == (config.args_top_k, 1.0) and "topk" not in frontier.HEAD_GUIDED
+    assert (sampling.top_k, sampling.top_p) == (config.args_top_k, 1.0) and not frontier.head_guided("topk")
 
 
 def test_runs_go_breadth_first() -> None:

@@ -1,31 +1,53 @@
-"""The LM-updating baselines (SFT, DPO, ORPO, SimPO) through TRL, notebook 05's suite of runs (handed to
-notebook 06), and one training step of each for measuring its cost.
+"""The LM-updating baselines (SFT, DPO, ORPO, SimPO, and any method registered beside them): each declared once
+(:mod:`~coala_lib.baselines.methods`), trained through TRL and cached (:mod:`~coala_lib.baselines.trl_training`),
+scored on held-out pairs (:mod:`~coala_lib.baselines.rewards`), notebook 05's suite of runs (handed to notebook
+06) and one training step of each for measuring its cost (:mod:`~coala_lib.baselines.training_step`).
 """
 
-from coala_lib.baselines.suite import BaselineSuite, hand_off_baselines, handed_off_baselines
+from coala_lib.baselines.methods import (
+    REGISTRY,
+    DPOSettings,
+    MethodSettings,
+    ORPOSettings,
+    PreferenceMethod,
+    SFTSettings,
+    SimPOSettings,
+    dpo_loss,
+    method_names,
+    orpo_loss,
+    preference_method,
+    register,
+    rival_order,
+    simpo_loss,
+)
+from coala_lib.baselines.rewards import (
+    HeldOutLogProbs,
+    PairRewards,
+    head_rewards,
+    heldout_logps,
+    implicit_rewards,
+    pair_batch,
+    response_logps,
+    settings_from,
+    sweep,
+)
+from coala_lib.baselines.suite import BaselineSuite, hand_off_baselines, handed_off_baselines, notebook_grids
 from coala_lib.baselines.training_step import (
     PairBatch,
-    dpo_loss,
     full_policy,
     lora_policy,
-    orpo_loss,
     random_pair_batch,
     sequence_logps,
     train_step,
 )
 from coala_lib.baselines.trl_training import (
+    PAPER_TRAINING_ARGS,
     BaselineConfig,
     BaselineResult,
-    PairRewards,
     build_trainer,
     grid_points,
-    head_rewards,
-    implicit_rewards,
     load_policy,
     load_result,
-    pair_batch,
-    response_logps,
-    sweep,
     train_baseline,
     train_grid,
     train_or_load_baseline,
@@ -35,11 +57,20 @@ from coala_lib.baselines.trl_training import (
 )
 
 __all__ = [
+    "PAPER_TRAINING_ARGS",
+    "REGISTRY",
     "BaselineConfig",
     "BaselineResult",
     "BaselineSuite",
+    "DPOSettings",
+    "HeldOutLogProbs",
+    "MethodSettings",
+    "ORPOSettings",
     "PairBatch",
     "PairRewards",
+    "PreferenceMethod",
+    "SFTSettings",
+    "SimPOSettings",
     "build_trainer",
     "dpo_loss",
     "full_policy",
@@ -47,15 +78,23 @@ __all__ = [
     "hand_off_baselines",
     "handed_off_baselines",
     "head_rewards",
+    "heldout_logps",
     "implicit_rewards",
     "load_policy",
     "load_result",
     "lora_policy",
+    "method_names",
+    "notebook_grids",
     "orpo_loss",
     "pair_batch",
+    "preference_method",
     "random_pair_batch",
+    "register",
     "response_logps",
+    "rival_order",
     "sequence_logps",
+    "settings_from",
+    "simpo_loss",
     "sweep",
     "train_baseline",
     "train_grid",

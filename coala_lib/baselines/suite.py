@@ -2,7 +2,8 @@
 
 :class:`BaselineSuite` is what notebook 05 trains: LoRA baselines on the first ``n_train`` of notebook 03's
 training triplets (``None``: all of them), one run per point of ``grids`` (method -> hyper-parameter ->
-values; the paper's grids are :data:`coala_lib.baselines.trl_training.GRIDS`), every run with the shared
+values; default :func:`notebook_grids`, the paper's grids are each method's ``paper_grid`` in
+:mod:`coala_lib.baselines.methods`), every run with the shared
 :class:`coala_lib.baselines.trl_training.BaselineConfig` ``config``. The defaults are notebook 05's CPU-sized
 run (64 tokens per text, the paper 128; batch 2, the paper 2 per device x 8 accumulation steps; the
 paper's learning rate 2e-4, one epoch). Notebook 05 records its suite with :func:`hand_off_baselines`;
@@ -18,16 +19,17 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from coala_lib.baselines.methods import REGISTRY
 from coala_lib.baselines.trl_training import BaselineConfig
 from coala_lib.core.handoff import read_handoff, write_handoff
 
-#: Notebook 05's grids: one point per method (the paper sweeps :data:`coala_lib.baselines.trl_training.GRIDS`).
-NOTEBOOK_GRIDS: dict[str, dict[str, list[float]]] = {
-    "sft": {},
-    "dpo": {"beta": [0.1]},
-    "orpo": {"beta": [0.1]},
-    "simpo": {"beta": [2.0], "gamma": [0.5]},
-}
+
+def notebook_grids() -> dict[str, dict[str, list[float]]]:
+    """Notebook 05's grids: every registered method at its ``notebook_grid`` (one point each for the book's
+    methods; the paper sweeps each method's ``paper_grid``), in registration order."""
+    return {name: {axis: list(values) for axis, values in m.notebook_grid.items()} for name, m in REGISTRY.items()}
+
+
 #: The hand-off name notebook 05 writes under.
 HANDOFF = "05_baselines"
 
@@ -37,7 +39,7 @@ class BaselineSuite:
     """The baseline runs of notebook 05 (module docstring)."""
 
     n_train: int | None = 8
-    grids: dict[str, dict[str, list[float]]] = field(default_factory=lambda: copy.deepcopy(NOTEBOOK_GRIDS))
+    grids: dict[str, dict[str, list[float]]] = field(default_factory=notebook_grids)
     config: BaselineConfig = field(default_factory=lambda: BaselineConfig(max_length=64))
 
     @classmethod

@@ -1,22 +1,15 @@
-"""One training step of the LM-updating baselines (DPO, ORPO, SFT), for measuring what a step costs.
+"""One training step of any registered preference method, for measuring what a step costs.
 
-This module exists so that the efficiency benchmark can time, count and size one optimiser step of
-each baseline on random token batches at real model shapes; training the baselines for their
-results is :mod:`coala_lib.baselines.trl_training`' job (TRL). The losses are the textbook ones:
+This module exists so that the efficiency benchmark can time, count and size one optimiser step of each
+baseline on random token batches at real model shapes; training the baselines for their results is
+:mod:`coala_lib.baselines.trl_training`' job (TRL). The step's loss is the method's own
+(:attr:`coala_lib.baselines.methods.PreferenceMethod.loss`: SFT, DPO, ORPO, SimPO, ...).
 
-* DPO (Rafailov et al. 2023), with :math:`\\ell(y \\mid x) = \\sum_{t \\in y} \\log \\pi(y_t \\mid x, y_{<t})`:
-
-  .. math:: L = -\\log\\sigma\\big(\\beta[(\\ell_\\theta(y_w) - \\ell_{ref}(y_w)) - (\\ell_\\theta(y_l) - \\ell_{ref}(y_l))]\\big)
-
-  The reference is a frozen copy for full-parameter DPO, or, for a LoRA policy, the same network
-  with its adapters switched off (no second copy of the weights).
-* ORPO (Hong et al. 2024): :math:`L = -\\bar\\ell_\\theta(y_w) - \\lambda \\log\\sigma(\\log\\mathrm{odds}(y_w) - \\log\\mathrm{odds}(y_l))`
-  with :math:`\\bar\\ell` the per-token mean and :math:`\\mathrm{odds} = p/(1-p)`, :math:`p = e^{\\bar\\ell}`; no reference.
-* SFT: :math:`L = -\\bar\\ell_\\theta(y_w)` on the chosen responses only.
-
-A step's cost is therefore: policy forward + backward on chosen and rejected (DPO, ORPO) or chosen only
-(SFT), plus one no-grad reference forward on both (DPO), plus the optimiser update; gradient
-checkpointing adds one more forward of the decoder layers. In forward units :math:`F` (decoder body
+The reference of a method that ``uses_reference`` (DPO) is a frozen copy for full-parameter training, or,
+for a LoRA policy, the same network with its adapters switched off (no second copy of the weights).
+A step's cost is therefore: policy forward + backward on chosen and rejected (chosen only for a method
+trained on completions: SFT), plus one no-grad reference forward on both (DPO), plus the optimiser update;
+gradient checkpointing adds one more forward of the decoder layers. In forward units :math:`F` (decoder body
 :math:`B` plus LM head), LoRA-DPO costs about :math:`3F + B` (frozen weights need only input gradients)
 and full DPO up to :math:`4F + B`.
 """
@@ -25,15 +18,23 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from coala_lib.backbone.lora import LORA_ALPHA, LORA_DROPOUT, LORA_R, lora_config
+from coala_lib.baselines.methods import MethodSettings, dpo_loss, orpo_loss, preference_method
 
-Method = Literal["dpo", "orpo", "sft"]
-METHODS: tuple[str, ...] = ("dpo", "orpo", "sft")
+__all__ = [
+    "PairBatch",
+    "dpo_loss",
+    "full_policy",
+    "lora_policy",
+    "orpo_loss",
+    "random_pair_batch",
+    "sequence_logps",
+    "train_step",
+]
 
 
 @dataclass
@@ -105,22 +106,6 @@ def sequence_logps(
     return (token_logps * weight).sum(-1), weight.sum(-1)
 
 
-def dpo_loss(policy_logps: torch.Tensor, reference_logps: torch.Tensor, beta: float = 0.1) -> torch.Tensor:
-    """Mean DPO loss; both inputs hold the chosen rows then the rejected rows, as :class:`PairBatch`."""
-    if policy_logps.shape != reference_logps.shape or policy_logps.shape[0] % 2:
-        raise ValueError("policy_logps and reference_logps must both be (2 * pairs,): chosen rows, then rejected rows")
-    n = policy_logps.shape[0] // 2
-    ratio = policy_logps - reference_logps
-    return -F.logsigmoid(beta * (ratio[:n] - ratio[n:])).mean()
-
-
-def orpo_loss(mean_logps: torch.Tensor, lam: float = 0.1) -> torch.Tensor:
-    """Mean ORPO loss from per-token mean log-probabilities (chosen rows, then rejected rows)."""
-    n = mean_logps.shape[0] // 2
-    log_odds = mean_logps - torch.log1p(-torch.exp(mean_logps).clamp(max=1 - 1e-6))
-    return -mean_logps[:n].mean() - lam * F.logsigmoid(log_odds[:n] - log_odds[n:]).mean()
-
-
 def lora_policy(
     model: Any,
     r: int = LORA_R,
@@ -153,39 +138,40 @@ def train_step(
     policy: Any,
     optimizer: torch.optim.Optimizer,
     batch: PairBatch,
-    method: Method = "dpo",
+    method: str = "dpo",
     reference: Any | None = None,
-    beta: float = 0.1,
-    lam: float = 0.1,
+    settings: MethodSettings | None = None,
 ) -> float:
-    """One optimiser step of ``method`` on ``batch``; returns the loss.
+    """One optimiser step of ``method`` (its ``settings``, default its settings class's defaults) on ``batch``;
+    returns the loss.
 
-    DPO's reference log-probabilities come from ``reference`` or, when it is ``None``, from ``policy``
-    with its LoRA adapters disabled (``policy`` must then be a PEFT model).
+    The reference log-probabilities of a method that ``uses_reference`` come from ``reference`` or, when it
+    is ``None``, from ``policy`` with its LoRA adapters disabled (``policy`` must then be a PEFT model).
     """
-    if method not in METHODS:
-        raise ValueError(f"method={method!r} is not one of {METHODS}")
-    if method == "dpo":
-        with torch.no_grad():
-            if reference is not None:
-                reference_logps, _ = sequence_logps(reference, *batch.rows())
-            elif hasattr(policy, "disable_adapter"):
-                with policy.disable_adapter():
-                    reference_logps, _ = sequence_logps(policy, *batch.rows())
-            else:
-                raise ValueError("DPO needs a reference: pass reference=<frozen copy> or a LoRA (PEFT) policy")
-        logps, _ = sequence_logps(policy, *batch.rows())
-        loss = dpo_loss(logps, reference_logps, beta)
-    elif method == "orpo":
-        logps, counts = sequence_logps(policy, *batch.rows())
-        loss = orpo_loss(logps / counts.clamp(min=1), lam)
-    else:
-        logps, counts = sequence_logps(policy, *batch.rows(batch.pairs))
-        loss = -(logps / counts.clamp(min=1)).mean()
+    spec = preference_method(method)
+    settings = settings if settings is not None else spec.settings()
+    completions = spec.dataset == "completions"
+    rows = batch.rows(batch.pairs) if completions else batch.rows()
+    reference_logps = _reference_logps(policy, reference, rows) if spec.uses_reference else None
+    logps, counts = sequence_logps(policy, *rows)
+    if completions:  # chosen rows only: pad the rejected row with the chosen one (an SFT loss never reads it)
+        logps, counts = logps.repeat(2), counts.repeat(2)
+    pair = (logps.view(2, -1), counts.view(2, -1), None if reference_logps is None else reference_logps.view(2, -1))
+    loss = spec.loss(*pair, settings)
     loss.backward()
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
     return float(loss.detach()) if loss.device.type != "meta" else float("nan")
+
+
+@torch.no_grad()
+def _reference_logps(policy: Any, reference: Any | None, rows: tuple[torch.Tensor, ...]) -> torch.Tensor:
+    if reference is not None:
+        return sequence_logps(reference, *rows)[0]
+    if hasattr(policy, "disable_adapter"):
+        with policy.disable_adapter():
+            return sequence_logps(policy, *rows)[0]
+    raise ValueError("this method needs a reference: pass reference=<frozen copy> or a LoRA (PEFT) policy")
 
 
 def _prepare(model: Any, gradient_checkpointing: bool) -> None:

@@ -1,36 +1,15 @@
 """The LM-updating baselines (SFT, DPO, ORPO, SimPO) through TRL, behind one call: :func:`train_baseline`.
 
-Every TRL import of the library lives in this module (TRL 1.16 is pinned: ORPO and CPO/SimPO sit in
-``trl.experimental`` there). Each method trains LoRA adapters (paper: r = 16, alpha = 32, dropout 0.05
+TRL is imported only here and through the trainer and config paths of :mod:`coala_lib.baselines.methods`
+(TRL 1.16 is pinned: ORPO and CPO/SimPO sit in ``trl.experimental`` there). Each method trains LoRA adapters (paper: r = 16, alpha = 32, dropout 0.05
 on every attention and MLP projection; GPT-2: ``c_attn``, ``c_proj``; see
 :func:`coala_lib.backbone.lora.lora_targets`) on the triplets it is given, rendered exactly as COALA's features
 render them (:func:`coala_lib.backbone.features.prompt_text` + response), and keeps TRL's per-step log
 (``loss``, ``rewards/chosen``, ``rewards/rejected``, ``rewards/margins``, ``rewards/accuracies``, ...).
 
-With :math:`\\ell(y) = \\sum_{t \\in y} \\log \\pi(y_t \\mid x, y_{<t})` the summed and
-:math:`\\bar\\ell(y) = \\ell(y) / |y|` the per-token mean response log-probability:
-
-* ``sft``: :math:`L = -\\bar\\ell_\\theta(y_w)` on the chosen responses (TRL ``SFTTrainer``, completion only).
-* ``dpo``: :math:`L = -\\log\\sigma(\\beta[(\\ell_\\theta - \\ell_{ref})(y_w) - (\\ell_\\theta - \\ell_{ref})(y_l)])`
-  (``DPOTrainer``, sigmoid loss). With LoRA the reference is the same network with its adapters disabled,
-  so no reference copy is saved or reloaded; that is why every method here uses LoRA (without it and
-  without ``ref_model`` TRL rebuilds the reference from the model's saved path, which a GGUF-loaded model
-  does not have).
-* ``orpo``: :math:`L = -\\bar\\ell_\\theta(y_w) - \\lambda \\log\\sigma(\\log\\frac{p_w}{1-p_w} - \\log\\frac{p_l}{1-p_l})`,
-  :math:`p = e^{\\bar\\ell_\\theta}` (``trl.experimental.orpo``; TRL calls :math:`\\lambda` ``beta``).
-* ``simpo``: :math:`L = -\\log\\sigma(\\beta(\\bar\\ell_\\theta(y_w) - \\bar\\ell_\\theta(y_l)) - \\gamma)`
-  (``trl.experimental.cpo`` with ``loss_type="simpo"``, ``cpo_alpha=0``: no extra NLL term).
-
-Implicit rewards (:func:`implicit_rewards`), computed by our code the same way for every method on held-out
-triplets, so that one pairwise accuracy compares them all (COALA's is its head score, see
-:func:`head_rewards`):
-
-* ``dpo``: :math:`r(x, y) = \\beta(\\ell_\\theta(y) - \\ell_{ref}(y))` (what TRL logs as ``rewards/*``);
-* ``orpo``, ``simpo``: :math:`r(x, y) = \\beta\\,\\bar\\ell_\\theta(y)` (TRL's logged rewards; ORPO's log-odds
-  :math:`\\log\\frac{p}{1-p}` is increasing in :math:`\\bar\\ell`, so it orders pairs the same way);
-* ``sft``: :math:`r(x, y) = \\bar\\ell_\\theta(y)` (SFT has no implicit reward; its length-normalised likelihood
-  is the natural score);
-* ``coala``: :math:`r(x, y) = s(f(x \\oplus y))`, the head score of the pooled features.
+The methods themselves (their settings, losses, implicit rewards and the TRL classes that train them) are
+declared once in :mod:`coala_lib.baselines.methods`; this module trains any registered method and caches the
+run. Held-out implicit rewards: :mod:`coala_lib.baselines.rewards`.
 """
 
 from __future__ import annotations
@@ -50,25 +29,16 @@ import torch
 from tqdm.auto import tqdm
 from transformers import TrainerCallback
 
-from coala_lib.backbone.features import pooled_features, prompt_text, render, tokenize, triplets_digest
+from coala_lib.backbone.features import prompt_text, triplets_digest
 from coala_lib.backbone.lora import LORA_ALPHA, LORA_DROPOUT, LORA_R, lora_config
 from coala_lib.backbone.registry import Backbone
-from coala_lib.baselines.training_step import PairBatch, sequence_logps
+from coala_lib.baselines.methods import MethodSettings, preference_method
 from coala_lib.core.cache import MANIFEST, CacheEntry, CacheError, load_cached, open_entry, publishing
 from coala_lib.core.checks import check_int, check_number
 from coala_lib.core.files import atomic_write_json, cache_dir, content_key, environment_record
 from coala_lib.core.runtime import progress_off
 from coala_lib.data.schema import Triplet
-from coala_lib.head.coala_head import CoalaHead
 
-METHODS: tuple[str, ...] = ("sft", "dpo", "orpo", "simpo")
-#: The paper's grids (App. F): DPO beta, ORPO lambda, SimPO beta x gamma.
-GRIDS: dict[str, dict[str, tuple[float, ...]]] = {
-    "sft": {},
-    "dpo": {"beta": (0.01, 0.05, 0.1)},
-    "orpo": {"beta": (0.1, 0.5, 1.0, 2.0)},
-    "simpo": {"beta": (2.0, 2.5), "gamma": (0.3, 0.5, 0.8, 1.0, 1.2, 1.4, 1.6)},
-}
 #: The paper's training settings on an A100 (DeepSpeed ZeRO-3): pass them as ``training_args``.
 PAPER_TRAINING_ARGS: dict[str, Any] = {
     "learning_rate": 2e-4,
@@ -86,8 +56,10 @@ KIND = "baseline"
 class BaselineConfig:
     """Hyper-parameters of one baseline run (all enter the cache key).
 
-    ``beta`` is DPO's beta, ORPO's lambda or SimPO's beta (``None``: the first value of :data:`GRIDS`);
-    ``gamma`` is SimPO's target margin. ``training_args`` are passed through to TRL's config (any
+    ``beta`` and ``gamma`` are the key form of the method's own settings
+    (:meth:`coala_lib.baselines.methods.MethodSettings.key_fields`: DPO's beta, ORPO's lambda or SimPO's beta;
+    SimPO's margin); ``beta=None`` takes the first value of the method's paper grid. The method reads them as
+    its typed settings (:meth:`settings_for`). ``training_args`` are passed through to TRL's config (any
     ``transformers.TrainingArguments`` field: ``deepspeed``, ``gradient_accumulation_steps``, ``bf16``,
     ``warmup_steps``, ...) and override the fields above.
     """
@@ -125,11 +97,15 @@ class BaselineConfig:
             )
 
     def beta_for(self, method: str) -> float:
-        """The beta (or lambda) used for ``method``: the explicit one, else the first grid value (SFT: 1)."""
+        """The key form's ``beta`` for ``method``: the explicit one, else its paper grid's first (SFT: 1)."""
         if self.beta is not None:
             return float(self.beta)
-        grid = GRIDS[method].get("beta")
+        grid = preference_method(method).paper_grid.get("beta")
         return float(grid[0]) if grid else 1.0
+
+    def settings_for(self, method: str) -> MethodSettings:
+        """``method``'s typed settings (e.g. ``ORPOSettings(lam=0.1)``) from this config's key form."""
+        return preference_method(method).settings_of({"beta": self.beta_for(method), "gamma": self.gamma})
 
 
 @dataclass
@@ -152,11 +128,6 @@ class BaselineResult:
             "log_history": self.log_history,
             "params": self.params,
         }
-
-
-def _check_method(method: str) -> None:
-    if method not in METHODS:
-        raise ValueError(f"method={method!r} is not a baseline; choose one of {METHODS}")
 
 
 def _check_triplets(triplets: Sequence[Triplet]) -> None:
@@ -189,7 +160,7 @@ def trl_dataset(tokenizer: Any, triplets: Sequence[Triplet], method: str) -> Any
     from datasets import Dataset
 
     prompts = [prompt_text(tokenizer, t.prompt) for t in triplets]
-    if method == "sft":
+    if preference_method(method).dataset == "completions":
         return Dataset.from_dict({"prompt": prompts, "completion": [t.chosen for t in triplets]})
     return Dataset.from_dict(
         {"prompt": prompts, "chosen": [t.chosen for t in triplets], "rejected": [t.rejected for t in triplets]}
@@ -197,10 +168,10 @@ def trl_dataset(tokenizer: Any, triplets: Sequence[Triplet], method: str) -> Any
 
 
 def trl_config(method: str, config: BaselineConfig, output_dir: str | Path, checkpoint_every: int = 0) -> Any:
-    """TRL's config object for ``method`` (``SFTConfig``, ``DPOConfig``, ``ORPOConfig`` or ``CPOConfig``);
-    ``checkpoint_every`` > 0 saves a resumable checkpoint into ``output_dir`` every that many steps (the
+    """TRL's config object for ``method`` (its :class:`~coala_lib.baselines.methods.PreferenceMethod`'s
+    ``trl_config`` class with its ``trl_options``); ``checkpoint_every`` > 0 saves a resumable checkpoint into ``output_dir`` every that many steps (the
     two newest are kept, so a kill while one is written leaves the other)."""
-    _check_method(method)
+    spec = preference_method(method)
     check_int("checkpoint_every", checkpoint_every, minimum=0)
     cuda = torch.cuda.is_available()
     common: dict[str, Any] = {
@@ -223,36 +194,9 @@ def trl_config(method: str, config: BaselineConfig, output_dir: str | Path, chec
         "use_cpu": not cuda,
         "dataloader_num_workers": 0,
     }
-    beta = config.beta_for(method)
-    # ORPO and CPO pad pairs with a collator that needs every column kept (they would set it and say so).
-    extras: dict[str, dict[str, Any]] = {
-        "sft": {"completion_only_loss": True},
-        "dpo": {"beta": beta, "loss_type": ["sigmoid"]},
-        "orpo": {"beta": beta, "remove_unused_columns": False},
-        "simpo": {
-            "beta": beta,
-            "loss_type": "simpo",
-            "simpo_gamma": config.gamma,
-            "cpo_alpha": 0.0,
-            "remove_unused_columns": False,
-        },
-    }
-    settings = common | extras[method] | config.training_args  # training_args override everything above
-    if method == "sft":
-        from trl import SFTConfig
-
-        return SFTConfig(**settings)
-    if method == "dpo":
-        from trl import DPOConfig
-
-        return DPOConfig(**settings)
-    if method == "orpo":
-        from trl.experimental.orpo import ORPOConfig
-
-        return ORPOConfig(**settings)
-    from trl.experimental.cpo import CPOConfig
-
-    return CPOConfig(**settings)
+    options = spec.trl_options(config.settings_for(method))
+    settings = common | options | config.training_args  # training_args override everything above
+    return spec.trl_classes()[1](**settings)
 
 
 @contextmanager
@@ -307,22 +251,13 @@ def build_trainer(
     """The TRL trainer for ``method`` on a trainable copy of ``backbone`` with fresh LoRA adapters. Its
     console output is one step bar (:class:`StepProgress`, shown when ``progress`` is on); the per-step log
     stays in ``trainer.state.log_history``."""
-    _check_method(method)
+    trainer_class = preference_method(method).trl_classes()[0]
     _check_triplets(triplets)
     model = trainable_copy(backbone)
     tokenizer = copy.deepcopy(backbone.tokenizer)
     args = trl_config(method, config, output_dir, checkpoint_every)
     data = trl_dataset(tokenizer, triplets, method)
     peft = lora_config(model, config.lora_r, config.lora_alpha, config.lora_dropout)
-    trainer_class: Any  # four TRL classes with the same constructor
-    if method == "sft":
-        from trl import SFTTrainer as trainer_class
-    elif method == "dpo":
-        from trl import DPOTrainer as trainer_class
-    elif method == "orpo":
-        from trl.experimental.orpo import ORPOTrainer as trainer_class
-    else:
-        from trl.experimental.cpo import CPOTrainer as trainer_class
     with dataset_bars(progress):  # the trainer maps the dataset (EOS, tokenizing) with a bar per pass
         trainer = trainer_class(
             model=model, args=args, train_dataset=data, processing_class=tokenizer, peft_config=peft
@@ -415,7 +350,7 @@ def train_or_load_baseline(
     resumes there (same key, hence same run) instead of starting over. ``progress`` shows a step bar."""
     import trl
 
-    _check_method(method)
+    preference_method(method)  # an unknown method is named before anything is hashed
     fields = {
         "version": BASELINES_VERSION,
         "method": method,
@@ -441,33 +376,14 @@ def train_or_load_baseline(
 
 
 def grid_points(method: str, grid: Mapping[str, Sequence[float]] | None = None) -> list[dict[str, float]]:
-    """The hyper-parameter points of ``method``: every combination of ``grid`` (default :data:`GRIDS`), e.g.
+    """The hyper-parameter points of ``method``: every combination of ``grid`` (default: the method's paper
+    grid, :attr:`~coala_lib.baselines.methods.PreferenceMethod.paper_grid`), e.g.
     ``grid_points("simpo", {"beta": [2.0], "gamma": [0.5, 1.0]})`` -> ``[{"beta": 2, "gamma": 0.5}, ...]``."""
-    _check_method(method)
-    axes = dict(GRIDS[method] if grid is None else grid)
+    axes = dict(preference_method(method).paper_grid if grid is None else grid)
     unknown = set(axes) - {"beta", "gamma"}
     if unknown:
         raise ValueError(f"grid axes {sorted(unknown)} are not hyper-parameters here; use 'beta' and 'gamma'")
     return [dict(zip(axes, values)) for values in itertools.product(*axes.values())] or [{}]
-
-
-def sweep(
-    backbone: Backbone,
-    train: Sequence[Triplet],
-    heldout: Sequence[Triplet],
-    grids: Mapping[str, Mapping[str, Sequence[float]]],
-    config: BaselineConfig = BaselineConfig(),
-    cache_root: str | Path | None = None,
-) -> dict[str, tuple[BaselineResult, PairRewards]]:
-    """Train (or load) every method of ``grids`` at every grid point on ``train`` and compute its implicit
-    rewards on ``heldout``; keys are ``"dpo beta=0.1"``-style labels."""
-    out: dict[str, tuple[BaselineResult, PairRewards]] = {}
-    for label, result in train_grid(backbone, train, grids, config, cache_root).items():
-        method, beta = result.method, float(result.params["beta"])
-        policy = load_policy(backbone, result.adapter_dir)
-        rewards = implicit_rewards(method, policy, backbone.tokenizer, heldout, beta, config.max_length)
-        out[label] = (result, rewards)
-    return out
 
 
 def train_grid(
@@ -534,108 +450,3 @@ def load_policy(backbone: Backbone, adapter_dir: str | Path, merge: bool = False
     policy = PeftModel.from_pretrained(trainable_copy(backbone), str(adapter_dir))
     policy.eval().requires_grad_(False)
     return policy.merge_and_unload() if merge else policy
-
-
-# ------------------------------------------------------------------------------------- implicit rewards
-
-
-@dataclass
-class PairRewards:
-    """Row-aligned rewards of held-out pairs: ``chosen[i]`` and ``rejected[i]`` answer the same prompt."""
-
-    method: str
-    chosen: torch.Tensor
-    rejected: torch.Tensor
-
-    @property
-    def margins(self) -> torch.Tensor:
-        return self.chosen - self.rejected
-
-
-def pair_batch(tokenizer: Any, triplets: Sequence[Triplet], max_length: int) -> PairBatch:
-    """Prompt + chosen rows then prompt + rejected rows, left-truncated to ``max_length``, with the response
-    tokens marked (the rendering of :func:`coala_lib.backbone.features.render`). Rows are *right*-padded, so every
-    real token keeps its position whatever the position encoding (GPT-2's absolute positions included)."""
-    unlimited = 1_000_000
-    texts = [render(tokenizer, t.prompt, t.chosen) for t in triplets] + [
-        render(tokenizer, t.prompt, t.rejected) for t in triplets
-    ]
-    prompts = tokenize(tokenizer, [prompt_text(tokenizer, t.prompt) for t in triplets] * 2, unlimited)
-    full = tokenize(tokenizer, texts, unlimited)
-    n_response = [max(0, min(len(ids) - len(p), max_length)) for ids, p in zip(full, prompts)]
-    rows = [ids[-max_length:] for ids in full]
-    width = max(len(r) for r in rows)
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    input_ids = torch.full((len(rows), width), pad, dtype=torch.long)
-    attention = torch.zeros_like(input_ids)
-    response = torch.zeros_like(input_ids)
-    for i, (ids, k) in enumerate(zip(rows, n_response)):
-        input_ids[i, : len(ids)] = torch.tensor(ids)
-        attention[i, : len(ids)] = 1
-        response[i, len(ids) - k : len(ids)] = 1
-    return PairBatch(input_ids, attention, response)
-
-
-@torch.no_grad()
-def response_logps(
-    policy: Any,
-    tokenizer: Any,
-    triplets: Sequence[Triplet],
-    max_length: int = 128,
-    batch_size: int = 8,
-    reference: bool = False,
-    progress: bool = False,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Summed response log-probabilities and response lengths, each ``(2, n)`` float32 on the CPU
-    (row 0: chosen, row 1: rejected). ``reference=True`` evaluates ``policy`` with its LoRA adapters
-    disabled (:math:`\\pi_{ref}`)."""
-    policy.eval()
-    logps, counts = [], []
-    starts = range(0, len(triplets), batch_size)
-    for start in tqdm(starts, desc="log-probs", disable=progress_off(progress), leave=False):
-        batch = pair_batch(tokenizer, triplets[start : start + batch_size], max_length)
-        device = next(policy.parameters()).device
-        rows = tuple(t.to(device) for t in batch.rows())
-        if reference:
-            with policy.disable_adapter():
-                lp, cnt = sequence_logps(policy, *rows)
-        else:
-            lp, cnt = sequence_logps(policy, *rows)
-        logps.append(lp.float().cpu().view(2, -1))
-        counts.append(cnt.float().cpu().view(2, -1))
-    return torch.cat(logps, dim=1), torch.cat(counts, dim=1)
-
-
-def implicit_rewards(
-    method: str,
-    policy: Any,
-    tokenizer: Any,
-    triplets: Sequence[Triplet],
-    beta: float,
-    max_length: int = 128,
-    batch_size: int = 8,
-    progress: bool = False,
-) -> PairRewards:
-    """The implicit rewards of the module docstring for a trained ``policy`` (a PEFT model) on ``triplets``."""
-    _check_method(method)
-    _check_triplets(triplets)
-    logps, counts = response_logps(policy, tokenizer, triplets, max_length, batch_size, progress=progress)
-    if method == "dpo":
-        ref, _ = response_logps(policy, tokenizer, triplets, max_length, batch_size, reference=True, progress=progress)
-        reward = beta * (logps - ref)
-    else:
-        mean = logps / counts.clamp(min=1)
-        reward = mean if method == "sft" else beta * mean
-    return PairRewards(method, reward[0], reward[1])
-
-
-def head_rewards(
-    backbone: Backbone, head: CoalaHead, triplets: Sequence[Triplet], max_length: int = 128
-) -> PairRewards:
-    """COALA's reward: the head score :math:`s` of the pooled features of prompt + chosen and prompt + rejected."""
-    _check_triplets(triplets)
-    texts = [render(backbone.tokenizer, t.prompt, t.chosen) for t in triplets]
-    texts += [render(backbone.tokenizer, t.prompt, t.rejected) for t in triplets]
-    scores = head.score(pooled_features(backbone, texts, max_length, head.pooling)).float().cpu()
-    n = len(triplets)
-    return PairRewards("coala", scores[:n], scores[n:])

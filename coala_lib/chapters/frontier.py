@@ -28,6 +28,7 @@ from coala_lib.claims.ledger import (
 from coala_lib.claims.verdicts import matched_kl_comparisons
 from coala_lib.core.records import RecordError, check_fields
 from coala_lib.evaluation.frontier import prompt_view, select_within_budget, setting_kl
+from coala_lib.experiments.frontier.methods import FRONTIER_METHODS
 
 RECORD, GENERATIONS = FRONTIER_RECORD.name, FRONTIER_GENERATIONS.name
 #: The KL budgets (nats) of :func:`budget_table`.
@@ -53,6 +54,7 @@ SETTING_KEYS: tuple[str, ...] = (
 )
 #: Keys of every setting compared with the reference (all but the reference itself).
 WIN_KEYS: tuple[str, ...] = ("win_rate", "win_low", "win_high", "win_boot_low", "win_boot_high", "n", "win_rate_vader")
+#: The book's display order of its methods (tables, legends, colours); see :func:`method_order`.
 METHOD_ORDER: tuple[str, ...] = (
     "reference",
     "best_of_n",
@@ -65,6 +67,12 @@ METHOD_ORDER: tuple[str, ...] = (
     "orpo",
     "simpo",
 )
+
+
+def method_order() -> tuple[str, ...]:
+    """:data:`METHOD_ORDER`, then every other registered frontier method in registry order (a method registered
+    with :func:`~coala_lib.experiments.frontier.methods.register_frontier_method` is shown after the book's)."""
+    return METHOD_ORDER + tuple(m for m in FRONTIER_METHODS if m not in METHOD_ORDER)
 
 
 def check_record(record: dict[str, Any], where: str = "the frontier record") -> dict[str, Any]:
@@ -130,7 +138,7 @@ def frontier_frame(record: dict[str, Any], split: str = "test") -> pd.DataFrame:
     frame = pd.DataFrame(rows)
     if frame.empty:
         return frame
-    frame["order"] = frame["method"].map({m: i for i, m in enumerate(METHOD_ORDER)})
+    frame["order"] = frame["method"].map({m: i for i, m in enumerate(method_order())})
     return frame.sort_values(["order", "value"], na_position="first").drop(columns="order").reset_index(drop=True)
 
 
@@ -283,9 +291,9 @@ def matched_kl_table(
     piecewise linearly in KL between its fluent settings, with its prompt-bootstrap interval, and COALA minus
     it, paired on prompts (null 0). A rival whose settings do not span COALA's KL is "not covered" (nothing
     is extrapolated); one with no setting past the fluency guard is "excluded". ``rivals``: every method with
-    a KL estimate but the reference and ``coala`` (default), in :data:`METHOD_ORDER`."""
+    a KL estimate but the reference and ``coala`` (default), in :func:`method_order`."""
     estimated = {r["method"] for r in record["settings"] if r["kl_kind"] == "estimate"} - {"reference", coala}
-    names = list(rivals) if rivals is not None else [m for m in METHOD_ORDER if m in estimated]
+    names = list(rivals) if rivals is not None else [m for m in method_order() if m in estimated]
     judge = str((record.get("lambda_selection") or {}).get("judge") or "book")
     prompts = {"settings": prompt_view(generations, "test", judge)} if generations else None
     found = matched_kl_comparisons(record, prompts, names, coala)
@@ -329,7 +337,7 @@ def budget_table(
     :math:`K` nats that passes the fluency guard (:func:`coala_lib.evaluation.frontier.select_within_budget`,
     the record's ``config.perplexity_guard``), with its validation KL and win rate and its test KL, win rate
     and prompt-bootstrap interval; a method with no such setting has an empty setting and says why.
-    ``methods``: every method with validation rows but the reference, in :data:`METHOD_ORDER`."""
+    ``methods``: every method with validation rows but the reference, in :func:`method_order`."""
     settings = record["settings"]
     reference = next((r for r in settings if r["method"] == "reference" and r["split"] == "validation"), None)
     if reference is None:
@@ -338,7 +346,7 @@ def budget_table(
         )
     guard = float(record["config"].get("perplexity_guard", 2.0))
     present = {r["method"] for r in settings if r["split"] == "validation"} - {"reference"}
-    names = list(methods) if methods is not None else [m for m in METHOD_ORDER if m in present]
+    names = list(methods) if methods is not None else [m for m in method_order() if m in present]
     test = {(r["method"], r["setting"]): r for r in settings if r["split"] == "test"}
     rows = []
     for budget in budgets:

@@ -17,6 +17,8 @@ from typing import Any
 
 import pandas as pd
 
+from coala_lib.baselines.methods import REGISTRY
+
 #: Words of a snake_case name written the way a reader expects them.
 WORDS = {
     "kl": "KL",
@@ -34,10 +36,6 @@ WORDS = {
     "vader": "VADER",
     "sd": "SD",
     "lora": "LoRA",
-    "dpo": "DPO",
-    "orpo": "ORPO",
-    "simpo": "SimPO",
-    "sft": "SFT",
 }
 #: Suffixes that make a column the bounds of the column they follow (``x``, ``x_low``, ``x_high``).
 _BOUNDS = (("_low", "_high"), (" low", " high"))
@@ -63,7 +61,8 @@ def header(name: Any) -> str:
     a tuple (a grouped column) is joined by spaces."""
     if isinstance(name, tuple):
         return " ".join(header(part) for part in name if str(part))
-    return " ".join(WORDS.get(word.lower(), word) for word in str(name).replace("_", " ").split())
+    words = WORDS | {m.name: m.label for m in REGISTRY.values()}  # each method as it names itself ("SimPO")
+    return " ".join(words.get(word.lower(), word) for word in str(name).replace("_", " ").split())
 
 
 def _missing(value: Any) -> bool:

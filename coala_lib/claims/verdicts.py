@@ -60,7 +60,6 @@ from coala_lib.claims.rule_basics import LEVEL, Assessment, Records, round_sig
 from coala_lib.claims.win_rate_verdicts import (
     FRONTIER_METHODS,
     MIN_TRAIN_PAIRS,
-    TRAINED_RIVALS,
     lambda_sweep_outcome,
     matched_kl_comparisons,
     verdict_human_study,
@@ -85,7 +84,6 @@ __all__ = [
     "PHASE1_CONE_TOL",
     "PHASE1_GAP_TOL",
     "REAL_SHAPES",
-    "TRAINED_RIVALS",
     "Assessment",
     "ComputeShare",
     "Records",

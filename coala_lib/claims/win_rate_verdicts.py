@@ -25,6 +25,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from coala_lib.backbone.registry import ALIASES
+from coala_lib.baselines.methods import rival_order
 from coala_lib.claims import paper
 from coala_lib.claims.ledger import FRONTIER_PROMPTS
 from coala_lib.claims.rule_basics import (
@@ -38,8 +39,6 @@ from coala_lib.claims.rule_basics import (
 )
 from coala_lib.evaluation.frontier import matched_kl_difference
 
-#: Win rates: the methods that count as COALA's rivals in the frontier record (LM-updating baselines).
-TRAINED_RIVALS: tuple[str, ...] = ("dpo", "orpo", "simpo", "sft")
 #: Win rates: baselines trained on fewer pairs or for less than an epoch are a caveat.
 MIN_TRAIN_PAIRS = 1000
 
@@ -47,7 +46,7 @@ MIN_TRAIN_PAIRS = 1000
 def matched_kl_comparisons(
     frontier: Mapping[str, Any],
     prompts: Mapping[str, Any] | None,
-    rivals: Sequence[str] = TRAINED_RIVALS,
+    rivals: Sequence[str] | None = None,
     coala: str = "coala_paper",
 ) -> dict[str, dict[str, Any]]:
     """COALA's headline (``coala``'s validation-chosen setting, the record's ``selection``) against each rival
@@ -67,7 +66,7 @@ def matched_kl_comparisons(
     config = frontier.get("config") or {}
     limit = float(config.get("perplexity_guard", 2.0)) * float(reference["perplexity"])
     out: dict[str, dict[str, Any]] = {}
-    for rival in rivals:
+    for rival in rival_order() if rivals is None else rivals:
         fluent = sorted(
             r["setting"]
             for r in rows
@@ -157,7 +156,7 @@ def _frontier_cells(records: Records) -> tuple[str, list[int], list[str], list[s
     paired = frontier.get("paired_differences") or {}
     coala = rates["coala"]
     kls = _headline_kls(frontier)
-    rivals = sorted(m for m in rates if m in TRAINED_RIVALS)
+    rivals = sorted(m for m in rates if m in rival_order())
     matched = {
         m: c
         for m, c in matched_kl_comparisons(frontier, records.get(FRONTIER_PROMPTS), rivals).items()
@@ -215,7 +214,7 @@ def _frontier_cells(records: Records) -> tuple[str, list[int], list[str], list[s
     if int(frontier.get("train_pairs", 0)) < MIN_TRAIN_PAIRS:
         caveats.append(f"fewer than {MIN_TRAIN_PAIRS} training pairs recorded")
     if not rivals:
-        caveats.append(f"no trained rival ({', '.join(TRAINED_RIVALS)}) in the frontier record")
+        caveats.append(f"no trained rival ({', '.join(rival_order())}) in the frontier record")
     if "pool" not in rates:
         caveats.append("no pool control (the candidate pool without the head) in the frontier record")
     elif at_headline("pool") <= 0:
@@ -317,7 +316,7 @@ def verdict_win_rates(records: Records) -> Assessment:
     validation prompts, the baselines saw fewer than :data:`MIN_TRAIN_PAIRS` pairs or the head is not
     separated from its no-head control. Every branch says the same caveats and context: the head's held-out
     pairwise accuracy, the no-head control (paper mode minus pool), the scale and whether KL was matched. A
-    frontier record with no trained rival (:data:`TRAINED_RIVALS`; best-of-n and the reference are not
+    frontier record with no trained rival (:func:`coala_lib.baselines.methods.rival_order`; best-of-n and the reference are not
     rivals) is inconclusive: COALA ahead of nothing decides nothing."""
     found = _win_cells(records)
     if found is None:

@@ -28,10 +28,9 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from coala_lib.baselines.training_step import dpo_loss, orpo_loss
-from coala_lib.baselines.trl_training import response_logps
+from coala_lib.baselines.methods import preference_method
+from coala_lib.baselines.rewards import heldout_logps, settings_from
 from coala_lib.core.metrics import outcomes_from_scores, pairwise_accuracy
 from coala_lib.evaluation.win_rates import win_rate
 
@@ -180,27 +179,16 @@ def heldout_preference(
     """Held-out loss and preference accuracy of a trained LoRA ``policy`` (a PEFT model) on ``triplets``.
 
     With :math:`\\ell` the summed and :math:`\\bar\\ell` the per-token response log-probability, the loss is
-    the method's own training loss on the held-out pairs (SFT: :math:`-\\bar\\ell_\\theta(y_w)`; DPO, ORPO,
-    SimPO: :mod:`coala_lib.baselines.trl_training`), and the accuracy the fraction of pairs whose implicit
-    reward (:func:`coala_lib.baselines.implicit_rewards`) prefers the chosen response (a tie one half).
+    the method's own training loss on the held-out pairs and the accuracy the fraction of pairs whose implicit
+    reward prefers the chosen response (a tie one half); both as the method declares them
+    (:mod:`coala_lib.baselines.methods`). ``beta`` and ``gamma`` are the run's settings in key form.
     """
-    logps, counts = response_logps(policy, tokenizer, triplets, max_length, batch_size)
-    mean = logps / counts.clamp(min=1)
-    if method == "dpo":
-        ref, _ = response_logps(policy, tokenizer, triplets, max_length, batch_size, reference=True)
-        loss = dpo_loss(logps.reshape(-1), ref.reshape(-1), beta)
-        margin = (logps - ref)[0] - (logps - ref)[1]
-    elif method == "orpo":
-        loss = orpo_loss(mean.reshape(-1), beta)
-        margin = mean[0] - mean[1]
-    elif method == "simpo":
-        loss = -F.logsigmoid(beta * (mean[0] - mean[1]) - gamma).mean()
-        margin = mean[0] - mean[1]
-    elif method == "sft":
-        loss = -mean[0].mean()
-        margin = mean[0] - mean[1]
-    else:
-        raise ValueError(f"method={method!r} is not a trained baseline; choose sft, dpo, orpo or simpo")
+    spec = preference_method(method)
+    settings = settings_from(method, {"beta": beta, "gamma": gamma})
+    held = heldout_logps(method, policy, tokenizer, triplets, max_length, batch_size)
+    loss = spec.loss(held.logps, held.counts, held.reference, settings)
+    reward = spec.reward(held.logps, held.counts, held.reference, settings)
+    margin = reward[0] - reward[1]
     accuracy = pairwise_accuracy(margin, torch.zeros_like(margin))  # coala_lib.core.metrics: a tie one half
     return {"heldout_loss": float(loss), "heldout_accuracy": accuracy, "heldout_pairs": len(triplets)}
 

@@ -14,7 +14,7 @@ from matplotlib.patheffects import withStroke
 from matplotlib.text import Annotation, Text
 from matplotlib.transforms import Bbox
 
-from coala_lib.chapters.frontier import METHOD_ORDER
+from coala_lib.chapters.frontier import method_order
 from coala_lib.chapters.plots.style import MIN_FONT_PT, column_figure, column_size
 
 _REQUIRED = ("method", "setting", "kl", "kl_low", "kl_high", "kl_kind")
@@ -25,8 +25,9 @@ _SYMBOLS = {"lambda": "λ", "beta": "β"}
 
 
 def _palette(methods: list[str]) -> dict[str, tuple[float, float, float]]:
-    colours = sns.color_palette("tab10", len(METHOD_ORDER))
-    return {m: colours[METHOD_ORDER.index(m) if m in METHOD_ORDER else 0] for m in methods}
+    order = method_order()
+    colours = sns.color_palette("tab10", len(order))
+    return {m: colours[order.index(m) if m in order else 0] for m in methods}
 
 
 def _swept_parameter(settings: pd.Series) -> str | None:
@@ -80,7 +81,7 @@ def frontier_plot(frame: pd.DataFrame, judge: str = "book", title: str | None = 
     if missing:
         raise ValueError(f"the frame lacks columns {missing}; build it with frontier_frame(record)")
     fig, ax = plt.subplots(figsize=column_size(4.6))
-    methods = [m for m in METHOD_ORDER if m in set(frame["method"])]
+    methods = [m for m in method_order() if m in set(frame["method"])]
     palette = _palette(methods)
     y, low, high = f"reward_{judge}", f"reward_{judge}_low", f"reward_{judge}_high"
     labels: list[Annotation] = []

@@ -38,7 +38,7 @@ written atomically and verified on read, so a killed run resumes where it stoppe
 record (``record.json``), the generations (``generations.jsonl.gz``) and every best-of-n candidate
 (``best_of_n_pool.jsonl.gz``) are rewritten under the output folder (the bench's ``--out``).
 
-The modules: :mod:`.config` (the settings and methods), :mod:`.cache`, :mod:`.runs` (the splits, the
+The modules: :mod:`.methods` (every method, declared once), :mod:`.config` (the settings), :mod:`.cache`, :mod:`.runs` (the splits, the
 decoding runs and their samplers), :mod:`.context` (the stages), :mod:`.restore` (a lost cache restored
 from a saved record), :mod:`.record` (the record's assembly), :mod:`.selection` (the validation choice
 and the ledger's view) and :mod:`.pipeline` (:func:`run_frontier`). ``bench/imdb_frontier.py`` is its
@@ -48,30 +48,37 @@ command line.
 from coala_lib.experiments.frontier.cache import Cache, chunk_seed
 from coala_lib.experiments.frontier.config import (
     GENERATIONS,
-    HEAD_CONTROLS,
-    HEAD_GUIDED,
-    HEAD_STEERED,
     METHODS,
     MINIMUMS,
     POOL,
     RECORD,
-    RECORDED_KL,
     RESTORED_COLUMNS,
     SCORER_CONTROL,
     SPLITS,
     TINY,
-    TRAINED,
     UNRECORDED,
     VERSION,
     FrontierConfig,
 )
 from coala_lib.experiments.frontier.context import Context, measured_steps
+from coala_lib.experiments.frontier.methods import (
+    BOOK_METHODS,
+    FRONTIER_METHODS,
+    FrontierMethod,
+    control_pairs,
+    frontier_method,
+    head_guided,
+    head_steered,
+    is_trained,
+    ledger_names,
+    register_frontier_method,
+    trained_method,
+)
 from coala_lib.experiments.frontier.pipeline import run_frontier
 from coala_lib.experiments.frontier.record import Finished, Summaries, assemble, generation_row, heads_of, run_rows
 from coala_lib.experiments.frontier.restore import Saved, read_saved, restore_from_record
 from coala_lib.experiments.frontier.runs import Run, decoding_runs, eos_ids, load_data, sampler
 from coala_lib.experiments.frontier.selection import (
-    LEDGER_NAMES,
     choose,
     head_controls,
     headline_on_test,
@@ -82,48 +89,53 @@ from coala_lib.experiments.frontier.selection import (
 )
 
 __all__ = [
+    "BOOK_METHODS",
+    "FRONTIER_METHODS",
     "GENERATIONS",
-    "HEAD_CONTROLS",
-    "HEAD_GUIDED",
-    "HEAD_STEERED",
-    "LEDGER_NAMES",
     "METHODS",
     "MINIMUMS",
     "POOL",
     "RECORD",
-    "RECORDED_KL",
     "RESTORED_COLUMNS",
     "SCORER_CONTROL",
     "SPLITS",
     "TINY",
-    "TRAINED",
     "UNRECORDED",
     "VERSION",
     "Cache",
     "Context",
     "Finished",
     "FrontierConfig",
+    "FrontierMethod",
     "Run",
     "Saved",
     "Summaries",
     "assemble",
     "choose",
     "chunk_seed",
+    "control_pairs",
     "decoding_runs",
     "eos_ids",
+    "frontier_method",
     "generation_row",
     "head_controls",
+    "head_guided",
+    "head_steered",
     "headline_on_test",
     "headline_setting",
     "heads_of",
+    "is_trained",
+    "ledger_names",
     "ledger_view",
     "load_data",
     "measured_steps",
     "paired_against_coala",
     "paired_on_test",
     "read_saved",
+    "register_frontier_method",
     "restore_from_record",
     "run_frontier",
     "run_rows",
     "sampler",
+    "trained_method",
 ]

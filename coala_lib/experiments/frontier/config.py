@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from coala_lib.experiments.frontier.methods import BOOK_METHODS, FRONTIER_METHODS
+
 #: The record, the generations and every best-of-n candidate (the generations hold only the picks), as
 #: written under the run's output folder; the pool file is restored on a lost cache, so that a new head
 #: re-scores the pool instead of sampling it again.
@@ -19,34 +21,14 @@ VERSION = 1
 
 #: The protocol's minimums for the committed record, for every method (checked into ``status.meets_minimums``).
 MINIMUMS = {"n_train_pairs": 1000, "n_test_prompts": 256, "max_new_tokens": 48, "samples": 2}
-#: Methods in the order of value. ``pool`` is the control of COALA's paper mode: the reference sampled from the
-#: same top-k / top-p candidate pool with no head (lambda = 0), so that what the head adds is measured apart
-#: from what the truncation alone does; ``topk`` is ARGS mode's: the reference sampled from its top-k (w = 0).
-METHODS: tuple[str, ...] = (
-    "reference",
-    "coala_paper",
-    "pool",
-    "dpo",
-    "best_of_n",
-    "coala_args",
-    "topk",
-    "sft",
-    "orpo",
-    "simpo",
-)
-TRAINED: tuple[str, ...] = ("dpo", "sft", "orpo", "simpo")
-#: Methods whose decoding uses the COALA head (to guide each step, or to pick among a pool).
-HEAD_GUIDED: tuple[str, ...] = ("best_of_n", "coala_paper", "coala_args")
-#: The guided methods whose sampling the head steers: the head enters their decoding key. Best-of-n's pool is
-#: sampled from the reference alone; the head scores it afterwards (:meth:`~coala_lib.experiments.frontier.context.Context.scored`).
-HEAD_STEERED: tuple[str, ...] = ("coala_paper", "coala_args")
+#: The book's methods (:data:`~coala_lib.experiments.frontier.methods.BOOK_METHODS`) in the order of value: the
+#: default ``methods``. ``pool`` is the control of COALA's paper mode: the reference sampled from the same
+#: top-k / top-p candidate pool with no head (lambda = 0), so that what the head adds is measured apart from
+#: what the truncation alone does; ``topk`` is ARGS mode's: the reference sampled from its top-k (w = 0).
+#: What each method is lives in its registry entry (:func:`~coala_lib.experiments.frontier.methods.frontier_method`).
+METHODS: tuple[str, ...] = tuple(m.name for m in BOOK_METHODS)
 #: What a chunk decoded before heads were fingerprinted reports as its head.
 UNRECORDED = "unrecorded"
-#: Samplers whose per-token distribution is not the sampling model's own softmax: their KL terms come from
-#: the distributions recorded as they were sampled.
-RECORDED_KL: tuple[str, ...] = ("coala_paper", "coala_args", "pool", "topk")
-#: Each guided mode and its no-head control: the record's ``head_controls`` pairs their headline rows.
-HEAD_CONTROLS: dict[str, str] = {"coala_paper": "pool", "coala_args": "topk"}
 #: Best-of-n's strong-scorer control: the same pool reranked by the book's sentiment judge (a scorer far
 #: stronger than the head) instead of the head; no decoding of its own. Its rows are judged by VADER (their
 #: ``win_rate``), since the book judge scored them; the record's ``scorer_control`` pairs it with best-of-n.
@@ -110,9 +92,9 @@ class FrontierConfig:
 
     def __post_init__(self) -> None:
         """Refuse unknown methods and sizes below 1."""
-        unknown = set(self.methods) - set(METHODS)
+        unknown = set(self.methods) - set(FRONTIER_METHODS)
         if unknown:
-            raise ValueError(f"methods {sorted(unknown)} are unknown; choose among {METHODS}")
+            raise ValueError(f"methods {sorted(unknown)} are unknown; choose among {tuple(FRONTIER_METHODS)}")
         for name in ("n_train_pairs", "n_sft", "n_test_prompts", "n_val_prompts", "samples", "max_new_tokens"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}={getattr(self, name)} must be >= 1")

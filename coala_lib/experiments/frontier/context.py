@@ -36,7 +36,8 @@ from coala_lib.evaluation.kl import (
 from coala_lib.evaluation.lexicon import LexiconJudge
 from coala_lib.evaluation.sentiment import SentimentJudge
 from coala_lib.experiments.frontier.cache import Cache, chunk_seed
-from coala_lib.experiments.frontier.config import HEAD_STEERED, RECORDED_KL, TRAINED, VERSION, FrontierConfig
+from coala_lib.experiments.frontier.config import VERSION, FrontierConfig
+from coala_lib.experiments.frontier.methods import frontier_method, head_steered, is_trained
 from coala_lib.experiments.frontier.runs import Run, eos_ids, sampler
 from coala_lib.guidance import encode_prompts, guided_generate
 from coala_lib.head import HeadConfig, HeadReport, train_or_load_head
@@ -164,11 +165,12 @@ class Context:
 
     # Stage 3: LM-updating baselines -------------------------------------------------------------
     def baseline_config(self, run: Run) -> BaselineConfig:
-        """The training settings of ``run``'s baseline; ``beta`` is DPO's beta, ORPO's lambda or SimPO's beta."""
-        beta = {"dpo": run.value, "orpo": self.config.orpo_lambda, "simpo": self.config.simpo_beta}.get(run.method)
+        """The training settings of ``run``'s baseline: the shared ones of the config, and the method's own
+        settings of the run (:meth:`~coala_lib.experiments.frontier.methods.FrontierMethod.settings_of_run`) in
+        their key form."""
+        settings = frontier_method(run.method).settings_of_run(self.config, run.setting)
         return BaselineConfig(
-            beta=beta,
-            gamma=self.config.simpo_gamma,
+            **settings.key_fields(),
             max_length=self.config.max_length,
             epochs=self.config.baseline_epochs,
             batch_size=self.config.baseline_batch,
@@ -246,10 +248,10 @@ class Context:
             asdict(sampler(self.config, run, reference.model.config.vocab_size)),
             self.config.seed,
         ]
-        if run.method in HEAD_STEERED:
+        if head_steered(run.method):
             self.head()
             parts.append(self.head_key)
-        if run.method in TRAINED:
+        if is_trained(run.method):
             parts.append(asdict(self.baseline_config(run)))
             parts.append(triplets_digest(self.data.train))
         parts.append({name: judge.key for name, judge in sorted(self.judges().items())})
@@ -273,11 +275,11 @@ class Context:
         missing = [c for c, entry in enumerate(done) if entry is None]
         if missing and self.out_of_time():  # a spent budget starts no work, training included
             return None
-        if run.method in TRAINED and not missing:  # every chunk cached: the adapter is not needed, its record is
+        if is_trained(run.method) and not missing:  # every chunk cached: the adapter is not needed, its record is
             stage = self.cache.get("stage", self.train_key(run))
             if stage is not None:
                 self.stages[f"train {run.label}"] = stage
-        adapter = self.train(run) if run.method in TRAINED and missing else None
+        adapter = self.train(run) if is_trained(run.method) and missing else None
         if missing:
             policy = load_policy(self.reference(), adapter, merge=True) if adapter is not None else None
             bar = tqdm(
@@ -300,7 +302,7 @@ class Context:
         config = sampler(self.config, run, reference.model.config.vocab_size)
         generator = torch.Generator(self.device).manual_seed(chunk_seed(name))
         model = policy if policy is not None else reference.model
-        head = self.head() if run.method in HEAD_STEERED else None
+        head = self.head() if head_steered(run.method) else None
         recorder = SamplingRecorder()
         with measure("decode", self.device) as cost, recorder.record():
             out = guided_generate(
@@ -309,7 +311,9 @@ class Context:
         started = time.perf_counter()
         eos = eos_ids(model, tok)
         terms: KLTerms
-        if run.method in RECORDED_KL:  # the distributions as recorded (shifted, truncated), against the reference
+        if frontier_method(
+            run.method
+        ).recorded_kl:  # the distributions as recorded (shifted, truncated), against the reference
             terms = recorded_kl_terms(recorder.steps, reference.model, out.sequences, mask, eos)
         elif policy is None:  # the reference's own softmax: KL 0, log-probabilities as recorded
             terms = reference_kl_terms(recorder.steps, out.sequences, ids.shape[1], eos)

@@ -16,6 +16,7 @@ from coala_lib.core.runtime import progress_off, resolve_device, seed_everything
 from coala_lib.experiments.frontier.cache import Cache
 from coala_lib.experiments.frontier.config import SPLITS, FrontierConfig
 from coala_lib.experiments.frontier.context import Context
+from coala_lib.experiments.frontier.methods import frontier_method, head_guided
 from coala_lib.experiments.frontier.record import Finished, assemble
 from coala_lib.experiments.frontier.restore import read_saved, restore_from_record
 from coala_lib.experiments.frontier.runs import decoding_runs, load_data
@@ -58,7 +59,7 @@ def run_frontier(
     saved = read_saved(out_dir)  # before the first rewrite: what it holds can be restored into the cache
     finished: Finished = {}
     shared: list[Callable[[], Any]] = [ctx.reference, ctx.judges]
-    if any(m in config.methods for m in ("best_of_n", "coala_paper", "coala_args")):
+    if any(head_guided(m) for m in config.methods):
         shared.append(ctx.head)
     for stage in shared:  # the record is rewritten as each one lands
         stage()
@@ -75,7 +76,9 @@ def run_frontier(
                 "time budget spent: stopping before %s %s finished (resume with the same command)", run.label, split
             )
             break
-        finished[(run, split)] = ctx.scored(run, split, chunks) if run.method == "best_of_n" else chunks
+        finished[(run, split)] = (
+            ctx.scored(run, split, chunks) if frontier_method(run.method).head == "scores" else chunks
+        )
         if i + 1 == len(work) or not cached[work[i + 1]]:  # the record is rewritten before any new work
             record = assemble(ctx, finished, time.monotonic() - start, out_dir, command)
     return record

@@ -25,7 +25,6 @@ from coala_lib.evaluation.kl import best_of_n_kl_bound
 from coala_lib.evaluation.lexicon import LexiconJudge
 from coala_lib.experiments.frontier.config import (
     GENERATIONS,
-    HEAD_GUIDED,
     MINIMUMS,
     POOL,
     RECORD,
@@ -39,6 +38,7 @@ from coala_lib.experiments.frontier.config import (
     FrontierConfig,
 )
 from coala_lib.experiments.frontier.context import Context
+from coala_lib.experiments.frontier.methods import head_guided
 from coala_lib.experiments.frontier.runs import Run, decoding_runs
 from coala_lib.experiments.frontier.selection import (
     Book,
@@ -287,7 +287,7 @@ def setting_row(
         "n_prompts": len(ctx.data.prompts[split]),
         "samples": config.samples,
         "kl_kind": "bound" if "bound" in data["kl"] else "estimate",
-        **({"heads": heads_of(chunks)} if run.method in HEAD_GUIDED else {}),
+        **({"heads": heads_of(chunks)} if head_guided(run.method) else {}),
         **summary,
         "cost": {**cost, "train": train_cost},
     }

@@ -10,14 +10,13 @@ from typing import Any
 from coala_lib.claims.ledger import read_frontier_generations, read_frontier_record
 from coala_lib.experiments.frontier.config import (
     GENERATIONS,
-    HEAD_STEERED,
     POOL,
     RECORD,
     RESTORED_COLUMNS,
-    TRAINED,
     UNRECORDED,
 )
 from coala_lib.experiments.frontier.context import Context
+from coala_lib.experiments.frontier.methods import head_steered, is_trained
 from coala_lib.experiments.frontier.runs import Run
 
 log = logging.getLogger(__name__)
@@ -100,7 +99,7 @@ def _restore_run(
         payload = _restored_chunk(ctx, run, row, [rows[r] for r in chunk_rows], len(chunk_rows) / n_rows)
         ctx.cache.put("chunk", name, {"rows": [list(r) for r in chunk_rows], **payload})
     stage = record.get("stages", {}).get(f"train {run.label}")
-    if run.method in TRAINED and stage is not None and ctx.cache.get("stage", ctx.train_key(run)) is None:
+    if is_trained(run.method) and stage is not None and ctx.cache.get("stage", ctx.train_key(run)) is None:
         ctx.cache.put("stage", ctx.train_key(run), {**stage, "restored": True})
     return True
 
@@ -117,6 +116,6 @@ def _restored_chunk(
         **{field_name: [g[column] for g in gens] for field_name, column in RESTORED_COLUMNS.items()},
         "rewards": {j: [g[f"reward_{j}"] for g in gens] for j in sorted(ctx.judges())},
         **{k: row["cost"][k] * share for k in ("decode_seconds", "decode_flops", "evaluation_seconds")},
-        **({"head": row["heads"][0]} if run.method in HEAD_STEERED and one_head else {}),
+        **({"head": row["heads"][0]} if head_steered(run.method) and one_head else {}),
         "restored": True,
     }

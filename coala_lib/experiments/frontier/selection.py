@@ -13,20 +13,15 @@ from typing import Any
 
 from coala_lib.evaluation.frontier import paired_difference, select_setting
 from coala_lib.experiments.frontier.config import (
-    HEAD_CONTROLS,
     SCORER_CONTROL,
     SCORER_CONTROL_JUDGE,
     SCORER_CONTROL_SCORER,
     FrontierConfig,
 )
+from coala_lib.experiments.frontier.methods import control_pairs, ledger_names
 
 #: A primary judge's (prompts, samples) rewards by (method, setting, split).
 Book = dict[tuple[str, str, str], Any]
-
-
-#: Ledger names of the methods whose headline win rates the claims rule reads (COALA = paper mode; the
-#: ``pool`` control is no rival, the rule reads it to say whether the head adds to the truncation).
-LEDGER_NAMES = {"coala_paper": "coala", "pool": "pool", "dpo": "dpo", "orpo": "orpo", "simpo": "simpo", "sft": "sft"}
 
 
 def headline_setting(method: str, available: list[str], selection: dict[str, dict[str, Any]]) -> str | None:
@@ -67,7 +62,7 @@ def paired_against_coala(
     if reference is None or coala is None:
         return {}
     out = {}
-    for method, name in LEDGER_NAMES.items():
+    for method, name in ledger_names().items():
         setting = headline_on_test(book, method, selection)
         if method == "coala_paper" or setting is None:
             continue
@@ -82,13 +77,13 @@ def head_controls(
     selection: dict[str, dict[str, Any]],
     config: FrontierConfig,
 ) -> dict[str, dict[str, Any]]:
-    """Each guided mode's headline test win rate minus its no-head control's (:data:`HEAD_CONTROLS`;
+    """Each guided mode's headline test win rate minus its no-head control's (:func:`~coala_lib.experiments.frontier.methods.control_pairs`;
     :func:`paired_difference` on the same prompts and reference samples): what the head adds to the
     truncation. The null is 0; a mode or control without test rows is left out."""
     if reference is None:
         return {}
     out = {}
-    for mode, control in HEAD_CONTROLS.items():
+    for mode, control in control_pairs().items():
         setting, control_setting = headline_on_test(book, mode, selection), headline_on_test(book, control, selection)
         if setting is None or control_setting is None:
             continue
@@ -133,7 +128,7 @@ def ledger_view(
     and at least one trained baseline have test results, so a partial record never compares COALA with
     nothing."""
     rates: dict[str, dict[str, Any]] = {}
-    for method, name in LEDGER_NAMES.items():
+    for method, name in ledger_names().items():
         candidates = [r for r in settings if r["method"] == method and r["split"] == "test"]
         setting = headline_setting(method, [r["setting"] for r in candidates], selection)
         row = next((r for r in candidates if r["setting"] == setting), None)
