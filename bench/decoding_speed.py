@@ -33,15 +33,13 @@ from typing import Any
 
 import torch
 
-from coala_lib.backbone.registry import load_backbone
-from coala_lib.core.files import atomic_write_json, environment_record
-from coala_lib.core.runtime import resolve_device, synchronize
+from coala_lib.backbone import load_backbone
+from coala_lib.core import atomic_write_json, environment_record, resolve_device, synchronize
 from coala_lib.data import load_imdb_reviews
-from coala_lib.evaluation.kl import SamplingRecorder
-from coala_lib.experiments.frontier.config import FrontierConfig
-from coala_lib.experiments.frontier.runs import Run, sampler
+from coala_lib.evaluation import SamplingRecorder
+from coala_lib.experiments.frontier import FrontierConfig, Run, sampler
 from coala_lib.guidance import encode_prompts, guided_generate
-from coala_lib.head.coala_head import CoalaHead
+from coala_lib.head import CoalaHead
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Issue 29's targets: median time over ``generate``'s.

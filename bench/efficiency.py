@@ -36,18 +36,13 @@ from typing import Any
 
 import torch
 
-from coala_lib.accounting.counting import ResultRecord, StageRecord, count_flops, decoder_forward_flops, measure
-from coala_lib.backbone.features import pooled_from_ids
-from coala_lib.backbone.lora import LORA_R
-from coala_lib.backbone.registry import Backbone
-from coala_lib.baselines.training_step import full_policy, lora_policy, random_pair_batch, train_step
-from coala_lib.convex.cronos import CronosConfig, fit_cronos
-from coala_lib.core.runtime import resolve_device, seed_everything
-from coala_lib.guidance.config import GuidanceConfig
-from coala_lib.guidance.decoding import guided_generate
-from coala_lib.head.coala_head import CoalaHead
-from coala_lib.head.phase2 import design, train_adamw
-from coala_lib.head.training import HeadConfig
+from coala_lib.accounting import ResultRecord, StageRecord, count_flops, decoder_forward_flops, measure
+from coala_lib.backbone import LORA_R, Backbone, pooled_from_ids
+from coala_lib.baselines import full_policy, lora_policy, random_pair_batch, train_step
+from coala_lib.convex import CronosConfig, fit_cronos
+from coala_lib.core import resolve_device, seed_everything
+from coala_lib.guidance import GuidanceConfig, guided_generate
+from coala_lib.head import CoalaHead, HeadConfig, design, train_adamw
 
 PAIRS_PER_REPORT = 1000
 ROOT = Path(__file__).resolve().parents[1]

@@ -64,13 +64,19 @@ import efficiency  # noqa: E402
 import guidance  # noqa: E402
 import solver  # noqa: E402
 
-from coala_lib.accounting.counting import StageRecord, measure, package_versions  # noqa: E402
-from coala_lib.accounting.gpu_check import GPU_CHECK_FILE, GPU_CHECK_FORMAT, GPU_CHECK_STAGES, read_gpu_check  # noqa: E402
-from coala_lib.baselines.trl_training import PAPER_TRAINING_ARGS, BaselineConfig  # noqa: E402
-from coala_lib.core.files import atomic_write_json, environment_record  # noqa: E402
-from coala_lib.core.runtime import resolve_device, seed_everything, timed  # noqa: E402
-from coala_lib.head.config import HeadConfig  # noqa: E402
-from coala_lib.head.phase2 import design, solve_newton, train_adamw  # noqa: E402
+from coala_lib.accounting import (  # noqa: E402
+    GPU_CHECK_FILE,
+    GPU_CHECK_FORMAT,
+    GPU_CHECK_STAGES,
+    StageRecord,
+    measure,
+    package_versions,
+    read_gpu_check,
+)
+from coala_lib.baselines import BaselineConfig  # noqa: E402
+from coala_lib.baselines.trl_training import PAPER_TRAINING_ARGS  # noqa: E402
+from coala_lib.core import atomic_write_json, environment_record, resolve_device, seed_everything, timed  # noqa: E402
+from coala_lib.head import HeadConfig, design, solve_newton, train_adamw  # noqa: E402
 
 NOTEBOOK = ROOT / "notebooks" / "03_train.ipynb"
 #: Phase I steps refitted for Phase II's first layer when no Phase I result of this call exists.
@@ -189,7 +195,7 @@ def fit_phase1(
     """The one call of Phase I's solver in this script, with the head's settings (:class:`HeadConfig`):
     ``method="auto"`` is the book's default, ``"cronos"`` the paper's ADMM; both stop on the certified
     gap and cone violation (``phase1_tol``) or at their step cap (``max_iters`` overrides the settings')."""
-    from coala_lib.convex.cronos import CronosConfig, UncertifiedWarning, fit_cronos
+    from coala_lib.convex import CronosConfig, UncertifiedWarning, fit_cronos
 
     config = HeadConfig()
     phase1 = CronosConfig(
@@ -241,7 +247,7 @@ def truncated_gpt2_tokenizer(vocab_size: int) -> Any:
     below ``vocab_size - 1`` form a complete tokenizer."""
     from transformers import GPT2TokenizerFast
 
-    from coala_lib.backbone.registry import TINY_CHAT_TEMPLATE, tiny_tokenizer
+    from coala_lib.backbone import TINY_CHAT_TEMPLATE, tiny_tokenizer
 
     full = tiny_tokenizer()
     if not 258 <= vocab_size <= len(full):

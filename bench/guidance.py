@@ -28,12 +28,10 @@ from typing import Any
 
 import torch
 
-from coala_lib.accounting.counting import measure
-from coala_lib.core.files import atomic_write_json, environment_record
-from coala_lib.core.runtime import resolve_device
-from coala_lib.guidance.decoding import GuidanceConfig, guided_generate
-from coala_lib.guidance.lm import CachedPrefix
-from coala_lib.head.coala_head import CoalaHead
+from coala_lib.accounting import measure
+from coala_lib.core import atomic_write_json, environment_record, resolve_device
+from coala_lib.guidance import CachedPrefix, GuidanceConfig, guided_generate
+from coala_lib.head import CoalaHead
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -93,7 +91,7 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
 def build_model(args: argparse.Namespace, device: torch.device, dtype: torch.dtype) -> tuple[Any, Any, str]:
     """(model, tokenizer or None, description)."""
     if args.random_llama is None:
-        from coala_lib.backbone.registry import load_backbone
+        from coala_lib.backbone import load_backbone
 
         backbone = load_backbone(args.model, device=device, dtype=dtype)
         return backbone.model, backbone.tokenizer, backbone.model_id

@@ -29,13 +29,10 @@ from typing import Any
 
 import torch
 
-from coala_lib.backbone.prefix_features import RENDERINGS, PrefixFeatures, prefix_pair_features
-from coala_lib.backbone.registry import load_backbone
-from coala_lib.backbone.sft import SFTConfig, apply_sft
-from coala_lib.core.files import atomic_write_json, environment_record
-from coala_lib.core.runtime import resolve_device, seed_everything
-from coala_lib.data.frontier_splits import frontier_splits, head_splits
-from coala_lib.evaluation.head_study import authors_protocol, study_record
+from coala_lib.backbone import RENDERINGS, PrefixFeatures, SFTConfig, apply_sft, load_backbone, prefix_pair_features
+from coala_lib.core import atomic_write_json, environment_record, resolve_device, seed_everything
+from coala_lib.data import frontier_splits, head_splits
+from coala_lib.evaluation import authors_protocol, study_record
 from coala_lib.head.selection import FeatureChoice, StudyConfig, run_study
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -189,3 +189,77 @@ def test_benchmark_functions_stay_short(path: Path) -> None:
 def test_long_benchmark_allow_list_names_existing_files() -> None:
     missing = sorted(name for name in LONG_BENCH_FUNCTIONS if not (BENCH / name).is_file())
     assert not missing, f"LONG_BENCH_FUNCTIONS names files bench/ lacks: {missing}"
+
+
+#: The imports of a module inside a stage (not a stage package) that benchmarks still make, file -> modules:
+#: each is a name its package does not export (or a benchmark another change is still moving). An entry
+#: that no longer matches the script fails too, so the list cannot go stale: shrink it as imports move.
+BENCH_DEEP_IMPORTS = {
+    "gpu_check.py": {"coala_lib.baselines.trl_training"},  # PAPER_TRAINING_ARGS
+    "head_selection.py": {"coala_lib.head.selection"},  # FeatureChoice, StudyConfig, run_study
+    "solver.py": {
+        "coala_lib.backbone.encoders",
+        "coala_lib.backbone.registry",
+        "coala_lib.convex.config",
+        "coala_lib.convex.cronos",
+        "coala_lib.convex.reference",
+        "coala_lib.convex.reformulation",
+        "coala_lib.core.files",
+        "coala_lib.core.runtime",
+        "coala_lib.data.imdb",
+        "coala_lib.head.config",
+        "coala_lib.head.training",
+    },
+}
+
+
+def _is_package(dotted: str) -> bool:
+    return (LIB.parent.joinpath(*dotted.split(".")) / "__init__.py").exists()
+
+
+def _bound_names(package: str) -> set[str]:
+    """The names a package's ``__init__`` binds at its top level (what ``from package import name`` reads)."""
+    tree = ast.parse((LIB.parent.joinpath(*package.split(".")) / "__init__.py").read_text())
+    names = set()
+    for node in tree.body:
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            names |= {(alias.asname or alias.name).split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.FunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names |= {t.id for t in targets if isinstance(t, ast.Name)}
+    return names
+
+
+def _library_modules_imported(path: Path) -> set[str]:
+    """Every ``coala_lib`` module ``path`` imports, function-local imports included; ``from package import
+    module`` counts as the module unless the package's ``__init__`` binds that name itself."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            bound = _bound_names(node.module) if _is_package(node.module) else set()
+            for alias in node.names:
+                child = f"{node.module}.{alias.name}"
+                is_module = LIB.parent.joinpath(*child.split(".")).with_suffix(".py").exists() or _is_package(child)
+                found.add(child if is_module and alias.name not in bound else node.module)
+    return {m for m in found if _stage(m) is not None}
+
+
+def test_benchmarks_import_the_library_through_stage_packages() -> None:
+    """``bench/`` imports ``coala_lib.<stage>`` (or a package inside one, e.g. ``coala_lib.experiments.frontier``),
+    not the modules behind it, except the allow-listed :data:`BENCH_DEEP_IMPORTS`."""
+    deep = {}
+    for path in sorted(BENCH.glob("*.py")):
+        modules = {m for m in _library_modules_imported(path) if not _is_package(m)}
+        if modules:
+            deep[path.name] = modules
+    new = {name: sorted(extra) for name, mods in deep.items() if (extra := mods - BENCH_DEEP_IMPORTS.get(name, set()))}
+    gone = {name: sorted(stale) for name, mods in BENCH_DEEP_IMPORTS.items() if (stale := mods - deep.get(name, set()))}
+    assert not new, (
+        f"benchmarks import modules inside a stage: {new}; import the name from its stage package (add it to the "
+        "package's __init__ when it is an entry point)"
+    )
+    assert not gone, f"BENCH_DEEP_IMPORTS lists imports the benchmarks no longer make: {gone}"

@@ -1,56 +1,47 @@
-"""Shared ground: files and atomic publishing, the cache and data folders, runtime (device, seeds,
-timers), input checks, the pairwise-accuracy metric, the results folder, the checked readers of committed
-records and the hand-offs between notebooks. Every other stage may import it; it imports no other stage.
+"""Shared ground: every other stage may import it; it imports no other stage.
+
+Entry points, by module (helpers stay in their modules, e.g. ``coala_lib.core.checks.check_int``):
+
+* ``files``: atomic writes, content keys, the cache, data and results folders, a record's environment;
+* ``cache``: publish a cache entry atomically (:func:`publishing`) and read it back verified (:func:`load_cached`);
+* ``records``: checked readers of committed records (a damaged one is a :class:`RecordError`);
+* ``handoff``: the settings one notebook hands to the notebooks that reuse its output;
+* ``runtime``: device, seeds, synchronised timing, progress bars;
+* ``checks``: the solvers' input checks; ``metrics``: the one pairwise accuracy and its per-pair outcomes;
+* ``hub``: :class:`HubUnavailableError`, the one-sentence error of an unreachable Hugging Face Hub.
 """
 
-from coala_lib.core.cache import (
-    CacheEntry,
-    CacheError,
-    CorruptCacheWarning,
-    cached_file,
-    discard,
-    load_cached,
-    open_entry,
-    publishing,
-    sweep_leftovers,
-)
+from coala_lib.core.cache import CacheError, load_cached, publishing
 from coala_lib.core.checks import validate_features, validate_targets
 from coala_lib.core.files import (
     atomic_write_bytes,
     atomic_write_json,
     cache_dir,
     content_key,
-    cpu_model,
     data_dir,
     environment_record,
-    portable_paths,
     results_dir,
     results_file,
 )
 from coala_lib.core.handoff import read_handoff, write_handoff
-from coala_lib.core.metrics import pairwise_accuracy
-from coala_lib.core.records import RecordError, check_fields, read_jsonl_records, read_record
+from coala_lib.core.hub import HubUnavailableError
+from coala_lib.core.metrics import outcomes_from_scores, pairwise_accuracy
+from coala_lib.core.records import RecordError, read_jsonl_records, read_record
 from coala_lib.core.runtime import progress_off, resolve_device, seed_everything, synchronize, timed
 
 __all__ = [
-    "CacheEntry",
     "CacheError",
-    "CorruptCacheWarning",
+    "HubUnavailableError",
     "RecordError",
     "atomic_write_bytes",
     "atomic_write_json",
     "cache_dir",
-    "cached_file",
-    "check_fields",
     "content_key",
-    "cpu_model",
     "data_dir",
-    "discard",
     "environment_record",
     "load_cached",
-    "open_entry",
+    "outcomes_from_scores",
     "pairwise_accuracy",
-    "portable_paths",
     "progress_off",
     "publishing",
     "read_handoff",
@@ -60,7 +51,6 @@ __all__ = [
     "results_dir",
     "results_file",
     "seed_everything",
-    "sweep_leftovers",
     "synchronize",
     "timed",
     "validate_features",

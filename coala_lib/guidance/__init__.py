@@ -1,38 +1,26 @@
-"""Reward-guided decoding with the head: settings, the sampler, the frozen LM's KV-cached candidate
-scoring, and best-of-n.
+"""Reward-guided decoding with the head.
+
+Entry points, by module (the sampler's filters stay in ``coala_lib.guidance.sampling``):
+
+* ``config``: :class:`GuidanceConfig`, one frozen dataclass per decoding variant (its presets);
+* ``decoding``: :func:`guided_generate` (returns a :class:`GenerationOutput`) over the left-padded ids of
+  :func:`encode_prompts`;
+* ``lm``: the frozen LM during decoding, :class:`CachedPrefix` (KV-cached) and :class:`RecomputedPrefix`
+  (the released script's re-run, the reference);
+* ``sampling``: :func:`sampling_logits` (temperature, top-k, top-p as transformers' ``generate`` applies them).
 """
 
 from coala_lib.guidance.config import GuidanceConfig
-from coala_lib.guidance.decoding import GenerationOutput, GuidedStep, encode_prompts, guided_generate
-from coala_lib.guidance.lm import CachedPrefix, Prefix, RecomputedPrefix, check_left_padded, position_ids
-from coala_lib.guidance.sampling import (
-    add_to_pool,
-    minmax_normalise,
-    pool_of,
-    repetition_penalty,
-    sample,
-    sampling_logits,
-    top_k_filter,
-    top_p_filter,
-)
+from coala_lib.guidance.decoding import GenerationOutput, encode_prompts, guided_generate
+from coala_lib.guidance.lm import CachedPrefix, RecomputedPrefix
+from coala_lib.guidance.sampling import sampling_logits
 
 __all__ = [
     "CachedPrefix",
     "GenerationOutput",
     "GuidanceConfig",
-    "GuidedStep",
-    "Prefix",
     "RecomputedPrefix",
-    "add_to_pool",
-    "check_left_padded",
     "encode_prompts",
     "guided_generate",
-    "minmax_normalise",
-    "pool_of",
-    "position_ids",
-    "repetition_penalty",
-    "sample",
     "sampling_logits",
-    "top_k_filter",
-    "top_p_filter",
 ]
