@@ -188,6 +188,33 @@ def test_lambda_zero_reproduces_plain_sampling(tiny, mode) -> None:
     assert torch.equal(runs[0].sequences, runs[1].sequences)
 
 
+@pytest.mark.parametrize(
+    "config",
+    [GuidanceConfig.paper(0.0), GuidanceConfig.additive(0.0), GuidanceConfig.released_script(guidance_scale=0.0)],
+    ids=["paper", "additive", "released"],
+)
+def test_lambda_zero_needs_no_head_and_draws_as_with_one(tiny, config) -> None:
+    """A step mode at lambda 0 is its own no-head control (the frontier's ``released_plain``): without a head it
+    samples exactly what it samples with one; a positive lambda without a head is refused."""
+    model, tokenizer = tiny
+    head = random_head(model.config.hidden_size)
+    runs = [
+        guided_generate(
+            model,
+            tokenizer,
+            PROMPTS,
+            head=h,
+            config=config.with_(max_new_tokens=13),
+            generator=torch.Generator().manual_seed(5),
+        )
+        for h in (head, None)
+    ]
+    assert runs[0].steps and not runs[1].steps
+    assert torch.equal(runs[0].sequences, runs[1].sequences)
+    with pytest.raises(ValueError, match=r"needs a head.*guidance_scale=0"):
+        guided_generate(model, tokenizer, PROMPTS, config=config.with_(guidance_scale=1.0, max_new_tokens=2))
+
+
 def test_plain_sampling_matches_transformers_generate(tiny) -> None:
     """Same RNG consumption as generate: one multinomial over the batch per token (equal-length prompts:
     with left padding transformers also penalises the pad id, which we do not)."""

@@ -560,12 +560,14 @@ def test_head_controls_pair_each_guided_mode_with_its_no_head_control() -> None:
 
 
 def test_runs_go_breadth_first() -> None:
-    config = frontier.FrontierConfig(paper_lambdas=(2.0, 1.0), dpo_betas=(0.1, 0.05), args_weights=(1.5,))
+    config = frontier.FrontierConfig(
+        paper_lambdas=(2.0, 1.0), dpo_betas=(0.1, 0.05), args_weights=(1.5,), released_lambdas=(2.0,)
+    )
     labels = [run.label for run in frontier.decoding_runs(config)]
     assert labels[:4] == ["reference[T=1]", "coala_paper[lambda=2]", "pool[top-k=50,top-p=0.9]", "dpo[beta=0.1]"]
     assert (
-        labels[-2:] == ["coala_paper[lambda=1]", "dpo[beta=0.05]"] and len(labels) == 12
-    )  # 9 methods + 3 second settings
+        labels[-2:] == ["coala_paper[lambda=1]", "dpo[beta=0.05]"] and len(labels) == 14
+    )  # 12 methods + 2 second settings
     assert frontier.sampler(config, frontier.decoding_runs(config)[2], 100).top_k == 50
 
 
@@ -700,3 +702,19 @@ def test_best_of_n_pool_is_restored_and_rescored_by_a_new_head(tmp_path, monkeyp
     assert fingerprint != record["stages"]["head"]["fingerprint"]
     assert all(s["heads"] == [fingerprint] for s in other["settings"] if s["method"] == "best_of_n")
     assert len(read_frontier_generations(tmp_path / "out" / frontier.POOL)) == len(pool)
+
+
+def test_the_released_script_and_its_no_head_control_run_and_pair(tmp_path) -> None:
+    """The authors' released sampler is one registry entry with its control: both decode on the tiny configuration,
+    the guided runs carry the head, the control none, and the record pairs them like the other guided modes."""
+    record = tiny_run(tmp_path, methods=("reference", "coala_released", "released_plain"), released_lambdas=(2.0,))
+    rows = {(r["method"], r["setting"], r["split"]) for r in record["settings"]}
+    assert {("coala_released", "lambda=2", "test"), ("released_plain", "lambda=0", "test")} <= rows
+    guided = next(r for r in record["settings"] if r["method"] == "coala_released")
+    control = next(r for r in record["settings"] if r["method"] == "released_plain")
+    assert guided["heads"] and "heads" not in control and control["kl_kind"] == guided["kl_kind"]
+    assert record["head_controls"]["coala_released"]["control"] == "released_plain"
+    sampling = frontier.sampler(
+        frontier.FrontierConfig(**frontier.TINY), frontier.Run("released_plain", "lambda=0", 0.0, 2), 99
+    )
+    assert (sampling.mode, sampling.temperature, sampling.top_k, sampling.every) == ("released", 0.7, 15, 6)

@@ -133,7 +133,11 @@ def test_the_book_methods_keep_their_labels_key_fields_and_order() -> None:
         "pool": "pool",
         **{m: m for m in ("dpo", "orpo", "simpo", "sft")},
     }
-    assert frontier.control_pairs() == {"coala_paper": "pool", "coala_args": "topk"}
+    assert frontier.control_pairs() == {
+        "coala_paper": "pool",
+        "coala_args": "topk",
+        "coala_released": "released_plain",
+    }
     config = frontier.FrontierConfig()
     labels = [r.label for r in frontier.decoding_runs(config)][:10]
     assert labels == [

@@ -59,6 +59,9 @@ from coala_lib.guidance.sampling import (
 )
 from coala_lib.head.coala_head import CoalaHead
 
+#: The modes that guide sampled steps with the head (``best_of_n`` reranks whole samples instead).
+STEP_MODES: tuple[str, ...] = ("paper", "additive", "released", "args")
+
 
 @dataclass
 class GuidedStep:
@@ -130,8 +133,12 @@ def _special_ids(model: PreTrainedModel, tokenizer: Any | None) -> tuple[int, li
 def _check_head(model: PreTrainedModel, head: CoalaHead | None, config: GuidanceConfig) -> str:
     """Validate the head against the model and the config; return the pooling to use."""
     if head is None:
-        if config.needs_head:
-            raise ValueError(f"mode={config.mode!r} needs a head; pass head=CoalaHead(...) or use mode='plain'")
+        # lambda = 0 needs no head: a step mode then samples as its own unguided steps (its no-head control)
+        if config.needs_head and not (config.mode in STEP_MODES and config.guidance_scale == 0):
+            raise ValueError(
+                f"mode={config.mode!r} needs a head; pass head=CoalaHead(...), use mode='plain', or "
+                "guidance_scale=0 (the mode's own sampler without the head)"
+            )
         return config.pooling or "mean"
     dim = model.get_output_embeddings().weight.shape[1]
     if head.dim != dim:
@@ -212,7 +219,7 @@ def _decode(
     eos = eos.to(input_ids.device)
     finished = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
     steps: list[GuidedStep] = []
-    guided_mode = config.mode in ("paper", "additive", "released", "args")
+    guided_mode = config.mode in STEP_MODES
     released = config.mode == "released"
     penalty = divide_seen if released else repetition_penalty
     for step in tqdm(range(config.max_new_tokens), desc=f"decode ({config.mode})", disable=progress_off(progress)):

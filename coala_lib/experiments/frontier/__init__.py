@@ -26,7 +26,9 @@ models and data:
   strong-scorer control (``best_of_n_judge``: the same pool reranked by the book's sentiment judge, judged
   by VADER; ``scorer_control`` pairs the two at each n); COALA ARGS mode over a weight sweep; the two no-head controls (``pool``: paper mode's nucleus, ``topk``: ARGS mode's top-10, both
   sampled from the reference with no head); DPO over a beta sweep; SFT on the chosen responses
-  (preferred-FT); ORPO; SimPO. Baselines train one epoch (the stopping rule: exactly one pass, no early
+  (preferred-FT); ORPO; SimPO; the authors' released decoding script (``coala_released``: its own sampler,
+  temperature 0.7, seen logits / 1.1, whole-vocabulary top-p 0.9, + lambda x score on the top 15 every 6th
+  token, over a lambda sweep) and its no-head control (``released_plain``: the same sampler at lambda 0). Baselines train one epoch (the stopping rule: exactly one pass, no early
   stopping), with LoRA, through TRL; their held-out loss and preference accuracy are recorded.
 * **Evaluation** per method and setting, on validation and test prompts: mean reward from the book's
   sentiment judge and from VADER (a lexicon nothing here trained); the KL estimates; the win rate

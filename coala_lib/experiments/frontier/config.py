@@ -74,6 +74,9 @@ class FrontierConfig:
     paper_every: int = 5
     args_weights: tuple[float, ...] = (0.5, 1.5, 4.0)
     args_top_k: int = 10
+    # The authors' released decoding script's sampler (GuidanceConfig.released_script: T 0.7, seen logits / 1.1,
+    # whole-vocabulary top-p 0.9, +lambda x score on the top 15 every 6th token); its no-head control is lambda 0.
+    released_lambdas: tuple[float, ...] = (2.0, 1.0, 4.0)  # the script's value first
     bon_ns: tuple[int, ...] = (2, 4, 8, 16)
     dpo_betas: tuple[float, ...] = (0.1, 0.05, 0.01)  # the usual default first
     orpo_lambda: float = 0.1

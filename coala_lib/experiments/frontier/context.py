@@ -303,7 +303,8 @@ class Context:
         generator = torch.Generator(self.device).manual_seed(chunk_seed(name))
         model = policy if policy is not None else reference.model
         head = self.head() if head_steered(run.method) else None
-        recorder = SamplingRecorder()
+        # any support up to the whole vocabulary is recorded (the released script's top-p runs over all of it)
+        recorder = SamplingRecorder(max_support=reference.model.config.vocab_size)
         with measure("decode", self.device) as cost, recorder.record():
             out = guided_generate(
                 model, tok, head=head, config=config, generator=generator, input_ids=ids, attention_mask=mask
@@ -311,9 +312,7 @@ class Context:
         started = time.perf_counter()
         eos = eos_ids(model, tok)
         terms: KLTerms
-        if frontier_method(
-            run.method
-        ).recorded_kl:  # the distributions as recorded (shifted, truncated), against the reference
+        if frontier_method(run.method).recorded_kl:  # the distributions as recorded (shifted, truncated)
             terms = recorded_kl_terms(recorder.steps, reference.model, out.sequences, mask, eos)
         elif policy is None:  # the reference's own softmax: KL 0, log-probabilities as recorded
             terms = reference_kl_terms(recorder.steps, out.sequences, ids.shape[1], eos)

@@ -169,6 +169,11 @@ def _topk_sampler(config: Any, value: float | None, vocab: int) -> GuidanceConfi
     return GuidanceConfig.plain(top_k=config.args_top_k, top_p=1.0, **_common(config))
 
 
+def _released_sampler(config: Any, value: float | None, vocab: int) -> GuidanceConfig:
+    """The released script's own sampler (its temperature and repetition rule, not the frontier's T = 1)."""
+    return GuidanceConfig.released_script(guidance_scale=float(value or 0.0), max_new_tokens=config.max_new_tokens)
+
+
 BOOK_METHODS: tuple[FrontierMethod, ...] = (
     FrontierMethod("reference", settings=lambda c: [("T=1", None)]),
     FrontierMethod(
@@ -209,6 +214,22 @@ BOOK_METHODS: tuple[FrontierMethod, ...] = (
     trained_method("sft", lambda c: [SFTSettings()]),
     trained_method("orpo", lambda c: [ORPOSettings(lam=c.orpo_lambda)]),
     trained_method("simpo", lambda c: [SimPOSettings(beta=c.simpo_beta, gamma=c.simpo_gamma)]),
+    # the authors' released decoding script (issue 29): its sampler with the head, over a lambda sweep ...
+    FrontierMethod(
+        "coala_released",
+        settings=lambda c: [(f"lambda={v:g}", v) for v in c.released_lambdas],
+        sampler=_released_sampler,
+        head="steers",
+        recorded_kl=True,
+    ),
+    # ... and its no-head control: the same sampler at lambda 0, with no head
+    FrontierMethod(
+        "released_plain",
+        settings=lambda c: [("lambda=0", 0.0)],
+        sampler=_released_sampler,
+        recorded_kl=True,
+        control_of="coala_released",
+    ),
 )
 for _method in BOOK_METHODS:
     register_frontier_method(_method)
