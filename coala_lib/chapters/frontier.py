@@ -143,10 +143,13 @@ def frontier_frame(record: dict[str, Any], split: str = "test") -> pd.DataFrame:
 
 
 def win_rate_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """Win rate against the reference per method and setting: both judges, Wilson and bootstrap intervals."""
+    """Win rate against the reference per method and setting: every judge, Wilson and bootstrap intervals; the
+    third judge (AFINN) and the distinct-2 guard (distinct-2 and whether it passes) where the record has them
+    (records written before them have neither)."""
     if frame.empty:
         return frame
     rows = frame[frame["method"] != "reference"]
+    guard = ["distinct_2", "distinct_guard"] if "distinct_guard" in rows.columns else []
     columns = [
         "method",
         "setting",
@@ -160,9 +163,14 @@ def win_rate_table(frame: pd.DataFrame) -> pd.DataFrame:
         "win_rate_vader",
         "win_vader_low",
         "win_vader_high",
+        "win_rate_afinn",
+        "win_afinn_low",
+        "win_afinn_high",
         "reward_book",
         "reward_vader",
+        "reward_afinn",
         "kl",
+        *guard,
     ]
     return rows[[c for c in columns if c in rows.columns]].reset_index(drop=True)
 
@@ -297,13 +305,14 @@ def matched_kl_table(
     judge = str((record.get("lambda_selection") or {}).get("judge") or "book")
     prompts = {"settings": prompt_view(generations, "test", judge)} if generations else None
     found = matched_kl_comparisons(record, prompts, names, coala)
+    guards = "the fluency guard"
+    if any("distinct_guard" in r for r in record["settings"]):  # records written before it have none
+        guards = "the fluency and distinct-2 guards"
     rows = []
     for rival in names:
         c = found.get(rival)
         if c is None:
-            rows.append(
-                {"rival": rival, "against 0": "excluded: no setting with a KL estimate passes the fluency guard"}
-            )
+            rows.append({"rival": rival, "against 0": f"excluded: no setting with a KL estimate passes {guards}"})
             continue
         span = f"{c['kl_min']:.3g}-{c['kl_max']:.3g}" if len(c["settings"]) > 1 else f"{c['kl_min']:.3g}"
         row: dict[str, Any] = {
@@ -334,7 +343,8 @@ def budget_table(
     record: dict[str, Any], budgets: Sequence[float] = KL_BUDGETS, methods: Sequence[str] | None = None
 ) -> pd.DataFrame:
     """The KL-budget rule per method and budget :math:`K`: the best validation setting with KL at most
-    :math:`K` nats that passes the fluency guard (:func:`coala_lib.evaluation.frontier.select_within_budget`,
+    :math:`K` nats that passes the fluency guard, and the distinct-2 guard where the rows carry it
+    (:func:`coala_lib.evaluation.frontier.select_within_budget`,
     the record's ``config.perplexity_guard``), with its validation KL and win rate and its test KL, win rate
     and prompt-bootstrap interval; a method with no such setting has an empty setting and says why.
     ``methods``: every method with validation rows but the reference, in :func:`method_order`."""
@@ -358,10 +368,13 @@ def budget_table(
                 within = [r for r in validation if setting_kl(r) <= budget]
                 lowest = min((setting_kl(r) for r in validation), default=float("nan"))
                 row["setting"] = ""
+                fluent = [r for r in within if r["perplexity"] <= guard * reference["perplexity"]]
                 row["note"] = (
                     f"no setting within {budget:g} nats (lowest validation KL {lowest:.3g})"
                     if not within
                     else f"no setting within {budget:g} nats passes the fluency guard"
+                    if not fluent
+                    else f"no setting within {budget:g} nats passes the distinct-2 guard"
                 )
                 rows.append(row)
                 continue

@@ -54,7 +54,8 @@ def matched_kl_comparisons(
     rate interpolated piecewise linearly in KL between its settings, paired on the test prompts and resampled
     over them (the record's ``config.n_boot`` and ``seed``). A rival's settings are those with a KL estimate
     whose validation perplexity passes the record's fluency guard (``config.perplexity_guard`` times the
-    reference's, the validation rule's); a rival with none is left out. ``prompts`` is
+    reference's, the validation rule's) and that do not fail the distinct-2 guard (a row's ``distinct_guard``,
+    where the record has it); a rival with none is left out. ``prompts`` is
     :data:`coala_lib.claims.ledger.FRONTIER_PROMPTS`'s entry; without it, the record's ``settings`` or COALA's
     headline: ``{}``. Each value: the comparison's keys, ``coala_setting`` and ``rival_settings``."""
     view = (prompts or {}).get("settings") or {}
@@ -74,6 +75,7 @@ def matched_kl_comparisons(
             and r["split"] == "validation"
             and r.get("kl_kind") == "estimate"
             and float(r["perplexity"]) <= limit
+            and r.get("distinct_guard", True) is not False
             and r["setting"] in view.get(rival, {})
         )
         if not fluent:

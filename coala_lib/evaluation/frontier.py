@@ -17,7 +17,9 @@ report the :math:`\\alpha/2` and :math:`1-\\alpha/2` percentiles.
 * fluency: perplexity under the reference, :math:`\\exp(-\\sum \\log p_{ref}(y_t) / \\sum T)` over all
   counted tokens of the setting;
 * diversity: distinct-2, the number of distinct word bigrams over the number of bigrams, pooled over all
-  continuations of the setting (Li et al. 2016).
+  continuations of the setting (Li et al. 2016); the validation rule (:func:`select_setting`) sets aside a
+  setting whose row says it fails the distinct-2 guard (``distinct_guard``: distinct-2 below a fraction of
+  the reference's, written by the frontier's record).
 """
 
 from __future__ import annotations
@@ -157,10 +159,17 @@ def select_setting(
 ) -> Mapping[str, Any] | None:
     """The validation rule for a method's hyper-parameter: among ``rows`` (one per setting, validation
     prompts) whose perplexity under the reference is at most ``perplexity_guard`` times the reference's
-    own, the highest ``win_rate``; ties go to the smaller ``kl_rb`` (or ``kl_bound``). ``None`` if none passes."""
+    own and that pass the distinct-2 guard (a row whose ``distinct_guard`` is false is set aside: its
+    distinct-2 is below the record's fraction of the reference's; a row without the key is not held to it),
+    the highest ``win_rate``; ties go to the smaller ``kl_rb`` (or ``kl_bound``). ``None`` if none passes."""
     if perplexity_guard <= 0:
         raise ValueError(f"perplexity_guard must be > 0, got {perplexity_guard}")
-    fluent = [r for r in rows if r.get("perplexity", math.inf) <= perplexity_guard * reference_perplexity]
+    fluent = [
+        r
+        for r in rows
+        if r.get("perplexity", math.inf) <= perplexity_guard * reference_perplexity
+        and r.get("distinct_guard", True) is not False
+    ]
     if not fluent:
         return None
     return max(fluent, key=lambda r: (r["win_rate"], -float(r.get("kl_rb", r.get("kl_bound", 0.0)))))
@@ -212,7 +221,7 @@ def setting_kl(row: Mapping[str, Any]) -> float:
 def select_within_budget(
     rows: Sequence[Mapping[str, Any]], reference_perplexity: float, budget: float, perplexity_guard: float = 2.0
 ) -> Mapping[str, Any] | None:
-    """The KL-budget rule: :func:`select_setting` (fluency guard, highest win rate, ties to the smaller KL)
+    """The KL-budget rule: :func:`select_setting` (text-quality guards, highest win rate, ties to the smaller KL)
     among the ``rows`` whose KL (:func:`setting_kl`) is at most ``budget`` nats. Give it validation rows:
     the budget is checked on the KL the choice is made on. ``None`` when no setting is within the budget
     or none of those passes the guard."""

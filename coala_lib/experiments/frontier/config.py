@@ -92,6 +92,9 @@ class FrontierConfig:
     n_boot: int = 2000
     perplexity_guard: float = 2.0
     methods: tuple[str, ...] = METHODS
+    # The text-quality guard besides perplexity: a setting whose distinct-2 is below this fraction of the reference's
+    # on the same split fails it (each row's ``distinct_guard``); validation never chooses it. Selection only (no key).
+    distinct_guard: float = 0.8
 
     def __post_init__(self) -> None:
         """Refuse unknown methods and sizes below 1."""

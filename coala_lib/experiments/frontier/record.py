@@ -6,6 +6,12 @@ Per setting and split, a run's chunks become (prompts, samples) grids of texts, 
 highest head score among the pool's ``n`` candidates ``j * N, ..., j * N + n - 1`` (``N`` the largest n),
 and its KL to the reference is the analytic bound ``log n - (n - 1) / n``. The same picks by the book
 judge's reward instead of the head's score are the strong-scorer control (:data:`SCORER_CONTROL`).
+
+Besides the decoding runs' judges (whose keys are in every run key), the judges of :data:`TEXT_JUDGES` (AFINN)
+score the finished texts here, when the record is assembled (:func:`text_judged`), restored runs included:
+they are in no cache key, so adding one re-decodes nothing. Every setting row also gets ``distinct_guard``,
+whether its distinct-2 is at least ``config.distinct_guard`` times the reference's on the same split
+(:func:`~coala_lib.experiments.frontier.selection.add_distinct_guard`), which the validation choice reads.
 """
 
 from __future__ import annotations
@@ -20,9 +26,10 @@ from typing import Any
 
 from coala_lib.accounting.counting import package_versions
 from coala_lib.core.files import atomic_write_bytes, atomic_write_json, environment_record, portable_paths
+from coala_lib.data import load_imdb_reviews
 from coala_lib.evaluation.frontier import summarise_setting
 from coala_lib.evaluation.kl import best_of_n_kl_bound
-from coala_lib.evaluation.lexicon import LexiconJudge
+from coala_lib.evaluation.lexicon import AfinnJudge, LexiconJudge
 from coala_lib.experiments.frontier.config import (
     GENERATIONS,
     MINIMUMS,
@@ -42,6 +49,7 @@ from coala_lib.experiments.frontier.methods import head_guided
 from coala_lib.experiments.frontier.runs import Run, decoding_runs
 from coala_lib.experiments.frontier.selection import (
     Book,
+    add_distinct_guard,
     choose,
     head_controls,
     ledger_view,
@@ -51,6 +59,56 @@ from coala_lib.experiments.frontier.selection import (
 
 #: The finished decoding runs: per (run, split), its chunks (best-of-n's with the head's scores).
 Finished = dict[tuple[Run, str], list[dict[str, Any]]]
+#: The judges that score the finished texts when the record is assembled, by name (:func:`text_judged`); in
+#: no cache key. ``afinn``: :class:`~coala_lib.evaluation.lexicon.AfinnJudge`, a bare word list, a judge of
+#: another kind than the book's classifier and VADER's rule-based lexicon.
+TEXT_JUDGES: dict[str, type] = {"afinn": AfinnJudge}
+_TEXT_JUDGES: dict[str, Any] = {}  # one instance per judge, whose memoised scores every record reuses
+
+
+def text_judges() -> dict[str, Any]:
+    """The judges of :data:`TEXT_JUDGES` by name (one instance each, kept for the process)."""
+    for name, kind in TEXT_JUDGES.items():
+        if not isinstance(_TEXT_JUDGES.get(name), kind):
+            _TEXT_JUDGES[name] = kind()
+    return {name: _TEXT_JUDGES[name] for name in TEXT_JUDGES}
+
+
+def text_judged(finished: Finished) -> Finished:
+    """``finished`` with each chunk's ``rewards`` holding also every :func:`text_judges`' positivity of its
+    ``texts`` (copies: the cached chunks are not changed)."""
+    judges = text_judges()
+    return {
+        item: [
+            {
+                **chunk,
+                "rewards": {
+                    **chunk["rewards"],
+                    **{name: judge.positivity(chunk["texts"]).tolist() for name, judge in judges.items()},
+                },
+            }
+            for chunk in chunks
+        ]
+        for item, chunks in finished.items()
+    }
+
+
+def record_text_judges(ctx: Context) -> None:
+    """Once the judges' stage has run: each :func:`text_judges`' key and accuracy on the labelled reviews VADER's
+    accuracy is measured on (the same ``judge_n_test`` test reviews), in ``stages.judges`` under its name."""
+    stage = ctx.stages.get("judges")
+    missing = {n: j for n, j in text_judges().items() if stage is not None and n not in stage}
+    if stage is None or not missing:
+        return
+    config = ctx.config
+    texts, labels = load_imdb_reviews("test", n=config.judge_n_test, seed=config.seed, data_dir=ctx.data_dir)
+    for name, judge in missing.items():
+        stage[name] = {
+            "key": judge.key,
+            "accuracy": judge.accuracy(texts, labels),
+            "n_test": len(texts),
+            "scores": "the finished texts, when the record is assembled (in no run key)",
+        }
 
 
 def _matrix(
@@ -162,6 +220,7 @@ class Summaries:
 def assemble(ctx: Context, finished: Finished, wall: float, out_dir: Path, command: str | None = None) -> dict:
     """Summaries of every finished run, the validation choice, the status; record + generations written.
     ``command`` is the command line the record names (default: ``sys.argv``)."""
+    record_text_judges(ctx)
     summaries = summarise_runs(ctx, finished)
     selection = choose(summaries.settings, ctx.config)
     for row in summaries.settings:
@@ -174,7 +233,9 @@ def assemble(ctx: Context, finished: Finished, wall: float, out_dir: Path, comma
 
 def summarise_runs(ctx: Context, finished: Finished) -> Summaries:
     """Every finished run's settings rows and generations (a run other than the reference's only once the
-    reference's run on its split has finished: its win rates are against it), and best-of-n's pool."""
+    reference's run on its split has finished: its win rates are against it), and best-of-n's pool; every
+    run judged also by the :func:`text_judges` (:func:`text_judged`), every row's ``distinct_guard`` set."""
+    finished = text_judged(finished)
     out = Summaries(reference_rewards=reference_rewards(ctx, finished))
     for (run, split), chunks in finished.items():
         n_prompts = len(ctx.data.prompts[split])
@@ -196,6 +257,7 @@ def summarise_runs(ctx: Context, finished: Finished) -> Summaries:
                 out.control_judge[(run.method, setting, split)] = data["rewards"][SCORER_CONTROL_JUDGE]
         if run.method == "best_of_n" and split in out.reference_rewards:
             add_scorer_control(ctx, out, run, split, chunks, cost)
+    add_distinct_guard(out.settings, ctx.config.distinct_guard)
     return out
 
 
@@ -334,7 +396,11 @@ def build_record(
         "config": asdict(config),
         "minimums": MINIMUMS,
         "environment": environment_record(),
-        "versions": {**package_versions(), "vaderSentiment": LexiconJudge().key},
+        "versions": {
+            **package_versions(),
+            "vaderSentiment": LexiconJudge().key,
+            **{name: judge.key for name, judge in text_judges().items()},
+        },
         "seeds": {"seed": config.seed, "chunk_seed": "int(content_key(run key-first row-end row), 16) % 2**62"},
         "data": portable_paths(ctx.data.params),  # the data files relative to $COALA_DATA_DIR, no machine path
         "stages": ctx.stages,

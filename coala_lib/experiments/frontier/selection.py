@@ -147,10 +147,38 @@ def ledger_view(
     }
 
 
+def add_distinct_guard(settings: list[dict[str, Any]], guard: float) -> None:
+    """Set every row's ``distinct_guard``: whether its ``distinct_2`` is at least ``guard`` times the reference's
+    on the same split (the reference's own row: true); a split without a reference row is left unmarked."""
+    if not guard >= 0:
+        raise ValueError(f"distinct_guard must be a fraction >= 0 of the reference's distinct-2, got {guard}")
+    reference = {r["split"]: float(r["distinct_2"]) for r in settings if r["method"] == "reference"}
+    for row in settings:
+        if row["split"] in reference:
+            row["distinct_guard"] = bool(float(row["distinct_2"]) >= guard * reference[row["split"]])
+
+
+def _guard_failures(row: dict[str, Any], ref: dict[str, Any], config: FrontierConfig) -> list[str]:
+    """The text-quality guards validation row ``row`` fails, each with its number and limit."""
+    failed = []
+    if row["perplexity"] > config.perplexity_guard * ref["perplexity"]:
+        failed.append(
+            f"perplexity {row['perplexity']:.0f} > {config.perplexity_guard:g} x the reference's {ref['perplexity']:.0f}"
+        )
+    if row.get("distinct_guard") is False:
+        failed.append(
+            f"distinct-2 {row['distinct_2']:.2f} < {config.distinct_guard:g} x the reference's {ref['distinct_2']:.2f}"
+        )
+    return failed
+
+
 def choose(settings: list[dict[str, Any]], config: FrontierConfig) -> dict[str, dict[str, Any]]:
-    """Per method with validation rows: the rule of :func:`select_setting` (never test prompts). A method
-    none of whose settings passes the fluency guard gets ``setting: None`` and the reason (``excluded``):
-    it keeps its rows on the frontier but has no headline, so no win-rate comparison reads it."""
+    """Per method with validation rows: the rule of :func:`select_setting` (never test prompts), among the
+    settings that pass both text-quality guards: the fluency guard (perplexity) and, for rows that carry it,
+    the distinct-2 guard (``distinct_guard``, :func:`add_distinct_guard`; rows of records written before it
+    have none and are not held to it). The settings a guard set aside are named with the guards they fail
+    (``failed_guards``). A method none of whose settings passes gets ``setting: None`` and the reason
+    (``excluded``): it keeps its rows on the frontier but has no headline, so no win-rate comparison reads it."""
     ref = next((r for r in settings if r["method"] == "reference" and r["split"] == "validation"), None)
     if ref is None:
         return {}
@@ -158,21 +186,35 @@ def choose(settings: list[dict[str, Any]], config: FrontierConfig) -> dict[str, 
         f"highest validation win rate among settings with perplexity <= {config.perplexity_guard:g} x the "
         "reference's; ties: smaller KL"
     )
+    if "distinct_guard" in ref:
+        rule = rule.replace("; ties", f" and distinct-2 >= {config.distinct_guard:g} x the reference's; ties")
     out: dict[str, dict[str, Any]] = {}
     for method in sorted({r["method"] for r in settings} - {"reference"}):
         rows = [r for r in settings if r["method"] == method and r["split"] == "validation"]
         if not rows:
             continue
+        failed = {r["setting"]: "; ".join(f) for r in rows if (f := _guard_failures(r, ref, config))}
         best = select_setting(rows, ref["perplexity"], config.perplexity_guard)
+        guarded = {"failed_guards": failed} if failed else {}
         if best is not None:
-            out[method] = {"setting": best["setting"], "validation_win_rate": best["win_rate"], "rule": rule}
-        else:
-            lowest = min(r["perplexity"] for r in rows)
             out[method] = {
-                "setting": None,
-                "validation_win_rate": None,
+                "setting": best["setting"],
+                "validation_win_rate": best["win_rate"],
                 "rule": rule,
-                "excluded": f"no setting passes the fluency guard: validation perplexity {lowest:.0f} at best, "
-                f"limit {config.perplexity_guard:g} x the reference's {ref['perplexity']:.0f}",
+                **guarded,
             }
+            continue
+        fluent = [r for r in rows if r["perplexity"] <= config.perplexity_guard * ref["perplexity"]]
+        if fluent:  # every fluent setting fails the distinct-2 guard
+            excluded = (
+                "no setting passes the distinct-2 guard: validation distinct-2 "
+                f"{max(r['distinct_2'] for r in fluent):.2f} at best among the fluent settings, limit "
+                f"{config.distinct_guard:g} x the reference's {ref['distinct_2']:.2f}"
+            )
+        else:
+            excluded = (
+                f"no setting passes the fluency guard: validation perplexity {min(r['perplexity'] for r in rows):.0f} "
+                f"at best, limit {config.perplexity_guard:g} x the reference's {ref['perplexity']:.0f}"
+            )
+        out[method] = {"setting": None, "validation_win_rate": None, "rule": rule, "excluded": excluded, **guarded}
     return out
