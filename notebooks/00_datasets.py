@@ -65,14 +65,19 @@ from collections import Counter
 
 import pandas as pd
 
-from coala_lib.chapters.plots.datasets import plot_apm, plot_judge_scores, plot_lengths
-from coala_lib.chapters.tables import readable
+from coala_lib.chapters import readable
+from coala_lib.chapters.plots import plot_apm, plot_judge_scores, plot_lengths
 from coala_lib.claims import paper as coala_paper
-from coala_lib.core.metrics import pairwise_accuracy
-from coala_lib.core.runtime import resolve_device
-from coala_lib.data import apm_triplets, load_hh_conversations, load_triplets
-from coala_lib.data.summary import counts_table, length_frame, show_triplet
-from coala_lib.evaluation.sentiment import SentimentJudge
+from coala_lib.core import pairwise_accuracy, resolve_device
+from coala_lib.data import (
+    apm_triplets,
+    counts_table,
+    length_frame,
+    load_hh_conversations,
+    load_triplets,
+    show_triplet,
+)
+from coala_lib.evaluation import SentimentJudge
 
 if use_hub:
     os.environ.pop("COALA_DATA_DIR", None)
@@ -273,8 +278,8 @@ if "imdb" in datasets:
 
 # %%
 if imdb_generated:
-    from coala_lib.backbone.registry import load_backbone
-    from coala_lib.data.imdb import hf_sampler
+    from coala_lib.backbone import load_backbone
+    from coala_lib.data import hf_sampler
 
     backbone = load_backbone(generator_model, device=device)
     sampling = {"max_new_tokens": 48, "temperature": 1.0, "top_p": 0.95, "seed": seed}
@@ -319,8 +324,7 @@ if conversations:
     )
 
 # %%
-import coala_lib.claims.ledger
-from coala_lib.claims.verdicts import round_sig
+from coala_lib.claims import ledger, round_sig
 
 apm = (
     {}
@@ -333,7 +337,7 @@ apm = (
         "apm_dataset": "hh-rlhf",
     }
 )
-recorded = coala_lib.claims.ledger.record(
+recorded = ledger.record(
     "00_datasets",
     values={
         "split_sizes": {

@@ -65,9 +65,13 @@ import pandas as pd
 import torch
 
 from coala_lib.chapters import convex_experiments as ex
-from coala_lib.chapters.plots import convex as plots
-from coala_lib.chapters.tables import readable
-from coala_lib.convex.reformulation import recovery_gap, sample_gates
+from coala_lib.chapters import readable
+from coala_lib.chapters.plots import (
+    plot_activation_patterns,
+    plot_decision_boundaries,
+    plot_objective_traces,
+)
+from coala_lib.convex import recovery_gap, sample_gates
 
 pd.set_option("display.precision", 4)
 
@@ -122,7 +126,7 @@ points, labels = ex.planar_dataset(n_points, noise=noise, seed=seed)
 X = ex.lift(points)  # (n, 3), float64
 y = torch.as_tensor(labels)
 demo = sample_gates(X, demo_gates, seed=seed)
-fig = plots.plot_activation_patterns(points, labels, demo.gates.numpy())
+fig = plot_activation_patterns(points, labels, demo.gates.numpy())
 plt.show()
 
 # %% [markdown]
@@ -253,7 +257,7 @@ traces, adam_nets = ex.adam_runs(
     lr=adam_lr,
     eval_every=20,
 )
-fig = plots.plot_objective_traces(
+fig = plot_objective_traces(
     traces, optimum, title=f"two half-moons, n = {n_points}, beta = {beta}"
 )
 plt.show()
@@ -310,7 +314,7 @@ outputs = {
     .reshape(xx.shape)
     .numpy(),
 }
-fig = plots.plot_decision_boundaries(points, labels, xx, yy, outputs)
+fig = plot_decision_boundaries(points, labels, xx, yy, outputs)
 plt.show()
 
 # %% [markdown]
@@ -340,10 +344,9 @@ plt.show()
 # Recorded for the claims ledger.
 
 # %%
-import coala_lib.claims.ledger
-from coala_lib.claims.verdicts import round_sig
+from coala_lib.claims import ledger, round_sig
 
-recorded = coala_lib.claims.ledger.record(
+recorded = ledger.record(
     "01_convex_reformulation",
     values={
         "convex_optimum": round_sig(optimum),

@@ -75,16 +75,18 @@ import pandas as pd
 import torch
 from IPython.display import display
 
-from coala_lib.backbone.encoders import encode_texts
+from coala_lib.backbone import encode_texts
 from coala_lib.chapters import convex_experiments as ex
-from coala_lib.chapters.plots import convex as plots
-from coala_lib.chapters.tables import readable
+from coala_lib.chapters import readable
+from coala_lib.chapters.plots import (
+    plot_accuracy_vs_time,
+    plot_admm_convergence,
+    plot_nystrom_sweep,
+)
+from coala_lib.claims import difference_interval
 from coala_lib.claims import paper as coala_paper
-from coala_lib.claims.verdicts import difference_interval
-from coala_lib.convex.cronos import CronosConfig, fit_cronos
-from coala_lib.convex.reformulation import sample_gates
-from coala_lib.core.files import environment_record, results_file
-from coala_lib.core.runtime import resolve_device
+from coala_lib.convex import CronosConfig, fit_cronos, sample_gates
+from coala_lib.core import environment_record, resolve_device, results_file
 from coala_lib.data import load_imdb_reviews
 
 dev = resolve_device(device)
@@ -183,7 +185,7 @@ print(
 # %% mystnb={"figure": {"caption": "The preconditioners on the synthetic system against the Nystrom rank r: PCG iterations to a relative residual of 1e-8 (left) and the condition number of the preconditioned matrix (right), both on log scales.", "name": "fig-02-nystrom"}, "image": {"alt": "Two line charts sharing the Nystrom rank on the x axis, log-scaled y axes: PCG iterations on the left, condition numbers on the right, one line with markers per preconditioner."}}
 X_syn, y_syn = ex.synthetic_problem(synth_n, synth_d, synth_decay, seed=seed)
 sweep = ex.nystrom_rank_sweep(X_syn, y_syn, P=synth_P, ranks=nystrom_ranks, seed=seed)
-fig = plots.plot_nystrom_sweep(sweep)
+fig = plot_nystrom_sweep(sweep)
 plt.show()
 
 # %%
@@ -332,7 +334,7 @@ runs_syn["augmented Lagrangian"] = fit_cronos(
 convergence = pd.concat(
     [ex.convergence_frame(r, f_star, run=name) for name, r in runs_syn.items()]
 )
-fig = plots.plot_admm_convergence(convergence)
+fig = plot_admm_convergence(convergence)
 plt.show()
 
 # %%
@@ -526,7 +528,7 @@ adamw_curve = ex.adam_accuracy_curve(
     **adam_kwargs,
 )
 curves = pd.concat([cronos_curve, adam_curve, adamw_curve], ignore_index=True)
-fig = plots.plot_accuracy_vs_time(curves)
+fig = plot_accuracy_vs_time(curves)
 plt.show()
 
 # %%
@@ -668,10 +670,9 @@ print(f"AdamW head (wd 0.01), same width: test accuracy {ours['AdamW (wd 0.01)']
 # Recorded for the claims ledger.
 
 # %%
-import coala_lib.claims.ledger
-from coala_lib.claims.verdicts import round_sig
+from coala_lib.claims import ledger, round_sig
 
-recorded = coala_lib.claims.ledger.record(
+recorded = ledger.record(
     "02_cronos_solver",
     values={
         "interior_point_optimum": round_sig(f_star),

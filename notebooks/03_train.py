@@ -56,18 +56,22 @@ from dataclasses import asdict
 import pandas as pd
 from IPython.display import display
 
-from coala_lib.backbone.features import render, unmasked_mean_drift
-from coala_lib.backbone.registry import load_backbone
-from coala_lib.chapters.plots import training as plots
-from coala_lib.chapters.tables import readable
-from coala_lib.core.files import cache_dir
-from coala_lib.core.runtime import resolve_device, seed_everything
-from coala_lib.head.config import HeadConfig
-from coala_lib.head.handoff import hand_off
-from coala_lib.head.phase2 import compare_pairings, objective_agreement
-from coala_lib.head.training import (
+from coala_lib.backbone import load_backbone, render, unmasked_mean_drift
+from coala_lib.chapters import readable
+from coala_lib.chapters.plots import (
+    accuracy_table,
+    plot_head_accuracies,
+    plot_margin_curves,
+    plot_pairing,
+)
+from coala_lib.core import cache_dir, resolve_device, seed_everything
+from coala_lib.head import (
+    HeadConfig,
+    compare_pairings,
+    hand_off,
     head_features,
     load_splits,
+    objective_agreement,
     pooling_mismatch,
     splits_features,
     train_or_load_head,
@@ -152,7 +156,7 @@ print(f"features: {len(f_train)} + {len(f_eval)} pairs of dimension {f_train.dim
 
 # %%
 # NBVAL_CHECK_OUTPUT
-table = plots.accuracy_table(report)
+table = accuracy_table(report)
 display(readable(table.drop(columns=["seconds"]), decimals=4))
 phase1 = report.phase1
 print(
@@ -167,7 +171,7 @@ print(
 )
 
 # %% mystnb={"figure": {"caption": "Train and held-out accuracy, pointwise and pairwise, of the convex Phase I head, the same-width AdamW head and the Phase II head on the same features (the analogue of the paper's Table 7); the dotted line is chance.", "name": "fig-03-accuracies"}, "image": {"alt": "Grouped bar chart: four metric groups (train pointwise, train pairwise, eval pointwise, eval pairwise) with one bar per head; training bars reach 1, held-out bars are lower; a dotted line marks 0.5."}}
-fig = plots.plot_head_accuracies(report)
+fig = plot_head_accuracies(report)
 
 # %% [markdown]
 # How to read this on the default CPU run: both heads fit the 600 training texts perfectly (there are
@@ -220,7 +224,7 @@ print(
 )
 
 # %% mystnb={"figure": {"caption": "Phase II trained by AdamW with the paper's settings, per step on the training pairs: the objective's distance to the certified optimum (log scale), the mean score margin, and the mean sigmoid of the margin (the paper's reward-margin curve for COALA).", "name": "fig-03-margins"}, "image": {"alt": "Three small line charts against the AdamW step: a falling curve of the objective gap on a log axis, and two slowly rising curves of the mean score margin and of the mean sigmoid margin."}}
-fig = plots.plot_margin_curves(report)
+fig = plot_margin_curves(report)
 
 # %% [markdown]
 # The AdamW run with the paper's learning rate moves $\theta$ slowly: after 500 epochs the objective is
@@ -290,7 +294,7 @@ summary = pairing.groupby(["objective", "pairing"])[
 readable(summary, decimals=4)
 
 # %% mystnb={"figure": {"caption": "Held-out pairwise accuracy of the certified optimum of each loss: pointwise (eq. 9), prompt-matched pairwise, and randomly paired (bar: mean over its pairings, dots: each pairing); the dotted line is chance.", "name": "fig-03-pairing"}, "image": {"alt": "Bar chart with one bar per loss and pairing, black dots for the individual random pairings, all bars at about the same height above a dotted line at 0.5."}}
-fig = plots.plot_pairing(pairing.to_dict("records"))
+fig = plot_pairing(pairing.to_dict("records"))
 
 # %% [markdown]
 # What the measurement says, and why. On the default run the three losses give practically the same
@@ -375,9 +379,8 @@ print(
 # Recorded for the claims ledger.
 
 # %%
-import coala_lib.claims.ledger
-from coala_lib.claims.verdicts import curve_stats, round_sig
-from coala_lib.head.phase2 import design, solve_unregularised
+from coala_lib.claims import curve_stats, ledger, round_sig
+from coala_lib.head import design, solve_unregularised
 
 # Phase II as the paper states it (no ridge), on the deployed head's training pairs
 unregularised = solve_unregularised(
@@ -389,7 +392,7 @@ print(
     f"{unregularised.iterations} Newton steps"
 )
 
-recorded = coala_lib.claims.ledger.record(
+recorded = ledger.record(
     "03_train",
     values={
         "cronos_accuracy": round_sig(phase1.eval.pairwise),

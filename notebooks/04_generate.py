@@ -65,20 +65,19 @@ import pandas as pd
 import torch
 from IPython.display import display
 
-from coala_lib.chapters.guidance_sweep import lambda_sweep, step_frame
-from coala_lib.chapters.plots.guidance import (
+from coala_lib.chapters import lambda_sweep, readable, step_frame
+from coala_lib.chapters.plots import (
     bench_frame,
     merge_bench_records,
     plot_bench,
     plot_lambda_sweep,
 )
-from coala_lib.chapters.tables import readable
-from coala_lib.claims.verdicts import lambda_sweep_outcome
-from coala_lib.core.files import results_file
+from coala_lib.claims import lambda_sweep_outcome
+from coala_lib.core import results_file
 from coala_lib.data import load_triplets
-from coala_lib.evaluation.sentiment import SentimentJudge
-from coala_lib.guidance.decoding import GuidanceConfig, guided_generate
-from coala_lib.head.handoff import load_trained
+from coala_lib.evaluation import SentimentJudge
+from coala_lib.guidance import GuidanceConfig, guided_generate
+from coala_lib.head import load_trained
 
 trained = load_trained(model, dataset, n_pairs, n_eval, seed, device, data_dir)
 backbone, head, report = trained.backbone, trained.head, trained.report
@@ -275,11 +274,10 @@ ax = plot_bench(record)
 # Recorded for the claims ledger.
 
 # %%
-import coala_lib.claims.ledger
-from coala_lib.claims.verdicts import round_sig
+from coala_lib.claims import ledger, round_sig
 
 means = sweep.groupby("lambda")[["head_score", "judge"]].mean()
-recorded = coala_lib.claims.ledger.record(
+recorded = ledger.record(
     "04_generate",
     values={
         "lambda_sweep": {

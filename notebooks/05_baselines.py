@@ -54,11 +54,11 @@ data_dir = None  # None: $COALA_DATA_DIR (offline copies) or the Hub
 import pandas as pd
 
 from coala_lib.baselines import BaselineSuite, hand_off_baselines, head_rewards, sweep
-from coala_lib.chapters.plots.evaluation import plot_reward_margins
-from coala_lib.chapters.tables import readable
-from coala_lib.core.files import environment_record
-from coala_lib.evaluation.win_rates import margin_summary
-from coala_lib.head.handoff import load_trained
+from coala_lib.chapters import readable
+from coala_lib.chapters.plots import plot_reward_margins
+from coala_lib.core import environment_record
+from coala_lib.evaluation import margin_summary
+from coala_lib.head import load_trained
 
 # %% [markdown]
 # ## 1. The same triplets as COALA
@@ -219,10 +219,9 @@ print(
 # Recorded for the claims ledger.
 
 # %%
-import coala_lib.claims.ledger
-from coala_lib.claims.verdicts import curve_stats, round_sig
+from coala_lib.claims import curve_stats, ledger, round_sig
 
-recorded = coala_lib.claims.ledger.record(
+recorded = ledger.record(
     "05_baselines",
     values={
         "pairwise_accuracy": {

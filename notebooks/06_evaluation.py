@@ -63,23 +63,25 @@ from pathlib import Path
 import pandas as pd
 
 from coala_lib.baselines import handed_off_baselines, train_grid
-from coala_lib.chapters.plots.evaluation import plot_survey_shares, plot_win_rates
-from coala_lib.chapters.tables import readable, side_by_side
+from coala_lib.chapters import readable, side_by_side
+from coala_lib.chapters.plots import plot_survey_shares, plot_win_rates
 from coala_lib.claims import paper as coala_paper
-from coala_lib.core.files import environment_record
+from coala_lib.core import environment_record
 from coala_lib.data import load_triplets
-from coala_lib.evaluation.judges import PreferenceJudge, SentimentPairJudge
-from coala_lib.evaluation.sentiment import SentimentJudge
-from coala_lib.evaluation.survey import (
+from coala_lib.evaluation import (
+    PreferenceJudge,
+    SentimentJudge,
+    SentimentPairJudge,
     SurveyItem,
     analyse_responses,
+    compare_systems,
+    generate_systems,
+    length_stats,
     simulate_responses,
     write_survey,
 )
-from coala_lib.evaluation.systems import compare_systems, generate_systems
-from coala_lib.evaluation.win_rates import length_stats
-from coala_lib.guidance.decoding import GuidanceConfig
-from coala_lib.head.handoff import load_trained
+from coala_lib.guidance import GuidanceConfig
+from coala_lib.head import load_trained
 
 # %% [markdown]
 # ## 1. The systems
@@ -300,12 +302,11 @@ fig = plot_survey_shares(analysis.pooled, coala_paper.HUMAN_STUDY_WIN_SHARE["imd
 # Recorded for the claims ledger.
 
 # %%
-import coala_lib.claims.ledger
-from coala_lib.claims.verdicts import round_sig
+from coala_lib.claims import ledger, round_sig
 
 rivals = [name for label, name in survey_systems.items() if label != "COALA"]
 by_judge = table.reset_index().set_index(["judge", "comparison"])
-recorded = coala_lib.claims.ledger.record(
+recorded = ledger.record(
     "06_evaluation",
     values={
         "coala_vs": {

@@ -44,23 +44,33 @@ seed = 0
 import torch
 from IPython.display import display
 
-from coala_lib.accounting.counting import decoder_forward_flops, measure
-from coala_lib.accounting.gpu_check import (
+from coala_lib.accounting import (
     GPU_CHECK_FILE,
+    decoder_forward_flops,
     gpu_check_summary,
+    measure,
     read_gpu_check,
 )
-from coala_lib.backbone.features import pooled_from_ids
-from coala_lib.backbone.registry import load_backbone
-from coala_lib.chapters.plots import efficiency as pe
-from coala_lib.chapters.tables import readable
-from coala_lib.core.files import results_dir as find_results_dir
-from coala_lib.core.runtime import resolve_device, seed_everything
+from coala_lib.backbone import load_backbone, pooled_from_ids
+from coala_lib.chapters import readable
+from coala_lib.chapters.plots import (
+    cost_table,
+    find_bench_records,
+    gpu_check_table,
+    meta_flops_table,
+    paper_table,
+    plot_costs,
+    plot_paper_vs_counted,
+    plot_stage_memory,
+    stage_table,
+)
+from coala_lib.core import resolve_device, seed_everything
+from coala_lib.core import results_dir as find_results_dir
 
 seed_everything(seed)
 # the argument, $COALA_RESULTS_DIR or the checkout's results/ (None when coala_lib is pip-installed, e.g. Colab)
 folder = find_results_dir(results_dir)
-records = pe.find_bench_records(folder) if folder else {}
+records = find_bench_records(folder) if folder else {}
 where = folder.name + "/" if folder else "no results folder (not a checkout)"
 print("benchmark records found:", sorted(records) or "none", "in", where)
 
@@ -144,7 +154,7 @@ if gpu:
         print(
             f"GPU record {name}: {rec.environment['device_name']}, shape {rec.parameters['shape']}"
         )
-        display(readable(pe.cost_table(rec), decimals=4))
+        display(readable(cost_table(rec), decimals=4))
         print("targets met:", rec.summary["target_checks"])
 else:
     print(
@@ -173,7 +183,7 @@ if check_path is not None and check_path.is_file():
     print(
         f"GPU check on {gpu_check['device_name']} (tiny: {gpu_check['tiny']}, finished: {gpu_check['finished']})"
     )
-    display(readable(pe.gpu_check_table(gpu_check), index="stage"))
+    display(readable(gpu_check_table(gpu_check), index="stage"))
     print(
         "COALA's largest GPU peak fits in 24 GB:",
         gpu_check["coala_fits_24gb"],
@@ -208,7 +218,7 @@ cpu = records.get("cpu")
 if cpu is None:
     print("No CPU record: run the command in the next cell.")
 else:
-    meta = pe.meta_flops_table(cpu)
+    meta = meta_flops_table(cpu)
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -236,11 +246,11 @@ if cpu is not None:
 
 # %%
 # NBVAL_CHECK_OUTPUT
-readable(pe.paper_table(), decimals=4)
+readable(paper_table(), decimals=4)
 
 # %% mystnb={"figure": {"caption": "Top: the paper's Table 5 \u201cTFLOPs\u201d (wall seconds \u00d7 231 TFLOP/s) per model and method on EduFeedback. Bottom: our counted TFLOPs per 1,000 pairs at the real model shapes (meta device): extraction, one LoRA-DPO epoch and one full-DPO epoch. Different quantities, on separate axes on purpose.", "name": "fig-07-paper-vs-counted"}, "image": {"alt": "Two stacked grouped bar charts. Top: the paper's reported TFLOPs per model, one bar per method. Bottom: counted TFLOPs per 1,000 pairs for the Llama-8B and Mistral-7B shapes, one bar each for extraction, LoRA-DPO and full DPO; extraction's bars are the smallest."}}
 if cpu is not None:
-    fig = pe.plot_paper_vs_counted(cpu)
+    fig = plot_paper_vs_counted(cpu)
 
 # %% [markdown]
 # ## The CPU measurements of the offline default
@@ -261,19 +271,19 @@ if cpu is not None:
         },
     )
     print(*cpu.notes, sep="\n")
-    display(readable(pe.cost_table(cpu), decimals=4))
-    display(readable(pe.stage_table(cpu), decimals=4))
+    display(readable(cost_table(cpu), decimals=4))
+    display(readable(stage_table(cpu), decimals=4))
     print(
         "head share of COALA's time:", round(cpu.summary["coala"]["head_time_share"], 4)
     )
 
 # %% mystnb={"figure": {"caption": "The CPU run of the offline default, per 1,000 pairs and per method: counted TFLOPs, wall seconds and peak memory (log scales).", "name": "fig-07-costs"}, "image": {"alt": "Three stacked horizontal bar charts on log axes, counted TFLOPs, seconds and peak memory in GB, one bar per method: COALA (extraction + Phase I + II), LoRA-DPO, full DPO, LoRA-ORPO, LoRA-SFT."}}
 if cpu is not None:
-    fig = pe.plot_costs(cpu)
+    fig = plot_costs(cpu)
 
 # %% mystnb={"figure": {"caption": "Peak memory of every measured stage of the CPU run (MB), coloured by how it was measured.", "name": "fig-07-stage-memory"}, "image": {"alt": "A horizontal bar chart of peak memory in megabytes, one bar per pipeline stage, bar colour giving the kind of memory measurement."}}
 if cpu is not None:
-    fig = pe.plot_stage_memory(cpu)
+    fig = plot_stage_memory(cpu)
 
 # %% [markdown]
 # The record was produced by
@@ -304,10 +314,9 @@ if cpu is not None:
 # Recorded for the claims ledger.
 
 # %%
-import coala_lib.claims.ledger
-from coala_lib.claims.verdicts import round_sig
+from coala_lib.claims import ledger, round_sig
 
-recorded = coala_lib.claims.ledger.record(
+recorded = ledger.record(
     "07_efficiency",
     values={
         "live_counted_flops": int(live.flops),

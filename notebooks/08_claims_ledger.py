@@ -39,9 +39,9 @@ results_dir = None  # None: coala_lib.core.files.results_dir() ($COALA_RESULTS_D
 # %% tags=["hide-input"]
 from pathlib import Path
 
-from coala_lib.chapters.plots.ledger import ledger_view
+from coala_lib.chapters.plots import ledger_view
 from coala_lib.claims import ledger_table, load_all_records
-from coala_lib.core.files import results_dir as find_results_dir
+from coala_lib.core import results_dir as find_results_dir
 
 folder = find_results_dir(results_dir) or Path("results")  # pip-installed: no records
 records = load_all_records(folder)
@@ -50,8 +50,9 @@ print("records found in", folder.name + "/", ":", sorted(records) or "none")
 # %% [markdown]
 # ## Verdicts
 #
-# Each claim gets one of five verdicts, decided by its rule (a `verdict_*` function in
-# `coala_lib/claims/verdicts.py`, whose docstring states the thresholds):
+# Each claim gets one of five verdicts, decided by its rule (a `verdict_*` function in one of
+# `coala_lib/claims/*_verdicts.py`, re-exported by `coala_lib.claims`, whose docstring states the
+# thresholds):
 #
 # * **holds**: our numbers agree, and the interval or certificate behind them excludes the opposite;
 # * **holds with caveats**: they agree, with a stated reservation (a bound instead of a number, a

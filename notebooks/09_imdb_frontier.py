@@ -45,35 +45,37 @@ from pathlib import Path
 import pandas as pd
 from IPython.display import display
 
-from coala_lib.chapters.frontier import (
+from coala_lib.chapters import (
+    arms_table,
+    authors_table,
     budget_table,
+    comparison_table,
     cost_table,
     examples,
     excluded_methods,
     frontier_frame,
     head_control_table,
     head_provenance,
+    load_head_study,
     load_record,
     matched_kl_table,
     paired_table,
-    protocol_seconds,
-    read_generations,
-    win_rate_table,
-)
-from coala_lib.chapters.head_selection import (
-    arms_table,
-    authors_table,
-    comparison_table,
-    load_head_study,
     path_frame,
     prefix_frame,
+    protocol_seconds,
+    read_generations,
+    readable,
     timing_summary,
+    win_rate_table,
 )
-from coala_lib.chapters.plots.frontier import frontier_plot, win_rate_plot
-from coala_lib.chapters.plots.head_selection import path_plot, prefix_plot
-from coala_lib.chapters.tables import readable
-from coala_lib.claims.verdicts import budget_text
-from coala_lib.core.files import results_dir as find_results_dir
+from coala_lib.chapters.plots import (
+    frontier_plot,
+    path_plot,
+    prefix_plot,
+    win_rate_plot,
+)
+from coala_lib.claims import budget_text
+from coala_lib.core import results_dir as find_results_dir
 
 folder = (find_results_dir(results_dir) or Path("results")) / "imdb_frontier"
 study = load_head_study(folder.parent)
@@ -506,9 +508,9 @@ if record is not None and not frame.empty:
 # Recorded for the claims ledger (the ledger's win-rate rule reads `record.json` itself).
 
 # %%
-import coala_lib.claims.ledger
+from coala_lib.claims import ledger
 
-recorded = coala_lib.claims.ledger.record(
+recorded = ledger.record(
     "09_imdb_frontier",
     values={
         "record_found": record is not None,

@@ -263,3 +263,34 @@ def test_benchmarks_import_the_library_through_stage_packages() -> None:
         "package's __init__ when it is an entry point)"
     )
     assert not gone, f"BENCH_DEEP_IMPORTS lists imports the benchmarks no longer make: {gone}"
+
+
+NOTEBOOKS = LIB.parent / "notebooks"
+#: The packages notebooks import the library through: each stage's, and the chapters' figures.
+NOTEBOOK_PACKAGES = {f"coala_lib.{stage}" for stage in STAGES} | {"coala_lib.chapters.plots"}
+#: The imports of anything else that notebooks still make, notebook -> modules, each with its reason (a name
+#: clash between two modules of one stage, say). As for the benchmarks, an entry that no longer matches the
+#: notebook fails too, so the list cannot go stale. Empty: every notebook imports through the packages
+#: (``from coala_lib.claims import ledger, paper`` reads submodules the package binds itself).
+NOTEBOOK_DEEP_IMPORTS: dict[str, set[str]] = {}
+
+
+def test_notebooks_import_the_library_through_stage_packages() -> None:
+    """``notebooks/*.py`` import ``coala_lib.<stage>`` or ``coala_lib.chapters.plots`` (function-local imports
+    included), not the modules behind them, except the allow-listed :data:`NOTEBOOK_DEEP_IMPORTS`."""
+    deep = {}
+    for path in sorted(NOTEBOOKS.glob("*.py")):
+        modules = _library_modules_imported(path) - NOTEBOOK_PACKAGES
+        if modules:
+            deep[path.name] = modules
+    new = {
+        name: sorted(extra) for name, mods in deep.items() if (extra := mods - NOTEBOOK_DEEP_IMPORTS.get(name, set()))
+    }
+    gone = {
+        name: sorted(stale) for name, mods in NOTEBOOK_DEEP_IMPORTS.items() if (stale := mods - deep.get(name, set()))
+    }
+    assert not new, (
+        f"notebooks import modules inside a stage: {new}; import the name from its stage package (add it to the "
+        "package's __init__ and __all__)"
+    )
+    assert not gone, f"NOTEBOOK_DEEP_IMPORTS lists imports the notebooks no longer make: {gone}"

@@ -1,7 +1,9 @@
 """The paper's numbers (one source), the ledger that notebooks write their numbers to, and the
-verdict rules that compare the two.
+verdict rules that compare the two (notebooks read ``paper`` and write with ``ledger.record`` through this
+package).
 """
 
+from coala_lib.claims import ledger, paper
 from coala_lib.claims.ledger import (
     VERDICTS,
     Claim,
@@ -13,6 +15,7 @@ from coala_lib.claims.ledger import (
 )
 from coala_lib.claims.verdicts import (
     CLAIMS,
+    budget_text,
     compute_share_bounds,
     compute_share_source,
     curve_stats,
@@ -37,16 +40,19 @@ __all__ = [
     "CLAIMS",
     "VERDICTS",
     "Claim",
+    "budget_text",
     "compute_share_bounds",
     "compute_share_source",
     "curve_stats",
     "difference_interval",
     "hardware_text",
     "lambda_sweep_outcome",
+    "ledger",
     "ledger_rows",
     "ledger_table",
     "load_all_records",
     "load_records",
+    "paper",
     "papermill_command",
     "record",
     "record_source",

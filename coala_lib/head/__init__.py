@@ -15,6 +15,7 @@ from coala_lib.head.phase2 import (
     margins,
     objective_agreement,
     solve_newton,
+    solve_unregularised,
     train_adamw,
 )
 from coala_lib.head.training import (
@@ -56,6 +57,7 @@ __all__ = [
     "objective_agreement",
     "pooling_mismatch",
     "solve_newton",
+    "solve_unregularised",
     "splits_features",
     "stacked",
     "train_adamw",
