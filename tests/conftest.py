@@ -70,11 +70,12 @@ def toy_judge() -> ToyJudge:
 
 
 #: Fixtures that build the Jupyter Book (minutes): their tests belong to the full lane.
-BOOK_FIXTURES = {"html", "browser"}
+BOOK_FIXTURES = {"html", "browser", "phone", "chromium"}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Mark every test that uses a book-building fixture ``book``."""
     for item in items:
-        if BOOK_FIXTURES & set(getattr(item, "fixturenames", ())):
+        # a test that asks for a browser by name (request.getfixturevalue) names none of them: its module does
+        if BOOK_FIXTURES & set(getattr(item, "fixturenames", ())) or item.path.name == "test_browser.py":
             item.add_marker(pytest.mark.book)
