@@ -532,7 +532,7 @@ fig = plot_accuracy_vs_time(curves)
 plt.show()
 
 # %%
-finals = curves.sort_values("seconds").groupby("method").tail(1).set_index("method")
+finals = ex.final_rows(curves)
 display(
     readable(
         finals[["step", "seconds", "train_accuracy", "test_accuracy", "width"]],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -209,3 +210,18 @@ def test_activation_patterns_from_enumeration_act_like_gates(moons) -> None:
     assert isinstance(patterns, ActivationPatterns) and patterns.dim == 3
     again = ex.enumerate_planar_patterns(X)
     assert torch.equal(patterns.masks(X), again.masks(X))
+
+
+def test_final_rows_are_the_most_steps_whatever_the_clock() -> None:
+    curves = pd.DataFrame(
+        {
+            "method": ["adam", "adam", "adam", "cronos", "cronos"],
+            "step": [10, 100, 1000, 5, 50],
+            "seconds": [0.1, 9.7, 0.3, 2.0, 1.0],  # a busy machine: the 100-step run took longest
+            "test_accuracy": [0.6, 0.74, 0.728, 0.7, 0.71],
+        }
+    )
+    finals = ex.final_rows(curves)
+    assert list(finals.index) == ["adam", "cronos"]
+    assert finals.loc["adam", "step"] == 1000 and finals.loc["adam", "test_accuracy"] == 0.728
+    assert finals.loc["cronos", "step"] == 50

@@ -509,3 +509,12 @@ def adam_accuracy_curve(
             }
         )
     return pd.DataFrame(rows)
+
+
+def final_rows(curves: pd.DataFrame) -> pd.DataFrame:
+    """Each method's row after its most steps (the end of its budget), indexed by method in the order methods
+    first appear. Not the row with the largest ``seconds``: wall time is noisy, and on a busy machine a shorter
+    run can take longer than a longer one."""
+    order = list(dict.fromkeys(curves["method"]))
+    last = curves.sort_values("step", kind="stable").groupby("method").tail(1).set_index("method")
+    return last.loc[order]
